@@ -34,7 +34,7 @@ browser:
 	  else echo "chromium is missing: run 'sudo apt-get install -y chromium'"; exit 1; fi; }
 
 test: install browser
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadgroup
 
 # Commit notebooks clean and in step with the library.
 clean-nbs: install

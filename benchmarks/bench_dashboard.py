@@ -1,0 +1,143 @@
+"""Dashboard speed, measured in the browser (Debian Chromium through Playwright): time to first render with 5 000
+embedded clips, and the time of each widget change, against a bare Panel app (one select bound to a 10-point Vega
+chart) served the same way in the same run.
+
+    .venv/bin/python benchmarks/bench_dashboard.py [--clips 5000] [--repeats 3]
+
+"first render" runs from navigation start to the last Vega chart of the view drawn (vega-embed resolved);
+"widget change" from just before the browser changes the widget to the re-drawn chart (a server round trip, a new
+spec, Vega's re-render). Targets (issue 8): first render < 3 s, each widget change < 500 ms. Data: a FIXTURE bundle
+of random numbers (tests/browser_fixtures.py) with N clips × 3 modalities, PCA and UMAP-like projections.
+"""
+import argparse, os, statistics, subprocess, sys, tempfile, textwrap, time, urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+from browser_fixtures import make_fixture_bundle, serve_dashboard, launch_chromium, free_port, harmless  # noqa: E402
+
+# Timestamp every finished vega-embed call (Panel's Vega pane calls window.vegaEmbed once per draw).
+HOOK = """(() => { let ve; window.__vegaDone = [];
+  Object.defineProperty(window, 'vegaEmbed', { configurable: true, get() { return ve; },
+    set(v) { ve = Object.assign((...a) => v(...a).then(r => { window.__vegaDone.push(performance.now()); return r; }), v); } });
+})();"""
+
+BASELINE_APP = textwrap.dedent('''
+    import panel as pn, pandas as pd, altair as alt
+    pn.extension("vega")
+    df = pd.DataFrame({"x": range(10), "y": range(10), "a": list("ab") * 5, "b": list("abcde") * 2})
+    w = pn.widgets.Select(name="colour by", options=["a", "b"], value="a", width=140)
+    chart = pn.bind(lambda c: pn.pane.Vega(alt.Chart(df).mark_circle().encode(x="x", y="y", color=c + ":N").to_dict()), w)
+    pn.template.BootstrapTemplate(title="baseline", main=[w, chart]).servable()
+''')
+
+
+def n_done(page): return page.evaluate("window.__vegaDone.length")
+
+
+def first_render(browser, url, n_charts, errors):
+    "ms from navigation start until `n_charts` Vega charts are drawn."
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}); ctx.add_init_script(HOOK)
+    page = ctx.new_page(); page.set_default_timeout(60_000)
+    page.on("console", lambda m: m.type == "error" and not harmless(m.text, (m.location or {}).get("url", "")) and errors.append(m.text))
+    page.goto(url, wait_until="commit")
+    page.wait_for_function(f"window.__vegaDone && window.__vegaDone.length >= {n_charts}", polling=20)
+    t = page.evaluate(f"window.__vegaDone[{n_charts - 1}]")
+    return page, ctx, t
+
+
+def widget_change(page, act, n_charts=1):
+    "ms from just before `act(page)` until `n_charts` more Vega charts are drawn."
+    page.wait_for_timeout(300)
+    before = n_done(page)
+    t0 = page.evaluate("performance.now()")
+    act(page)
+    page.wait_for_function(f"window.__vegaDone.length >= {before + n_charts}", polling=10)
+    return page.evaluate(f"window.__vegaDone[{before + n_charts - 1}]") - t0
+
+
+def select(label_option, value):
+    "An action that picks `value` in the <select> that offers `label_option`."
+    return lambda page: page.locator("select").filter(has_text=label_option).first.select_option(value)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--clips", type=int, default=5000)
+    ap.add_argument("--repeats", type=int, default=3)
+    a = ap.parse_args(argv)
+    from playwright.sync_api import sync_playwright
+    rows, errors = [], []
+    med = lambda xs: statistics.median(xs)
+    with tempfile.TemporaryDirectory() as td, sync_playwright() as pw:
+        td = Path(td)
+        t = time.perf_counter()
+        make_fixture_bundle(td / "runs" / f"n{a.clips}", n=a.clips, seed=0, umap=True)
+        print(f"fixture bundle with {a.clips} clips written in {time.perf_counter() - t:.1f} s", flush=True)
+        browser = launch_chromium(pw)
+        # ---- baseline: a bare Panel app, served by `panel serve`
+        (td / "baseline.py").write_text(BASELINE_APP)
+        port = free_port()
+        proc = subprocess.Popen([sys.executable, "-m", "panel", "serve", str(td / "baseline.py"), "--port", str(port),
+                                 "--address", "127.0.0.1", "--allow-websocket-origin", f"127.0.0.1:{port}", "--liveness"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            for _ in range(300):
+                try: urllib.request.urlopen(f"http://127.0.0.1:{port}/liveness", timeout=1); break
+                except OSError: time.sleep(0.2)
+            page, ctx, _ = first_render(browser, f"http://127.0.0.1:{port}/baseline", 1, errors); ctx.close()   # warm-up
+            base_first, base_change = [], []
+            for _ in range(a.repeats):
+                page, ctx, ms = first_render(browser, f"http://127.0.0.1:{port}/baseline", 1, errors)
+                base_first.append(ms)
+                base_change.append(widget_change(page, select("b", "b")))
+                ctx.close()
+        finally:
+            proc.terminate(); proc.wait(10)
+        bf, bc = med(base_first), med(base_change)
+        print(f"baseline: first render {bf:.0f} ms, widget change {bc:.0f} ms", flush=True)
+        rows.append(("bare Panel app: first render (1 chart)", bf, None, 1.0))
+        rows.append(("bare Panel app: widget change", bc, None, 1.0))
+        # ---- the dashboard
+        with serve_dashboard([td / "runs"]) as url:
+            # the first session of a server process also loads the bundle (pn.cache); report it apart
+            page, ctx, cold = first_render(browser, url, 3, errors); ctx.close()
+            rows.append(("first render: the first browser session after start", cold, 3000, cold / bf))
+            cases = [("Summary", "", 3), ("Embeddings", "/?view=embeddings", 1)]
+            for name, q, n in cases:
+                xs = []
+                for _ in range(a.repeats):
+                    page, ctx, ms = first_render(browser, url + q, n, errors); xs.append(ms); ctx.close()
+                rows.append((f"first render: {name} view ({a.clips} clips)", med(xs), 3000, med(xs) / bf))
+                print(f"  first render {name}: {med(xs):.0f} ms", flush=True)
+            changes = [
+                ("Embeddings", "/?view=embeddings", 1, "colour by label → split", select("subject", "split")),
+                ("Embeddings", "/?view=embeddings", 1, "colour by → subject (no legend)", select("subject", "subject")),
+                ("Embeddings", "/?view=embeddings", 1, f"modality video → all ({3 * a.clips} points)", select("attention", "all")),
+                ("Embeddings", "/?view=embeddings", 1, "projection PCA → UMAP", select("umap", "umap")),
+                ("Summary", "", 3, "row-normalise the confusion matrix",
+                 lambda p: p.locator(".mc-view-summary input[type=checkbox]").first.check()),
+                ("Gates", "/?view=gates", 2, "gates: class all → pd_mild", select("pd_mild", "pd_mild")),
+                ("Attention", "/?view=attention", 3, "attention: class all → koa_mild (frame curves)", select("koa_mild", "koa_mild")),
+            ]
+            for view, q, n_first, label, act in changes:
+                xs = []
+                for _ in range(a.repeats):
+                    page, ctx, _ = first_render(browser, url + q, n_first, errors)
+                    xs.append(widget_change(page, act)); ctx.close()
+                rows.append((f"widget change: {label}", med(xs), 500, med(xs) / bc))
+                print(f"  {label}: {med(xs):.0f} ms", flush=True)
+        browser.close()
+    w = max(len(r[0]) for r in rows)
+    print(f"\n{'step'.ljust(w)}  {'median ms':>9}  {'target':>7}  {'vs target':>9}  {'vs bare Panel':>13}")
+    for name, ms, target, ratio in rows:
+        tgt = f"{target:>7d}" if target else f"{'':>7}"
+        vt = f"{ms / target:>9.2f}" if target else f"{'':>9}"
+        print(f"{name.ljust(w)}  {ms:>9.0f}  {tgt}  {vt}  {ratio:>13.2f}")
+    print(f"\n{a.repeats} repeats, median; {os.cpu_count()} CPU cores; console errors: {len(errors)}")
+    for e in errors[:5]: print("  console error:", e)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"Synthetic clinical datasets with known ground truth (gait, echo, ultrasound), written in the real on-disk layouts."

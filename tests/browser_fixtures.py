@@ -1,0 +1,359 @@
+"""Test support for the dashboard (owned by the dashboard developer): a FIXTURE analysis bundle and a served app.
+
+`make_fixture_bundle` writes a schema-conformant `RUN_DIR/analysis/` (contract, schema version 1) filled with
+plausible RANDOM numbers and a few real tiny H.264 videos, so the dashboard's UI can be built and tested before
+`medclip evaluate` writes real bundles. It is a fixture for UI tests, not a model result: nothing in the library
+imports it. `serve_dashboard` starts `medclip dashboard` on a free port and waits for `/liveness`.
+"""
+from __future__ import annotations
+import json, os, socket, subprocess, sys, time, urllib.request
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+GAITLAB_CLASSES = ["normal", "koa_early", "koa_mild", "koa_severe", "pd_early", "pd_mild", "pd_severe",
+                   "disabled_assistive", "disabled_unassisted"]
+PHASES = ["initial_contact", "loading_response", "mid_stance", "terminal_stance", "pre_swing", "initial_swing",
+          "mid_swing", "terminal_swing"]
+COCO = [(5, 7), (7, 9), (6, 8), (8, 10), (5, 6), (11, 12), (5, 11), (6, 12), (11, 13), (13, 15), (12, 14), (14, 16)]
+
+
+def _walker_joints(t_frames:int, size:int, phase0:float, speed:float) -> np.ndarray:
+    "A crude COCO-17 side-view walker (T×17×2 pixels): legs and arms swing, the body crosses the frame."
+    t = np.arange(t_frames)[:, None]
+    cx = size * (0.25 + 0.5 * (t / max(t_frames - 1, 1))) * speed + size * 0.25 * (1 - speed)
+    swing = np.sin(2 * np.pi * t / 16 + phase0)
+    s = size / 112
+    base = {0: (0, -40), 1: (2, -42), 2: (-2, -42), 3: (3, -41), 4: (-3, -41), 5: (4, -30), 6: (-4, -30),
+            11: (3, 0), 12: (-3, 0)}
+    j = np.zeros((t_frames, 17, 2), np.float32)
+    for k, (dx, dy) in base.items(): j[:, k] = np.c_[cx[:, 0] + dx * s, np.full(t_frames, size * 0.55 + dy * s)]
+    for side, sgn in ((0, 1), (1, -1)):   # left, right
+        sh, hip = j[:, 5 + side], j[:, 11 + side]
+        j[:, 7 + side] = sh + np.c_[sgn * swing[:, 0] * 6 * s, np.full(t_frames, 12 * s)]
+        j[:, 9 + side] = j[:, 7 + side] + np.c_[sgn * swing[:, 0] * 8 * s, np.full(t_frames, 10 * s)]
+        j[:, 13 + side] = hip + np.c_[-sgn * swing[:, 0] * 8 * s, np.full(t_frames, 16 * s)]
+        j[:, 15 + side] = j[:, 13 + side] + np.c_[-sgn * swing[:, 0] * 6 * s, np.full(t_frames, 16 * s)]
+    return j
+
+
+def _render(joints:np.ndarray, size:int) -> np.ndarray:
+    "Draw the stick figure into uint8 RGB frames (T×S×S×3)."
+    from PIL import Image, ImageDraw
+    frames = []
+    for jt in joints:
+        im = Image.new("RGB", (size, size), (40, 44, 52)); d = ImageDraw.Draw(im)
+        d.rectangle([0, int(size * 0.85), size, size], fill=(90, 80, 70))
+        for a, b in COCO: d.line([tuple(jt[a]), tuple(jt[b])], fill=(230, 230, 230), width=max(1, size // 40))
+        x, y = jt[0]; r = size / 28
+        d.ellipse([x - r, y - r, x + r, y + r], fill=(240, 200, 170))
+        frames.append(np.asarray(im))
+    return np.stack(frames)
+
+
+def write_tiny_video(path:os.PathLike, frames:np.ndarray, fps:int=25) -> Path:
+    "Write uint8 T×H×W×3 frames as an H.264 mp4 with PyAV (yuv420p, so H and W must be even)."
+    import av
+    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("libx264", rate=fps)
+        st.width, st.height, st.pix_fmt = frames.shape[2], frames.shape[1], "yuv420p"
+        st.options = {"crf": "28", "preset": "veryfast"}
+        for f in frames:
+            for pkt in st.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")): out.mux(pkt)
+        for pkt in st.encode(): out.mux(pkt)
+    return path
+
+
+def _gauss_maps(joints:np.ndarray, size:int, scale:int=4, weights=None) -> np.ndarray:
+    "T×(S/scale)×(S/scale) Gaussian blobs on the joints (a spatial attention map)."
+    h = size // scale; yy, xx = np.mgrid[0:h, 0:h]
+    w = np.ones(joints.shape[1]) if weights is None else weights
+    out = np.zeros((len(joints), h, h), np.float32)
+    for t, jt in enumerate(joints):
+        for k, (x, y) in enumerate(jt[:, :2] / scale):
+            out[t] += w[k] * np.exp(-((xx - x) ** 2 + (yy - y) ** 2) / 4.0)
+    return out / max(out.max(), 1e-6)
+
+
+def _softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True)); return e / e.sum(axis=axis, keepdims=True)
+
+
+def _ci(rng, v):
+    w = float(rng.uniform(0.02, 0.06)); return {"": v, "_ci_low": max(0.0, v - w), "_ci_high": min(1.0, v + w)}
+
+
+def make_fixture_bundle(run_dir:os.PathLike, n:int=60, seed:int=0, classes=None,
+                        modalities=("video", "attention", "text"), gates:bool=True, umap:bool=False,
+                        n_videos:int=4, frames:int=32, size:int=112, recipe:str="clinicalclip_gait") -> Path:
+    """Write a FIXTURE analysis bundle (random but plausible, schema version 1) under `run_dir/analysis`.
+
+    `n` clips of `len(subjects)≈n/3` subjects, `n_videos` real tiny H.264 clips in a ClinicalCLIP-style tree
+    under `run_dir/fixture_data` (with clinician joint and spatial maps beside them) that the rows cycle through,
+    model spatial attention for the first `n_videos` clips. Deterministic given `seed`. Returns the run dir."""
+    rng = np.random.default_rng(seed)
+    run_dir = Path(run_dir); an = run_dir / "analysis"; an.mkdir(parents=True, exist_ok=True)
+    classes = list(classes or GAITLAB_CLASSES); C, M, D, T = len(classes), len(modalities), 16, frames
+    n_sub = max(3, n // 3)
+    subjects = np.array([f"S{i + 1:03d}" for i in rng.integers(0, n_sub, n)])
+    clip_ids = [f"{s}_c{i}" for i, s in enumerate(subjects)]
+    sub_split = {s: rng.choice(["train", "val", "test"], p=[0.6, 0.2, 0.2]) for s in np.unique(subjects)}
+    split = np.array([sub_split[s] for s in subjects])
+    label = rng.choice(C, n, p=_softmax(rng.normal(0, 0.4, C)))
+
+    # real tiny videos + clinician maps, in the dataset layout the case view reads
+    data = run_dir / "fixture_data"; vids = []
+    for v in range(min(n_videos, n)):
+        sub, cid = subjects[v], clip_ids[v]
+        j = _walker_joints(T, size, phase0=v * 0.7, speed=0.6 + 0.1 * (v % 4))
+        p = data / "videos" / sub / f"{cid}.mp4"
+        if not p.exists(): write_tiny_video(p, _render(j, size))
+        wj = np.where(np.isin(np.arange(17), [11, 12, 13, 14, 15, 16]), 1.0, 0.2)   # clinicians look at the legs
+        joint_map = np.clip(wj[None] * (0.6 + 0.4 * np.sin(np.arange(T)[:, None] / 4 + v)), 0, 1).astype(np.float32)
+        for sub_dir, arr in (("attention_maps", joint_map), ("attention_spatial", _gauss_maps(j, size, 4, wj).astype(np.float16))):
+            q = data / sub_dir / sub / f"{cid}.npy"; q.parent.mkdir(parents=True, exist_ok=True); np.save(q, arr)
+        vids.append((str(p.resolve()), j))
+
+    # probabilities: confident and mostly right, a few confusions between neighbouring severities
+    logits = rng.normal(0, 1, (n, C)); logits[np.arange(n), label] += rng.uniform(0.5, 4.0, n)
+    prob = _softmax(logits); pred = prob.argmax(1)
+    texts = ["reduced knee flexion in swing, short steps", "shuffling gait with reduced arm swing",
+             "trunk leans laterally over the stance leg", "symmetric gait, normal cadence", "walks with a cane, slow"]
+    pred_df = pd.DataFrame({
+        "clip_id": clip_ids, "subject_id": subjects, "split": split,
+        "video_path": [vids[i % len(vids)][0] if vids else "" for i in range(n)],
+        "text": [texts[i % len(texts)] for i in range(n)],
+        "label": label.astype(np.int64), "label_name": [classes[k] for k in label],
+        "pred": pred.astype(np.int64), "pred_name": [classes[k] for k in pred],
+        **{f"prob_{c}": prob[:, k].astype(np.float32) for k, c in enumerate(classes)},
+        "target": np.full(n, np.nan), "prediction": np.full(n, np.nan), "correct": pred == label})
+    pred_df.to_parquet(an / "predictions.parquet", index=False)
+
+    # embeddings: class clusters per modality, with a modality offset (the "modality gap"); some priors missing
+    centres = rng.normal(0, 1, (C, D))
+    emb = np.stack([centres[label] + 0.6 * rng.normal(0, 1, (n, D)) + 0.8 * rng.normal(0, 1, D) for _ in range(M)], 1)
+    emb /= np.linalg.norm(emb, axis=-1, keepdims=True)
+    emb = emb.astype(np.float32)
+    if "attention" in modalities: emb[rng.random(n) < 0.05, list(modalities).index("attention")] = np.nan
+    np.save(an / "embeddings.npy", emb)
+    flat = emb.reshape(-1, D); ok = ~np.isnan(flat).any(1)
+    mu = flat[ok].mean(0); _, _, vt = np.linalg.svd(flat[ok] - mu, full_matrices=False)
+    xy = np.full((len(flat), 2), np.nan, np.float32); xy[ok] = (flat[ok] - mu) @ vt[:2].T
+    methods = [("pca", xy)] + ([("umap", np.tanh(xy * 1.5) * 5 + 0.3 * rng.normal(0, 1, xy.shape))] if umap else [])
+    rows = []
+    for meth, pts in methods:
+        for m, mod in enumerate(modalities):
+            idx = np.arange(n) * M + m; keep = ok[idx]
+            rows.append(pd.DataFrame({"clip_id": np.array(clip_ids)[keep], "modality": mod, "method": meth,
+                                      "x": pts[idx[keep], 0], "y": pts[idx[keep], 1],
+                                      "label_name": pred_df.label_name.values[keep],
+                                      "subject_id": subjects[keep], "split": split[keep]}))
+    pd.concat(rows, ignore_index=True).to_parquet(an / "embeddings_2d.parquet", index=False)
+
+    # alignment health from the same embeddings
+    al, summ = [], []
+    for a in range(M):
+        for b in range(a + 1, M):
+            pair = f"{modalities[a]}|{modalities[b]}"
+            both = np.flatnonzero(~np.isnan(emb[:, a, 0]) & ~np.isnan(emb[:, b, 0]))[:2000]
+            ea, eb = emb[both, a], emb[both, b]
+            matched = (ea * eb).sum(1)
+            perm = (np.arange(len(both)) + rng.integers(1, max(len(both), 2), len(both))) % len(both)
+            mism = (ea * eb[perm]).sum(1)
+            al.append(pd.DataFrame({"pair": pair, "kind": ["matched"] * len(both) + ["mismatched"] * len(both),
+                                    "cosine": np.r_[matched, mism].astype(np.float32)}))
+            sim = ea @ eb.T; r = (sim > np.diag(sim)[:, None]).sum(1); r2 = (sim > np.diag(sim)[None]).sum(0)
+            summ.append({"pair": pair, "matched_mean": float(matched.mean()), "mismatched_mean": float(mism.mean()),
+                         "gap": float(matched.mean() - mism.mean()),
+                         "modality_gap": float(np.linalg.norm(np.nanmean(emb[:, a], 0) - np.nanmean(emb[:, b], 0))),
+                         **{f"r{k}_ab": float((r < k).mean()) for k in (1, 5, 10)},
+                         **{f"r{k}_ba": float((r2 < k).mean()) for k in (1, 5, 10)}})
+    pd.concat(al, ignore_index=True).to_parquet(an / "alignment.parquet", index=False)
+    pd.DataFrame(summ).to_parquet(an / "alignment_summary.parquet", index=False)
+
+    if gates:
+        g = _softmax(rng.normal(0, 0.5, (n, M)) + np.linspace(0.6, 0, M) + 0.3 * (label[:, None] % M == np.arange(M)))
+        pd.DataFrame({"clip_id": np.repeat(clip_ids, M), "label_name": np.repeat(pred_df.label_name.values, M),
+                      "modality": np.tile(modalities, n), "weight": g.reshape(-1).astype(np.float32)}
+                     ).to_parquet(an / "gates.parquet", index=False)
+
+    # frame attention peaking at a class-specific phase; phase attention aggregates it over the Rancho phases
+    peak = (label * 7 + 5) % T
+    fa = _softmax(-((np.arange(T)[None] - peak[:, None]) ** 2) / 18.0 + 0.3 * rng.normal(0, 1, (n, T)))
+    np.save(an / "frame_attention.npy", fa.astype(np.float32))
+    phase_of = (np.arange(T) * 8 // T) % 8
+    pw = np.stack([fa[:, phase_of == p].sum(1) for p in range(8)], 1)
+    pd.DataFrame({"clip_id": np.repeat(clip_ids, 8), "label_name": np.repeat(pred_df.label_name.values, 8),
+                  "phase": np.tile(PHASES, n), "weight": pw.reshape(-1).astype(np.float32)}
+                 ).to_parquet(an / "phase_attention.parquet", index=False)
+    refs = ["model", "uniform", "centre", "random"]; base = {"model": 0.55, "uniform": 0.0, "centre": 0.15, "random": 0.02}
+    pd.DataFrame({"clip_id": np.repeat(clip_ids, 4), "label_name": np.repeat(pred_df.label_name.values, 4),
+                  "reference": np.tile(refs, n),
+                  "spearman": np.clip([base[r] + rng.normal(0, 0.15) for r in np.tile(refs, n)], -1, 1),
+                  "topk_overlap": np.clip([base[r] + 0.2 + rng.normal(0, 0.1) for r in np.tile(refs, n)], 0, 1)}
+                 ).to_parquet(an / "attention_consistency.parquet", index=False)
+
+    cm = pd.crosstab(pd.Categorical(pred_df.label_name, classes), pd.Categorical(pred_df.pred_name, classes), dropna=False)
+    pd.DataFrame([{"true_name": t, "pred_name": p, "count": int(cm.loc[t, p])} for t in classes for p in classes]
+                 ).to_parquet(an / "confusion.parquet", index=False)
+    conf = prob.max(1); cal = []
+    for scaled, c in ((False, conf), (True, np.clip(conf * 0.92 + 0.04, 0, 1))):
+        bins = np.minimum((c * 10).astype(int), 9)
+        for b in range(10):
+            s = bins == b
+            if s.any(): cal.append({"bin": b, "confidence": float(c[s].mean()), "accuracy": float((pred == label)[s].mean()),
+                                    "count": int(s.sum()), "scaled": scaled})
+    pd.DataFrame(cal).to_parquet(an / "calibration.parquet", index=False)
+
+    acc = float((pred == label).mean())
+    recalls = [float((pred[label == k] == k).mean()) for k in range(C) if (label == k).any()]
+    metrics = {}
+    for k, v in {"accuracy": acc, "balanced_accuracy": float(np.mean(recalls)),
+                 "macro_f1": float(np.clip(acc - 0.05, 0, 1)), "roc_auc": float(rng.uniform(0.8, 0.95)),
+                 "pr_auc": float(rng.uniform(0.6, 0.85)), "ece": float(rng.uniform(0.03, 0.12))}.items():
+        metrics.update({k + s: x for s, x in _ci(rng, v).items()})
+    metrics.update(majority_rate=float(np.bincount(label).max() / n), ece_scaled=metrics["ece"] * 0.6, temperature=1.4)
+    (an / "metrics.json").write_text(json.dumps(metrics, indent=2))
+    pd.DataFrame([{"removed": m, "metric": "accuracy", "value": acc - d, "drop": d}
+                  for m, d in zip(modalities, rng.uniform(0.0, 0.3, M))]).to_parquet(an / "ablations.parquet", index=False)
+
+    (an / "spatial_attention").mkdir(exist_ok=True)
+    for v, (_, j) in enumerate(vids):   # model saliency: on the lower body, a little off the clinician's blobs
+        w = np.where(np.arange(17) >= 13, 1.0, 0.1)
+        np.save(an / "spatial_attention" / f"{clip_ids[v]}.npy", _gauss_maps(j + 2.0, size, 4, w).astype(np.float16))
+    (an / "schema.json").write_text(json.dumps({"version": 1, "recipe": recipe, "task": "classification",
+                                                "classes": classes, "modalities": list(modalities),
+                                                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                                                "fixture": "random UI-test data from tests/browser_fixtures.py"}, indent=2))
+    return run_dir
+
+
+# ---------------------------------------------------------------- serving the app for browser tests
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
+
+@contextmanager
+def serve_dashboard(run_dirs, port:int|None=None, extra_args=(), timeout:float=90.0, log_path=None):
+    "Run `medclip dashboard RUN_DIR... --port P --no-show` in a subprocess; yield its URL once /liveness answers."
+    port = port or free_port()
+    exe = Path(sys.executable).parent / "medclip"
+    cmd = [str(exe), "dashboard", *map(str, run_dirs), "--port", str(port), "--no-show", *extra_args]
+    log = open(log_path, "w") if log_path else subprocess.DEVNULL
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "BOKEH_LOG_LEVEL": "warn"}
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        t0 = time.time()
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"dashboard exited with {proc.returncode}: {' '.join(cmd)}"
+                                   + (f"\n{Path(log_path).read_text()[-3000:]}" if log_path else ""))
+            try:
+                with urllib.request.urlopen(url + "/liveness", timeout=2) as r:
+                    if r.status == 200: break
+            except OSError: pass
+            if time.time() - t0 > timeout: raise TimeoutError(f"dashboard did not answer /liveness in {timeout} s")
+            time.sleep(0.3)
+        yield url
+    finally:
+        proc.terminate()
+        try: proc.wait(10)
+        except subprocess.TimeoutExpired: proc.kill(); proc.wait()
+        if log_path: log.close()
+
+
+def launch_chromium(playwright):
+    "Debian's Chromium through Playwright (no browser download)."
+    return playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+
+
+def harmless(text:str, url:str="") -> bool:
+    "The one console error we tolerate: Google Fonts cannot be reached offline (no name resolution here)."
+    return "ERR_NAME_NOT_RESOLVED" in text and any(h in (url or text) for h in ("fonts.googleapis.com", "fonts.gstatic.com"))
+
+
+# ---------------------------------------------------------------- pytest fixtures (imported by tests/test_dashboard_browser.py)
+ROOT = Path(__file__).resolve().parents[1]
+GAIT_CLIP = ROOT.parent / "shared" / "media" / "gait" / "mobile_gaitlab_input.mp4"
+A_PNG = next(iter(sorted((ROOT.parent / "shared" / "media" / "ultrasound_hc18").glob("*_HC.png"))), None)
+
+# JavaScript run in the page: find the Panel Vega views carrying a CSS class (through Bokeh's view tree).
+JS_VEGA_VIEWS = """(cls) => { const found = [], seen = new Set();
+  const visit = (v) => { if (!v || seen.has(v)) return; seen.add(v);
+    if (v.vega_view && (v.model.css_classes || []).includes(cls)) found.push(v);
+    for (const c of (v.child_views || [])) visit(c); };
+  for (const r of Bokeh.index) visit(r);
+  return found; }"""
+JS_POINT_XY = """([cls, i, x, y]) => { const views = (%s)(cls); const vv = views[i].vega_view;
+  const o = vv.origin(), p = vv.padding(), r = vv._renderer.canvas().getBoundingClientRect();
+  return [r.left + p.left + o[0] + vv.scale('x')(x), r.top + p.top + o[1] + vv.scale('y')(y)]; }""" % JS_VEGA_VIEWS
+JS_COLOR_DOMAIN = """([cls, i]) => { const views = (%s)(cls); return views.length > i ? views[i].vega_view.scale('color').domain() : null; }""" % JS_VEGA_VIEWS
+
+
+@pytest.fixture(scope="module")
+def dashboard_runs(tmp_path_factory):
+    """Run folders to serve: `MEDCLIP_DASHBOARD_RUNS` (paths separated by ':') when set (the real demo run),
+    else two FIXTURE bundles of random numbers: 'with_priors' (video, attention, text; gates; UMAP) and
+    'no_priors' (video, text; no gate)."""
+    env = os.environ.get("MEDCLIP_DASHBOARD_RUNS")
+    if env: return [Path(p) for p in env.split(os.pathsep)]
+    d = tmp_path_factory.mktemp("dash_runs")
+    make_fixture_bundle(d / "with_priors", n=200, seed=0, umap=True)
+    make_fixture_bundle(d / "no_priors", n=200, seed=1, modalities=("video", "text"), gates=False)
+    return [d]
+
+
+@pytest.fixture(scope="module")
+def dashboard_out():
+    "Screenshots for review: test-output/dashboard/ (git-ignored)."
+    out = ROOT / "test-output" / "dashboard"; out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+@pytest.fixture(scope="module")
+def dashboard_url(dashboard_runs, dashboard_out):
+    with serve_dashboard(dashboard_runs, extra_args=["--max-upload-mb", "5"], log_path=dashboard_out / "server.log") as url:
+        yield url
+
+
+@pytest.fixture(scope="module")
+def chromium_browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        br = launch_chromium(pw)
+        yield br
+        br.close()
+
+
+class ConsoleLog:
+    "Console errors and uncaught page errors of one page, minus the tolerated offline Google-Fonts failure."
+    def __init__(self, page):
+        self.errors = []
+        page.on("console", lambda m: m.type == "error" and not harmless(m.text, (m.location or {}).get("url", ""))
+                and self.errors.append(f"console: {m.text} @ {(m.location or {}).get('url', '')}"))
+        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e}"))
+
+
+@pytest.fixture
+def dash_page(chromium_browser):
+    "A fresh page (1400×1800: tall enough that a screenshot shows a whole view) collecting console errors in `.console.errors`."
+    ctx = chromium_browser.new_context(viewport={"width": 1400, "height": 1800})
+    pg = ctx.new_page(); pg.set_default_timeout(45_000)
+    pg.console = ConsoleLog(pg)
+    yield pg
+    ctx.close()

@@ -1,0 +1,72 @@
+"Contract tests for medclip_nb.text and medclip_nb.encoders that the later model code relies on (kept tiny: 2 shared cores)."
+import subprocess, sys
+import pytest
+import torch
+
+from medclip_nb.core import Sample, collate, MissingModelError, ConfigError
+from medclip_nb import encoders as E
+from medclip_nb import text as T
+
+
+def test_import_loads_no_transformers():
+    "Importing the model modules must not import transformers or touch a model file (it happens at construction)."
+    code = "import sys, medclip_nb.text, medclip_nb.encoders; print('transformers' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
+    assert out == "False"
+
+
+@pytest.mark.parametrize("hub_id", ["openai/clip-vit-base-patch32", "sentence-transformers/all-MiniLM-L6-v2"])
+def test_hub_ids_are_never_downloaded(hub_id, tmp_path, monkeypatch):
+    "A hub id given as a path is a missing local folder, not a download."
+    monkeypatch.chdir(tmp_path)
+    for make in (T.CLIPTextEncoder, T.HFTextEncoder, E.CLIPVisionEncoder):
+        with pytest.raises(MissingModelError, match="Nothing is fetched at run time"):
+            make(hub_id)
+
+
+def test_registry_names_and_errors():
+    assert "tiny3d" in E.VIDEO_ENCODERS and "r3d_18" in E.VIDEO_ENCODERS and "frames:clip" in E.VIDEO_ENCODERS
+    with pytest.raises(ConfigError): E.build_video_encoder("resnet18")      # an image model needs the frames: prefix
+    with pytest.raises(ConfigError): T.build_text_encoder("clip")           # needs a local folder
+
+
+@pytest.mark.parametrize("frames", [3, 8])
+def test_every_prior_and_video_encoder_honours_out_dim(frames):
+    torch.manual_seed(0)
+    cases = [
+        (E.Tiny3DCNN(widths=(4, 8)), (torch.randn(2, 3, frames, 16, 16),)),
+        (E.AttentionMapEncoder("frame", dim=8), (torch.rand(2, frames),)),
+        (E.AttentionMapEncoder("joint", dim=8), (torch.rand(2, frames, 17),)),
+        (E.AttentionMapEncoder("spatial", dim=8), (torch.rand(2, frames, 12, 12),)),
+        (E.KinematicsEncoder(dim=8, hidden=16), (torch.randn(2, frames, 238),)),
+        (E.KinematicsEncoder(dim=8, hidden=16, arch="transformer"), (torch.randn(2, frames, 238),)),
+    ]
+    for enc, args in cases:
+        tokens, emb = enc(*args)
+        assert tokens.shape == (2, frames, enc.out_dim), type(enc).__name__
+        assert emb.shape == (2, enc.out_dim) and torch.isfinite(emb).all()
+
+
+def test_box_encoder_takes_collated_batches():
+    "core.collate pads boxes and returns a pad mask; padded samples encode exactly as they do alone."
+    torch.manual_seed(0)
+    s1 = Sample("a", "S1", {"boxes": torch.rand(3, 4) * .5, "box_labels": torch.tensor([0, 4, 7]), "box_conf": torch.rand(3)})
+    s2 = Sample("b", "S2", {"boxes": torch.rand(1, 4) * .5, "box_labels": torch.tensor([2]), "box_conf": torch.rand(1)})
+    b = collate([s1, s2])
+    enc = E.SpatialBoxEncoder(dim=16).eval()
+    tokens, emb = enc(b.inputs["boxes"], b.inputs["box_labels"], b.inputs["box_conf"], b.pad_masks["boxes"])
+    assert tokens.shape == (2, 3, 16) and emb.shape == (2, 16)
+    alone = enc(s2.inputs["boxes"][None], s2.inputs["box_labels"][None], s2.inputs["box_conf"][None])[1]
+    torch.testing.assert_close(emb[1:], alone)
+
+
+def test_ordinal_bins_labels_match_prompts_on_a_dense_grid():
+    "Every value on a 0.01 grid: the bin from `label` is the bin whose prompt interval contains it."
+    import numpy as np, re
+    bins = T.OrdinalBins([10, 35, 45, 55, 80], unit="%")
+    vals = np.round(np.arange(10, 80.001, 0.01), 2)
+    labels = bins.label(vals)
+    for i in range(bins.n_bins):
+        lo, hi = map(float, re.findall(r"(\d+(?:\.\d+)?)%", bins.prompt(i)))
+        inside = (vals >= lo) & ((vals <= hi) if "under" not in bins.prompt(i) else (vals < hi))
+        assert (labels[inside] == i).all() and (inside == (labels == i)).all()

@@ -1,0 +1,124 @@
+"""Pose → kinematics → gait events/phases → priors: checks on exact synthetic joints and on the real sample media.
+
+Real media (../shared/media, read in place, never copied): gait/mobile_gaitlab_input.mp4 and its OpenPose JSON
+(Apache-2.0, stanfordnmbl/mobile-gaitlab), gait/sports2d_demo.mp4 (BSD-3-Clause, davidpagnon/Sports2D),
+negatives/pose2sim_single_person_cam01.mp4 (BSD-3-Clause, perfanalytics/pose2sim).
+mediapipe is slow on the shared CPU: each real clip is analysed once per module (module-scoped fixtures).
+"""
+import json
+import numpy as np
+import pandas as pd
+import pytest
+
+from medclip_nb.pose import (KNOWLEDGE_MAP_FEATURES, NO_GAIT, PoseTrack, analyse_track, analyse_video,
+                             evaluate_on_synthetic, evaluate_on_truth, kinematic_knowledge_map, knee_agreement,
+                             pose_main, summarise_synthetic, toy_walker)
+
+
+def test_knowledge_map_shape_and_names():
+    joints, truth = toy_walker(T=40, fps=25.0)
+    km = kinematic_knowledge_map(joints, fps=25.0)
+    assert km.shape == (40, 238) and km.dtype == np.float32 and np.isfinite(km).all()
+    assert len(KNOWLEDGE_MAP_FEATURES) == 238 == len(set(KNOWLEDGE_MAP_FEATURES))
+    col = KNOWLEDGE_MAP_FEATURES.index("angle_knee_flex_l")
+    np.testing.assert_allclose(km[:, col], truth["knee_flex_l"], atol=0.5)
+    # low-confidence joints are interpolated, not read as (0, 0)
+    noisy = joints.copy(); noisy[10:13, 13] = (0, 0, 0.0)
+    gated = np.abs(kinematic_knowledge_map(noisy, fps=25.0)[:, col] - km[:, col]).max()
+    naive = noisy.copy(); naive[10:13, 13, 2] = 1.0        # the same (0, 0) points taken at face value
+    ungated = np.abs(kinematic_knowledge_map(naive, fps=25.0)[:, col] - km[:, col]).max()
+    assert gated < 15 and ungated > 45, (gated, ungated)   # linear interpolation across 3 frames of a fast swing
+
+
+@pytest.mark.parametrize("feet", [False, True])
+def test_toy_walker_events_and_phases(feet):
+    "Exact joints of the kinematic toy walker: heel strikes within 2 frames, >= 90 % of frames in the right phase."
+    agree, frames = [], []
+    for cadence in (90.0, 115.0, 130.0):
+        for phase0 in (0.0, 0.45):
+            joints, truth = toy_walker(T=75, cadence=cadence, phase0=phase0)
+            r = evaluate_on_truth(joints, truth, 25.0, truth["feet"] if feet else None)
+            assert r["gait_cycle_found"]
+            assert max(abs(e) for e in r["hs_errors"]) <= 2, r["hs_errors"]
+            assert r["knee_rom_error"] < 5
+            assert abs(r["cadence"] - cadence) < 0.08 * cadence
+            agree.append(r["phase_agreement"]); frames.append(75)
+    assert np.average(agree, weights=frames) >= 0.9, agree
+
+
+def test_synthetic_gait_data():
+    "The project's synthetic walkers (medclip_nb.synth.gait), side view, 64 frames, on their ground-truth joints."
+    df = evaluate_on_synthetic(n_subjects=18, clips_per_subject=2, frames=64)
+    s = summarise_synthetic(df)
+    assert s["hs_within_2_frames"] >= 0.9, s
+    assert s["phase_agreement_found_no_freezing"] >= 0.9, s
+    assert s["knee_rom_error_max"] < 5, s
+    assert s["gait_found"] >= 0.9, s
+
+
+def test_a_person_standing_still_has_no_gait_cycle():
+    joints, _ = toy_walker(T=60)
+    still = np.repeat(joints[:1], 60, axis=0)          # the first pose, held
+    a = analyse_track(PoseTrack(still, None, None, 25.0, (240, 320), "joints"))
+    assert not a.gait_cycle_found and a.params["message"] == NO_GAIT
+    assert (a.phases[:, 0] == -1).all()
+    assert a.text.startswith("No gait cycle found")
+
+
+# ---- real media -------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def gaitlab(media):
+    video = media / "gait" / "mobile_gaitlab_input.mp4"
+    return analyse_video(video), analyse_video(video, openpose=media / "gait" / "mobile_gaitlab_input_openpose_body25.json")
+
+
+def test_gaitlab_mediapipe_agrees_with_openpose(gaitlab):
+    mp, op = gaitlab
+    assert len(mp.track) == 344 and mp.track.raw.shape == (344, 33, 4)
+    assert op.track.raw.shape == (344, 25, 3)
+    agree = knee_agreement(mp, op)
+    assert agree["frames_l"] > 200 and agree["frames_r"] > 200
+    assert agree["r_pooled"] > 0.8, agree
+
+
+def test_gaitlab_cadence_is_plausible_for_a_walking_child(gaitlab):
+    mp, op = gaitlab
+    assert mp.gait_cycle_found and op.gait_cycle_found
+    cad = mp.params["cadence_steps_per_min"]
+    assert 90 <= cad <= 170, cad                     # children walk at ~100–160 steps/min
+    assert abs(cad - op.params["cadence_steps_per_min"]) < 8
+    # the child walks one way then back: two walking bouts, a turn between them
+    assert len(mp.events["bouts"]) >= 2
+
+
+def test_two_people_keep_the_walker(media):
+    a = analyse_video(media / "gait" / "sports2d_demo.mp4")
+    assert any("kept track" in n for n in a.params["notes"]), a.params["notes"]
+    present = np.flatnonzero(a.track.joints[:, 11, 2] > 0)
+    x = a.track.joints[:, [11, 12], 0].mean(1)
+    assert x[present.min()] - x[present.max()] > 800          # walks right → left across the 1768-px view
+    assert present.min() < 60 and present.max() > 190         # the woman walks in about frames 40–200
+    assert a.gait_cycle_found
+
+
+def test_cli_on_a_non_walking_clip(media, tmp_path):
+    video = media / "negatives" / "pose2sim_single_person_cam01.mp4"
+    assert pose_main([str(video), "--out", str(tmp_path), "--subject", "P01"]) == 0
+    idx = pd.read_csv(tmp_path / "pose_index.csv")
+    row = idx.iloc[0]
+    assert row.subject_id == "P01" and not row.gait_cycle_found and row.text.startswith("No gait cycle found")
+    assert pd.isna(row.phases) or row.phases == ""              # no phases forced onto lunges
+    T = 100
+    assert np.load(tmp_path / row.joints).shape == (T, 17, 3)
+    att = np.load(tmp_path / row.attention_map)
+    assert att.shape == (T, 17) and att.dtype == np.float32 and att.min() >= 0 and att.max() <= 1
+    assert np.load(tmp_path / row.knowledge_map).shape == (T, 238)
+    pdir = tmp_path / "pose" / "P01" / video.stem
+    ev = json.loads((pdir / "events.json").read_text())
+    assert ev["message"] == NO_GAIT and ev["parameters"]["gait_cycle_found"] is False
+    assert np.load(pdir / "landmarks_raw.npy").shape == (T, 33, 4)
+    kin = pd.read_parquet(pdir / "kinematics.parquet")
+    assert len(kin) == T and {"knee_flex_l", "hip_flex_r", "trunk_flex", "rancho_phase"} <= set(kin.columns)
+    from medclip_nb.video import probe_video
+    assert probe_video(pdir / "overlay.mp4").frames == T

@@ -1,0 +1,108 @@
+"""Pixel-level and layout checks of the synthetic echo (EchoNet-Dynamic) and fetal ultrasound (SpatialCLIP) data.
+
+The echo checks look only at what a user of the files gets: decoded frames (decord), FileList.csv and
+VolumeTracings.csv. Ground-truth heart rates come from ground_truth.json.
+"""
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from medclip_nb.synth.echo import (render_echo_dataset, lv_area_curve, dominant_rate_bpm, ef_from_tracings,
+                                   FILELIST_COLUMNS)
+from medclip_nb.synth.ultrasound import render_ultrasound_dataset, CODES
+
+FRAMES, FPS = 128, 50
+
+
+@pytest.fixture(scope="module")
+def echo_root(tmp_path_factory):
+    return render_echo_dataset(tmp_path_factory.mktemp("echo"), subjects=6, seed=3, frames=FRAMES, progress=False)
+
+
+def _tracings(root):
+    with open(root / "VolumeTracings.csv") as f:   # the official EchoNet loader insists on this exact header
+        assert f.readline().strip() == "FileName,X1,Y1,X2,Y2,Frame"
+    return pd.read_csv(root / "VolumeTracings.csv")
+
+
+def test_echonet_layout(echo_root):
+    fl = pd.read_csv(echo_root / "FileList.csv")
+    assert list(fl.columns) == FILELIST_COLUMNS
+    assert set(fl.Split) <= {"TRAIN", "VAL", "TEST"}
+    assert (fl.FrameHeight == 112).all() and (fl.FrameWidth == 112).all() and (fl.NumberOfFrames == FRAMES).all()
+    assert {f"{f}.avi" for f in fl.FileName} == {p.name for p in (echo_root / "Videos").iterdir()}
+    tr = _tracings(echo_root)
+    per_frame = tr.groupby(["FileName", "Frame"]).size()
+    assert (per_frame == 21).all() and len(per_frame) == 2 * len(fl)   # long axis + 20 chords, ED and ES
+
+
+def test_lv_area_oscillates_at_heart_rate(echo_root):
+    import decord
+    fl, tr = pd.read_csv(echo_root / "FileList.csv"), _tracings(echo_root)
+    truth = json.loads((echo_root / "ground_truth.json").read_text())["videos"]
+    rates = []
+    for fn in fl.FileName:
+        vr = decord.VideoReader(str(echo_root / "Videos" / f"{fn}.avi"))
+        assert len(vr) == FRAMES
+        frames = vr.get_batch(list(range(FRAMES))).asnumpy()
+        t = tr[tr.FileName == f"{fn}.avi"]
+        ed = t.Frame.iloc[-1]                             # official loader: last traced frame = large (diastolic)
+        curve = lv_area_curve(frames, t[t.Frame == ed][["X1", "Y1", "X2", "Y2"]].to_numpy(float))
+        assert curve.min() > 200                          # a real blood pool is found in every frame
+        assert (curve.max() - curve.min()) / curve.max() > 0.1
+        bpm = dominant_rate_bpm(curve, FPS)
+        rates.append(truth[fn]["heart_rate_bpm"])
+        assert bpm == pytest.approx(truth[fn]["heart_rate_bpm"], rel=0.03), fn
+    assert max(rates) - min(rates) > 15                   # the check spans different heart rates
+
+
+def test_pixel_area_change_tracks_ef(echo_root):
+    "The LV's fractional area change measured from pixels follows the FileList EF."
+    import decord
+    fl, tr = pd.read_csv(echo_root / "FileList.csv"), _tracings(echo_root)
+    fac = []
+    for fn in fl.FileName:
+        t = tr[tr.FileName == f"{fn}.avi"]
+        es, ed = t.Frame.iloc[0], t.Frame.iloc[-1]
+        frames = decord.VideoReader(str(echo_root / "Videos" / f"{fn}.avi")).get_batch([int(ed), int(es)]).asnumpy()
+        a = lv_area_curve(frames, t[t.Frame == ed][["X1", "Y1", "X2", "Y2"]].to_numpy(float))
+        fac.append(1 - a[1] / a[0])
+    assert np.corrcoef(fac, fl.EF)[0, 1] > 0.8
+
+
+def test_ef_from_tracings_matches_filelist(echo_root):
+    fl = pd.read_csv(echo_root / "FileList.csv").set_index("FileName")
+    rec = ef_from_tracings(_tracings(echo_root)).loc[fl.index]
+    np.testing.assert_allclose(rec.EF, fl.EF, atol=2.0)
+    np.testing.assert_allclose(fl.EF, 100 * (fl.EDV - fl.ESV) / fl.EDV, atol=1e-3)
+
+
+def test_echo_deterministic(tmp_path):
+    a = render_echo_dataset(tmp_path / "a", subjects=2, seed=7, frames=16, progress=False)
+    b = render_echo_dataset(tmp_path / "b", subjects=2, seed=7, frames=16, progress=False)
+    assert (a / "FileList.csv").read_bytes() == (b / "FileList.csv").read_bytes()
+    assert (a / "VolumeTracings.csv").read_bytes() == (b / "VolumeTracings.csv").read_bytes()
+    for p in (a / "Videos").iterdir(): assert p.read_bytes() == (b / "Videos" / p.name).read_bytes()
+
+
+def test_ultrasound_spatialclip_json(tmp_path):
+    from PIL import Image
+    root = render_ultrasound_dataset(tmp_path / "us", subjects=8, seed=1, progress=False)
+    assert json.loads((root / "anatomy.json").read_text())["codes"] == CODES and len(CODES) == 14
+    subjects = {}
+    for split in ("train", "val", "test"):
+        for r in json.loads((root / f"{split}.json").read_text()):
+            assert set(r) == {"image_path", "description", "class_label", "coordinates", "subject_id"}
+            assert r["class_label"] in ("standard", "non-standard")
+            assert "standard" not in r["description"].lower()
+            im = Image.open(root / r["image_path"])
+            assert im.size == (256, 192)
+            for d in r["coordinates"]:
+                x0, y0, x1, y1 = d["bbox"]
+                assert d["label"] in CODES and 0 <= x0 < x1 <= 256 and 0 <= y0 < y1 <= 192 and 0 < d["confidence"] <= 1
+            subjects.setdefault(r["subject_id"], set()).add(split)
+    assert all(len(s) == 1 for s in subjects.values())     # no subject in two splits
+    assert len(subjects) == 8
