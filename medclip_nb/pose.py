@@ -11,24 +11,22 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .core import DataError, VideoDecodeError, need, atomic_write, write_json, in_test
+from .core import COCO17, RANCHO_PHASES, DataError, VideoDecodeError, need, atomic_write, write_json, in_test
 
 # %% auto #0
-__all__ = ['COCO17', 'J', 'BODY13', 'LR_PAIRS', 'SKELETON', 'NORMS', 'KNOWLEDGE_MAP_FEATURES', 'RANCHO_PHASES', 'RANCHO_STARTS',
-           'TOE_OFF', 'OPP_TOE_OFF', 'OPP_HEEL_STRIKE', 'MP33_TO_COCO17', 'MP33_FEET', 'BODY25_TO_COCO17',
-           'BODY25_FEET', 'LAYOUTS', 'NO_GAIT', 'PHASE_NORMS', 'VIDEO_SUFFIXES', 'angle_from_down', 'leg_length',
-           'fill_gaps', 'facing_direction', 'joint_angles', 'deviation', 'windowed_corr', 'windowed_range',
-           'symmetry_index', 'kinematic_knowledge_map', 'rancho_phase', 'toy_walker', 'to_coco17', 'load_openpose',
-           'link_tracks', 'walking_score', 'select_walker', 'iter_frames', 'video_meta', 'extract_mediapipe',
-           'PoseTrack', 'fix_lr_swaps', 'clean_track', 'kinematics_table', 'detect_gait_events', 'gait_phase',
-           'phases_from_phi', 'gait_parameters', 'evaluate_on_truth', 'pose_from_video', 'pose_from_openpose',
-           'joint_deviation_scores', 'attention_prior', 'joints_by_phase', 'describe_gait', 'GaitAnalysis',
-           'analyse_track', 'draw_skeleton', 'write_overlay', 'write_analysis', 'analyse_video', 'pose_main',
-           'evaluate_on_synthetic', 'summarise_synthetic', 'knee_agreement']
+__all__ = ['J', 'BODY13', 'LR_PAIRS', 'SKELETON', 'NORMS', 'KNOWLEDGE_MAP_FEATURES', 'RANCHO_STARTS', 'TOE_OFF', 'OPP_TOE_OFF',
+           'OPP_HEEL_STRIKE', 'MP33_TO_COCO17', 'MP33_FEET', 'BODY25_TO_COCO17', 'BODY25_FEET', 'LAYOUTS', 'NO_GAIT',
+           'PHASE_NORMS', 'VIDEO_SUFFIXES', 'angle_from_down', 'leg_length', 'fill_gaps', 'facing_direction',
+           'joint_angles', 'deviation', 'windowed_corr', 'windowed_range', 'symmetry_index', 'kinematic_knowledge_map',
+           'rancho_phase', 'toy_walker', 'to_coco17', 'load_openpose', 'link_tracks', 'walking_score', 'select_walker',
+           'iter_frames', 'video_meta', 'extract_mediapipe', 'PoseTrack', 'fix_lr_swaps', 'clean_track',
+           'kinematics_table', 'detect_gait_events', 'gait_phase', 'phases_from_phi', 'gait_parameters',
+           'evaluate_on_truth', 'pose_from_video', 'pose_from_openpose', 'joint_deviation_scores', 'attention_prior',
+           'joints_by_phase', 'describe_gait', 'GaitAnalysis', 'analyse_track', 'draw_skeleton', 'write_overlay',
+           'write_analysis', 'analyse_video', 'pose_main', 'evaluate_on_synthetic', 'summarise_synthetic',
+           'knee_agreement']
 
 # %% ../nbs/12_pose.ipynb #ea090b2d
-COCO17 = ["nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow",
-          "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle"]
 J = {n: i for i, n in enumerate(COCO17)}
 BODY13 = [0] + list(range(5, 17))   # nose + shoulders..ankles: the face points are too jittery for features
 LR_PAIRS = [("shoulder", 5, 6), ("elbow", 7, 8), ("wrist", 9, 10), ("hip", 11, 12), ("knee", 13, 14), ("ankle", 15, 16)]
@@ -294,8 +292,6 @@ def kinematic_knowledge_map(joints:np.ndarray, fps:float=25.0, conf_thr:float=0.
     return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
 
 # %% ../nbs/12_pose.ipynb #e77beefa
-RANCHO_PHASES = ["initial_contact", "loading_response", "mid_stance", "terminal_stance",
-                 "pre_swing", "initial_swing", "mid_swing", "terminal_swing"]
 RANCHO_STARTS = np.array([0.0, 0.02, 0.12, 0.31, 0.50, 0.62, 0.75, 0.87])   # Perry: fraction of the cycle where each phase starts
 TOE_OFF, OPP_TOE_OFF, OPP_HEEL_STRIKE = 0.62, 0.12, 0.50
 

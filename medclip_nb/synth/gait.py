@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 
 from ..core import DataError, atomic_write, write_json
-from ..pose import COCO17, RANCHO_PHASES, RANCHO_STARTS
+from ..core import COCO17, RANCHO_PHASES
+from ..pose import RANCHO_STARTS
 
 # %% auto #0
 __all__ = ['GAIT_CLASSES', 'SCOLIOSIS_CLASSES', 'COHORTS', 'COBB_EDGES', 'SEVERITY_RANGES', 'TOE_OFF', 'PELVIC_TILT', 'HIP_MEAN',

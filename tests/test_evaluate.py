@@ -1,0 +1,132 @@
+"Evaluation: metrics against scikit-learn, the analysis bundle on synthetic gait data, ablations, determinism."
+import json
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn import metrics as skm
+
+from medclip_nb.evaluate import (classification_metrics, regression_metrics, evaluate_model, evaluate_main, BUNDLE_FILES,
+                                 clinical_threshold, model_and_clinician_maps)
+
+def test_metrics_agree_with_sklearn():
+    rng = np.random.default_rng(3)
+    y = rng.integers(0, 4, 300); z = rng.normal(size=(300, 4)); z[np.arange(300), y] += 1.0
+    p = np.exp(z) / np.exp(z).sum(1, keepdims=True)
+    m = classification_metrics(y, p, list("abcd"))
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(y, p.argmax(1)))
+    assert m["balanced_accuracy"] == pytest.approx(skm.balanced_accuracy_score(y, p.argmax(1)))
+    assert m["macro_f1"] == pytest.approx(skm.f1_score(y, p.argmax(1), average="macro"))
+    assert m["roc_auc"] == pytest.approx(skm.roc_auc_score(y, p, multi_class="ovr"))
+    yb = (y == 1).astype(int)
+    assert classification_metrics(yb, p[:, 1])["pr_auc"] == pytest.approx(skm.average_precision_score(yb, p[:, 1]))
+    t, e = rng.normal(50, 10, 100), rng.normal(0, 5, 100)
+    r = regression_metrics(t, t + e, threshold=50, positive="below")
+    assert r["mae"] == pytest.approx(skm.mean_absolute_error(t, t + e))
+    assert r["r2"] == pytest.approx(skm.r2_score(t, t + e))
+    assert r["auroc_at_threshold"] == pytest.approx(skm.roc_auc_score(t < 50, -(t + e)))
+
+def test_clinical_thresholds():
+    assert clinical_threshold("cardiacclip_lvef") == (50.0, "below")
+    assert clinical_threshold("scoligait") == (20.0, "above")
+    assert clinical_threshold("clinicalclip_gait")[0] is None
+
+def test_region_maps_on_one_grid():
+    T = 8; clin = np.zeros((T, 17)); clin[:, 13:15] = 1.0           # clinician looks at the knees
+    regions = ["head_neck", "trunk", "arms", "hips_pelvis", "knees", "ankles_feet"]
+    ra = np.full((6, T), 1 / T); rw = np.array([0, 0, 0, 0, 1.0, 0])
+    model, c, level = model_and_clinician_maps(np.full(T, 1 / T), ra, rw, regions, clin)
+    assert level == "frame×region" and model.shape == c.shape == (T, 6)
+    assert c[:, 4].min() == 1.0 and c[:, 0].max() == 0.0 and model[:, 4].sum() == pytest.approx(1.0)
+    m2, c2, l2 = model_and_clinician_maps(np.full(T, 1 / T), None, None, None, clin)
+    assert l2 == "frame" and m2.shape == c2.shape == (T,)
+
+@pytest.fixture(scope="module")
+def gait(tmp_path_factory):
+    from medclip_nb.synth.gait import render_gait_dataset
+    from medclip_nb.datasets import open_dataset
+    root = render_gait_dataset(tmp_path_factory.mktemp("gait"), subjects=6, clips_per_subject=2, frames=8, size=32, progress=False)
+    return open_dataset(root, modalities=["video", "attention", "phases", "text"], frames=8, size=32)
+
+class ConstantVideo:
+    "A view of a dataset whose video is the same (zeros) for every clip: by construction only the clinician map carries the label."
+    def __init__(self, ds): self.ds, self.records, self.root, self.classes = ds, ds.records, ds.root, ds.classes
+    def __len__(self): return len(self.ds)
+    def __getitem__(self, i):
+        s = self.ds[i]; s.inputs["video"] = s.inputs["video"] * 0; return s
+
+def _model(classes, overrides=()):
+    import torch
+    from medclip_nb.core import load_config
+    from medclip_nb.model import build_model
+    torch.manual_seed(0)
+    return build_model(load_config("clinicalclip_gait", ["model.embed_dim=32", *overrides]), classes)
+
+def test_bundle_complete_loads_and_is_deterministic(gait, tmp_path):
+    from medclip_nb.dashboard import load_bundle, TABLE_COLUMNS
+    net = _model(gait.classes).eval()
+    tr = gait.records.subject_id.isin(["S001", "S002"]).to_numpy()
+    by_split = {"train": gait.subset(tr), "test": gait.subset(~tr)}
+    with pytest.raises(Exception, match="more than once"):
+        evaluate_model(net, {"train": gait, "test": gait}, gait.classes, "classification", tmp_path / "x", progress=False)
+    an = evaluate_model(net, by_split, gait.classes, "classification", tmp_path / "run" / "analysis",
+                        recipe="clinicalclip_gait", n_boot=50, progress=False)
+    assert sorted(f.name for f in an.iterdir()) == sorted(BUNDLE_FILES)
+    b = load_bundle(tmp_path / "run")
+    assert set(TABLE_COLUMNS) <= set(b.tables)
+    p = b.predictions
+    assert len(p) == len(gait) and set(p.split) == {"train", "test"}
+    assert all(p.video_path.map(lambda v: v.startswith("/"))) and p.text.str.len().min() > 0
+    probs = p[[f"prob_{c}" for c in gait.classes]].to_numpy()
+    assert np.allclose(probs.sum(1), 1, atol=1e-5) and (p.pred == probs.argmax(1)).all()
+    E = np.load(an / "embeddings.npy")
+    assert E.shape == (len(p), 2, 32) and np.allclose(np.linalg.norm(E, axis=-1), 1, atol=1e-4)
+    assert np.allclose(b.frame_attention.sum(1), 1, atol=1e-4)
+    m = json.loads((an / "metrics.json").read_text())
+    test = p[p.split == "test"]
+    assert m["accuracy"] == pytest.approx(skm.accuracy_score(test.label, test.pred))
+    assert m["accuracy_ci_low"] <= m["accuracy"] <= m["accuracy_ci_high"]
+    assert "subject_accuracy" in m and m["n"] == (~tr).sum()
+    assert set(b.table("attention_consistency").reference) == {"model", "uniform", "centre", "random"}
+    assert b.table("confusion")["count"].sum() == (~tr).sum()
+    ph = b.table("phase_attention").groupby("clip_id").weight.sum()
+    assert np.allclose(ph, 1, atol=1e-4)
+    first = {f.name: f.read_bytes() for f in an.iterdir() if f.suffix in (".parquet", ".npy")}
+    evaluate_model(net, by_split, gait.classes, "classification", an, recipe="clinicalclip_gait",
+                   n_boot=50, progress=False)
+    assert {f.name: f.read_bytes() for f in an.iterdir() if f.suffix in (".parquet", ".npy")} == first
+
+def test_removing_the_signal_modality_drops_the_score(gait, tmp_path):
+    "Video made constant, so only the clinician map can carry the label: a briefly trained model loses its score without it."
+    import torch
+    from medclip_nb.core import collate
+    ds = ConstantVideo(gait)
+    net = _model(ds.classes, ["model.modality_dropout=0.3"])
+    batch = collate([ds[i] for i in range(len(ds))])
+    opt = torch.optim.Adam(net.parameters(), 3e-3)
+    net.train()
+    for _ in range(60):
+        loss = net.compute_losses(net(batch), batch, {"ce": 1.0})["total"]
+        opt.zero_grad(); loss.backward(); opt.step()
+    an = evaluate_model(net.eval(), {"test": ds}, ds.classes, "classification", tmp_path / "analysis", n_boot=20, progress=False)
+    ab = pd.read_parquet(an / "ablations.parquet").set_index("removed")
+    assert ab.loc["attention", "full"] >= 0.4, ab           # it learned something from the maps
+    assert ab.loc["attention", "drop"] >= 0.2, ab
+    assert ab.loc["attention", "drop"] > ab.loc["video", "drop"] + 0.1, ab
+
+def test_cli_help(capsys):
+    with pytest.raises(SystemExit) as e: evaluate_main(["--help"])
+    assert e.value.code == 0 and "RUN_DIR" in capsys.readouterr().out
+
+def test_evaluate_run_end_to_end(tmp_path):
+    train = pytest.importorskip("medclip_nb.train")
+    if not hasattr(train, "load_run"): pytest.skip("medclip_nb.train.load_run not written yet")
+    from medclip_nb.synth.gait import render_gait_dataset
+    from medclip_nb.dashboard import load_bundle
+    from medclip_nb.evaluate import evaluate_run
+    root = render_gait_dataset(tmp_path / "gait", subjects=12, clips_per_subject=2, frames=8, size=32, progress=False)
+    run = train.train("clinicalclip_gait", data=root, out=tmp_path / "runs",
+                      overrides=["train.max_epochs=1", "data.size=32", "data.frames=8", "model.embed_dim=32"])
+    an = evaluate_run(run, progress=False, n_boot=20)
+    b = load_bundle(run)
+    assert (b.predictions.split == "test").any() and "accuracy" in b.metrics
+    assert an == run / "analysis"
