@@ -303,17 +303,29 @@ JS_POINT_XY = """([cls, i, x, y]) => { const views = (%s)(cls); const vv = views
 JS_COLOR_DOMAIN = """([cls, i]) => { const views = (%s)(cls); return views.length > i ? views[i].vega_view.scale('color').domain() : null; }""" % JS_VEGA_VIEWS
 
 
+def make_real_runs(d:Path) -> Path:
+    """Two REAL runs the way a user makes them: a tiny synthetic gait dataset, `clinicalclip_gait` trained with and
+    without the clinician attention maps, each evaluated into its analysis bundle. Returns the folder holding both."""
+    from medclip_nb.synth.gait import render_gait_dataset
+    from medclip_nb.train import train
+    from medclip_nb.evaluate import evaluate_run
+    data = render_gait_dataset(d / "data", subjects=18, clips_per_subject=2, frames=16, size=64, seed=0, progress=False)
+    common = ["train.max_epochs=2", "data.size=64", "data.frames=8"]
+    no_priors = ["data.modalities=[video]", "model.modalities=[video]", "model.losses.prior_clip=0.0",
+                 "model.losses.attention_consistency=0.0"]
+    for name, extra in (("with_priors", []), ("video_only", no_priors)):
+        run = train("clinicalclip_gait", data=data, out=d / "runs", name=name, overrides=common + extra, progress=False)
+        evaluate_run(run, progress=False)
+    return d / "runs"
+
+
 @pytest.fixture(scope="module")
 def dashboard_runs(tmp_path_factory):
-    """Run folders to serve: `MEDCLIP_DASHBOARD_RUNS` (paths separated by ':') when set (the real demo run),
-    else two FIXTURE bundles of random numbers: 'with_priors' (video, attention, text; gates; UMAP) and
-    'no_priors' (video, text; no gate)."""
+    """Run folders to serve: `MEDCLIP_DASHBOARD_RUNS` (paths separated by ':') when set (e.g. the demo run), else two
+    real tiny runs trained and evaluated here (`make_real_runs`)."""
     env = os.environ.get("MEDCLIP_DASHBOARD_RUNS")
     if env: return [Path(p) for p in env.split(os.pathsep)]
-    d = tmp_path_factory.mktemp("dash_runs")
-    make_fixture_bundle(d / "with_priors", n=200, seed=0, umap=True)
-    make_fixture_bundle(d / "no_priors", n=200, seed=1, modalities=("video", "text"), gates=False)
-    return [d]
+    return [make_real_runs(tmp_path_factory.mktemp("dash_runs"))]
 
 
 @pytest.fixture(scope="module")

@@ -128,5 +128,33 @@ def test_evaluate_run_end_to_end(tmp_path):
                       overrides=["train.max_epochs=1", "data.size=32", "data.frames=8", "model.embed_dim=32"])
     an = evaluate_run(run, progress=False, n_boot=20)
     b = load_bundle(run)
-    assert (b.predictions.split == "test").any() and "accuracy" in b.metrics
+    assert (b.predictions.split == "test").any() and "accuracy" in b.metrics and "temperature" in b.metrics
     assert an == run / "analysis"
+    test_clip = b.predictions[b.predictions.split == "test"].clip_id.iloc[0]
+    sa = b.spatial_attention(test_clip)                      # Grad-CAM of the tiny3d video encoder
+    assert sa is not None and sa.ndim == 3 and np.nanmax(sa) <= 1.001
+    from medclip_nb.interpret import write_case_report
+    page = write_case_report(run, test_clip).read_text()
+    assert "model spatial saliency" in page and page.count("data:image/png;base64,") >= 4
+
+def test_regression_bundle(tmp_path):
+    import torch
+    from medclip_nb.core import load_config
+    from medclip_nb.model import build_model
+    from medclip_nb.datasets import open_dataset
+    from medclip_nb.synth.gait import render_gait_dataset
+    from medclip_nb.dashboard import load_bundle
+    root = render_gait_dataset(tmp_path / "scoli", subjects=6, clips_per_subject=2, frames=8, size=32, cohort="scoliosis", progress=False)
+    ds = open_dataset(root, "scoligait", modalities=["video", "kinematics"], frames=8, size=32, task="regression")
+    torch.manual_seed(0)
+    net = build_model(load_config("scoligait", ["model.embed_dim=32", "model.modalities=[video, kinematics]"]), None).eval()
+    th, pos = clinical_threshold("scoligait")
+    evaluate_model(net, {"test": ds}, [], "regression", tmp_path / "run" / "analysis", recipe="scoligait",
+                   threshold=th, positive=pos, n_boot=30, progress=False)
+    b = load_bundle(tmp_path / "run")
+    p = b.predictions
+    assert b.task == "regression" and np.isfinite(p.prediction).all() and np.isfinite(p.target).all()
+    assert b.metrics["mae"] == pytest.approx(skm.mean_absolute_error(p.target, p.prediction))
+    assert b.metrics["auroc_at_threshold"] == pytest.approx(skm.roc_auc_score(p.target >= 20, p.prediction))
+    assert b.metrics["mae_ci_low"] <= b.metrics["mae"] <= b.metrics["mae_ci_high"] and "subject_mae" in b.metrics
+    assert set(b.table("ablations").metric) == {"mae"}

@@ -77,6 +77,8 @@ def test_resume_same_name_matches_uninterrupted(runs, run_a):
     assert b2 == b
     assert _same_weights(b, run_a)
     assert _metrics(b) == _metrics(run_a)
+    import pandas as pd   # the CSV log keeps the epochs before the interruption
+    assert sorted(pd.read_csv(b / "logs" / "csv" / "metrics.csv")["epoch"].unique().tolist()) == [0, 1, 2]
 
 
 def test_resume_flag(runs, run_a):
@@ -113,6 +115,8 @@ def test_stages_as_data(runs):
     log = pd.read_csv(run / "logs" / "csv" / "metrics.csv")
     assert sorted(log["stage"].dropna().unique().tolist()) == [0.0, 2.0]
     assert log["train/feature_preservation"].dropna().gt(0).any()
+    ck = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    assert "initial_snapshot" in ck          # the stage-2 reference survives a resume
     # stage 0 trains no backbone: the video encoder's first conv is unchanged by epoch 0, changed in stage 2
     lr = load_run(run, "last")
     assert lr.model.training is False
@@ -175,3 +179,15 @@ def test_predict_end_to_end(run_a, media):
     s = ds[i]; s.inputs.pop("attention")
     p2 = torch.softmax(lr.predict_batch(collate([s])).logits, -1)[0].tolist()
     assert np.allclose(p2, predict(run_a, vid)["probabilities"], atol=1e-5)
+
+
+def test_frozen_text_encoder_embeddings_cached():
+    "A stage that freezes the text encoder computes each text's embedding once (the text module's cache), training or not."
+    from medclip_nb.model import build_model, fake_batch, apply_stage
+    cfg = load_config("gaitlab_kd", ["model.text_encoder=hash", "model.embed_dim=32"])
+    m = build_model(cfg, [f"c{i}" for i in range(9)])
+    apply_stage(m, 0)
+    m.train()
+    m(fake_batch(["video", "text"], batch_size=3, frames=4, size=32, num_classes=9))
+    caches = [mod._emb_cache for mod in m.modules() if hasattr(mod, "_emb_cache")]
+    assert caches and all(len(c) > 0 for c in caches)
