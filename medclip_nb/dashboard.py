@@ -605,7 +605,7 @@ def normalise_prediction(res) -> dict:
     return {"classes": list(classes) if classes is not None else None, "probabilities": probs,
             "frame_attention": None if fa is None else fa.reshape(-1), "spatial_attention": sa,
             "embedding": None if emb is None else emb.reshape(-1), "embedding_modality": emb_mod,
-            "prediction": _get(res, "prediction")}
+            "prediction": _get(res, "prediction"), "notes": list(_get(res, "notes") or [])}
 
 def run_predict(run_dir:os.PathLike, video_path:os.PathLike, text:str|None=None) -> dict:
     "Predict one video (and description) with a run's model through `medclip_nb.predict.predict` (as `medclip predict`)."
@@ -948,6 +948,7 @@ class Dashboard:
         b = self.bundle(run)
         out = [pn.pane.Markdown(f"### {html.escape(name)}: prediction of run **{run}**", css_classes=["mc-predict-head"])]
         classes, probs = r["classes"] or b.classes, r["probabilities"]
+        out += [_note(t) for t in r.get("notes", [])]   # e.g. a description this run cannot read
         if probs is not None and classes:
             if b.classes and list(classes) != b.classes:
                 out.append(_note(f"the model's classes {list(classes)} differ from the bundle's {b.classes}: "

@@ -45,14 +45,15 @@ def predict(run_dir, video_path, text:str|None=None) -> dict:
     rs = _reader_settings(run)
     clip, idx = read_clip(video_path, rs["frames"], rs["size"], rs["fit"], "uniform", rs["stride"], return_indices=True)
     inputs = {"video": to_tensor(clip, rs["normalize"])}
+    notes = []
     if text is not None and str(text).strip():
-        if "text" not in mods: raise ConfigError(f"run '{run.run_dir}' has no text branch (modalities {mods}); drop --text")
-        inputs["text"] = str(text)
+        if "text" in mods: inputs["text"] = str(text)
+        else: notes.append(f"this run reads {mods}, not text: the description was not used")
     batch = collate([Sample(video_path.stem, "upload", inputs, None, None, {"video_path": str(video_path)})])
     out = run.predict_batch(batch)
     res = {"class_names": list(run.classes), "task": run.task, "modalities_used": sorted(inputs),
            "modalities_missing": [m for m in mods if m not in inputs],
-           "clip_frames_used": [int(i) for i in np.asarray(idx).reshape(-1)]}
+           "clip_frames_used": [int(i) for i in np.asarray(idx).reshape(-1)], "notes": notes}
     if run.classes and out.logits is not None and out.logits.shape[-1] == len(run.classes):
         import torch
         p = torch.softmax(out.logits.float(), -1)[0].tolist()
@@ -77,6 +78,7 @@ def format_table(res:dict) -> str:
     if res.get("prediction") is not None and res.get("task") == "regression":
         lines.append(f"prediction: {res['prediction']:.3f}")
     if res.get("modalities_missing"): lines.append(f"masked (not given): {', '.join(res['modalities_missing'])}")
+    lines += [f"note: {n}" for n in res.get("notes", [])]
     return "\n".join(lines)
 
 def predict_main(argv=None) -> int:
