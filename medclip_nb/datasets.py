@@ -1034,7 +1034,9 @@ def _region_table() -> dict:
          "right_arm": [6, 8, 10], "elbows": [7, 8], "wrists": [9, 10], "hands": [9, 10], "pelvis": [11, 12],
          "hips": [11, 12], "legs": list(range(11, 17)), "left_leg": [11, 13, 15], "right_leg": [12, 14, 16],
          "knees": [13, 14], "ankles": [15, 16], "feet": [15, 16], "left_foot": [15], "right_foot": [16],
-         "whole_body": list(range(17))}
+         "whole_body": list(range(17)),
+         # the body regions the concept-pooling fusion attends to (fusion.BODY_REGIONS)
+         "head_neck": [0, 1, 2, 3, 4], "hips_pelvis": [11, 12], "ankles_feet": [15, 16]}
     for i, n in enumerate(COCO17):
         r[n] = [i]
         if n.startswith(("l_", "r_")): r[("left_" if n[0] == "l" else "right_") + n[2:]] = [i]

@@ -9,16 +9,16 @@ from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
-from .core import DataError
+from .core import DataError, RANCHO_PHASES
 
 # %% auto #0
-__all__ = ['RANCHO_PHASES', 'BUNDLE_VERSION', 'REGION_JOINTS', 'CLINICAL_THRESHOLDS', 'BUNDLE_FILES', 'classification_metrics',
-           'confusion_table', 'regression_metrics', 'subject_level', 'bootstrap_ci', 'paired_permutation_test',
-           'reliability_table', 'expected_calibration_error', 'softmax_np', 'fit_temperature', 'recall_at_k',
-           'alignment_health', 'consistency_scores', 'attention_consistency', 'phase_attention', 'clinical_threshold',
-           'infer', 'classification_report', 'regression_report', 'embeddings_2d', 'model_and_clinician_maps',
-           'evaluate_model', 'evaluate_run', 'evaluate_main', 'clip_kfold', 'summarize_folds', 'cross_validate',
-           'leakage_comparison', 'grad_cam_supported', 'video_grad_cam']
+__all__ = ['BUNDLE_VERSION', 'CLINICAL_THRESHOLDS', 'BUNDLE_FILES', 'classification_metrics', 'confusion_table',
+           'regression_metrics', 'subject_level', 'bootstrap_ci', 'paired_permutation_test', 'reliability_table',
+           'expected_calibration_error', 'softmax_np', 'fit_temperature', 'recall_at_k', 'alignment_health',
+           'consistency_scores', 'attention_consistency', 'phase_attention', 'clinical_threshold', 'infer',
+           'classification_report', 'regression_report', 'embeddings_2d', 'model_and_clinician_maps', 'evaluate_model',
+           'evaluate_run', 'evaluate_main', 'clip_kfold', 'summarize_folds', 'cross_validate', 'leakage_comparison',
+           'grad_cam_supported', 'video_grad_cam']
 
 # %% ../nbs/10_evaluate.ipynb #c3cb1dfe
 def _probs_2d(probs):
@@ -216,9 +216,6 @@ def attention_consistency(model_maps, clinician_maps, clip_ids, labels=None, see
     return pd.DataFrame(rows)
 
 # %% ../nbs/10_evaluate.ipynb #19c696d3
-RANCHO_PHASES = ["initial_contact", "loading_response", "mid_stance", "terminal_stance",
-                 "pre_swing", "initial_swing", "mid_swing", "terminal_swing"]
-
 def phase_attention(frame_weights, phases, clip_ids, labels=None) -> pd.DataFrame:
     "Sum frame attention within each gait phase (ids index `RANCHO_PHASES`); phases absent from a clip get 0."
     rows = []
@@ -233,9 +230,6 @@ def phase_attention(frame_weights, phases, clip_ids, labels=None) -> pd.DataFram
 
 # %% ../nbs/10_evaluate.ipynb #52bedce2
 BUNDLE_VERSION = 1
-REGION_JOINTS = {   # the concept-pooling body regions (fusion.BODY_REGIONS) as COCO-17 joints
-    "head_neck": [0, 1, 2, 3, 4], "trunk": [5, 6, 11, 12], "arms": [5, 6, 7, 8, 9, 10],
-    "hips_pelvis": [11, 12], "knees": [13, 14], "ankles_feet": [15, 16]}
 CLINICAL_THRESHOLDS = {"cardiacclip_lvef": (50.0, "below"),   # reduced ejection fraction: EF < 50 %
                        "scoligait": (20.0, "above")}           # scoliosis needing follow-up: Cobb ≥ 20°
 
@@ -437,6 +431,7 @@ def _frames_like(a:np.ndarray, T:int) -> np.ndarray:
 def model_and_clinician_maps(frame_att, region_att, region_w, regions, clinician) -> tuple:
     """The model's attention and the clinician's map on one grid: T×K (frame × body region) when the model has
     concept (region) attention and the clinician map is joint-level T×17, else T (frames). Returns (model, clinician, level)."""
+    from medclip_nb.datasets import REGION_JOINTS   # one region → joints table for readers and evaluation
     c = np.asarray(clinician, float)
     if region_att is not None and regions and all(r in REGION_JOINTS for r in regions) and c.ndim == 2 and c.shape[1] == 17:
         model = (np.asarray(region_att, float) * np.asarray(region_w, float)[:, None]).T    # T×K
