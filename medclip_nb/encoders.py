@@ -343,9 +343,20 @@ class KinematicsEncoder(Encoder):
         super().__init__()
         if arch not in ("conv", "transformer"): raise ConfigError(f"unknown kinematics arch '{arch}'; use 'conv' or 'transformer'")
         self.in_features, self.arch, self.out_dim = in_features, arch, dim
-        self.inp = nn.Sequential(nn.LayerNorm(in_features), nn.Linear(in_features, hidden))
+        self.norm = nn.BatchNorm1d(in_features, eps=1e-6)    # per-feature standardisation: the features differ in scale by orders of magnitude
+        self.inp = nn.Linear(in_features, hidden)
         self.temporal = TemporalConv(hidden, layers, 5, dropout) if arch == "conv" else TemporalTransformer(hidden, layers, heads, dropout)
         self.out = nn.Linear(hidden, dim)
+        self.pool = nn.Linear(2 * dim, dim)        # mean and spread over time: ranges of motion live in the spread
+
+    def _standardise(self, x, keep):
+        "Normalise each feature over the real frames only (padding never enters the batch statistics)."
+        rows = x[keep]
+        use_batch, n = self.training and rows.shape[0] > 1, self.norm.num_batches_tracked
+        if use_batch: n += 1                     # a cumulative average: the inputs are data, not drifting features
+        z = F.batch_norm(rows, self.norm.running_mean, self.norm.running_var, self.norm.weight, self.norm.bias,
+                         use_batch, 1.0 / max(int(n), 1), self.norm.eps)
+        return torch.zeros_like(x).masked_scatter(keep[..., None], z)
 
     def forward(self, x, mask=None):
         if x.ndim != 3 or x.shape[-1] != self.in_features:
@@ -355,9 +366,11 @@ class KinematicsEncoder(Encoder):
         if not bool(real.all()):
             raise DataError("kinematic knowledge map has NaN/inf values in real frames", field="kinematics",
                             expected="finite features (fill or drop missing frames in the dataset)")
-        if mask is not None: x = x.masked_fill(~mask[..., None], 0.0)
-        tokens = self.out(self.temporal(self.inp(x), mask))
-        return tokens, masked_mean(tokens, mask)
+        keep = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device) if mask is None else mask.to(torch.bool)
+        tokens = self.out(self.temporal(self.inp(self._standardise(x.masked_fill(~keep[..., None], 0.0), keep)), mask))
+        mu = masked_mean(tokens, mask)
+        sd = (masked_mean((tokens - mu[:, None]) ** 2, mask) + 1e-6).sqrt()
+        return tokens, self.pool(torch.cat([mu, sd], -1))
 
 # %% ../nbs/05_encoders.ipynb #722224c4
 BOX_FEATURES = ["x", "y", "w", "h", "log_area", "log_aspect", "centre_dist", "centre_sin", "centre_cos",

@@ -719,16 +719,19 @@ def _bouts(direction:np.ndarray, valid:np.ndarray, min_len:int) -> list:
     edges = np.flatnonzero(np.diff(np.r_[np.nan, key, np.nan]) != 0)
     return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if key[a] != 0 and b - a >= min_len]
 
-def _peaks(x:np.ndarray, fps:float, prominence:float, window_s:float=0.6) -> np.ndarray:
+def _peaks(x:np.ndarray, fps:float, prominence:float, window_s:float=0.6, edge_s:float=0.15) -> np.ndarray:
     """Peaks ≥ 0.4 s apart that rise ≥ `prominence` above the signal's minimum within `window_s` on one side and
-    ≥ 30 % of it on the other (a peak near the clip's edge has a short side: scipy's prominence would reject it)."""
+    ≥ 30 % of it on the other (a peak near the clip's edge has a short side: scipy's prominence would reject it). A peak
+    (or the flat top around it) within `edge_s` of either end only needs the full rise on its inner side: the edge cuts
+    off the other (a foot seen at its rearmost place in the first frames, then swinging forward)."""
     from scipy.signal import find_peaks
     cand, _ = find_peaks(x, distance=max(1, int(0.4 * fps)))
-    w = max(2, int(window_s * fps)); keep = []
+    w, e = max(2, int(window_s * fps)), max(2, int(round(edge_s * fps))); keep = []
     for p in cand:
         ql, qr = _plateau_edge(x, p, -1), _plateau_edge(x, p, +1)    # measure beyond a flat top (a foot at rest)
         left, right = x[p] - x[max(0, ql - w):ql + 1].min(), x[p] - x[qr:qr + w + 1].min()
-        if max(left, right) >= prominence and min(left, right) >= 0.3 * prominence: keep.append(p)
+        if ((max(left, right) >= prominence and min(left, right) >= 0.3 * prominence)
+                or (ql < e and right >= prominence) or (qr > len(x) - 1 - e and left >= prominence)): keep.append(p)
     return np.asarray(keep, int)
 
 def _subframe_extremum(x:np.ndarray, p:int) -> float:
@@ -811,6 +814,95 @@ def _still_runs(kin:pd.DataFrame, fps:float, speed:float=0.2, min_s:float=0.2) -
     edges = np.flatnonzero(np.diff(np.r_[0, still.astype(int), 0]))
     return [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2]) if b - a >= max(2, min_s * fps)]
 
+def _stride_from_steps(kin:pd.DataFrame, events:dict, fps:float) -> float|None:
+    """Stride duration (s) from distances and speed, for clips too short to hold a whole stride between two events of one
+    kind: stride time = stride length / walking speed, the stride length being the sum of a left and a right step length
+    (the distance between the ankles at each heel strike). The speed is that of the steps seen whole (a step's length
+    over its duration, heel strike to the other foot's heel strike), which averages the speed's swings within the
+    cycle; without a whole step, how fast the stance foot moves backward relative to the pelvis (the median, over
+    walking frames, of the faster backward-moving ankle). Needs no assumption about the stance share, so a slow or
+    asymmetric gait is measured as well as a normal one. Per walking bout, in walking time; the median over bouts."""
+    xs = {s: kin[f"ankle_fwd_{s}"].to_numpy(float) for s in "lr"}
+    tau = _walking_time(events, len(kin))
+    moving = np.ones(len(kin), bool)
+    for a, b in events.get("still", []): moving[a:b] = False
+    hs = events.get("heel_strike_time", events["heel_strike"])
+    out = []
+    for a, b in events["bouts"]:
+        if b - a < 3: continue
+        t = np.arange(a, b)
+        seq = sorted((x, s) for s in "lr" for x in hs[s] if a <= x <= b - 1)
+        step = {x: abs(np.interp(x, t, xs["l"][a:b]) - np.interp(x, t, xs["r"][a:b])) for x, _ in seq}
+        med = [float(np.median([step[x] for x, s_ in seq if s_ == s])) for s in "lr" if any(s_ == s for _, s_ in seq)]
+        if not med or not np.isfinite(med).all(): continue
+        whole = [(step[x2], float(tau(x2) - tau(x1))) for (x1, s1), (x2, s2) in zip(seq, seq[1:])
+                 if s1 != s2 and 0.2 * fps <= tau(x2) - tau(x1) <= 2.0 * fps]
+        if whole: v = sum(l for l, _ in whole) / sum(d for _, d in whole)
+        else:
+            back = np.maximum(*(-np.gradient(xs[s][a:b]) for s in "lr"))
+            back = back[moving[a:b] & np.isfinite(back)]
+            v = float(np.median(back)) if back.size >= 3 else 0.0
+        if not v > 0: continue
+        per = (sum(med) if len(med) == 2 else 2 * med[0]) / v
+        if 0.5 * fps <= per <= 3.0 * fps: out.append(per / fps)
+    return float(np.median(out)) if out else None
+
+_SEG_ROWS = {("r", "stance"): [1, 1, 1, 0], ("r", "swing"): [0, 0, 0, 1], ("l", "stance"): [1, 0, 1, 1], ("l", "swing"): [0, 1, 0, 0]}
+
+def _edge_segments(kin:pd.DataFrame, events:dict, min_move:float=0.05, sd_q:float=0.04) -> list:
+    """How long the stance or swing lasts that a foot is in at an edge of a walking bout, where its own events do not
+    close it: from how far its ankle has come (relative to the pelvis, a share `q` of the way) between where such a
+    segment starts and where it ends (the foot's own landing or lifting place in this clip, else the other foot's),
+    turned into a share of the segment's time by the progress curve of the segments the clip shows whole (pooled over
+    both feet; without one, minimum jerk for a swing, constant speed for a stance). σ follows from a position error
+    `sd_q` and how steep the curve is there (a swing barely moves at its start and end). A foot beyond the place where
+    its segment should end (its event missed) gives nothing. `[side, "stance"|"swing", walking frames, σ]`, for
+    `_gait_model`. Only at the clip's own first and last frames: a bout cut by a turn ends in the turn."""
+    xs = {s: kin[f"ankle_fwd_{s}"].to_numpy(float) for s in "lr"}
+    tau = _walking_time(events, len(kin))
+    hs, to = events.get("heel_strike_time", events["heel_strike"]), events.get("toe_off_time", events["toe_off"])
+    ug = np.linspace(0, 1, 21)
+    generic = {"swing": _mj(ug), "stance": ug}
+    out = []
+    for a, b in events["bouts"]:
+        t = np.arange(a, b)
+        X = lambda s, v: float(np.interp(v, t, xs[s][a:b]))
+        own = {s: sorted([(v, "hs") for v in hs[s] if a <= v <= b - 1] + [(v, "to") for v in to[s] if a <= v <= b - 1]) for s in "lr"}
+        curves = {"stance": [], "swing": []}
+        for s in "lr":
+            for (t1, k1), (t2, k2) in zip(own[s], own[s][1:]):
+                x1, x2 = X(s, t1), X(s, t2)
+                if k1 != k2 and abs(x2 - x1) >= min_move:
+                    curves["stance" if k1 == "hs" else "swing"].append([(X(s, t1 + u * (t2 - t1)) - x1) / (x2 - x1) for u in ug])
+        qg = {k: np.clip(np.maximum.accumulate(np.mean(c, 0) if c else generic[k]), 0, 1) for k, c in curves.items()}
+        def share(seg, q):   # time share of the segment at position share q, and its σ
+            u = float(np.interp(q, qg[seg], ug))
+            return u, max(0.03, sd_q / max(float(np.interp(u, ug, np.gradient(qg[seg], ug))), sd_q / 0.25))
+        def place(s, k):     # where the foot lands (k = "hs") or lifts (k = "to"): its own median place, else the other's
+            for s_ in (s, "l" if s == "r" else "r"):
+                v = [X(s_, x) for x, k_ in own[s_] if k_ == k]
+                if v: return float(np.median(v))
+        for s in "lr":
+            if not own[s]: continue
+            (tf, kf), (te, ke) = own[s][0], own[s][-1]
+            if b < len(kin): te = None
+            if a > 0: tf = None
+            # at the end: the segment the last event opened, towards the place where the next event happens
+            seg, goal = ("stance", place(s, "to")) if ke == "hs" else ("swing", place(s, "hs"))
+            if te is not None and goal is not None and abs(goal - X(s, te)) >= min_move and (e := float(tau(b - 1) - tau(te))) > 0:
+                q = (X(s, b - 1) - X(s, te)) / (goal - X(s, te))
+                if 0.25 <= q <= 1.05:
+                    u, su = share(seg, min(q, 1.0))
+                    if u >= 0.25: out.append([s, seg, e / u, e * su / u ** 2])
+            # at the start: the segment the first event closed, from the place where the previous event happened
+            seg, origin = ("swing", place(s, "to")) if kf == "hs" else ("stance", place(s, "hs"))
+            if tf is not None and origin is not None and abs(X(s, tf) - origin) >= min_move and (e := float(tau(tf) - tau(a))) > 0:
+                q = (X(s, a) - origin) / (X(s, tf) - origin)
+                if -0.05 <= q <= 0.75:
+                    u, su = share(seg, max(q, 0.0))
+                    if u <= 0.75: out.append([s, seg, e / (1 - u), e * su / (1 - u) ** 2])
+    return out
+
 def detect_gait_events(kin:pd.DataFrame, fps:float, prominence:float=0.15, turn_margin_s:float=0.3, min_reach:float=0.05) -> dict:
     """Heel strikes and toe offs per side, from a kinematics table: `heel_strike`/`toe_off` = frame indices (the first
     frame at or after the event), `*_time` = fractional frames, and the walking `bouts` used."""
@@ -843,6 +935,7 @@ def detect_gait_events(kin:pd.DataFrame, fps:float, prominence:float=0.15, turn_
             for (t, _), side in zip(keep, sides):
                 events[kind + "_time"][side].append(round(float(t), 3)); events[kind][side].append(int(math.ceil(t - 1e-9)))
     events["still"] = _still_runs(kin, fps)
+    events["cycle_hints"] = {"stride_s": _stride_from_steps(kin, events, fps), "edge_segments": _edge_segments(kin, events)}
     for kind in ("heel_strike", "toe_off"):
         for s in "lr":
             order = np.argsort(events[kind + "_time"][s])
@@ -852,13 +945,16 @@ def detect_gait_events(kin:pd.DataFrame, fps:float, prominence:float=0.15, turn_
 
 def _cycle_seconds(ev:dict, fps:float, tau=None) -> float|None:
     """Stride duration: the median interval between events of the same kind and side when there are any; otherwise
-    (clips of about one stride) from consecutive events of any kind, each interval divided by its nominal share of the
-    cycle (e.g. right heel strike → left heel strike = 50 %), using only shares ≥ 25 % to keep the estimate stable."""
+    (clips of about one stride) the stride length over the walking speed (`_stride_from_steps`); without heel strikes,
+    from consecutive events of any kind, each interval divided by its nominal share of the cycle (e.g. right heel strike
+    → left heel strike = 50 %), using only shares ≥ 25 % to keep the estimate stable."""
     tau = tau or (lambda x: np.asarray(x, float))
+    ev = {k: ev.get(k + "_time", ev.get(k)) for k in ("heel_strike", "toe_off")} | {"steps": ev.get("cycle_hints", {}).get("stride_s")}
     same = [np.diff(tau(ev[k][s])) for k in ("heel_strike", "toe_off") for s in "lr" if len(ev[k][s]) > 1]
     same = np.concatenate(same) if same else np.array([])
     same = same[(same > 0.5 * fps) & (same < 3.0 * fps)]
     if len(same): return float(np.median(same)) / fps
+    if ev["steps"]: return float(ev["steps"])
     seq = sorted((t, _NOMINAL[(k[:2] if k == "toe_off" else "hs", s)]) for k in ("heel_strike", "toe_off") for s in "lr" for t in ev[k][s])
     est = []
     for (t1, n1), (t2, n2) in zip(seq, seq[1:]):
@@ -874,79 +970,107 @@ def _walking_time(events:dict, T:int):
     tau_f = np.r_[0.0, np.cumsum(moving[1:])]
     return lambda x: np.interp(x, np.arange(len(tau_f)), tau_f)
 
-def _place_cycle(ev:list, nominal:dict, tau, per:float, a:int, b:int):
-    "Anchor events `(t, kind, own)` at their nominal cycle places, keeping one rhythm; φ over frames a..b (NaN beyond reach)."
+_ORDER = [("hs", "r"), ("to", "l"), ("hs", "l"), ("to", "r")]   # a walking cycle's events, in order
+_PERRY_D = np.array([0.12, 0.38, 0.12, 0.38])                  # Perry's spacing of them (fractions of the cycle)
+
+def _event_list(events:dict, a:int, b:int) -> list:
+    "Time-ordered `(t, (kind, side))` of the events in frames a..b (fractional times where known)."
+    return sorted((t, (k, s)) for k, name in (("hs", "heel_strike_time"), ("to", "toe_off_time")) for s in "lr"
+                  for t in events.get(name, events[name.replace("_time", "")])[s] if a <= t < b)
+
+def _gait_model(events:dict, tau, per0:float) -> np.ndarray:
+    """Durations (walking frames) of the cycle's four intervals: right heel strike → left toe off (double support) →
+    left heel strike (left swing) → right toe off (double support) → right heel strike (right swing). Least squares
+    over every pair of consecutive events that keeps the rhythm (σ 1 frame each), with soft priors for what a clip of
+    about one stride cannot show: the four sum to the stride time `per0` (σ 6 %), the two double supports last about
+    as long as each other (σ 4 % of the stride), and so do the two swings (σ 12 %: an antalgic or hemiparetic gait
+    shortens one stance), and, very weakly, Perry's spacing (σ 25 %, so that the fit is always determined)."""
+    rows, obs = [], []
+    for a, b in events["bouts"]:
+        ev = _event_list(events, a, b)
+        for (t1, k1), (t2, k2) in zip(ev, ev[1:]):
+            i1 = _ORDER.index(k1); n = (_ORDER.index(k2) - i1) % 4 or 4
+            dt, base = float(tau(t2) - tau(t1)), per0 * _PERRY_D[[(i1 + j) % 4 for j in range(n)]].sum()
+            n += 4 * max(0, int(round((dt - base) / per0)))      # whole strides of missed events between them
+            cnt = np.bincount([(i1 + j) % 4 for j in range(n)], minlength=4).astype(float)
+            if abs(dt - cnt @ _PERRY_D * per0) <= 0.3 * per0: rows.append(cnt); obs.append(dt)
+    pri = [(np.ones(4), per0, 0.06), ([1, 0, -1, 0], 0.0, 0.04), ([0, 1, 0, -1], 0.0, 0.12)]
+    pri += [(np.eye(4)[i], _PERRY_D[i] * per0, 0.25) for i in range(4)]
+    A = np.array(rows + [np.asarray(r, float) / (sd * per0) for r, _, sd in pri]).reshape(-1, 4)
+    y = np.array(obs + [v / (sd * per0) for _, v, sd in pri])
+    for s, seg, dur, sd in events.get("cycle_hints", {}).get("edge_segments", []):   # a segment cut by the clip's edge
+        if 0.1 * per0 <= dur <= 1.0 * per0 and sd > 0:
+            A = np.vstack([A, np.asarray(_SEG_ROWS[(s, seg)], float) / sd]); y = np.r_[y, dur / sd]
+    D = np.linalg.lstsq(A, y, rcond=None)[0]
+    return np.clip(D, 0.02 * per0, None)
+
+def _place_cycle(ev:list, nominal:dict, tau, per:float, a:int, b:int, D:np.ndarray|None=None, side:str|None=None):
+    """Anchor events `(t, key, own)` at their nominal cycle places, keeping one rhythm; φ over frames a..b (NaN beyond
+    reach). With the interval durations `D` (`_gait_model`) the cycle is continued past the first and last event by
+    the events that must come next (or came before), in walking time, so leg `side` keeps its own stance and swing
+    durations up to the clip's edges."""
     anchors = []
     for t, key, own in ev:
         nom = nominal[key]
-        if not anchors: anchors.append((t, nom, own)); continue
-        tp, pp, _ = anchors[-1]
+        if not anchors: anchors.append((t, nom, own, key)); continue
+        tp, pp, _, _ = anchors[-1]
         expect = pp + (tau(t) - tau(tp)) / per
         cand = nom + np.round(expect - nom)
         if cand <= pp: cand += 1
-        if abs(cand - expect) <= 0.2 and t > tp: anchors.append((t, cand, own))
-    if len(anchors) < 3 or len({round(nom % 1.0, 3) for _, nom, _ in anchors}) < 3: return None   # ≥ 3 events of ≥ 3 kinds
-    at = np.array([x for x, _, _ in anchors], float); ap = np.array([y for _, y, _ in anchors])
-    t = np.arange(a, b); ut, uat = tau(t), tau(at)
+        if abs(cand - expect) <= 0.2 and t > tp: anchors.append((t, cand, own, key))
+    if len(anchors) < 3 or len({round(nom % 1.0, 3) for _, nom, _, _ in anchors}) < 3: return None   # ≥ 3 events of ≥ 3 kinds
+    at = np.array([x for x, _, _, _ in anchors], float)
+    t = np.arange(a, b); ut = tau(t)
+    pts = [(float(u), float(p), o) for u, (_, p, o, _) in zip(tau(at), anchors)]
+    if D is not None:   # continue the cycle event by event past the first and last event
+        for step, (u, p, _, key) in ((+1, pts[-1][:2] + anchors[-1][2:]), (-1, pts[0][:2] + anchors[0][2:])):
+            i = _ORDER.index(key)
+            while (u <= ut[-1]) if step > 0 else (u >= ut[0]):
+                if step > 0: u += D[i]; i = (i + 1) % 4
+                else: i = (i - 1) % 4; u -= D[i]
+                k = _ORDER[i]; p += step * (((step * (nominal[k] - p)) % 1.0) or 1.0)   # its next (previous) place
+                pts.append((u, p, k[1] == side))
+        pts.sort()
+    uat, ap = np.array([u for u, _, _ in pts]), np.array([p for _, p, _ in pts])
     p = np.interp(ut, uat, ap)
-    mine = [(tau(x), y) for x, y, o in anchors if o]
+    mine = [(u, y) for u, y, o in pts if o]
     for (t1, p1), (t2, p2) in zip(mine, mine[1:]):
         if p2 - p1 <= 0.7 and t2 > t1:                 # consecutive own events (none missed between them)
             span = (ut >= t1) & (ut <= t2)
             p[span] = p1 + (ut[span] - t1) / (t2 - t1) * (p2 - p1)
+    ur = tau(at)
     before, after = ut < uat[0], ut > uat[-1]
     p[before] = ap[0] - (uat[0] - ut[before]) / per
     p[after] = ap[-1] + (ut[after] - uat[-1]) / per
-    p[(ut < uat[0] - 0.75 * per) | (ut > uat[-1] + 0.75 * per)] = np.nan   # extrapolate at most 3/4 of a cycle
-    return p, anchors
-
-def _stance_share(events:dict, side:str, per:float, tau, default:float=TOE_OFF) -> float:
-    "Median stance duration of `side` (heel strike → its next toe off, in walking time) as a share of the cycle."
-    hs = events.get("heel_strike_time", events["heel_strike"])[side]; to = events.get("toe_off_time", events["toe_off"])[side]
-    d = [float(tau(min(x for x in to if x > h)) - tau(h)) for h in hs if any(x > h for x in to)]
-    d = [x / per for x in d if 0.3 * per < x < 0.9 * per]
-    return float(np.clip(np.median(d), 0.45, 0.85)) if d else default
+    p[(ut < ur[0] - 0.75 * per) | (ut > ur[-1] + 0.75 * per)] = np.nan   # extrapolate at most 3/4 of a cycle
+    return p, [(x, y, o) for x, y, o, _ in anchors]
 
 def gait_phase(events:dict, T:int, fps:float, side:str="r") -> np.ndarray:
     """Gait-cycle fraction φ of leg `side` per frame (cumulative: the integer part counts cycles; 0 = its heel strike,
     0.62 = its toe off), NaN outside walking bouts. Between the leg's own heel strike and toe off (and toe off and next
     heel strike) φ is linear in time, so Perry's proportions hold within its stance and its swing whatever their
-    durations; the other leg's events place the cycle where the leg's own are missing (clip edges, a missed event)."""
+    durations; the other leg's events place the cycle where the leg's own are missing (clip edges, a missed event),
+    and past the first and last event the cycle goes on with the durations the clip's events imply (`_gait_model`)."""
     phi = np.full(T, np.nan)
     tau = _walking_time(events, T)
     Tc = _cycle_seconds(events, fps, tau)
     if Tc is None: return phi
-    per = Tc * fps                                         # frames per cycle
-    other = {"l": "r", "r": "l"}
-    # the other leg lands half a cycle (in time) after this one and stays down for its own stance share; placed in
-    # this leg's stance-normalised cycle (its own toe off at 62 %). Symmetric normal gait gives Perry's 12 % and 50 %.
-    share = {s_: _stance_share(events, s_, per, tau) for s_ in "lr"}
-    warp = lambda psi: float(psi / share[side] * TOE_OFF if psi < share[side]
-                             else TOE_OFF + (psi - share[side]) / (1 - share[side]) * (1 - TOE_OFF))
-    o = other[side]
-    nominal = {("hs", side): 0.0, ("to", side): TOE_OFF, ("hs", o): warp(0.5), ("to", o): warp(np.mod(0.5 + share[o], 1.0))}
+    D = _gait_model(events, tau, Tc * fps)
+    per = float(D.sum())                                   # frames per cycle
+    # each event's place in this leg's cycle, as a share of its duration; then its stance stretched or squeezed to
+    # Perry's 62 % (the Rancho phases are fractions of the leg's own stance and swing)
+    i0 = _ORDER.index(("hs", side))
+    psi = {_ORDER[(i0 + j) % 4]: float(D[[(i0 + m) % 4 for m in range(j)]].sum()) / per for j in range(4)}
+    share = float(np.clip(psi[("to", side)], 0.45, 0.85))
+    warp = lambda x: float(x / share * TOE_OFF if x < share else TOE_OFF + (x - share) / (1 - share) * (1 - TOE_OFF))
+    nominal = {k: warp(v) for k, v in psi.items()} | {("hs", side): 0.0, ("to", side): TOE_OFF}
     for a, b in events["bouts"]:
-        ev = [(t, (k, s_), s_ == side) for (k, name) in (("hs", "heel_strike_time"), ("to", "toe_off_time"))
-              for s_ in "lr" for t in events.get(name, events[name.replace("_time", "")])[s_] if a <= t < b]
-        ev.sort(key=lambda e: e[0])
-        res = _place_cycle(ev, nominal, tau, per, a, b)
+        ev = [(t, k, k[1] == side) for t, k in _event_list(events, a, b)]
+        res = _place_cycle(ev, nominal, tau, per, a, b, D, side)
         if res is None: continue
-        # where the other leg's events really sit in this leg's cycle (an antalgic or slow gait moves them from
-        # Perry's nominal places): measure them between the leg's own events, then place the cycle again
-        p0, anchors = res
-        t_all = np.arange(a, b)
-        moved = dict(nominal)
-        for key in nominal:
-            if key[1] == side: continue
-            own_t = [x for x, _, o in anchors if o]
-            inside = [e[0] for e in ev if e[1] == key and own_t and min(own_t) < e[0] < max(own_t)]
-            if inside:
-                moved[key] = float(np.median([np.mod(np.interp(x, t_all, p0), 1.0) for x in inside]))
-        if moved != nominal:
-            res = _place_cycle(ev, moved, tau, per, a, b) or res
         p, anchors = res
         if side == "r": events.setdefault("anchors", []).extend([[float(x), float(y)] for x, y, _ in anchors])
-        ok = np.isfinite(p)
+        t_all = np.arange(a, b); ok = np.isfinite(p)
         phi[t_all[ok]] = p[ok]
     return phi
 

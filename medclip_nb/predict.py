@@ -12,7 +12,7 @@ import numpy as np
 from .core import Sample, collate, DataError, ConfigError, MedclipError
 
 # %% auto #0
-__all__ = ['cached_run', 'predict', 'format_table', 'predict_main']
+__all__ = ['PRIOR_INPUTS', 'cached_run', 'predict', 'format_table', 'predict_main']
 
 # %% ../nbs/09a_predict.ipynb #38306707
 _RUNS: dict = {}
@@ -33,9 +33,26 @@ def _reader_settings(run) -> dict:
     ds = run.dataset("test")
     return {"frames": ds.frames, "size": ds.size, "fit": ds.fit, "stride": ds.stride, "normalize": ds.normalize}
 
-def predict(run_dir, video_path, text:str|None=None) -> dict:
-    "Class probabilities (run's class order), prediction, frame attention and embeddings for one video (and optional user text)."
-    from medclip_nb.video import read_clip, to_tensor
+PRIOR_INPUTS = ("kinematics", "attention")   # per-frame priors a user can give with a video (`medclip pose` writes both)
+
+def _frame_prior(path, idx, n_frames:int, name:str):
+    "A per-frame prior (.npy, one row per video frame) sampled at the decoded frame indices `idx`."
+    import torch
+    path = Path(path)
+    if not path.exists(): raise DataError(f"{name} file not found", path=path, expected="a .npy file (e.g. from `medclip pose`)")
+    try: a = np.load(path, allow_pickle=False)
+    except Exception as e: raise DataError(f"cannot read {name}: {e}", path=path, expected="a .npy array") from None
+    if a.ndim < 1 or len(a) != n_frames:
+        raise DataError(f"{name} has {len(a) if a.ndim else 0} rows but the video has {n_frames} frames", path=path,
+                        field=name, expected="one row per video frame")
+    a = np.asarray(a[np.asarray(idx).reshape(-1)], dtype=np.float32)
+    if not np.isfinite(a).all(): raise DataError(f"{name} has NaN/inf values", path=path, field=name, expected="finite values")
+    return torch.from_numpy(a)
+
+def predict(run_dir, video_path, text:str|None=None, priors:dict|None=None) -> dict:
+    """Class probabilities (run's class order), prediction, frame attention and embeddings for one video, with optional
+    user text and per-frame `priors` {"kinematics"|"attention": .npy path} (what `medclip pose` writes for the video)."""
+    from medclip_nb.video import read_clip, to_tensor, probe_video
     run = cached_run(run_dir)
     mods = run.modalities
     if "video" not in mods:
@@ -49,6 +66,10 @@ def predict(run_dir, video_path, text:str|None=None) -> dict:
     if text is not None and str(text).strip():
         if "text" in mods: inputs["text"] = str(text)
         else: notes.append(f"this run reads {mods}, not text: the description was not used")
+    for m, path in (priors or {}).items():
+        if m not in PRIOR_INPUTS: raise DataError(f"unknown prior \x27{m}\x27", field="priors", expected=f"one of {list(PRIOR_INPUTS)}")
+        if m not in mods: notes.append(f"this run reads {mods}, not {m}: {Path(path).name} was not used"); continue
+        inputs[m] = _frame_prior(path, idx, probe_video(video_path).frames, m)
     batch = collate([Sample(video_path.stem, "upload", inputs, None, None, {"video_path": str(video_path)})])
     out = run.predict_batch(batch)
     res = {"class_names": list(run.classes), "task": run.task, "modalities_used": sorted(inputs),
@@ -82,13 +103,15 @@ def format_table(res:dict) -> str:
     return "\n".join(lines)
 
 def predict_main(argv=None) -> int:
-    "CLI: `medclip predict RUN_DIR VIDEO [--text ...] [--json]`."
+    "CLI: `medclip predict RUN_DIR VIDEO [--text ...] [--kinematics NPY] [--attention NPY] [--json]`."
     p = argparse.ArgumentParser(prog="medclip predict", description="Predict one video with a trained run.")
     p.add_argument("run_dir", help="run folder written by `medclip train`")
     p.add_argument("video", help="video file")
     p.add_argument("--text", default=None, help="your own clinical description (only for runs with a text branch)")
+    for m in PRIOR_INPUTS:
+        p.add_argument(f"--{m}", default=None, metavar="NPY", help=f"per-frame {m} of the video (.npy, one row per frame; `medclip pose` writes it)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     a = p.parse_args(argv)
-    res = predict(a.run_dir, a.video, a.text)
+    res = predict(a.run_dir, a.video, a.text, {m: getattr(a, m) for m in PRIOR_INPUTS if getattr(a, m)})
     print(json.dumps(res) if a.json else format_table(res))
     return 0

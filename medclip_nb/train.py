@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_train.ipynb #aee2f8f5
 from __future__ import annotations
-import os, sys, json, time, random, hashlib, logging, platform, argparse, shutil
+import os, sys, json, math, time, random, hashlib, logging, platform, argparse, shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence, Mapping
@@ -21,9 +21,9 @@ from .core import (Config, load_config, seed_everything, write_json, atomic_writ
 _log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['SPLIT_NAMES', 'render_synth', 'synth_dir', 'make_splits', 'split_dataset', 'few_shot_train', 'EpochBatches',
-           'stage_plan', 'quick_metrics', 'monitor_of', 'MedClipModule', 'teacher_for', 'train', 'LoadedRun',
-           'load_run', 'final_metrics', 'train_main']
+__all__ = ['SPLIT_NAMES', 'SCHEDULES', 'render_synth', 'synth_dir', 'make_splits', 'split_dataset', 'few_shot_train',
+           'EpochBatches', 'stage_plan', 'schedule_factor', 'quick_metrics', 'monitor_of', 'MedClipModule',
+           'teacher_for', 'train', 'LoadedRun', 'load_run', 'final_metrics', 'train_main']
 
 # %% ../nbs/09_train.ipynb #063c16c4
 def _synth_params(cfg:Config) -> dict:
@@ -137,6 +137,15 @@ def stage_plan(cfg:Config) -> list:
     plan = plan[:n]
     return plan + [plan[-1]] * (n - len(plan))
 
+SCHEDULES = ("constant", "cosine")
+
+def schedule_factor(cfg:Config, epoch:int) -> float:
+    "Learning-rate factor of `epoch` under `train.schedule`: 'constant' (1), or 'cosine' from 1 down to 0.05 at the last epoch."
+    kind, n = cfg.train.get("schedule") or "constant", int(cfg.train.max_epochs)
+    if kind not in SCHEDULES: raise ConfigError(f"train.schedule='{kind}': choose one of {list(SCHEDULES)}")
+    if kind == "constant" or n < 2: return 1.0
+    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(epoch, n - 1) / (n - 1)))
+
 def _epoch_seed(seed:int, epoch:int) -> int:
     return int(np.random.SeedSequence([int(seed), int(epoch), 7]).generate_state(1)[0])
 
@@ -209,6 +218,7 @@ class MedClipModule(L.LightningModule):
             if stage == 2 and self.model.__dict__.get("_initial") is None: self.model.remember_initial()
             apply_stage(self.model, stage)
         self._stage = stage
+        scale *= schedule_factor(self.cfg, e)
         for opt in self.trainer.optimizers:
             for g in opt.param_groups: g["lr"] = g["base_lr"] * scale
         self._weights = {**self.cfg.model.losses.to_dict(), **losses}

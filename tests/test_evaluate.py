@@ -79,7 +79,9 @@ def test_bundle_complete_loads_and_is_deterministic(gait, tmp_path):
     probs = p[[f"prob_{c}" for c in gait.classes]].to_numpy()
     assert np.allclose(probs.sum(1), 1, atol=1e-5) and (p.pred == probs.argmax(1)).all()
     E = np.load(an / "embeddings.npy")
-    assert E.shape == (len(p), 2, 32) and np.allclose(np.linalg.norm(E, axis=-1), 1, atol=1e-4)
+    # one slot per model modality (video, kinematics, attention); this reader loads no knowledge maps: NaN, not zeros
+    assert E.shape == (len(p), 3, 32) and np.isnan(E[:, 1]).all()
+    assert np.allclose(np.linalg.norm(E[:, [0, 2]], axis=-1), 1, atol=1e-4)
     assert np.allclose(b.frame_attention.sum(1), 1, atol=1e-4)
     m = json.loads((an / "metrics.json").read_text())
     test = p[p.split == "test"]

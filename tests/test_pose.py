@@ -46,14 +46,18 @@ def test_toy_walker_events_and_phases(feet):
     assert np.average(agree, weights=frames) >= 0.9, agree
 
 
-def test_synthetic_gait_data():
-    "The project's synthetic walkers (medclip_nb.synth.gait), side view, 64 frames, on their ground-truth joints."
-    df = evaluate_on_synthetic(n_subjects=18, clips_per_subject=2, frames=64)
+@pytest.mark.parametrize("frames", [64, 32])
+def test_synthetic_gait_data(frames):
+    """The project's synthetic walkers (medclip_nb.synth.gait), side view, on their ground-truth joints, rendered here:
+    64 frames, and the datasets' default 32 frames (about one stride at 25 fps: most events are seen once, and the
+    phases near the clip's edges rest on the stride and stance durations the clip implies)."""
+    df = evaluate_on_synthetic(n_subjects=18, clips_per_subject=2, frames=frames)
     s = summarise_synthetic(df)
     assert s["hs_within_2_frames"] >= 0.9, s
-    assert s["phase_agreement_found_no_freezing"] >= 0.9, s
+    assert s["phase_agreement_found_no_freezing"] >= 0.9, s      # Rancho phase of >= 90 % of frames
     assert s["knee_rom_error_max"] < 5, s
-    assert s["gait_found"] >= 0.9, s
+    # and not by calling the hard clips gaitless: a gait cycle is found in most one-stride clips too
+    assert s["gait_found"] >= (0.9 if frames == 64 else 0.8), s
 
 
 def test_a_person_standing_still_has_no_gait_cycle():

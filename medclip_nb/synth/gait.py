@@ -29,7 +29,7 @@ GAIT_CLASSES = ["normal", "koa_early", "koa_mild", "koa_severe", "pd_early", "pd
 SCOLIOSIS_CLASSES = ["none", "mild", "moderate", "severe"]
 COHORTS = {"gaitlab": GAIT_CLASSES, "scoliosis": SCOLIOSIS_CLASSES}
 COBB_EDGES = (10.0, 25.0, 40.0)     # Cobb angle (deg) where mild, moderate and severe start
-SEVERITY_RANGES = {"early": (0.15, 0.40), "mild": (0.40, 0.70), "severe": (0.70, 1.00)}
+SEVERITY_RANGES = {"early": (0.15, 0.35), "mild": (0.45, 0.65), "severe": (0.75, 1.00)}   # grades are stages, not cut points: the gaps keep each grade recognisable
 TOE_OFF = 0.62                      # normative toe-off, as a fraction of the gait cycle (Perry)
 PELVIC_TILT = 10.0                  # anterior pelvic tilt (deg): thigh angle from vertical = hip flexion - tilt
 
