@@ -66,10 +66,11 @@ def predict(run_dir, video_path, text:str|None=None, priors:dict|None=None) -> d
     if text is not None and str(text).strip():
         if "text" in mods: inputs["text"] = str(text)
         else: notes.append(f"this run reads {mods}, not text: the description was not used")
+    n_frames = probe_video(video_path).frames if priors else None
     for m, path in (priors or {}).items():
         if m not in PRIOR_INPUTS: raise DataError(f"unknown prior \x27{m}\x27", field="priors", expected=f"one of {list(PRIOR_INPUTS)}")
         if m not in mods: notes.append(f"this run reads {mods}, not {m}: {Path(path).name} was not used"); continue
-        inputs[m] = _frame_prior(path, idx, probe_video(video_path).frames, m)
+        inputs[m] = _frame_prior(path, idx, n_frames, m)
     batch = collate([Sample(video_path.stem, "upload", inputs, None, None, {"video_path": str(video_path)})])
     out = run.predict_batch(batch)
     res = {"class_names": list(run.classes), "task": run.task, "modalities_used": sorted(inputs),
