@@ -398,14 +398,16 @@ def consistency_chart(b:Bundle):
     "Rank correlation and top-k overlap of the model's attention with the clinician map, beside reference maps."
     c = b.table("attention_consistency")
     if c is None: return None
-    df = c.groupby("reference")[["spearman", "topk_overlap"]].mean().reset_index().melt(
-        id_vars="reference", var_name="measure", value_name="value")
-    order = ["model", "uniform", "centre", "random"]
+    c = c.assign(source=c["source"] if "source" in c else "model")      # bundles before kinematic saliency: one source
+    df = c.groupby(["source", "reference"])[["spearman", "topk_overlap"]].mean().reset_index().melt(
+        id_vars=["source", "reference"], var_name="measure", value_name="value")
+    order = ["model", "shuffled", "uniform", "centre", "random"]
     return alt.Chart(df).mark_bar().encode(
         y=alt.Y("reference:N", sort=order, title=None), x=alt.X("value:Q", title="mean agreement with the clinician map"),
         color=alt.Color("reference:N", sort=order, legend=None), row=alt.Row("measure:N", title=None),
-        tooltip=["reference", "measure", alt.Tooltip("value:Q", format=".3f")]).properties(width=260, height=90,
-                                                                                       title="attention consistency")
+        column=alt.Column("source:N", title="model attention from"),
+        tooltip=["source", "reference", "measure", alt.Tooltip("value:Q", format=".3f")]).properties(
+            width=220, height=100, title="attention consistency")
 
 # %% ../nbs/90_dashboard.ipynb #d3331243
 class FramesUnavailable(MedclipError):

@@ -20,8 +20,9 @@ from .text import check_hf_folder, quiet_transformers
 __all__ = ['TV_VIDEO_FAMILY', 'NORM_STATS', 'TV_IMAGE_FAMILY', 'IMAGE_ENCODERS', 'VIDEO_ENCODERS', 'ATTENTION_KINDS',
            'BOX_FEATURES', 'Encoder', 'load_torchvision_weights', 'Tiny3DCNN', 'TorchvisionVideoEncoder', 'renormalize',
            'TorchvisionImageEncoder', 'CLIPVisionEncoder', 'FrameEncoder', 'build_image_encoder', 'build_video_encoder',
-           'masked_mean', 'sinusoidal_positions', 'TemporalConv', 'TemporalTransformer', 'AttentionMapEncoder',
-           'KinematicsEncoder', 'box_features', 'SpatialBoxEncoder', 'ProjectionHead', 'LogitScale']
+           'masked_mean', 'standardise_rows', 'sinusoidal_positions', 'TemporalConv', 'TemporalTransformer',
+           'AttentionMapEncoder', 'KinematicsEncoder', 'box_features', 'SpatialBoxEncoder', 'ProjectionHead',
+           'LogitScale']
 
 # %% ../nbs/05_encoders.ipynb #703ab740
 class Encoder(nn.Module):
@@ -274,6 +275,16 @@ def masked_mean(x, mask=None, dim:int=1):
     m = mask.to(x.dtype).unsqueeze(-1)
     return (x * m).sum(dim) / m.sum(dim).clamp(min=1)
 
+def standardise_rows(norm:nn.BatchNorm1d, x, keep, training:bool):
+    """Standardise each feature (last dim of `x`) over the rows where `keep` is True: padding never enters the batch
+    statistics, and padded rows come back as 0. The running statistics are a cumulative average, not an EMA: the
+    inputs are data (joint kinematics, box geometry) whose distribution does not drift as the network trains."""
+    rows = x[keep]
+    use_batch, n = training and rows.shape[0] > 1, norm.num_batches_tracked
+    if use_batch: n += 1
+    z = F.batch_norm(rows, norm.running_mean, norm.running_var, norm.weight, norm.bias, use_batch, 1.0 / max(int(n), 1), norm.eps)
+    return torch.zeros_like(x).masked_scatter(keep[..., None], z)
+
 def sinusoidal_positions(T:int, dim:int, device=None):
     "The transformer's fixed sin/cos position table (T, dim): defined for any T."
     pos = torch.arange(T, device=device, dtype=torch.float32)[:, None]
@@ -351,12 +362,7 @@ class KinematicsEncoder(Encoder):
 
     def _standardise(self, x, keep):
         "Normalise each feature over the real frames only (padding never enters the batch statistics)."
-        rows = x[keep]
-        use_batch, n = self.training and rows.shape[0] > 1, self.norm.num_batches_tracked
-        if use_batch: n += 1                     # a cumulative average: the inputs are data, not drifting features
-        z = F.batch_norm(rows, self.norm.running_mean, self.norm.running_var, self.norm.weight, self.norm.bias,
-                         use_batch, 1.0 / max(int(n), 1), self.norm.eps)
-        return torch.zeros_like(x).masked_scatter(keep[..., None], z)
+        return standardise_rows(self.norm, x, keep, self.training)
 
     def forward(self, x, mask=None):
         if x.ndim != 3 or x.shape[-1] != self.in_features:
@@ -408,7 +414,7 @@ class SpatialBoxEncoder(Encoder):
         super().__init__()
         self.n_labels, self.out_dim = n_labels, dim
         self.label_emb = nn.Embedding(n_labels, label_dim)
-        self.geom_norm = nn.LayerNorm(len(BOX_FEATURES))
+        self.geom_norm = nn.BatchNorm1d(len(BOX_FEATURES), eps=1e-6)   # per feature: log-area and a flag differ in scale
         self.box_mlp = nn.Sequential(nn.Linear(len(BOX_FEATURES) + label_dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
         self.pool = nn.Sequential(nn.Linear(2 * dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
         self.empty = nn.Parameter(torch.zeros(dim))
@@ -420,7 +426,8 @@ class SpatialBoxEncoder(Encoder):
         if bool(((labels < 0) | (labels >= self.n_labels)).any()):
             raise DataError(f"box labels must be anatomy indices 0..{self.n_labels-1}; got {sorted(set(labels[mask].tolist()))}",
                             field="box_labels")
-        h = torch.cat([self.geom_norm(box_features(boxes, conf, mask)), self.label_emb(labels)], -1)
+        geom = standardise_rows(self.geom_norm, box_features(boxes, conf, mask), mask, self.training)
+        h = torch.cat([geom, self.label_emb(labels)], -1)
         tokens = self.box_mlp(h) * mask[..., None]
         any_box = mask.any(1, keepdim=True)
         mx = tokens.masked_fill(~mask[..., None], float("-inf")).amax(1)

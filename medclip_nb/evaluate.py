@@ -12,11 +12,12 @@ import pandas as pd
 from .core import DataError, RANCHO_PHASES
 
 # %% auto #0
-__all__ = ['BUNDLE_VERSION', 'CLINICAL_THRESHOLDS', 'BUNDLE_FILES', 'classification_metrics', 'confusion_table',
-           'regression_metrics', 'subject_level', 'bootstrap_ci', 'paired_permutation_test', 'reliability_table',
-           'expected_calibration_error', 'softmax_np', 'fit_temperature', 'recall_at_k', 'alignment_health',
-           'consistency_scores', 'attention_consistency', 'phase_attention', 'clinical_threshold', 'infer',
-           'classification_report', 'regression_report', 'embeddings_2d', 'model_and_clinician_maps', 'evaluate_model',
+__all__ = ['CONSISTENCY_REFERENCES', 'BUNDLE_VERSION', 'CLINICAL_THRESHOLDS', 'BUNDLE_FILES', 'classification_metrics',
+           'confusion_table', 'regression_metrics', 'subject_level', 'bootstrap_ci', 'paired_permutation_test',
+           'reliability_table', 'expected_calibration_error', 'softmax_np', 'fit_temperature', 'recall_at_k',
+           'alignment_health', 'consistency_scores', 'attention_consistency', 'consistency_summary', 'phase_attention',
+           'kinematics_attribution', 'kinematics_saliency', 'clinical_threshold', 'infer', 'classification_report',
+           'regression_report', 'embeddings_2d', 'joint_regions', 'model_and_clinician_maps', 'evaluate_model',
            'evaluate_run', 'evaluate_main', 'clip_kfold', 'summarize_folds', 'cross_validate', 'leakage_comparison',
            'grad_cam_supported', 'video_grad_cam']
 
@@ -187,6 +188,9 @@ def alignment_health(embeddings:dict, max_pairs:int=5000, seed:int=0):
     return (pd.concat(samples, ignore_index=True) if samples else pd.DataFrame(columns=cols)), pd.DataFrame(summary)
 
 # %% ../nbs/10_evaluate.ipynb #988e3b88
+def _frames_like(a:np.ndarray, T:int) -> np.ndarray:
+    "Resample axis 0 of `a` to T steps (nearest), so a clinician map sits on the model's frame grid."
+    return a if len(a) == T else a[np.clip(np.round(np.linspace(0, len(a) - 1, T)).astype(int), 0, len(a) - 1)]
 def _centre_map(shape):
     grids = np.meshgrid(*[np.linspace(-1, 1, s) for s in shape], indexing="ij")
     return np.exp(-sum(g ** 2 for g in grids) * 2.0)
@@ -202,18 +206,53 @@ def consistency_scores(model_map, clinician_map, k:int|None=None) -> tuple:
     top = lambda v: set(np.argsort(-v, kind="stable")[:k])
     return float(rho), len(top(a) & top(b)) / k
 
-def attention_consistency(model_maps, clinician_maps, clip_ids, labels=None, seed:int=0) -> pd.DataFrame:
-    "Per clip: consistency of the model's map and of uniform / centre / random reference maps with the clinician's."
+CONSISTENCY_REFERENCES = ["model", "shuffled", "uniform", "centre", "random"]
+
+def _other_clip(i:int, labels, n:int, rng) -> int|None:
+    "A random clip other than i, of another class when labels are given (and another class exists)."
+    pool = [j for j in range(n) if j != i and (labels is None or labels[j] != labels[i])]
+    pool = pool or [j for j in range(n) if j != i]
+    return int(rng.choice(pool)) if pool else None
+
+def attention_consistency(model_maps, clinician_maps, clip_ids, labels=None, seed:int=0, source:str="model") -> pd.DataFrame:
+    """Per clip: agreement with the clinician's map of the model's map and of reference maps read beside it —
+    `uniform`, `centre`, `random` (cells drawn at random) and `shuffled`: the model's map of *another* clip (of
+    another class when labels are given). A model whose attention is one generic pattern scores as well shuffled as
+    paired; only attention that follows this clip's condition beats `shuffled`. `source` names the model's map."""
     rng = np.random.default_rng([seed, 0xA77E])  # its own stream: never the caller's data stream
-    rows = []
+    rows, n = [], len(model_maps)
     for i, (m, c) in enumerate(zip(model_maps, clinician_maps)):
         m, c = np.asarray(m, float), np.asarray(c, float)
-        refs = {"model": m, "uniform": np.ones_like(c), "centre": _centre_map(c.shape), "random": rng.random(c.shape)}
+        j = _other_clip(i, labels, n, rng)
+        other = None if j is None else _frames_like(np.asarray(model_maps[j], float), len(c))
+        refs = {"model": m, "shuffled": other if other is not None and other.shape == c.shape else None,
+                "uniform": np.ones_like(c), "centre": _centre_map(c.shape), "random": rng.random(c.shape)}
         for name, ref in refs.items():
+            if ref is None: continue
             rho, ov = consistency_scores(ref, c)
-            rows.append({"clip_id": clip_ids[i], "label_name": None if labels is None else labels[i],
+            rows.append({"clip_id": clip_ids[i], "label_name": None if labels is None else labels[i], "source": source,
                          "reference": name, "spearman": rho, "topk_overlap": ov})
     return pd.DataFrame(rows)
+
+# %% ../nbs/10_evaluate.ipynb #4e6158db
+def consistency_summary(table:pd.DataFrame, subjects:pd.Series|None=None, seed:int=0) -> dict:
+    """Flat metrics from an attention-consistency table, per source: mean Spearman of the model's map and of the
+    shuffled / random references, and the subject-grouped paired permutation p-value of model vs shuffled
+    (`attention_<source>_spearman`, `..._shuffled`, `..._random`, `attention_<source>_vs_shuffled_p`)."""
+    out = {}
+    src = table["source"] if "source" in table else pd.Series("model", index=table.index)
+    for s in sorted(src.unique()):
+        wide = table[src == s].pivot_table(index="clip_id", columns="reference", values="spearman")
+        if "model" not in wide: continue
+        out[f"attention_{s}_spearman"] = float(wide["model"].mean())
+        for ref in ("shuffled", "random"):
+            if ref in wide: out[f"attention_{s}_spearman_{ref}"] = float(wide[ref].mean())
+        both = wide[["model", "shuffled"]].dropna() if "shuffled" in wide else None
+        if both is not None and len(both) > 1:
+            groups = None if subjects is None else subjects.reindex(both.index).to_numpy()
+            out[f"attention_{s}_vs_shuffled_p"] = paired_permutation_test(both["model"], both["shuffled"], groups,
+                                                                          n=2000, seed=seed)["p_value"]
+    return out
 
 # %% ../nbs/10_evaluate.ipynb #19c696d3
 def phase_attention(frame_weights, phases, clip_ids, labels=None) -> pd.DataFrame:
@@ -227,6 +266,66 @@ def phase_attention(frame_weights, phases, clip_ids, labels=None) -> pd.DataFram
             rows.append({"clip_id": clip_ids[i], "label_name": None if labels is None else labels[i],
                          "phase": name, "weight": float(w[ph == p].sum())})
     return pd.DataFrame(rows)
+
+# %% ../nbs/10_evaluate.ipynb #dacd6072
+def kinematics_attribution(model, batch) -> np.ndarray:
+    """Gradient × (input − training mean) w.r.t. the kinematic knowledge map, of the predicted class's log-odds against
+    the other classes (of the prediction, for regression): float32 (B, T, F); positive part for classification
+    (evidence for the prediction), magnitude for regression; NaN rows for clips without kinematics."""
+    import torch
+    from medclip_nb.core import ConfigError
+    encs = getattr(model, "encoders", None)
+    if encs is None or "kinematics" not in encs:
+        raise ConfigError("kinematic saliency needs a model with a kinematics encoder (model.modalities includes kinematics)")
+    if "kinematics" not in batch.inputs:
+        raise DataError("the batch has no kinematic knowledge maps", field="kinematics",
+                        expected="a dataset read with the kinematics modality")
+    x0 = batch.inputs["kinematics"].detach().float()
+    norm = getattr(encs["kinematics"], "norm", None)
+    mean = norm.running_mean.detach() if getattr(norm, "running_mean", None) is not None else torch.zeros(x0.shape[-1])
+    model.eval()
+    try:
+        with torch.enable_grad():
+            x = x0.clone().requires_grad_(True)
+            batch.inputs["kinematics"] = x
+            o = model(batch)
+            if o.logits is not None and o.prediction is None:     # log-odds of the predicted class against the rest
+                z = o.logits.float(); c = z.argmax(1, keepdim=True)
+                rest = z.scatter(1, c, float("-inf")).logsumexp(1) if z.shape[1] > 1 else torch.zeros_like(z[:, 0])
+                score, keep_sign = (z.gather(1, c).squeeze(1) - rest).sum(), True
+            else: score, keep_sign = o.prediction.float().sum(), False
+            grad, = torch.autograd.grad(score, x)
+    finally:
+        batch.inputs["kinematics"] = x0
+    contrib = grad * (x0 - mean)
+    contrib = contrib.clamp(min=0) if keep_sign else contrib.abs()
+    if "kinematics" in batch.pad_masks: contrib = contrib * batch.pad_masks["kinematics"][..., None]
+    out = contrib.detach().cpu().numpy().astype(np.float32)
+    present = batch.present["kinematics"].cpu().numpy() if "kinematics" in batch.present else np.ones(len(out), bool)
+    out[~present] = np.nan
+    return out
+
+def kinematics_saliency(model, batch) -> np.ndarray:
+    """`kinematics_attribution` spread over each feature's joints (`pose.knowledge_map_joint_weights`): float32
+    (B, T, 17), each clip scaled to max 1; NaN rows for clips without kinematics."""
+    from medclip_nb.pose import knowledge_map_joint_weights
+    W = knowledge_map_joint_weights()
+    a = kinematics_attribution(model, batch)
+    if a.shape[-1] != len(W):
+        raise DataError(f"kinematic saliency reads {len(W)}-feature knowledge maps; got {a.shape[-1]} features",
+                        field="kinematics", expected="the knowledge map of medclip_nb.pose (KNOWLEDGE_MAP_FEATURES)")
+    joint = a @ W
+    return (joint / np.clip(joint.reshape(len(joint), -1).max(1), 1e-12, None)[:, None, None]).astype(np.float32)
+
+def _kinematic_maps(model, ds, batch_size:int) -> dict:
+    "{clip_id: T×17 kinematic saliency} for the clips of `ds` that have a knowledge map."
+    from medclip_nb.datasets import make_loader
+    out = {}
+    for b in make_loader(ds, batch_size=batch_size, shuffle=False):
+        if "kinematics" not in b.inputs: continue
+        for cid, s in zip(b.clip_ids, kinematics_saliency(model, b)):
+            if not np.isnan(s).any(): out[str(cid)] = s
+    return out
 
 # %% ../nbs/10_evaluate.ipynb #52bedce2
 BUNDLE_VERSION = 1
@@ -424,19 +523,20 @@ def embeddings_2d(E:np.ndarray, modalities:Sequence[str], pred:pd.DataFrame, uma
     cols = ["clip_id", "modality", "method", "x", "y", "label_name", "subject_id", "split"]
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
 
-def _frames_like(a:np.ndarray, T:int) -> np.ndarray:
-    "Resample axis 0 of `a` to T steps (nearest), so a clinician map sits on the model's frame grid."
-    return a if len(a) == T else a[np.clip(np.round(np.linspace(0, len(a) - 1, T)).astype(int), 0, len(a) - 1)]
+def joint_regions(joint_map, regions:Sequence[str]) -> np.ndarray:
+    "A T×17 (COCO-17) joint map averaged within each body region: T×K."
+    from medclip_nb.datasets import REGION_JOINTS   # one region → joints table for readers and evaluation
+    c = np.asarray(joint_map, float)
+    return np.stack([c[:, REGION_JOINTS[r]].mean(1) for r in regions], 1)
 
 def model_and_clinician_maps(frame_att, region_att, region_w, regions, clinician) -> tuple:
     """The model's attention and the clinician's map on one grid: T×K (frame × body region) when the model has
     concept (region) attention and the clinician map is joint-level T×17, else T (frames). Returns (model, clinician, level)."""
-    from medclip_nb.datasets import REGION_JOINTS   # one region → joints table for readers and evaluation
+    from medclip_nb.datasets import REGION_JOINTS
     c = np.asarray(clinician, float)
     if region_att is not None and regions and all(r in REGION_JOINTS for r in regions) and c.ndim == 2 and c.shape[1] == 17:
         model = (np.asarray(region_att, float) * np.asarray(region_w, float)[:, None]).T    # T×K
-        clin = np.stack([c[:, REGION_JOINTS[r]].mean(1) for r in regions], 1)
-        return model, _frames_like(clin, len(model)), "frame×region"
+        return model, _frames_like(joint_regions(c, regions), len(model)), "frame×region"
     if frame_att is None: return None, None, None
     clin = c.reshape(len(c), -1).mean(1)      # frame profile of a frame-, joint- or spatial map
     return np.asarray(frame_att, float), _frames_like(clin, len(frame_att)), "frame"
@@ -563,17 +663,31 @@ def evaluate_model(model, datasets_by_split:dict, classes:Sequence[str]|None, ta
             ph = [np.asarray(phases[i]).reshape(len(phases[i]), -1)[:, 0].astype(int) for i in have]
             files["phase_attention.parquet"] = phase_attention([FA[i] for i in have], [_frames_like(p, FA.shape[1]) for p in ph],
                                                                pred["clip_id"].to_numpy()[have], pred["label_name"].to_numpy()[have])
-        r = res[split]
+    r, consistency = res[split], []
+    if all(x is not None for x in fa):       # the video branch's frame / concept attention
+        idx = [i for i, c in enumerate(r["clinician"]) if c is not None and not np.isnan(r["frame_attention"][i]).any()]
         maps = [model_and_clinician_maps(r["frame_attention"][i],
                                          None if r["region_attention"] is None else r["region_attention"][i],
                                          None if r["region_weights"] is None else r["region_weights"][i],
-                                         r["regions"], c)
-                for i, c in enumerate(r["clinician"]) if c is not None and not np.isnan(r["frame_attention"][i]).any()]
-        idx = [i for i, c in enumerate(r["clinician"]) if c is not None and not np.isnan(r["frame_attention"][i]).any()]
+                                         r["regions"], r["clinician"][i]) for i in idx]
         if idx:
             ac = attention_consistency([m[0] for m in maps], [m[1] for m in maps], ped["clip_id"].to_numpy()[idx],
-                                       ped["label_name"].to_numpy()[idx], seed=seed)
-            files["attention_consistency.parquet"] = ac.assign(level=np.repeat([m[2] for m in maps], 4))
+                                       ped["label_name"].to_numpy()[idx], seed=seed, source="video")
+            consistency.append(ac.assign(level=ac["clip_id"].map(dict(zip(ped["clip_id"].to_numpy()[idx], [m[2] for m in maps])))))
+    joint_level = lambda c: c is not None and np.ndim(c) == 2 and np.shape(c)[1] == 17
+    if "kinematics" in mods and any(joint_level(c) for c in r["clinician"]):   # kinematic saliency per joint
+        from medclip_nb.pose import BODY13      # the joints the knowledge map describes (no eyes, no ears)
+        sal = _kinematic_maps(model, datasets_by_split[split], batch_size)
+        idx = [i for i, c in enumerate(r["clinician"]) if joint_level(c) and str(r["clip_ids"][i]) in sal]
+        if idx:
+            model_maps = [sal[str(r["clip_ids"][i])][:, BODY13] for i in idx]
+            clin_maps = [_frames_like(np.asarray(r["clinician"][i])[:, BODY13], len(m)) for i, m in zip(idx, model_maps)]
+            ac = attention_consistency(model_maps, clin_maps, ped["clip_id"].to_numpy()[idx], ped["label_name"].to_numpy()[idx],
+                                       seed=seed, source="kinematics")
+            consistency.append(ac.assign(level="frame×joint"))
+    if consistency:
+        files["attention_consistency.parquet"] = ac = pd.concat(consistency, ignore_index=True)
+        metrics.update(consistency_summary(ac, ped.set_index("clip_id")["subject_id"], seed=seed))
 
     # ablations: each modality masked through presence, scored on the clips that keep another modality -------------
     rows = []

@@ -14,17 +14,17 @@ import pandas as pd
 from .core import COCO17, RANCHO_PHASES, DataError, VideoDecodeError, need, atomic_write, write_json, in_test
 
 # %% auto #0
-__all__ = ['J', 'BODY13', 'LR_PAIRS', 'SKELETON', 'NORMS', 'KNOWLEDGE_MAP_FEATURES', 'RANCHO_STARTS', 'TOE_OFF', 'OPP_TOE_OFF',
-           'OPP_HEEL_STRIKE', 'MP33_TO_COCO17', 'MP33_FEET', 'BODY25_TO_COCO17', 'BODY25_FEET', 'LAYOUTS', 'NO_GAIT',
-           'PHASE_NORMS', 'VIDEO_SUFFIXES', 'angle_from_down', 'leg_length', 'fill_gaps', 'facing_direction',
-           'joint_angles', 'deviation', 'windowed_corr', 'windowed_range', 'symmetry_index', 'kinematic_knowledge_map',
-           'rancho_phase', 'toy_walker', 'to_coco17', 'load_openpose', 'link_tracks', 'walking_score', 'select_walker',
-           'iter_frames', 'video_meta', 'extract_mediapipe', 'PoseTrack', 'fix_lr_swaps', 'clean_track',
-           'kinematics_table', 'detect_gait_events', 'gait_phase', 'phases_from_phi', 'gait_parameters',
-           'evaluate_on_truth', 'pose_from_video', 'pose_from_openpose', 'joint_deviation_scores', 'attention_prior',
-           'joints_by_phase', 'describe_gait', 'GaitAnalysis', 'analyse_track', 'draw_skeleton', 'write_overlay',
-           'write_analysis', 'analyse_video', 'pose_main', 'evaluate_on_synthetic', 'summarise_synthetic',
-           'knee_agreement']
+__all__ = ['J', 'BODY13', 'LR_PAIRS', 'SKELETON', 'NORMS', 'KNOWLEDGE_MAP_FEATURES', 'KNOWLEDGE_MAP_JOINTS', 'RANCHO_STARTS',
+           'TOE_OFF', 'OPP_TOE_OFF', 'OPP_HEEL_STRIKE', 'MP33_TO_COCO17', 'MP33_FEET', 'BODY25_TO_COCO17',
+           'BODY25_FEET', 'LAYOUTS', 'NO_GAIT', 'PHASE_NORMS', 'VIDEO_SUFFIXES', 'angle_from_down', 'leg_length',
+           'fill_gaps', 'facing_direction', 'joint_angles', 'deviation', 'knowledge_map_joint_weights', 'windowed_corr',
+           'windowed_range', 'symmetry_index', 'kinematic_knowledge_map', 'rancho_phase', 'toy_walker', 'to_coco17',
+           'load_openpose', 'link_tracks', 'walking_score', 'select_walker', 'iter_frames', 'video_meta',
+           'extract_mediapipe', 'PoseTrack', 'fix_lr_swaps', 'clean_track', 'kinematics_table', 'detect_gait_events',
+           'gait_phase', 'phases_from_phi', 'gait_parameters', 'evaluate_on_truth', 'pose_from_video',
+           'pose_from_openpose', 'joint_deviation_scores', 'attention_prior', 'joints_by_phase', 'describe_gait',
+           'GaitAnalysis', 'analyse_track', 'draw_skeleton', 'write_overlay', 'write_analysis', 'analyse_video',
+           'pose_main', 'evaluate_on_synthetic', 'summarise_synthetic', 'knee_agreement']
 
 # %% ../nbs/12_pose.ipynb #ea090b2d
 J = {n: i for i, n in enumerate(COCO17)}
@@ -182,6 +182,39 @@ def _km_names() -> list:
     return n
 
 KNOWLEDGE_MAP_FEATURES = _km_names()
+
+# %% ../nbs/12_pose.ipynb #20864f82
+_PAIR_J = {p: (a, b) for p, a, b in LR_PAIRS}
+_SIDE = {"l": 0, "r": 1}
+_DEV_PART = {"knee_rom": "knee", "hip_rom": "hip", "knee_flex": "knee", "arm_swing_rom": "wrist", "elbow_flex": "elbow",
+             "foot_clearance": "ankle"}
+
+def _km_joints() -> list:
+    "The COCO-17 joints each knowledge-map feature is about, in `KNOWLEDGE_MAP_FEATURES` order."
+    seg = {s: (a, b) for s, a, b in _SEGMENTS}
+    extra = {"trunk": (5, 6, 11, 12), "head": (0, 5, 6), "shoulder_tilt": (5, 6), "pelvis_tilt": (11, 12),
+             "shoulder_width": (5, 6), "hip_width": (11, 12)}
+    n = []
+    for k in BODY13: n += [(k,)] * 5
+    n += [(_PAIR_J[a.split("_")[0]][_SIDE[s]],) for a in _ANGLES for s in "lr"]
+    n += [seg[s] for s, _, _ in _SEGMENTS] + [extra[k] for k in ("trunk", "head", "shoulder_tilt", "pelvis_tilt")]
+    n += [seg[s] for s, _, _ in _SEGMENTS] + [extra[k] for k in ("trunk", "head", "shoulder_width", "hip_width")]
+    n += [(a, b) for i, a in enumerate(BODY13) for b in BODY13[i + 1:]]
+    n += [(a, b) for _ in range(4) for _, a, b in LR_PAIRS]                     # correlations, cross-correlations, lags
+    n += [(a, b) for _, a, b in LR_PAIRS for _ in "xy"]                          # offsets
+    n += [_PAIR_J[a.split("_")[0]] for a in _ANGLES] * 2                        # angle differences, ROM symmetry
+    n += [(_PAIR_J[_DEV_PART[q]][_SIDE[s]],) for q in _DEV_PART for s in "lr"]
+    n += [extra["trunk"], extra["pelvis_tilt"], extra["shoulder_tilt"], (0,),
+          _PAIR_J["knee"], _PAIR_J["hip"], _PAIR_J["wrist"]]
+    return n
+
+KNOWLEDGE_MAP_JOINTS = _km_joints()
+
+def knowledge_map_joint_weights() -> np.ndarray:
+    "`F×17` float32: row f spreads feature f's mass evenly over the joints it is about (each row sums to 1)."
+    W = np.zeros((len(KNOWLEDGE_MAP_JOINTS), 17), np.float32)
+    for f, js in enumerate(KNOWLEDGE_MAP_JOINTS): W[f, list(js)] = 1.0 / len(js)
+    return W
 
 # %% ../nbs/12_pose.ipynb #e6314143
 def _win(fps, seconds, T): return int(max(3, min(T, round(seconds * fps))))

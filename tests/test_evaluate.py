@@ -63,7 +63,7 @@ def _model(classes, overrides=()):
 
 def test_bundle_complete_loads_and_is_deterministic(gait, tmp_path):
     from medclip_nb.dashboard import load_bundle, TABLE_COLUMNS
-    net = _model(gait.classes).eval()
+    net = _model(gait.classes, ["model.fusion=gated"]).eval()     # gated fusion: the bundle has every table, gates too
     tr = gait.records.subject_id.isin(["S001", "S002"]).to_numpy()
     by_split = {"train": gait.subset(tr), "test": gait.subset(~tr)}
     with pytest.raises(Exception, match="more than once"):
@@ -88,7 +88,9 @@ def test_bundle_complete_loads_and_is_deterministic(gait, tmp_path):
     assert m["accuracy"] == pytest.approx(skm.accuracy_score(test.label, test.pred))
     assert m["accuracy_ci_low"] <= m["accuracy"] <= m["accuracy_ci_high"]
     assert "subject_accuracy" in m and m["n"] == (~tr).sum()
-    assert set(b.table("attention_consistency").reference) == {"model", "uniform", "centre", "random"}
+    ac = b.table("attention_consistency")
+    assert set(ac.reference) == {"model", "shuffled", "uniform", "centre", "random"}
+    assert set(ac.source) == {"video"} and set(ac.level) == {"frame×region"}   # no knowledge maps read: no kinematic saliency
     assert b.table("confusion")["count"].sum() == (~tr).sum()
     ph = b.table("phase_attention").groupby("clip_id").weight.sum()
     assert np.allclose(ph, 1, atol=1e-4)
@@ -133,6 +135,9 @@ def test_evaluate_run_end_to_end(tmp_path):
     assert (b.predictions.split == "test").any() and "accuracy" in b.metrics and "temperature" in b.metrics
     assert an == run / "analysis"
     test_clip = b.predictions[b.predictions.split == "test"].clip_id.iloc[0]
+    ac = b.table("attention_consistency")                   # the recipe reads knowledge maps: kinematic saliency too
+    assert set(ac.source) == {"video", "kinematics"} and set(ac.reference) == {"model", "shuffled", "uniform", "centre", "random"}
+    assert ac.spearman.between(-1, 1).all() and set(ac.clip_id) == set(b.predictions[b.predictions.split == "test"].clip_id)
     sa = b.spatial_attention(test_clip)                      # Grad-CAM of the tiny3d video encoder
     assert sa is not None and sa.ndim == 3 and np.nanmax(sa) <= 1.001
     from medclip_nb.interpret import write_case_report

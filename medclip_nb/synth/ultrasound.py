@@ -361,6 +361,7 @@ def detect(case:UltrasoundCase, prims:list, size=(256, 192), rng=None) -> list:
         if conf < 0.3: continue                                   # below the detector's threshold: missed
         j = rng.normal(0, 0.04, 4) * [w, h, w, h] + rng.normal(0, 0.7, 4)
         b = np.clip([x0 + j[0], y0 + j[1], x1 + j[2], y1 + j[3]], 0, [W, H, W, H])
+        if b[2] - b[0] < 1 or b[3] - b[1] < 1: continue          # jitter collapsed a thin box at the edge: missed
         dets.append(dict(label=t["label"], bbox=[round(float(v), 2) for v in b], confidence=round(conf, 4)))
     if rng.random() < 0.3:                                         # a false box: a limb/cord taken for a structure
         c = str(rng.choice(VIEW_CODES[case.view])); w, h = rng.uniform(10, 50, 2)
