@@ -360,6 +360,11 @@ class KinematicsEncoder(Encoder):
         self.out = nn.Linear(hidden, dim)
         self.pool = nn.Linear(2 * dim, dim)        # mean and spread over time: ranges of motion live in the spread
 
+    @property
+    def input_mean(self):
+        "The training mean of each input feature (the running statistics): the \"average walk\" baseline for attributions."
+        return self.norm.running_mean.detach()
+
     def _standardise(self, x, keep):
         "Normalise each feature over the real frames only (padding never enters the batch statistics)."
         return standardise_rows(self.norm, x, keep, self.training)

@@ -281,8 +281,8 @@ def kinematics_attribution(model, batch) -> np.ndarray:
         raise DataError("the batch has no kinematic knowledge maps", field="kinematics",
                         expected="a dataset read with the kinematics modality")
     x0 = batch.inputs["kinematics"].detach().float()
-    norm = getattr(encs["kinematics"], "norm", None)
-    mean = norm.running_mean.detach() if getattr(norm, "running_mean", None) is not None else torch.zeros(x0.shape[-1])
+    mean = getattr(encs["kinematics"], "input_mean", None)
+    mean = torch.zeros(x0.shape[-1]) if mean is None else mean
     model.eval()
     try:
         with torch.enable_grad():
