@@ -317,15 +317,6 @@ def kinematics_saliency(model, batch) -> np.ndarray:
     joint = a @ W
     return (joint / np.clip(joint.reshape(len(joint), -1).max(1), 1e-12, None)[:, None, None]).astype(np.float32)
 
-def _kinematic_maps(model, ds, batch_size:int) -> dict:
-    "{clip_id: T×17 kinematic saliency} for the clips of `ds` that have a knowledge map."
-    from medclip_nb.datasets import make_loader
-    out = {}
-    for b in make_loader(ds, batch_size=batch_size, shuffle=False):
-        if "kinematics" not in b.inputs: continue
-        for cid, s in zip(b.clip_ids, kinematics_saliency(model, b)):
-            if not np.isnan(s).any(): out[str(cid)] = s
-    return out
 
 # %% ../nbs/10_evaluate.ipynb #52bedce2
 BUNDLE_VERSION = 1
@@ -578,15 +569,20 @@ def _score(df:pd.DataFrame, classes, task:str, threshold, positive) -> tuple:
     d = df[np.isfinite(df["target"]) & np.isfinite(df["prediction"])]
     return "mae", float((d["target"] - d["prediction"]).abs().mean()), False
 
-def _spatial_maps(model, ds, batch_size:int) -> dict:
-    "{clip_id: t×h×w Grad-CAM} for the clips of `ds` that have video."
+def _gradient_maps(model, ds, batch_size:int, spatial:bool, kinematic:bool) -> tuple:
+    """The maps that need gradients, in one pass over `ds` (each clip decoded once): ({clip_id: t×h×w Grad-CAM} for
+    the clips with video when `spatial`, {clip_id: T×17 kinematic saliency} for those with a knowledge map when `kinematic`)."""
     from medclip_nb.datasets import make_loader
-    out = {}
+    cams, sal = {}, {}
+    if not (spatial or kinematic): return cams, sal
     for b in make_loader(ds, batch_size=batch_size, shuffle=False):
-        cam = video_grad_cam(model, b)
-        for cid, c in zip(b.clip_ids, cam):
-            if not np.isnan(c).any(): out[str(cid)] = c
-    return out
+        if spatial:
+            for cid, c in zip(b.clip_ids, video_grad_cam(model, b)):
+                if not np.isnan(c).any(): cams[str(cid)] = c
+        if kinematic and "kinematics" in b.inputs:
+            for cid, s in zip(b.clip_ids, kinematics_saliency(model, b)):
+                if not np.isnan(s).any(): sal[str(cid)] = s
+    return cams, sal
 
 def evaluate_model(model, datasets_by_split:dict, classes:Sequence[str]|None, task:str, out_dir, split:str="test",
                    recipe:str|None=None, threshold:float|None=None, positive:str="above", batch_size:int=16,
@@ -675,9 +671,10 @@ def evaluate_model(model, datasets_by_split:dict, classes:Sequence[str]|None, ta
                                        ped["label_name"].to_numpy()[idx], seed=seed, source="video")
             consistency.append(ac.assign(level=ac["clip_id"].map(dict(zip(ped["clip_id"].to_numpy()[idx], [m[2] for m in maps])))))
     joint_level = lambda c: c is not None and np.ndim(c) == 2 and np.shape(c)[1] == 17
-    if "kinematics" in mods and any(joint_level(c) for c in r["clinician"]):   # kinematic saliency per joint
+    kinematic = "kinematics" in mods and any(joint_level(c) for c in r["clinician"])
+    cams, sal = _gradient_maps(model, datasets_by_split[split], batch_size, spatial, kinematic)
+    if kinematic:                            # kinematic saliency per joint
         from medclip_nb.pose import BODY13      # the joints the knowledge map describes (no eyes, no ears)
-        sal = _kinematic_maps(model, datasets_by_split[split], batch_size)
         idx = [i for i, c in enumerate(r["clinician"]) if joint_level(c) and str(r["clip_ids"][i]) in sal]
         if idx:
             model_maps = [sal[str(r["clip_ids"][i])][:, BODY13] for i in idx]
@@ -702,7 +699,6 @@ def evaluate_model(model, datasets_by_split:dict, classes:Sequence[str]|None, ta
                      "n": len(da)})
     bar.close()
     if rows: files["ablations.parquet"] = pd.DataFrame(rows)
-    cams = _spatial_maps(model, datasets_by_split[split], batch_size) if spatial else {}
 
     # write: tables first, schema last (a reader that sees schema.json sees a complete bundle) --------------------
     files["predictions.parquet"] = pred
