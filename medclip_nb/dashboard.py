@@ -7,11 +7,11 @@ __all__ = ['BUNDLE_VERSION', 'TABLE_COLUMNS', 'CLASSIFICATION_COLUMNS', 'COLOR_B
            'find_runs', 'Bundle', 'load_bundle', 'vega_spec', 'metrics_frame', 'confusion_chart', 'reliability_chart',
            'ablation_chart', 'embedding_methods', 'embedding_frame', 'embedding_chart', 'alignment_hist',
            'alignment_chart', 'recall_frame', 'gate_summary', 'gate_chart', 'gate_distribution',
-           'gate_distribution_chart', 'phase_matrix', 'phase_heatmap', 'frame_curves', 'frame_curves_chart',
-           'consistency_chart', 'FramesUnavailable', 'keyframes', 'heat_colors', 'overlay_attention', 'dim_by_weight',
-           'frame_strip', 'clinician_map', 'nearest_cases', 'probability_frame', 'probability_chart', 'sniff_video',
-           'check_upload', 'PredictionUnavailable', 'normalise_prediction', 'run_predict', 'Dashboard', 'build_app',
-           'serve_kwargs', 'dashboard_main']
+           'gate_distribution_chart', 'phase_sources', 'phase_matrix', 'phase_heatmap', 'frame_curves',
+           'frame_curves_chart', 'consistency_chart', 'FramesUnavailable', 'keyframes', 'heat_colors',
+           'overlay_attention', 'dim_by_weight', 'frame_strip', 'clinician_map', 'nearest_cases', 'probability_frame',
+           'probability_chart', 'joint_heatmap', 'sniff_video', 'check_upload', 'PredictionUnavailable',
+           'normalise_prediction', 'run_predict', 'Dashboard', 'build_app', 'serve_kwargs', 'dashboard_main']
 
 # %% ../nbs/90_dashboard.ipynb #c0222217
 import argparse, html, io, json, logging, os, tempfile, threading, uuid
@@ -75,6 +75,7 @@ class Bundle:
     metrics: dict
     tables: dict = field(default_factory=dict)
     frame_attention: np.ndarray | None = None
+    kinematics_attention: np.ndarray | None = None   # N×T×17 skeleton attention (joint_attention models)
 
     @property
     def analysis(self) -> Path: return self.run_dir / "analysis"
@@ -131,8 +132,8 @@ def _load_bundle(analysis:str, stamp:tuple) -> Bundle:
         if miss: raise DataError(f"missing columns {miss}", path=an / "predictions.parquet", expected="label, label_name, pred, pred_name, prob_<class>")
     tables = {k: v for k, v in tables.items() if v is not None}
     tables["_pos"] = pd.Series(np.arange(len(pred)), index=pred.clip_id.astype(str)).to_dict()
-    fa = np.load(an / "frame_attention.npy") if (an / "frame_attention.npy").exists() else None
-    return Bundle(an.parent, schema, metrics, tables, fa)
+    npy = lambda f: np.load(an / f) if (an / f).exists() else None
+    return Bundle(an.parent, schema, metrics, tables, npy("frame_attention.npy"), npy("kinematics_attention.npy"))
 
 def load_bundle(run_dir:os.PathLike) -> Bundle:
     "Load (once per server process, cached) and check the analysis bundle of `run_dir`."
@@ -354,10 +355,17 @@ def _phase_names(ph:pd.Series) -> pd.Series:
     if pd.api.types.is_integer_dtype(ph): return ph.map(dict(enumerate(RANCHO_PHASES))).fillna(ph.astype(str))
     return ph.astype(str)
 
-def phase_matrix(b:Bundle) -> pd.DataFrame | None:
-    "Mean attention weight per class (rows) and gait phase (columns, in gait-cycle order)."
+def phase_sources(b:Bundle) -> list:
+    "Whose attention the phase table holds (`video`, `kinematics_attention`); bundles before sources: [`video`]."
+    pa = b.table("phase_attention")
+    if pa is None: return []
+    return list(dict.fromkeys(pa["source"])) if "source" in pa else ["video"]
+
+def phase_matrix(b:Bundle, source:str|None=None) -> pd.DataFrame | None:
+    "Mean attention weight per class (rows) and gait phase (columns, in gait-cycle order) of one source (default: the first)."
     pa = b.table("phase_attention")
     if pa is None: return None
+    if "source" in pa: pa = pa[pa["source"] == (source or phase_sources(b)[0])]
     pa = pa.assign(phase=_phase_names(pa.phase))
     m = pa.pivot_table(index="label_name", columns="phase", values="weight", aggfunc="mean")
     cols = [p for p in RANCHO_PHASES if p in m.columns] + [p for p in m.columns if p not in RANCHO_PHASES]
@@ -365,15 +373,18 @@ def phase_matrix(b:Bundle) -> pd.DataFrame | None:
     return m.loc[rows, cols]
 
 def phase_heatmap(b:Bundle, title:str=""):
-    "Phase × class heatmap of the model's mean attention."
-    m = phase_matrix(b)
-    if m is None: return None
-    df = m.reset_index().melt(id_vars="label_name", var_name="phase", value_name="weight")
+    "Phase × class heatmap of the model's mean attention, one panel per source (video frames, skeleton attention)."
+    ms = {s: phase_matrix(b, s) for s in phase_sources(b)}
+    if not ms: return None
+    m = next(iter(ms.values()))
+    df = pd.concat([x.reset_index().melt(id_vars="label_name", var_name="phase", value_name="weight").assign(source=s)
+                    for s, x in ms.items()], ignore_index=True)
     return alt.Chart(df).mark_rect().encode(
         x=alt.X("phase:N", sort=list(m.columns), title="gait phase"), y=alt.Y("label_name:N", sort=list(m.index), title=None),
         color=alt.Color("weight:Q", scale=alt.Scale(scheme="viridis"), title="mean attention"),
-        tooltip=["label_name", "phase", alt.Tooltip("weight:Q", format=".3f")],
-    ).properties(width=300, height=max(120, 22 * len(m)), title=title or "phase-wise attention")
+        column=alt.Column("source:N", title="attention from"),
+        tooltip=["source", "label_name", "phase", alt.Tooltip("weight:Q", format=".3f")],
+    ).properties(width=300 if len(ms) == 1 else 200, height=max(120, 22 * len(m)), title=title or "phase-wise attention")
 
 def frame_curves(b:Bundle, label:str="all", n:int=5) -> pd.DataFrame | None:
     "Frame attention of the first `n` clips (of one class or all) in long form: clip_id, label_name, frame, weight."
@@ -407,7 +418,7 @@ def consistency_chart(b:Bundle):
         color=alt.Color("reference:N", sort=order, legend=None), row=alt.Row("measure:N", title=None),
         column=alt.Column("source:N", title="model attention from"),
         tooltip=["source", "reference", "measure", alt.Tooltip("value:Q", format=".3f")]).properties(
-            width=220, height=100, title="attention consistency")
+            width=max(110, 330 // df["source"].nunique()), height=100, title="attention consistency")   # one run column wide
 
 # %% ../nbs/90_dashboard.ipynb #d3331243
 class FramesUnavailable(MedclipError):
@@ -531,6 +542,15 @@ def probability_chart(df:pd.DataFrame, title:str="probabilities", truth:str|None
         color=alt.Color("probability:Q", scale=alt.Scale(scheme="oranges", domain=[0, 1]), legend=None),
         stroke=alt.condition("datum.is_true", alt.value("black"), alt.value(None)),
         tooltip=["class", alt.Tooltip("probability:Q", format=".3f")]).properties(width=260, height=18 * len(df) + 10, title=title)
+
+def joint_heatmap(m:np.ndarray, title:str):
+    "A frame × joint map (T×17 COCO joints, or T×J) as a heatmap: frames across, joints down."
+    T, J = m.shape
+    names = COCO17 if J == 17 else [str(j) for j in range(J)]
+    df = pd.DataFrame({"frame": np.repeat(np.arange(T), J), "joint": np.tile(names, T), "weight": np.asarray(m, float).reshape(-1)})
+    return alt.Chart(df).mark_rect().encode(x="frame:O", y=alt.Y("joint:N", sort=names), tooltip=["frame", "joint", alt.Tooltip("weight:Q", format=".3f")],
+                                            color=alt.Color("weight:Q", scale=alt.Scale(scheme="inferno"))
+                                            ).properties(width=360, height=220, title=title)
 
 # %% ../nbs/90_dashboard.ipynb #474f2d47
 _NOT_VIDEO = [(b"\x89PNG\r\n\x1a\n", "a PNG image"), (b"\xff\xd8\xff", "a JPEG image"), (b"GIF8", "a GIF image"),
@@ -857,14 +877,10 @@ class Dashboard:
         if fa is not None:
             model_col.append(_vega(alt.Chart(pd.DataFrame({"frame": np.arange(len(fa)), "weight": fa})).mark_area(opacity=0.6).encode(
                 x="frame:Q", y=alt.Y("weight:Q", title="frame attention")).properties(width=360, height=110)))
-        if ckind == "joint":
-            jn = COCO17
-            T, J = cmap.shape
-            df = pd.DataFrame({"frame": np.repeat(np.arange(T), J), "joint": np.tile(jn if J == 17 else [str(j) for j in range(J)], T),
-                               "weight": cmap.reshape(-1)})
-            clin_col.append(_vega(alt.Chart(df).mark_rect().encode(x="frame:O", y=alt.Y("joint:N", sort=jn if J == 17 else None),
-                                                                  color=alt.Color("weight:Q", scale=alt.Scale(scheme="inferno"))
-                                                                  ).properties(width=360, height=220, title="clinician joint attention")))
+        ka = b.kinematics_attention[i] if b.kinematics_attention is not None else None
+        if ka is not None and not np.isnan(ka).any():
+            model_col.append(_vega(joint_heatmap(ka, "skeleton attention (where the kinematics branch looked)")))
+        if ckind == "joint": clin_col.append(_vega(joint_heatmap(cmap, "clinician joint attention")))
         elif ckind == "frame":
             clin_col.append(_vega(alt.Chart(pd.DataFrame({"frame": np.arange(len(cmap)), "weight": cmap})).mark_area(opacity=0.6).encode(
                 x="frame:Q", y="weight:Q").properties(width=360, height=110, title="clinician frame attention")))

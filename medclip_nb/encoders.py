@@ -21,8 +21,8 @@ __all__ = ['TV_VIDEO_FAMILY', 'NORM_STATS', 'TV_IMAGE_FAMILY', 'IMAGE_ENCODERS',
            'BOX_FEATURES', 'Encoder', 'load_torchvision_weights', 'Tiny3DCNN', 'TorchvisionVideoEncoder', 'renormalize',
            'TorchvisionImageEncoder', 'CLIPVisionEncoder', 'FrameEncoder', 'build_image_encoder', 'build_video_encoder',
            'masked_mean', 'standardise_rows', 'sinusoidal_positions', 'TemporalConv', 'TemporalTransformer',
-           'AttentionMapEncoder', 'KinematicsEncoder', 'box_features', 'SpatialBoxEncoder', 'ProjectionHead',
-           'LogitScale']
+           'AttentionMapEncoder', 'knowledge_map_input', 'KinematicsEncoder', 'JointAttentionEncoder', 'box_features',
+           'SpatialBoxEncoder', 'ProjectionHead', 'LogitScale']
 
 # %% ../nbs/05_encoders.ipynb #703ab740
 class Encoder(nn.Module):
@@ -348,6 +348,17 @@ class AttentionMapEncoder(Encoder):
         return tokens, masked_mean(tokens, mask)
 
 # %% ../nbs/05_encoders.ipynb #fe2fa906
+def knowledge_map_input(x, mask, in_features:int) -> tuple:
+    "Check a knowledge map batch `(B, T, F)`: (float map, keep mask (B, T)); non-finite values in real frames are an error."
+    if x.ndim != 3 or x.shape[-1] != in_features:
+        raise DataError(f"kinematic knowledge maps must be B×T×{in_features}; got {tuple(x.shape)}", field="kinematics")
+    x = x.float()
+    real = torch.isfinite(x) if mask is None else torch.isfinite(x) | ~mask[..., None]
+    if not bool(real.all()):
+        raise DataError("kinematic knowledge map has NaN/inf values in real frames", field="kinematics",
+                        expected="finite features (fill or drop missing frames in the dataset)")
+    return x, torch.ones(x.shape[:2], dtype=torch.bool, device=x.device) if mask is None else mask.to(torch.bool)
+
 class KinematicsEncoder(Encoder):
     "Time series `(B, T, F)` -> (per-frame tokens (B,T,D), embedding (B,D)); `arch` is 'conv' or 'transformer'."
     def __init__(self, in_features:int=238, dim:int=128, hidden:int=128, arch:str="conv", layers:int=2, heads:int=4, dropout:float=0.1):
@@ -370,18 +381,64 @@ class KinematicsEncoder(Encoder):
         return standardise_rows(self.norm, x, keep, self.training)
 
     def forward(self, x, mask=None):
-        if x.ndim != 3 or x.shape[-1] != self.in_features:
-            raise DataError(f"kinematic knowledge maps must be B×T×{self.in_features}; got {tuple(x.shape)}", field="kinematics")
-        x = x.float()
-        real = torch.isfinite(x) if mask is None else torch.isfinite(x) | ~mask[..., None]
-        if not bool(real.all()):
-            raise DataError("kinematic knowledge map has NaN/inf values in real frames", field="kinematics",
-                            expected="finite features (fill or drop missing frames in the dataset)")
-        keep = torch.ones(x.shape[:2], dtype=torch.bool, device=x.device) if mask is None else mask.to(torch.bool)
+        x, keep = knowledge_map_input(x, mask, self.in_features)
         tokens = self.out(self.temporal(self.inp(self._standardise(x.masked_fill(~keep[..., None], 0.0), keep)), mask))
         mu = masked_mean(tokens, mask)
         sd = (masked_mean((tokens - mu[:, None]) ** 2, mask) + 1e-6).sqrt()
         return tokens, self.pool(torch.cat([mu, sd], -1))
+
+# %% ../nbs/05_encoders.ipynb #2c8910fc
+class JointAttentionEncoder(Encoder):
+    """Knowledge map `(B, T, F)` -> (per-frame tokens (B,T,D), embedding (B,D)) through attention over joints × frames.
+    `feature_joints` (F, J) says which joints each feature is about (`pose.knowledge_map_joint_weights`): every joint
+    embeds only its own features, each joint's sequence passes the same temporal convolutions, and `heads` attention
+    maps over all (frame, joint) cells — conditioned on the whole clip — pool the cells into the embedding. The embedding
+    is made from the attended cells only, so `forward(..., return_attention=True)`'s map (B, T, J; mean over heads,
+    summing to 1, 0 on joints without features) is where the encoder looked, not a post-hoc estimate."""
+    def __init__(self, feature_joints, dim:int=128, hidden:int=64, heads:int=4, layers:int=2, dropout:float=0.1):
+        super().__init__()
+        W = torch.as_tensor(np.asarray(feature_joints), dtype=torch.float32)
+        if W.ndim != 2 or not bool((W.sum(1) > 0).all()):
+            raise ConfigError(f"feature_joints must be (features, joints) with every feature on some joint; got shape {tuple(W.shape)}")
+        self.in_features, self.n_joints, self.heads, self.out_dim = W.shape[0], W.shape[1], heads, dim
+        used = (W > 0).any(0)                         # joints some feature is about (the face points have none)
+        self.register_buffer("joints", used.nonzero()[:, 0], persistent=False)
+        self.register_buffer("member", (W[:, used] > 0).t().float(), persistent=False)   # (J', F)
+        J = int(used.sum())
+        self.norm = nn.BatchNorm1d(self.in_features, eps=1e-6)
+        self.embed = nn.Parameter(torch.randn(J, self.in_features, hidden) / math.sqrt(max(int(self.member.sum(1).max()), 1)))
+        self.joint_bias = nn.Parameter(torch.zeros(J, hidden))
+        self.temporal = TemporalConv(hidden, layers, 5, dropout)
+        self.att_cell, self.att_clip = nn.Linear(hidden, hidden), nn.Linear(hidden, hidden, bias=False)
+        self.att_out = nn.Linear(hidden, heads)
+        self.pool = nn.Linear(heads * hidden, dim)
+
+    @property
+    def input_mean(self):
+        "The training mean of each input feature (running statistics): the \"average walk\" baseline for attributions."
+        return self.norm.running_mean.detach()
+
+    def forward(self, x, mask=None, return_attention:bool=False):
+        x, keep = knowledge_map_input(x, mask, self.in_features)
+        B, T, _ = x.shape
+        z = standardise_rows(self.norm, x.masked_fill(~keep[..., None], 0.0), keep, self.training)
+        h = F.gelu(torch.einsum("btf,jfh->btjh", z, self.embed * self.member[..., None]) + self.joint_bias)
+        J, H = h.shape[2], h.shape[3]
+        h = self.temporal(h.permute(0, 2, 1, 3).reshape(B * J, T, H), keep.repeat_interleave(J, 0))
+        h = h.view(B, J, T, H).permute(0, 2, 1, 3)                                       # (B, T, J, H)
+        cells = keep[:, :, None].expand(B, T, J)
+        clip = (h * cells[..., None]).sum((1, 2)) / cells.sum((1, 2)).clamp(min=1)[:, None]
+        logits = self.att_out(torch.tanh(self.att_cell(h) + self.att_clip(clip)[:, None, None]))   # (B, T, J, heads)
+        logits = logits.masked_fill(~cells[..., None], float("-inf")).view(B, T * J, self.heads)
+        a = logits.softmax(1).view(B, T, J, self.heads)                                  # per head, over all cells
+        emb = self.pool(torch.einsum("btjk,btjh->bkh", a, h).reshape(B, -1))
+        # frame tokens: the same attention read frame by frame (renormalised within the frame), through the same layer
+        per_frame = torch.einsum("btjk,btjh->btkh", a, h) / a.sum(2).clamp_min(1e-12)[..., None]
+        tokens = self.pool(per_frame.reshape(B, T, -1))
+        if not return_attention: return tokens, emb
+        att = x.new_zeros(B, T, self.n_joints)
+        att[:, :, self.joints] = a.mean(-1)
+        return tokens, emb, att
 
 # %% ../nbs/05_encoders.ipynb #722224c4
 BOX_FEATURES = ["x", "y", "w", "h", "log_area", "log_aspect", "centre_dist", "centre_sin", "centre_cos",

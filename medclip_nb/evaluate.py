@@ -255,15 +255,16 @@ def consistency_summary(table:pd.DataFrame, subjects:pd.Series|None=None, seed:i
     return out
 
 # %% ../nbs/10_evaluate.ipynb #19c696d3
-def phase_attention(frame_weights, phases, clip_ids, labels=None) -> pd.DataFrame:
-    "Sum frame attention within each gait phase (ids index `RANCHO_PHASES`); phases absent from a clip get 0."
+def phase_attention(frame_weights, phases, clip_ids, labels=None, source:str="video") -> pd.DataFrame:
+    """Sum frame attention within each gait phase (ids index `RANCHO_PHASES`); phases absent from a clip get 0.
+    `source` names whose attention it is (`video` frame pooling, `kinematics_attention` summed over joints)."""
     rows = []
     for i, (w, ph) in enumerate(zip(frame_weights, phases)):
         w, ph = np.asarray(w, float), np.asarray(ph, int)
         if w.shape != ph.shape: raise DataError(f"clip {clip_ids[i]}: {len(w)} frame weights but {len(ph)} phase labels",
                                                 field="phases", expected="one phase label per attended frame")
         for p, name in enumerate(RANCHO_PHASES):
-            rows.append({"clip_id": clip_ids[i], "label_name": None if labels is None else labels[i],
+            rows.append({"clip_id": clip_ids[i], "label_name": None if labels is None else labels[i], "source": source,
                          "phase": name, "weight": float(w[ph == p].sum())})
     return pd.DataFrame(rows)
 
@@ -357,14 +358,14 @@ def infer(model, dataset, batch_size:int=16, remove:Sequence[str]=(), progress=N
     """Run `model` (eval, no grad) over `dataset` in order; with `remove`, those modalities are masked out through the
     batch's presence mask (not zero-filled) and clips left with none of the model's modalities are dropped.
     Returns numpy arrays per clip: clip_ids, subject_ids, labels, targets, logits, prediction, embeddings {m: N×D},
-    gates, gate_modalities, frame_attention, region_attention (N×K×T), region_weights (N×K), regions, clinician and
-    phases (lists, None where absent)."""
+    gates, gate_modalities, frame_attention, region_attention (N×K×T), region_weights (N×K), regions, and as lists
+    (None where absent) clinician, phases and kinematics_attention (the skeleton attention, T×17)."""
     import torch
     from medclip_nb.datasets import make_loader
     model.eval()
     mods = list(getattr(model, "modalities", []))
     acc = {k: [] for k in ("clip_ids", "subject_ids", "labels", "targets", "logits", "prediction", "gates",
-                           "frame_attention", "region_attention", "region_weights", "clinician", "phases")}
+                           "frame_attention", "region_attention", "region_weights", "clinician", "phases", "kinematics_attention")}
     emb, info = {}, {"gate_modalities": None, "regions": None}
     loader = make_loader(dataset, batch_size=batch_size, shuffle=False)
     with torch.no_grad():
@@ -392,9 +393,12 @@ def infer(model, dataset, batch_size:int=16, remove:Sequence[str]=(), progress=N
                 key = "attention" if name == "clinician" else "phases"
                 x, pr = b.inputs.get(key), b.present.get(key)
                 acc[name] += [(_np(x[i]) if x is not None and bool(pr[i]) else None) for i in range(B)]
+            ka = o.extras.get("kinematics_attention")
+            acc["kinematics_attention"] += [None if ka is None or bool(torch.isnan(ka[i]).any()) else _np(ka[i]) for i in range(B)]
             if progress is not None: progress.update(B)
     cat = lambda L: np.concatenate(L) if L else None
-    out = {k: (v if k in ("clip_ids", "subject_ids", "clinician", "phases") else cat(v)) for k, v in acc.items()}
+    lists = ("clip_ids", "subject_ids", "clinician", "phases", "kinematics_attention")
+    out = {k: (v if k in lists else cat(v)) for k, v in acc.items()}
     out["embeddings"] = {m: cat(v) for m, v in emb.items()}
     out.update(info)
     return out
@@ -471,8 +475,8 @@ def regression_report(df:pd.DataFrame, threshold=None, positive:str="above", n_b
 # %% ../nbs/10_evaluate.ipynb #b9960ef5
 BUNDLE_FILES = ["schema.json", "metrics.json", "predictions.parquet", "embeddings.npy", "embeddings_2d.parquet",
                 "alignment.parquet", "alignment_summary.parquet", "gates.parquet", "frame_attention.npy",
-                "phase_attention.parquet", "attention_consistency.parquet", "confusion.parquet", "calibration.parquet",
-                "ablations.parquet"]
+                "kinematics_attention.npy", "phase_attention.parquet", "attention_consistency.parquet", "confusion.parquet",
+                "calibration.parquet", "ablations.parquet"]
 
 def _record_columns(ds, clip_ids) -> pd.DataFrame:
     "video_path (absolute), image_path, text and attention_path of `clip_ids` from the dataset's index."
@@ -650,15 +654,24 @@ def evaluate_model(model, datasets_by_split:dict, classes:Sequence[str]|None, ta
                                                "label_name": np.repeat(pred["label_name"].to_numpy(), len(gm)),
                                                "modality": np.tile(gm, N), "weight": G.reshape(-1).astype(np.float32)})
     fa = [r["frame_attention"] for r in res.values()]
+    phases, pa = [p for r in res.values() for p in r["phases"]], []
+    def phase_rows(frame_maps, source):       # per clip (None where absent) -> phase-attention rows
+        have = [i for i, (p, w) in enumerate(zip(phases, frame_maps)) if p is not None and w is not None and not np.isnan(w).any()]
+        if not have: return
+        ph = [np.asarray(phases[i]).reshape(len(phases[i]), -1)[:, 0].astype(int) for i in have]
+        pa.append(phase_attention([frame_maps[i] for i in have], [_frames_like(p, len(frame_maps[i])) for i, p in zip(have, ph)],
+                                  pred["clip_id"].to_numpy()[have], pred["label_name"].to_numpy()[have], source=source))
     if all(x is not None for x in fa):
         FA = np.concatenate(fa).astype(np.float32)
         files["frame_attention.npy"] = FA
-        phases = [p for r in res.values() for p in r["phases"]]
-        have = [i for i, p in enumerate(phases) if p is not None and not np.isnan(FA[i]).any()]
-        if have:
-            ph = [np.asarray(phases[i]).reshape(len(phases[i]), -1)[:, 0].astype(int) for i in have]
-            files["phase_attention.parquet"] = phase_attention([FA[i] for i in have], [_frames_like(p, FA.shape[1]) for p in ph],
-                                                               pred["clip_id"].to_numpy()[have], pred["label_name"].to_numpy()[have])
+        phase_rows(list(FA), "video")
+    KA = [a for r in res.values() for a in r["kinematics_attention"]]
+    if any(a is not None for a in KA):      # N×T×17, predictions order, NaN rows for clips without knowledge maps
+        shape = next(a.shape for a in KA if a is not None)
+        files["kinematics_attention.npy"] = np.stack([np.full(shape, np.nan, np.float32) if a is None or a.shape != shape
+                                                      else a.astype(np.float32) for a in KA])
+    phase_rows([None if a is None else a.sum(1) for a in KA], "kinematics_attention")
+    if pa: files["phase_attention.parquet"] = pd.concat(pa, ignore_index=True)
     r, consistency = res[split], []
     if all(x is not None for x in fa):       # the video branch's frame / concept attention
         idx = [i for i, c in enumerate(r["clinician"]) if c is not None and not np.isnan(r["frame_attention"][i]).any()]
@@ -673,14 +686,15 @@ def evaluate_model(model, datasets_by_split:dict, classes:Sequence[str]|None, ta
     joint_level = lambda c: c is not None and np.ndim(c) == 2 and np.shape(c)[1] == 17
     kinematic = "kinematics" in mods and any(joint_level(c) for c in r["clinician"])
     cams, sal = _gradient_maps(model, datasets_by_split[split], batch_size, spatial, kinematic)
-    if kinematic:                            # kinematic saliency per joint
+    skeleton = {str(c): a for c, a in zip(r["clip_ids"], r["kinematics_attention"]) if a is not None}
+    for source, maps in (("kinematics_attention", skeleton), ("kinematics_saliency", sal if kinematic else {})):
         from medclip_nb.pose import BODY13      # the joints the knowledge map describes (no eyes, no ears)
-        idx = [i for i, c in enumerate(r["clinician"]) if joint_level(c) and str(r["clip_ids"][i]) in sal]
+        idx = [i for i, c in enumerate(r["clinician"]) if joint_level(c) and str(r["clip_ids"][i]) in maps]
         if idx:
-            model_maps = [sal[str(r["clip_ids"][i])][:, BODY13] for i in idx]
+            model_maps = [maps[str(r["clip_ids"][i])][:, BODY13] for i in idx]
             clin_maps = [_frames_like(np.asarray(r["clinician"][i])[:, BODY13], len(m)) for i, m in zip(idx, model_maps)]
             ac = attention_consistency(model_maps, clin_maps, ped["clip_id"].to_numpy()[idx], ped["label_name"].to_numpy()[idx],
-                                       seed=seed, source="kinematics")
+                                       seed=seed, source=source)
             consistency.append(ac.assign(level="frame×joint"))
     if consistency:
         files["attention_consistency.parquet"] = ac = pd.concat(consistency, ignore_index=True)

@@ -56,6 +56,7 @@ def case_data(run_dir, clip_id:str, n_frames:int=8) -> dict:
     except FramesUnavailable as e: why = str(e)
     return {"run_dir": Path(run_dir), "clip_id": clip_id, "row": p, "task": b.task, "classes": b.classes, "probs": probs,
             "frame_attention": None if b.frame_attention is None else np.asarray(b.frame_attention[i], np.float32),
+            "kinematics_attention": None if b.kinematics_attention is None else np.asarray(b.kinematics_attention[i], np.float32),
             "phases": sel("phase_attention"), "consistency": sel("attention_consistency"), "gates": sel("gates"),
             "spatial": b.spatial_attention(clip_id), "clinician": clinician_maps(p), "nearest": near,
             "frames": frames, "positions": pos, "frames_unavailable": why, "recipe": b.schema.get("recipe")}
@@ -114,8 +115,15 @@ def _model_views(d:dict) -> str:
                      '<div class="muted">key frames dimmed where the model\'s frame attention is low</div>')
     if d["frame_attention"] is not None and not np.isnan(d["frame_attention"]).any():
         parts.append(_frame_bars(d["frame_attention"], "model frame attention (one bar per model frame)"))
+    ka = d.get("kinematics_attention")
+    if ka is not None and not np.isnan(ka).any():
+        parts.append(f'<img alt="skeleton attention" src="{png_data_uri(heatmap_image(ka.T, cell=8))}">'
+                     f'<div class="muted">where the skeleton branch looked: rows are joints ({_esc(", ".join(COCO17))}), '
+                     'columns frames, as the clinician map beside it</div>')
     if d["phases"] is not None and len(d["phases"]):
-        parts.append("<div class='muted'>model attention per gait phase</div>" + _table(d["phases"][["phase", "weight"]]))
+        ph = d["phases"].assign(source=d["phases"]["source"] if "source" in d["phases"] else "video")
+        table = ph.pivot_table(index="phase", columns="source", values="weight", sort=False).reset_index()
+        parts.append("<div class='muted'>model attention per gait phase (one column per attention source)</div>" + _table(table))
     return "".join(parts) or '<p class="muted">the model exposes no attention for this clip</p>'
 
 def _clinician_views(d:dict) -> str:

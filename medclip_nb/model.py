@@ -12,7 +12,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from .core import Batch, ModelOutput, Config, ConfigError, DataError
-from .encoders import (build_video_encoder, build_image_encoder, AttentionMapEncoder, KinematicsEncoder,
+from .encoders import (build_video_encoder, build_image_encoder, AttentionMapEncoder, KinematicsEncoder, JointAttentionEncoder,
                                  SpatialBoxEncoder, ProjectionHead, LogitScale)
 from .text import build_text_encoder, class_prompts, CoOpPromptLearner, OrdinalBins
 from .fusion import (Fused, masked_softmax, ConcatMLPFusion, GatedFusion, LatentAttentionPooling,
@@ -40,6 +40,7 @@ MODEL_DEFAULTS = {
     "text_path": None,            # local folder for hf / clip text encoders
     "attention_kind": "joint",    # frame | joint | spatial clinician maps
     "kinematics_features": 238,
+    "kinematics_encoder": "conv",  # conv | transformer (KinematicsEncoder) | joint_attention (JointAttentionEncoder)
     "box_labels": 14,             # number of anatomy codes
     "fusion": "gated",            # none | mean | concat | gated | latent
     "num_latents": 8,
@@ -82,7 +83,8 @@ def model_settings(cfg:Config|Mapping) -> dict:
     s = {**copy.deepcopy(MODEL_DEFAULTS), **copy.deepcopy(m)}
     s["lr_mult"] = {**MODEL_DEFAULTS["lr_mult"], **(m.get("lr_mult") or {})}
     choices = {"frame_pooling": ("mean", "mil", "concept"), "fusion": ("none", "mean", "concat", "gated", "latent"),
-               "head": ("classification", "regression", "ordinal", "zeroshot")}
+               "head": ("classification", "regression", "ordinal", "zeroshot"),
+               "kinematics_encoder": ("conv", "transformer", "joint_attention")}
     for k, allowed in choices.items():
         if s[k] not in allowed: raise ConfigError(f"model.{k} = {s[k]!r}; choose one of {list(allowed)}")
     bad = [x for x in s["modalities"] if x not in BACKBONE_MODALITIES + PRIOR_MODALITIES]
@@ -105,15 +107,18 @@ LOSS_TERMS = {
     "prior_clip": "pairwise CLIP where samples with identical priors / text are not negatives",
     "supcon": "supervised contrastive on the fused embedding with the class prompts",
     "attention_consistency": "KL(clinician frame weights ‖ model frame attention)",
+    "kinematics_attention": "KL(clinician frame × joint map ‖ the joint_attention kinematics encoder's attention)",
     "distill": "Hinton KD against teacher logits (+ hard CE), needs teacher_logits",
     "feature_preservation": "distance to the frozen initial embeddings (after remember_initial())",
 }
 
 # %% ../nbs/08_model.ipynb #8e67d7d9
 class _Branch:
-    "One modality after its encoder and projection: tokens (B, N, E) | None, token mask (B, N), pooled (B, E), present (B,)."
-    def __init__(self, tokens, token_mask, pooled, present):
+    """One modality after its encoder and projection: tokens (B, N, E) | None, token mask (B, N), pooled (B, E), present (B,),
+    and the encoder's own attention (B, ...) when it has one (NaN rows where absent)."""
+    def __init__(self, tokens, token_mask, pooled, present, attention=None):
         self.tokens, self.token_mask, self.pooled, self.present = tokens, token_mask, pooled, present
+        self.attention = attention
 
 def _scatter(rows:torch.Tensor, values:torch.Tensor, B:int) -> torch.Tensor:
     "Put `values` (n, ...) at `rows` of a NaN tensor (B, ...)."
@@ -125,6 +130,16 @@ def _scatter_mask(rows:torch.Tensor, values:torch.Tensor, B:int) -> torch.Tensor
     out[rows] = values
     return out
 
+def _kinematics_encoder(s:dict) -> nn.Module:
+    if s["kinematics_encoder"] != "joint_attention":
+        return KinematicsEncoder(in_features=s["kinematics_features"], dim=s["embed_dim"], arch=s["kinematics_encoder"])
+    from medclip_nb.pose import knowledge_map_joint_weights     # which joints each knowledge-map feature is about
+    W = knowledge_map_joint_weights()
+    if s["kinematics_features"] != len(W):
+        raise ConfigError(f"model.kinematics_encoder = joint_attention reads the {len(W)}-feature knowledge map of "
+                          f"medclip_nb.pose; model.kinematics_features is {s['kinematics_features']}")
+    return JointAttentionEncoder(W, dim=s["embed_dim"])
+
 def _build_encoder(mod:str, s:dict) -> nn.Module:
     "The encoder of one modality, from the model settings."
     if mod == "video":
@@ -134,7 +149,7 @@ def _build_encoder(mod:str, s:dict) -> nn.Module:
     if mod == "image": return build_image_encoder(s["image_encoder"], pretrained=s["image_pretrained"])
     if mod == "text": return build_text_encoder(s["text_encoder"], path=s["text_path"])
     if mod == "attention": return AttentionMapEncoder(kind=s["attention_kind"], dim=s["embed_dim"])
-    if mod == "kinematics": return KinematicsEncoder(in_features=s["kinematics_features"], dim=s["embed_dim"])
+    if mod == "kinematics": return _kinematics_encoder(s)
     if mod == "boxes": return SpatialBoxEncoder(n_labels=s["box_labels"], dim=s["embed_dim"])
     raise ConfigError(f"no encoder for modality '{mod}'")
 
@@ -215,6 +230,12 @@ class MedClipModel(nn.Module):
             conf = batch.inputs["box_conf"].to(dev)[idx] if "box_conf" in batch.inputs else None
             tok, emb = encoder(batch.inputs["boxes"].to(dev)[idx], batch.inputs["box_labels"].to(dev)[idx], conf, pm)
             tokens, tmask, pooled = projection(tok), pm, projection(emb)
+        elif isinstance(encoder, JointAttentionEncoder):
+            tok, emb, att = encoder(batch.inputs[mod].to(dev)[idx], return_attention=True)
+            tokens, pooled = projection(tok), projection(emb)
+            tmask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=dev)
+            return _Branch(_scatter(present, tokens, B), _scatter_mask(present, tmask, B), _scatter(present, pooled, B), present,
+                           _scatter(present, att, B))
         else:
             tok, emb = encoder(batch.inputs[mod].to(dev)[idx])
             tokens, pooled = projection(tok), projection(emb)
@@ -260,6 +281,8 @@ class MedClipModel(nn.Module):
             raise DataError(f"clips {[batch.clip_ids[i] for i in none][:5]} have none of the model's modalities {self.modalities}",
                             expected=f"at least one of {self.modalities} per sample")
         out = ModelOutput(logit_scale=self.logit_scale(), extras={"present": present})
+        if "kinematics" in br and br["kinematics"].attention is not None:   # (B, T, 17): where the skeleton branch looked
+            out.extras["kinematics_attention"] = br["kinematics"].attention
         vectors = {m: br[m].pooled for m in self.modalities}
         if "video" in self.modalities: vectors["video"] = self._pool_video(batch, br["video"], out)
         out.embeddings = {m: F.normalize(v, dim=-1) for m, v in vectors.items()}   # NaN rows stay NaN
@@ -423,6 +446,20 @@ def _compute_losses(model:"MedClipModel", out:ModelOutput, batch:Batch, weights:
                 ok = batch.present["attention"].to(dev) & present["video"]
                 v = L.attention_consistency_loss(torch.nan_to_num(out.frame_attention),
                                                  L.clinician_frame_weights(batch.inputs["attention"].to(dev)), ok)
+        elif name == "kinematics_attention":
+            att = out.extras.get("kinematics_attention")
+            need(att is not None, "loss 'kinematics_attention' needs model.kinematics_encoder = joint_attention and kinematics in "
+                          "model.modalities; set model.losses.kinematics_attention=0 to train without it")
+            clin = batch.inputs.get("attention")
+            if clin is None or clin.dim() != 3 or clin.shape[-1] != att.shape[-1]:
+                v = L._zero_like_graph(att)          # no joint-level clinician map in this batch: nothing to align with
+            else:
+                ok = batch.present["attention"].to(dev) & present["kinematics"]
+                clin = clin.to(dev).float()
+                if clin.shape[1] != att.shape[1]:      # onto the encoder's frames
+                    clin = F.interpolate(clin.transpose(1, 2), size=att.shape[1], mode="nearest-exact").transpose(1, 2)
+                cols = model.encoders["kinematics"].joints   # the joints the knowledge map describes
+                v = L.attention_consistency_loss(torch.nan_to_num(att[..., cols]).flatten(1), clin[..., cols].flatten(1), ok)
         elif name == "distill":
             need(teacher_logits is not None, "loss 'distill' needs teacher_logits (run the teacher model on the batch)")
             v = L.distillation_loss(out.logits, teacher_logits.to(dev), labels, s["distill_temperature"], s["distill_alpha"])

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import Sample, collate, DataError, ConfigError, MedclipError
+from .core import Sample, collate, DataError, ConfigError, MedclipError, COCO17
 
 # %% auto #0
 __all__ = ['PRIOR_INPUTS', 'cached_run', 'predict', 'format_table', 'predict_main']
@@ -84,6 +84,8 @@ def predict(run_dir, video_path, text:str|None=None, priors:dict|None=None) -> d
     else: res["probabilities"], res["predicted"] = [], None
     res["prediction"] = float(out.prediction.reshape(-1)[0]) if out.prediction is not None else None
     res["frame_attention"] = out.frame_attention[0].tolist() if out.frame_attention is not None else None
+    ka = (out.extras or {}).get("kinematics_attention")     # where the skeleton branch looked (T×17), when it has attention
+    res["kinematics_attention"] = ka[0].tolist() if ka is not None and not bool(ka[0].isnan().any()) else None
     res["embedding"] = {m: e[0].tolist() for m, e in (out.embeddings or {}).items()
                         if m in inputs and not bool(e[0].isnan().any())}
     return res
@@ -99,6 +101,10 @@ def format_table(res:dict) -> str:
         lines.append(f"predicted: {res['predicted']}")
     if res.get("prediction") is not None and res.get("task") == "regression":
         lines.append(f"prediction: {res['prediction']:.3f}")
+    if res.get("kinematics_attention"):
+        per_joint = np.asarray(res["kinematics_attention"]).sum(0)
+        top = ", ".join(f"{COCO17[j]} {per_joint[j]:.0%}" for j in np.argsort(-per_joint)[:3])
+        lines.append(f"skeleton attention: {top}")
     if res.get("modalities_missing"): lines.append(f"masked (not given): {', '.join(res['modalities_missing'])}")
     lines += [f"note: {n}" for n in res.get("notes", [])]
     return "\n".join(lines)

@@ -312,7 +312,7 @@ def make_real_runs(d:Path) -> Path:
     data = render_gait_dataset(d / "data", subjects=18, clips_per_subject=2, frames=16, size=64, seed=0, progress=False)
     common = ["train.max_epochs=2", "data.size=64", "data.frames=8"]
     no_priors = ["data.modalities=[video]", "model.modalities=[video]", "model.losses.prior_clip=0.0",
-                 "model.losses.attention_consistency=0.0"]
+                 "model.losses.attention_consistency=0.0", "model.losses.kinematics_attention=0.0"]
     # gated fusion so the Gates view has weights to show (the recipe's default fusion is concat)
     for name, extra in (("with_priors", ["model.fusion=gated"]), ("video_only", no_priors)):
         run = train("clinicalclip_gait", data=data, out=d / "runs", name=name, overrides=common + extra, progress=False)

@@ -70,7 +70,8 @@ def test_bundle_complete_loads_and_is_deterministic(gait, tmp_path):
         evaluate_model(net, {"train": gait, "test": gait}, gait.classes, "classification", tmp_path / "x", progress=False)
     an = evaluate_model(net, by_split, gait.classes, "classification", tmp_path / "run" / "analysis",
                         recipe="clinicalclip_gait", n_boot=50, progress=False)
-    assert sorted(f.name for f in an.iterdir()) == sorted(BUNDLE_FILES)
+    no_kinematics = set(BUNDLE_FILES) - {"kinematics_attention.npy"}   # this dataset has no knowledge maps (end-to-end test below)
+    assert sorted(f.name for f in an.iterdir()) == sorted(no_kinematics)
     b = load_bundle(tmp_path / "run")
     assert set(TABLE_COLUMNS) <= set(b.tables)
     p = b.predictions
@@ -135,8 +136,14 @@ def test_evaluate_run_end_to_end(tmp_path):
     assert (b.predictions.split == "test").any() and "accuracy" in b.metrics and "temperature" in b.metrics
     assert an == run / "analysis"
     test_clip = b.predictions[b.predictions.split == "test"].clip_id.iloc[0]
-    ac = b.table("attention_consistency")                   # the recipe reads knowledge maps: kinematic saliency too
-    assert set(ac.source) == {"video", "kinematics"} and set(ac.reference) == {"model", "shuffled", "uniform", "centre", "random"}
+    ac = b.table("attention_consistency")   # video attention, the skeleton's attention and the kinematic saliency
+    assert set(ac.source) == {"video", "kinematics_attention", "kinematics_saliency"}
+    assert set(ac.reference) == {"model", "shuffled", "uniform", "centre", "random"}
+    ka = b.kinematics_attention              # the skeleton attention per clip, in predictions order, on the clinician's grid
+    assert ka.shape == (len(b.predictions), 8, 17) and np.allclose(ka.sum((1, 2)), 1.0, atol=1e-4)
+    pa = b.table("phase_attention")          # per gait phase: the video's frame attention and the skeleton's
+    assert set(pa.source) == {"video", "kinematics_attention"}
+    assert np.allclose(pa.groupby(["source", "clip_id"]).weight.sum(), 1.0, atol=1e-4)
     assert ac.spearman.between(-1, 1).all() and set(ac.clip_id) == set(b.predictions[b.predictions.split == "test"].clip_id)
     sa = b.spatial_attention(test_clip)                      # Grad-CAM of the tiny3d video encoder
     assert sa is not None and sa.ndim == 3 and np.nanmax(sa) <= 1.001

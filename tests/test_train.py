@@ -9,7 +9,7 @@ import torch
 
 from medclip_nb.core import load_config
 from medclip_nb.train import train, load_run, render_synth, synth_dir, few_shot_train, _open, make_splits, split_dataset
-from medclip_nb.predict import predict
+from medclip_nb.predict import predict, format_table
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ["data.synth.subjects=9", "data.synth.clips_per_subject=2", "data.synth.frames=8", "data.synth.size=32",
@@ -190,6 +190,9 @@ def test_predict_end_to_end(run_a, media):
     root = vid.parents[2]
     full = predict(run_a, vid, priors={"kinematics": root / row["knowledge_map"], "attention": root / row["attention_map"]})
     assert np.allclose(p.tolist(), full["probabilities"], atol=1e-5)
+    ka = np.asarray(full["kinematics_attention"])             # the skeleton branch's attention over the clip's frames × joints
+    assert ka.shape == (4, 17) and abs(ka.sum() - 1) < 1e-4 and predict(run_a, vid)["kinematics_attention"] is None
+    assert "skeleton attention: " in format_table(full)
 
 
 def test_frozen_text_encoder_embeddings_cached():
