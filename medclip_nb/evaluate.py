@@ -16,10 +16,10 @@ __all__ = ['CONSISTENCY_REFERENCES', 'BUNDLE_VERSION', 'CLINICAL_THRESHOLDS', 'B
            'confusion_table', 'regression_metrics', 'subject_level', 'bootstrap_ci', 'paired_permutation_test',
            'reliability_table', 'expected_calibration_error', 'softmax_np', 'fit_temperature', 'recall_at_k',
            'alignment_health', 'consistency_scores', 'attention_consistency', 'consistency_summary', 'phase_attention',
-           'kinematics_attribution', 'kinematics_saliency', 'clinical_threshold', 'infer', 'classification_report',
-           'regression_report', 'embeddings_2d', 'joint_regions', 'model_and_clinician_maps', 'evaluate_model',
-           'evaluate_run', 'evaluate_main', 'clip_kfold', 'summarize_folds', 'cross_validate', 'leakage_comparison',
-           'grad_cam_supported', 'video_grad_cam']
+           'kinematics_attribution', 'kinematics_saliency', 'clinical_threshold', 'infer', 'binary_roc_auc',
+           'binary_average_precision', 'classification_report', 'regression_report', 'embeddings_2d', 'joint_regions',
+           'model_and_clinician_maps', 'evaluate_model', 'evaluate_run', 'evaluate_main', 'clip_kfold',
+           'summarize_folds', 'cross_validate', 'leakage_comparison', 'grad_cam_supported', 'video_grad_cam']
 
 # %% ../nbs/10_evaluate.ipynb #c3cb1dfe
 def _probs_2d(probs):
@@ -404,6 +404,23 @@ def infer(model, dataset, batch_size:int=16, remove:Sequence[str]=(), progress=N
     return out
 
 # %% ../nbs/10_evaluate.ipynb #89562f77
+def binary_roc_auc(y, s) -> float:
+    "ROC-AUC of scores `s` for binary labels `y` by the rank-sum (Mann–Whitney) identity, ties counted half: sklearn's value, without its input checks."
+    from scipy.stats import rankdata
+    y = np.asarray(y, bool); npos = int(y.sum()); nneg = len(y) - npos
+    if npos == 0 or nneg == 0: raise ValueError("ROC-AUC needs both classes")
+    return float((rankdata(s)[y].sum() - npos * (npos + 1) / 2) / (npos * nneg))
+
+def binary_average_precision(y, s) -> float:
+    "Average precision Σ (Rₙ − Rₙ₋₁) Pₙ over the distinct score thresholds, as sklearn defines it (recall increasing)."
+    y, s = np.asarray(y, bool), np.asarray(s, float)
+    if not y.any(): raise ValueError("average precision needs a positive")
+    order = np.argsort(-s, kind="mergesort"); y, s = y[order], s[order]
+    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]     # the last row of each distinct threshold
+    tp = np.cumsum(y)[last]; fp = last + 1 - tp
+    recall = tp / y.sum()
+    return float(np.sum(np.diff(np.r_[0.0, recall]) * tp / (tp + fp)))
+
 def _ci_functions() -> dict:
     "Metric functions of (labels, probabilities) re-computed on each subject bootstrap resample."
     from sklearn import metrics as M
@@ -417,7 +434,8 @@ def _ci_functions() -> dict:
     return {"accuracy": lambda y, p: float((p.argmax(1) == y).mean()),
             "balanced_accuracy": lambda y, p: float(M.balanced_accuracy_score(y, p.argmax(1))),
             "macro_f1": lambda y, p: float(M.f1_score(y, p.argmax(1), average="macro", labels=range(p.shape[1]), zero_division=0)),
-            "roc_auc": auc(M.roc_auc_score), "pr_auc": auc(M.average_precision_score), "ece": lambda y, p: expected_calibration_error(p, y)}
+            "roc_auc": auc(binary_roc_auc), "pr_auc": auc(binary_average_precision),   # 1000s of resamples: no input checks
+            "ece": lambda y, p: expected_calibration_error(p, y)}
 
 def classification_report(df:pd.DataFrame, classes:Sequence[str], logits:np.ndarray, val_logits=None, val_labels=None,
                           n_boot:int=500, seed:int=0) -> tuple:
