@@ -220,7 +220,7 @@ class MedClipModel(nn.Module):
         if not bool(present.any()):
             return _Branch(torch.full((B, 1, E), float("nan"), device=dev), torch.zeros(B, 1, dtype=torch.bool, device=dev),
                            torch.full((B, E), float("nan"), device=dev), present)
-        idx = present.nonzero()[:, 0]
+        idx, att = present.nonzero()[:, 0], [None]      # att: the encoder's own attention, when it has one
         if mod == "text":
             texts = [batch.inputs["text"][i] for i in idx.tolist()]
             pooled = projection(encoder(texts).to(dev))
@@ -230,17 +230,13 @@ class MedClipModel(nn.Module):
             conf = batch.inputs["box_conf"].to(dev)[idx] if "box_conf" in batch.inputs else None
             tok, emb = encoder(batch.inputs["boxes"].to(dev)[idx], batch.inputs["box_labels"].to(dev)[idx], conf, pm)
             tokens, tmask, pooled = projection(tok), pm, projection(emb)
-        elif isinstance(encoder, JointAttentionEncoder):
-            tok, emb, att = encoder(batch.inputs[mod].to(dev)[idx], return_attention=True)
-            tokens, pooled = projection(tok), projection(emb)
-            tmask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=dev)
-            return _Branch(_scatter(present, tokens, B), _scatter_mask(present, tmask, B), _scatter(present, pooled, B), present,
-                           _scatter(present, att, B))
         else:
-            tok, emb = encoder(batch.inputs[mod].to(dev)[idx])
+            x = batch.inputs[mod].to(dev)[idx]
+            tok, emb, *att = encoder(x, return_attention=True) if isinstance(encoder, JointAttentionEncoder) else encoder(x)
             tokens, pooled = projection(tok), projection(emb)
             tmask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=dev)
-        return _Branch(_scatter(present, tokens, B), _scatter_mask(present, tmask, B), _scatter(present, pooled, B), present)
+        return _Branch(_scatter(present, tokens, B), _scatter_mask(present, tmask, B), _scatter(present, pooled, B), present,
+                       None if not att or att[0] is None else _scatter(present, att[0], B))
 
     def encode(self, batch:Batch, encoders=None, projections=None) -> dict:
         "Run every modality's encoder and projection on the rows that have it: {modality: _Branch}."
