@@ -209,11 +209,13 @@ class MultiScale(nn.Module):
         "x: (B, C, ..., H, W) with H == W. Returns the backbone's output(s) with scales concatenated along channels."
         H, W = x.shape[-2:]
         if H != W: raise ValueError(f"MultiScale needs square inputs, got {H}×{W}")
-        outs, single = [], False
-        for s in self.scales:
-            y = self.backbone(_split_tiles(_resize_hw(x, H * s), s))
-            single = not isinstance(y, (tuple, list))
-            outs.append([y] if single else list(y))
+        # Every scale's tiles have the input's size, so all go through the backbone in one call: its batch-norm layers then
+        # normalise each training batch with the statistics of all scales together, which is what their running
+        # statistics hold at evaluation (one call per scale trains on per-scale statistics and evaluates on the mixture).
+        y = self.backbone(torch.cat([_split_tiles(_resize_hw(x, H * s), s) for s in self.scales], 0))
+        single = not isinstance(y, (tuple, list))
+        sizes = [s * s * len(x) for s in self.scales]
+        outs = [list(o) for o in zip(*[t.split(sizes, 0) for t in ([y] if single else y)])]   # outs[scale][output]
         merged = []
         for j, first in enumerate(outs[0]):
             if first.dim() >= 4:                                                    # channels-first map
