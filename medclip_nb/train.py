@@ -22,8 +22,8 @@ _log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['SPLIT_NAMES', 'SCHEDULES', 'render_synth', 'synth_dir', 'make_splits', 'split_dataset', 'few_shot_train',
-           'EpochBatches', 'stage_plan', 'schedule_factor', 'quick_metrics', 'monitor_of', 'MedClipModule',
-           'teacher_for', 'train', 'LoadedRun', 'load_run', 'final_metrics', 'train_main']
+           'write_few_shot_list', 'EpochBatches', 'stage_plan', 'schedule_factor', 'quick_metrics', 'monitor_of',
+           'MedClipModule', 'teacher_for', 'train', 'LoadedRun', 'load_run', 'final_metrics', 'train_main']
 
 # %% ../nbs/09_train.ipynb #063c16c4
 def _synth_params(cfg:Config) -> dict:
@@ -104,6 +104,11 @@ def few_shot_train(ds, cfg:Config):
     by = "label" if ds.task == "classification" else "target"
     keep = few_shot(ds.records, k, by=by, bins=cfg.model.get("bins"), seed=int(cfg.seed), allow_fewer=True)
     return ds.subset(keep)
+
+def write_few_shot_list(path, ds):
+    "The clips a few-shot run trains on, one row each (FileList-style: clip, subject, label or target, source file and row), written atomically."
+    cols = [c for c in ("clip_id", "subject_id", "label_name", "target", "source", "row") if c in ds.records.columns]
+    atomic_write(Path(path), lambda t: ds.records[cols].to_csv(t, index=False), suffix=".csv")
 
 # %% ../nbs/09_train.ipynb #54fe9dc5
 from torch.utils.data import Sampler
@@ -381,6 +386,8 @@ def train(recipe:str, data=None, out="runs", name:str|None=None, overrides:Seque
                         limit_train_batches=tr_cfg.get("limit_batches") or 1.0)
     rank = trainer.global_rank
     dm = _loaders(root, layout, cfg, splits, rank, world)
+    if rank == 0 and int(cfg.data.get("shots_per_bin", 0) or 0) > 0:   # which clips the shots were, beside the seed that drew them
+        write_few_shot_list(run_dir / "few_shot.csv", dm["train"].dataset)
     dm["train"].batch_sampler.epoch_fn = lambda: trainer.current_epoch
     csv = run_dir / "logs" / "csv" / "metrics.csv"
     before = pd.read_csv(csv) if ckpt is not None and csv.exists() else None
