@@ -21,9 +21,10 @@ from .core import (Config, load_config, seed_everything, write_json, atomic_writ
 _log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['SPLIT_NAMES', 'SCHEDULES', 'render_synth', 'synth_dir', 'make_splits', 'split_dataset', 'few_shot_train',
-           'write_few_shot_list', 'EpochBatches', 'stage_plan', 'schedule_factor', 'quick_metrics', 'monitor_of',
-           'MedClipModule', 'teacher_for', 'train', 'LoadedRun', 'load_run', 'final_metrics', 'train_main']
+__all__ = ['SPLIT_NAMES', 'SCHEDULES', 'render_synth', 'synth_dir', 'make_splits', 'split_dataset', 'shots_per_bin',
+           'few_shot_train', 'write_few_shot_list', 'EpochBatches', 'stage_plan', 'schedule_factor', 'quick_metrics',
+           'monitor_of', 'MedClipModule', 'teacher_for', 'train', 'LoadedRun', 'load_run', 'final_metrics',
+           'train_main']
 
 # %% ../nbs/09_train.ipynb #063c16c4
 def _synth_params(cfg:Config) -> dict:
@@ -96,9 +97,13 @@ def split_dataset(ds, subjects:Sequence[str]):
     "The records of `ds` whose subject is in `subjects`."
     return ds.subset(ds.records["subject_id"].astype(str).isin(set(subjects)).to_numpy())
 
+def shots_per_bin(cfg:Config) -> int:
+    "`data.shots_per_bin` as an int; 0 (or absent) means all training clips."
+    return int(cfg.data.get("shots_per_bin", 0) or 0)
+
 def few_shot_train(ds, cfg:Config):
     "Keep `data.shots_per_bin` training clips per class (or per `model.bins` target bin); 0 or absent keeps all."
-    k = int(cfg.data.get("shots_per_bin", 0) or 0)
+    k = shots_per_bin(cfg)
     if k <= 0: return ds
     from medclip_nb.datasets import few_shot
     by = "label" if ds.task == "classification" else "target"
@@ -386,7 +391,7 @@ def train(recipe:str, data=None, out="runs", name:str|None=None, overrides:Seque
                         limit_train_batches=tr_cfg.get("limit_batches") or 1.0)
     rank = trainer.global_rank
     dm = _loaders(root, layout, cfg, splits, rank, world)
-    if rank == 0 and int(cfg.data.get("shots_per_bin", 0) or 0) > 0:   # which clips the shots were, beside the seed that drew them
+    if rank == 0 and shots_per_bin(cfg) > 0:   # which clips the shots were, beside the seed that drew them
         write_few_shot_list(run_dir / "few_shot.csv", dm["train"].dataset)
     dm["train"].batch_sampler.epoch_fn = lambda: trainer.current_epoch
     csv = run_dir / "logs" / "csv" / "metrics.csv"
