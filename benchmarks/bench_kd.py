@@ -2,8 +2,7 @@
 
 For a student run trained with `model.losses.distill > 0` (the teacher is `<run>-teacher`, or `--teacher DIR`), prints
 one table: test macro-F1 (from each run's `metrics.json`), parameters (total, the text encoder, trained, the video
-encoder: the video model is what distillation shrinks; the sentence encoder is the same frozen all-MiniLM-L6-v2 in
-both), and the median CPU forward time of a batch of the test clips in eval mode without gradients. Ratios are student / teacher, measured in the
+encoder), and the median CPU forward time of a batch of the test clips in eval mode without gradients. Ratios are student / teacher, measured in the
 same process, one after the other, with the text embedding cache emptied before every pass (new descriptions each time).
 
     .venv/bin/python benchmarks/bench_kd.py runs/gaitlab_kd                 # teacher: runs/gaitlab_kd-teacher
@@ -18,7 +17,7 @@ def _params(model) -> dict:
     parts = model_parts(model)
     n = lambda ps: sum(p.numel() for p in ps)
     text = n(parts["encoders.text"].parameters()) if "encoders.text" in parts else 0
-    return {"total": n(model.parameters()), "text encoder (frozen, shared)": text,
+    return {"total": n(model.parameters()), "text encoder": text,
             "trained (requires grad)": n(p for p in model.parameters() if p.requires_grad),
             "video encoder": n(parts["encoders.video"].parameters()) if "encoders.video" in parts else 0}
 
@@ -64,8 +63,8 @@ def main(argv=None):
         rows[k] = {"macro-F1 (test)": _macro_f1(r.run_dir), **_params(r.model),
                    "forward ms / batch": _latency_ms(r, batch, a.repeats, a.warmup)}
     t, s = rows["teacher"], rows["student"]
-    print(f"teacher {teacher_dir}  ({runs['teacher'].cfg.model.video_encoder})   student {student_dir}  "
-          f"({runs['student'].cfg.model.video_encoder});  batch {len(batch)} test clips × {runs['student'].cfg.data.frames} "
+    arch = lambda r: f"{r.cfg.model.video_encoder} + {r.cfg.model.text_encoder} text"
+    print(f"teacher {teacher_dir}  ({arch(runs['teacher'])})   student {student_dir}  ({arch(runs['student'])});  batch {len(batch)} test clips × {runs['student'].cfg.data.frames} "
           f"frames × {runs['student'].cfg.data.size}², CPU, {a.threads} thread(s), median of {a.repeats}")
     hdr = f"{'':32s} {'teacher':>14s} {'student':>14s} {'student/teacher':>16s}"
     print(hdr); print("-" * len(hdr))

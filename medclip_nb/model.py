@@ -36,7 +36,7 @@ MODEL_DEFAULTS = {
     "concepts": list(BODY_REGIONS),  # concept queries for frame_pooling=concept
     "image_encoder": "resnet18",  # encoders.IMAGE_ENCODERS
     "image_pretrained": None,
-    "text_encoder": "minilm",     # hash | minilm | hf | clip
+    "text_encoder": "minilm",     # hash | hashing | minilm | hf | clip
     "text_path": None,            # local folder for hf / clip text encoders
     "attention_kind": "joint",    # frame | joint | spatial clinician maps
     "kinematics_features": 238,
