@@ -21,10 +21,10 @@ from .core import (Config, load_config, seed_everything, write_json, atomic_writ
 _log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['SPLIT_NAMES', 'SCHEDULES', 'render_synth', 'synth_dir', 'make_splits', 'split_dataset', 'shots_per_bin',
-           'few_shot_train', 'write_few_shot_list', 'EpochBatches', 'stage_plan', 'schedule_factor', 'quick_metrics',
-           'monitor_of', 'MedClipModule', 'teacher_for', 'train', 'LoadedRun', 'load_run', 'final_metrics',
-           'train_main']
+__all__ = ['SPLIT_NAMES', 'STAGE_PRESETS', 'SCHEDULES', 'render_synth', 'synth_dir', 'make_splits', 'split_dataset',
+           'shots_per_bin', 'few_shot_train', 'write_few_shot_list', 'EpochBatches', 'expand_stages', 'stage_plan',
+           'schedule_factor', 'quick_metrics', 'monitor_of', 'MedClipModule', 'teacher_for', 'train', 'LoadedRun',
+           'load_run', 'final_metrics', 'train_main']
 
 # %% ../nbs/09_train.ipynb #063c16c4
 def _synth_params(cfg:Config) -> dict:
@@ -135,9 +135,24 @@ class EpochBatches(Sampler):
     def __len__(self): return len(self._mine())
 
 # %% ../nbs/09_train.ipynb #46423f76
+# SpatialCLIP's schedule for a *pretrained* image encoder: heads on frozen features, then projections, then top layers
+STAGE_PRESETS = {"spatialclip": [{"epochs": 3, "stage": 0, "lr_scale": 1.0},
+                                 {"epochs": 3, "stage": 1, "lr_scale": 0.5},
+                                 {"epochs": 3, "stage": 2, "lr_scale": 0.1, "losses": {"feature_preservation": 0.1}}]}
+
+def expand_stages(stages) -> list:
+    "`train.stages` with preset names (`[spatialclip]`) replaced by their entries."
+    out = []
+    for s in stages or []:
+        if isinstance(s, str) and s not in STAGE_PRESETS:
+            raise ConfigError(f"train.stages: unknown preset '{s}'; presets: {sorted(STAGE_PRESETS)}, or give {{epochs, stage, lr_scale, losses}} entries")
+        if not isinstance(s, (str, dict)): raise ConfigError(f"train.stages entry {s!r}: expected a preset name or an {{epochs, stage, lr_scale, losses}} mapping")
+        out += STAGE_PRESETS[s] if isinstance(s, str) else [s]
+    return out
+
 def stage_plan(cfg:Config) -> list:
     "One entry per epoch: (stage or None, lr_scale, loss overrides). The last stage continues to `train.max_epochs`."
-    stages, n = list(cfg.train.get("stages") or []), int(cfg.train.max_epochs)
+    stages, n = expand_stages(cfg.train.get("stages")), int(cfg.train.max_epochs)
     if not stages: return [(None, 1.0, {})] * n
     plan = []
     for s in stages:
