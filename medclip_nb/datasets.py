@@ -25,11 +25,11 @@ from .synth.gait import SCOLIOSIS_CLASSES, COBB_EDGES, cobb_class
 _log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['VIDEO_EXTS', 'SPLITS', 'MODALITY_COLUMNS', 'RECORD_COLUMNS', 'ALIGNED', 'TARGET_RANGES', 'COBB_CLASSES',
-           'DEFAULT_ANATOMY_CODES', 'SPATIALCLIP_CLASSES', 'DEFAULT_NAME_PATTERN', 'LAYOUTS', 'REGION_JOINTS',
-           'read_classes_json', 'SkipLog', 'MedicalDataset', 'assert_subject_disjoint', 'target_bins', 'subject_splits',
-           'subject_kfold', 'few_shot', 'ClinicalCLIPDataset', 'ScoliGaitDataset', 'lv_mask', 'EchoNetDataset',
-           'SpatialCLIPDataset', 'FilenameDataset', 'detect_layout', 'open_dataset', 'region_joints',
+__all__ = ['VIDEO_EXTS', 'SPLITS', 'MODALITY_COLUMNS', 'RECORD_COLUMNS', 'ALIGNED', 'AUGMENTATIONS', 'TARGET_RANGES',
+           'COBB_CLASSES', 'DEFAULT_ANATOMY_CODES', 'SPATIALCLIP_CLASSES', 'DEFAULT_NAME_PATTERN', 'LAYOUTS',
+           'REGION_JOINTS', 'read_classes_json', 'SkipLog', 'MedicalDataset', 'assert_subject_disjoint', 'target_bins',
+           'subject_splits', 'subject_kfold', 'few_shot', 'ClinicalCLIPDataset', 'ScoliGaitDataset', 'lv_mask',
+           'EchoNetDataset', 'SpatialCLIPDataset', 'FilenameDataset', 'detect_layout', 'open_dataset', 'region_joints',
            'render_gaussian_maps', 'read_mmaction_keypoints', 'read_region_annotations', 'ClinicianPriors',
            'ValidationReport', 'validate', 'validate_main', 'SubjectBatchSampler', 'make_loader', 'set_epoch']
 
@@ -145,6 +145,11 @@ _ALIGNED_SHAPES = {"attention": "T (frame-level), T×J (joint/region-level) or T
                    "joints": "T×17×3 (x_px, y_px, confidence)", "phases": "T or T×k integer phase ids",
                    "kinematics": "T×F"}
 
+# Training-time augmentations; each one moves every spatial modality (boxes, maps, joints) with the pixels.
+AUGMENTATIONS = {"hflip": "a left-right mirror of the image and its boxes (label-preserving for views whose left and "
+                          "right are drawn either way); a gait video would also need its left/right joints and "
+                          "knowledge-map features swapped, which the video readers do not do"}
+
 def _aligned_shape_ok(m:str, a) -> bool:
     if m == "attention": return a.ndim in (1, 2, 3)
     if m == "joints": return a.ndim == 3 and a.shape[1:] == (17, 3)
@@ -157,7 +162,7 @@ class MedicalDataset(Dataset):
     def __init__(self, root, modalities=None, frames:int=8, size=112, split=None, *, fit:str="crop",
                  sampling:str="uniform", stride:float|None=None, normalize="imagenet", classes=None, priors=None,
                  cache=None, on_error:str="raise", skip_log=None, seed:int=0, check_splits:bool=True,
-                 auto_split:bool=True):
+                 auto_split:bool=True, augment=()):
         root = Path(root)
         if not root.is_dir():
             raise DataError("dataset folder not found" if not root.exists() else "not a folder", path=root,
@@ -166,6 +171,7 @@ class MedicalDataset(Dataset):
             raise DataError(f"unknown on_error '{on_error}'", field="on_error", expected="'raise' or 'skip'")
         self.root, self.frames, self.size, self.fit, self.sampling, self.stride = root, int(frames), size, fit, sampling, stride
         self.normalize, self.priors, self.seed, self.epoch, self.on_error = normalize, priors, seed, 0, on_error
+        self.augment = self._check_augment(augment)
         self.cache = ClipCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
         self.skip_log = None
         if on_error == "skip": self.skip_log = skip_log if isinstance(skip_log, SkipLog) else SkipLog(skip_log)
@@ -202,6 +208,7 @@ class MedicalDataset(Dataset):
 
     # --- subclass hooks -------------------------------------------------------------------------------------------
     index_path = None
+    augmentations: tuple = ()   # training augmentations this reader can apply with every spatial modality kept in step
     def _read(self): raise NotImplementedError
     def _extra(self, rec, inputs:dict, meta:dict, plan): pass
     def _extra_check(self, rec, plan) -> list: return []
@@ -276,6 +283,20 @@ class MedicalDataset(Dataset):
         inner = "" if e.path is None or str(e.path) == str(src) else f"{_rel(e.path, self.root)}: "
         return type(e)(inner + e.problem, path=src, row=rec["row"], field=self.fields.get(modality, modality),
                        expected=e.expected)
+
+    def _check_augment(self, augment) -> tuple:
+        augment = (augment,) if isinstance(augment, str) else tuple(augment or ())
+        for a in augment:
+            if a not in AUGMENTATIONS:
+                raise DataError(f"unknown augmentation '{a}'", field="augment", expected=f"one of {sorted(AUGMENTATIONS)}")
+            if a not in self.augmentations:
+                raise DataError(f"the {self.layout} reader cannot apply '{a}': {AUGMENTATIONS[a]}", field="augment",
+                                expected=f"one of {list(self.augmentations)}" if self.augmentations else "no augmentation")
+        return augment
+
+    def _augment_rng(self, i:int) -> np.random.Generator:
+        "The item's augmentation draws: fixed by (seed, epoch, item), so a resumed epoch sees the same flips."
+        return np.random.default_rng(np.random.SeedSequence([int(self.seed), int(self.epoch), int(i), 7]))
 
     def _item_seed(self, i:int):
         if self.sampling == "uniform": return None
@@ -832,6 +853,7 @@ SPATIALCLIP_CLASSES = ["non-standard", "standard"]   # index 1 = standard, the p
 class SpatialCLIPDataset(MedicalDataset):
     "SpatialCLIP JSON records: image + description + anatomy boxes (absolute px → normalised (x, y, w, h) after letterbox)."
     layout = "spatialclip"
+    augmentations = ("hflip",)
     def __init__(self, root, modalities=None, frames:int=1, size=224, split=None, *, json_files=None,
                  fit:str="letterbox", box_tolerance:float=1.0, **kw):
         self._json_files, self.box_tolerance = json_files, box_tolerance
@@ -929,6 +951,9 @@ class SpatialCLIPDataset(MedicalDataset):
         mods = self.modalities
         if not ({"image", "boxes"} & set(mods)): return
         img, aff, hw0 = self._load_image(rec)
+        if "hflip" in self.augment and self._augment_rng(int(rec.name)).random() < 0.5:
+            img, aff = np.ascontiguousarray(img[:, ::-1]), aff.then(Affine(-1.0, 1.0, float(img.shape[1]), 0.0, aff.out_size))
+            meta["augment"] = ["hflip"]
         meta.update(image_path=str(rec["image_path"]), image_size=hw0)
         if "image" in mods: inputs["image"] = to_tensor(img, self.normalize)
         if "boxes" in mods and rec["boxes"] is not None:

@@ -471,13 +471,16 @@ def box_features(boxes, conf=None, mask=None, eps:float=1e-4):
     return feats * mask[..., None]
 
 class SpatialBoxEncoder(Encoder):
-    "Anatomy boxes -> (per-box tokens (B,N,D), 0 at padding; set embedding (B,D)). Permutation-invariant, pad-masked."
-    def __init__(self, n_labels:int=14, dim:int=128, label_dim:int=32, hidden:int=128):
+    "Anatomy boxes -> (per-box tokens (B,N,D), 0 at padding; set embedding (B,D)). Permutation-invariant, pad-masked; `layers` of self-attention relate every box to the others."
+    def __init__(self, n_labels:int=14, dim:int=128, label_dim:int=32, hidden:int=128, layers:int=0, heads:int=4):
         super().__init__()
         self.n_labels, self.out_dim = n_labels, dim
         self.label_emb = nn.Embedding(n_labels, label_dim)
         self.geom_norm = nn.BatchNorm1d(len(BOX_FEATURES), eps=1e-6)   # per feature: log-area and a flag differ in scale
         self.box_mlp = nn.Sequential(nn.Linear(len(BOX_FEATURES) + label_dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.relations = None if not layers else nn.TransformerEncoder(
+            nn.TransformerEncoderLayer(dim, heads, 2 * dim, dropout=0.0, activation="gelu", batch_first=True, norm_first=True),
+            int(layers), enable_nested_tensor=False)
         self.pool = nn.Sequential(nn.Linear(2 * dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
         self.empty = nn.Parameter(torch.zeros(dim))
 
@@ -492,6 +495,9 @@ class SpatialBoxEncoder(Encoder):
         h = torch.cat([geom, self.label_emb(labels)], -1)
         tokens = self.box_mlp(h) * mask[..., None]
         any_box = mask.any(1, keepdim=True)
+        if self.relations is not None:   # an image without boxes keeps one (zero, later discarded) key: no empty softmax
+            keys = mask | (~any_box & (torch.arange(N, device=mask.device) == 0))
+            tokens = self.relations(tokens, src_key_padding_mask=~keys) * mask[..., None]
         mx = tokens.masked_fill(~mask[..., None], float("-inf")).amax(1)
         pooled = torch.cat([masked_mean(tokens, mask), torch.where(any_box, mx, torch.zeros_like(mx))], -1)
         return tokens, torch.where(any_box, self.pool(pooled), self.empty.expand(B, -1))

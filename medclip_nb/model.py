@@ -42,6 +42,7 @@ MODEL_DEFAULTS = {
     "kinematics_features": 238,
     "kinematics_encoder": "conv",  # conv | transformer (KinematicsEncoder) | joint_attention (JointAttentionEncoder)
     "box_labels": 14,             # number of anatomy codes
+    "box_layers": 0,              # self-attention layers relating the anatomy boxes (SpatialBoxEncoder)
     "fusion": "gated",            # none | mean | concat | gated | latent
     "num_latents": 8,
     "heads": 4,
@@ -150,7 +151,8 @@ def _build_encoder(mod:str, s:dict) -> nn.Module:
     if mod == "text": return build_text_encoder(s["text_encoder"], path=s["text_path"])
     if mod == "attention": return AttentionMapEncoder(kind=s["attention_kind"], dim=s["embed_dim"])
     if mod == "kinematics": return _kinematics_encoder(s)
-    if mod == "boxes": return SpatialBoxEncoder(n_labels=s["box_labels"], dim=s["embed_dim"])
+    if mod == "boxes": return SpatialBoxEncoder(n_labels=s["box_labels"], dim=s["embed_dim"],
+                                                  layers=s["box_layers"], heads=s["heads"])
     raise ConfigError(f"no encoder for modality '{mod}'")
 
 def _out_dim(enc:nn.Module) -> int:

@@ -66,11 +66,12 @@ def synth_dir(cfg:Config, out) -> Path:
 # %% ../nbs/09_train.ipynb #46f3c6dc
 SPLIT_NAMES = ("train", "val", "test")
 
-def _open(root, layout, cfg:Config, sampling:str="uniform"):
+def _open(root, layout, cfg:Config, sampling:str="uniform", augment=()):
+    "The run's reader; `augment` only for the training split (evaluation never augments)."
     from medclip_nb.datasets import open_dataset
     kw = {"task": cfg.task} if layout == "scoligait" else {}
     return open_dataset(root, layout, modalities=list(cfg.data.modalities), frames=cfg.data.frames, size=cfg.data.size,
-                        sampling=sampling, seed=int(cfg.seed), **kw)
+                        sampling=sampling, seed=int(cfg.seed), augment=augment, **kw)
 
 def make_splits(ds, cfg:Config) -> dict:
     "{split: sorted subject ids}: the index's own train/val/test when it has all three, else `subject_splits` by the recipe's fractions. Validation and test are checked disjoint."
@@ -428,8 +429,8 @@ def _loaders(root, layout, cfg:Config, splits:dict, rank:int=0, world:int=1) -> 
     "Train loader (subject-spanning, epoch-seeded random frames, few-shot when asked) and validation loader (uniform)."
     from torch.utils.data import DataLoader
     bs, nw = int(cfg.data.batch_size), int(cfg.data.num_workers)
-    tr = few_shot_train(split_dataset(_open(root, layout, cfg, sampling=cfg.data.get("train_sampling", "random")),
-                                      splits["train"]), cfg)
+    tr = few_shot_train(split_dataset(_open(root, layout, cfg, sampling=cfg.data.get("train_sampling", "random"),
+                                            augment=cfg.data.get("augment") or ()), splits["train"]), cfg)
     va = split_dataset(_open(root, layout, cfg), splits["val"])
     if world > 1: va = va.subset(va.records.index[rank::world])
     common = dict(collate_fn=collate, num_workers=nw, persistent_workers=False)
