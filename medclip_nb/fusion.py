@@ -74,14 +74,31 @@ class ConcatMLPFusion(nn.Module):
 
 # %% ../nbs/06_fusion.ipynb #61ecec78
 class GatedFusion(nn.Module):
-    "Gated late fusion: per-modality scores -> softmax over the present modalities -> weighted sum (same-width inputs)."
-    def __init__(self, modalities:Sequence[str], dim:int, hidden:int=64, temperature:float=1.0, dropout:float=0.0):
+    "Gated late fusion: scores -> softmax over the present modalities -> weighted sum (same-width inputs). `per_feature`: one gate per feature, read from all modalities (GMU); `weights` are then each modality's mean gate."
+    def __init__(self, modalities:Sequence[str], dim:int, hidden:int=64, temperature:float=1.0, dropout:float=0.0,
+                 per_feature:bool=False):
         super().__init__()
-        self.modalities, self.temperature, self.out_dim = list(modalities), temperature, dim
-        self.scorers = nn.ModuleDict({m: nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.Tanh(),
-                                                       nn.Dropout(dropout), nn.Linear(hidden, 1)) for m in self.modalities})
+        self.modalities, self.temperature, self.out_dim, self.per_feature = list(modalities), temperature, dim, per_feature
+        M = len(self.modalities)
+        if per_feature:
+            self.gate = nn.Sequential(nn.LayerNorm(M * dim), nn.Dropout(dropout), nn.Linear(M * dim, M * dim))
+        else:
+            self.scorers = nn.ModuleDict({m: nn.Sequential(nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.Tanh(),
+                                                           nn.Dropout(dropout), nn.Linear(hidden, 1)) for m in self.modalities})
+
+    def _feature_gates(self, feats, present) -> Fused:
+        ref = next(iter(feats.values()))
+        absent = torch.zeros(len(ref), dtype=torch.bool, device=ref.device)
+        ps = [_present(present, m, feats[m]) if m in feats else absent for m in self.modalities]
+        xs = [_clean(feats[m], p) if m in feats else torch.zeros_like(ref) for m, p in zip(self.modalities, ps)]
+        x, p = torch.stack(xs, 1), torch.stack(ps, 1)                       # every slot, absent ones zero
+        B, M, D = x.shape
+        w = masked_softmax(self.gate(x.flatten(1)).view(B, M, D) / self.temperature, p[..., None], dim=1)
+        keep = [i for i, m in enumerate(self.modalities) if m in feats]
+        return Fused((w * x).sum(1), w.mean(-1)[:, keep], [self.modalities[i] for i in keep])
 
     def forward(self, feats:Mapping[str,torch.Tensor], present:Mapping[str,torch.Tensor]|None=None) -> Fused:
+        if self.per_feature: return self._feature_gates(feats, present)
         names = [m for m in self.modalities if m in feats]
         xs, ps = [], []
         for m in names:

@@ -44,6 +44,7 @@ MODEL_DEFAULTS = {
     "box_labels": 14,             # number of anatomy codes
     "box_layers": 0,              # self-attention layers relating the anatomy boxes (SpatialBoxEncoder)
     "fusion": "gated",            # none | mean | concat | gated | latent
+    "gate": "modality",           # gated fusion: one weight per modality, or per feature (GMU) read from all modalities
     "num_latents": 8,
     "heads": 4,
     "head": "classification",     # classification | regression | ordinal | zeroshot
@@ -85,7 +86,7 @@ def model_settings(cfg:Config|Mapping) -> dict:
     s["lr_mult"] = {**MODEL_DEFAULTS["lr_mult"], **(m.get("lr_mult") or {})}
     choices = {"frame_pooling": ("mean", "mil", "concept"), "fusion": ("none", "mean", "concat", "gated", "latent"),
                "head": ("classification", "regression", "ordinal", "zeroshot"),
-               "kinematics_encoder": ("conv", "transformer", "joint_attention")}
+               "kinematics_encoder": ("conv", "transformer", "joint_attention"), "gate": ("modality", "feature")}
     for k, allowed in choices.items():
         if s[k] not in allowed: raise ConfigError(f"model.{k} = {s[k]!r}; choose one of {list(allowed)}")
     bad = [x for x in s["modalities"] if x not in BACKBONE_MODALITIES + PRIOR_MODALITIES]
@@ -190,7 +191,7 @@ class MedClipModel(nn.Module):
     def _build_fusion(self, s, E):
         mods = self.modalities
         if s["fusion"] == "concat": return ConcatMLPFusion(mods, E, out_dim=E, hidden=2 * E, dropout=s["dropout"])
-        if s["fusion"] == "gated": return GatedFusion(mods, E, dropout=s["dropout"])
+        if s["fusion"] == "gated": return GatedFusion(mods, E, dropout=s["dropout"], per_feature=s["gate"] == "feature")
         if s["fusion"] == "latent": return LatentAttentionPooling(mods, E, num_latents=s["num_latents"], heads=s["heads"])
         return None   # none / mean: no parameters
 
