@@ -18,7 +18,7 @@ from torch.utils.data import Dataset, Sampler, DataLoader
 
 from .core import Sample, collate, DataError, MedclipError, load_config
 from .video import (probe_video, read_clip, read_image, sample_indices, plan_resize, to_tensor, warp_map,
-                              ClipCache, Affine, resize as video_resize)
+                              ClipCache, Affine, hflip, resize as video_resize)
 from .core import COCO17
 from .synth.gait import SCOLIOSIS_CLASSES, COBB_EDGES, cobb_class
 
@@ -952,7 +952,7 @@ class SpatialCLIPDataset(MedicalDataset):
         if not ({"image", "boxes"} & set(mods)): return
         img, aff, hw0 = self._load_image(rec)
         if "hflip" in self.augment and self._augment_rng(int(rec.name)).random() < 0.5:
-            img, aff = np.ascontiguousarray(img[:, ::-1]), aff.then(Affine(-1.0, 1.0, float(img.shape[1]), 0.0, aff.out_size))
+            img, mirror = hflip(img); aff = aff.then(mirror)
             meta["augment"] = ["hflip"]
         meta.update(image_path=str(rec["image_path"]), image_size=hw0)
         if "image" in mods: inputs["image"] = to_tensor(img, self.normalize)
