@@ -172,6 +172,7 @@ class MedicalDataset(Dataset):
         self.root, self.frames, self.size, self.fit, self.sampling, self.stride = root, int(frames), size, fit, sampling, stride
         self.normalize, self.priors, self.seed, self.epoch, self.on_error = normalize, priors, seed, 0, on_error
         self.augment = self._check_augment(augment)
+        self.always = ()   # augmentations every item gets (a test-time view, `view`)
         self.cache = ClipCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
         self.skip_log = None
         if on_error == "skip": self.skip_log = skip_log if isinstance(skip_log, SkipLog) else SkipLog(skip_log)
@@ -297,6 +298,19 @@ class MedicalDataset(Dataset):
     def _augment_rng(self, i:int) -> np.random.Generator:
         "The item's augmentation draws: fixed by (seed, epoch, item), so a resumed epoch sees the same flips."
         return np.random.default_rng(np.random.SeedSequence([int(self.seed), int(self.epoch), int(i), 7]))
+
+    def _applies(self, name:str, i:int) -> bool:
+        "Whether item `i` gets augmentation `name`: always in a test-time view, else a fair draw when training with it."
+        if name in self.always: return True
+        return name in self.augment and self._augment_rng(i).random() < 0.5
+
+    def view(self, name:str) -> "MedicalDataset":
+        "A copy of this reader in which every item gets augmentation `name`, no random draw: one view for test-time augmentation."
+        import copy
+        self._check_augment([name])
+        new = copy.copy(self)
+        new.augment, new.always = (), (name,)
+        return new
 
     def _item_seed(self, i:int):
         if self.sampling == "uniform": return None
@@ -951,7 +965,7 @@ class SpatialCLIPDataset(MedicalDataset):
         mods = self.modalities
         if not ({"image", "boxes"} & set(mods)): return
         img, aff, hw0 = self._load_image(rec)
-        if "hflip" in self.augment and self._augment_rng(int(rec.name)).random() < 0.5:
+        if self._applies("hflip", int(rec.name)):
             img, mirror = hflip(img); aff = aff.then(mirror)
             meta["augment"] = ["hflip"]
         meta.update(image_path=str(rec["image_path"]), image_size=hw0)

@@ -16,9 +16,9 @@ __all__ = ['CONSISTENCY_REFERENCES', 'BUNDLE_VERSION', 'CLINICAL_THRESHOLDS', 'B
            'confusion_table', 'regression_metrics', 'subject_level', 'bootstrap_ci', 'paired_permutation_test',
            'reliability_table', 'expected_calibration_error', 'softmax_np', 'fit_temperature', 'recall_at_k',
            'alignment_health', 'consistency_scores', 'attention_consistency', 'consistency_summary', 'phase_attention',
-           'kinematics_attribution', 'kinematics_saliency', 'clinical_threshold', 'infer', 'binary_roc_auc',
-           'binary_average_precision', 'classification_report', 'regression_report', 'embeddings_2d', 'joint_regions',
-           'model_and_clinician_maps', 'evaluate_model', 'evaluate_run', 'evaluate_main', 'clip_kfold',
+           'kinematics_attribution', 'kinematics_saliency', 'clinical_threshold', 'run_tta', 'average_views', 'infer',
+           'binary_roc_auc', 'binary_average_precision', 'classification_report', 'regression_report', 'embeddings_2d',
+           'joint_regions', 'model_and_clinician_maps', 'evaluate_model', 'evaluate_run', 'evaluate_main', 'clip_kfold',
            'summarize_folds', 'cross_validate', 'leakage_comparison', 'grad_cam_supported', 'video_grad_cam']
 
 # %% ../nbs/10_evaluate.ipynb #c3cb1dfe
@@ -331,6 +331,11 @@ def clinical_threshold(recipe:str|None, cfg=None) -> tuple:
         return float(ev.get("threshold")), str(ev.get("positive", "above"))
     return CLINICAL_THRESHOLDS.get(str(recipe), (None, "above"))
 
+def run_tta(cfg) -> list:
+    "The test-time augmentations a run's config asks for (`data.tta`; none in runs written before the key existed)."
+    data = cfg.get("data") if cfg is not None and hasattr(cfg, "get") else None
+    return list((data.get("tta") if data is not None else None) or [])
+
 def _write_parquet(df:pd.DataFrame, path:Path):
     from medclip_nb.core import atomic_write
     atomic_write(path, lambda t: df.reset_index(drop=True).to_parquet(t, index=False), suffix=".parquet")
@@ -354,12 +359,33 @@ def _subset_batch(b, keep:np.ndarray):
 
 def _np(t): return None if t is None else t.detach().float().cpu().numpy()
 
-def infer(model, dataset, batch_size:int=16, remove:Sequence[str]=(), progress=None) -> dict:
+def average_views(readings:Sequence[dict]) -> dict:
+    """Test-time augmentation: the first `infer` reading with its class probabilities (and regression outputs) averaged
+    over all `readings` of the same clips; logits become the log of the mean probability, so softmax gives that mean.
+    Embeddings, gates and attention stay the first (unaugmented) reading's."""
+    first = readings[0]
+    for r in readings[1:]:
+        if list(r["clip_ids"]) != list(first["clip_ids"]):
+            raise DataError("test-time views read different clips", field="tta", expected="the same clips in the same order")
+    out = dict(first)
+    if first["logits"] is not None:
+        p = np.mean([softmax_np(r["logits"]) for r in readings], 0)
+        out["logits"] = np.log(np.clip(p, 1e-12, None)).astype(np.float32)
+    if first["prediction"] is not None:
+        out["prediction"] = np.mean([r["prediction"] for r in readings], 0)
+    return out
+
+def infer(model, dataset, batch_size:int=16, remove:Sequence[str]=(), progress=None, tta:Sequence[str]=()) -> dict:
     """Run `model` (eval, no grad) over `dataset` in order; with `remove`, those modalities are masked out through the
     batch's presence mask (not zero-filled) and clips left with none of the model's modalities are dropped.
+    With `tta` (augmentations the reader offers, e.g. `["hflip"]`) the model also reads each `dataset.view(name)` and
+    the outputs are averaged (`average_views`).
     Returns numpy arrays per clip: clip_ids, subject_ids, labels, targets, logits, prediction, embeddings {m: N×D},
     gates, gate_modalities, frame_attention, region_attention (N×K×T), region_weights (N×K), regions, and as lists
     (None where absent) clinician, phases and kinematics_attention (the skeleton attention, T×17)."""
+    if tta:
+        return average_views([infer(model, d, batch_size, remove, progress)
+                              for d in [dataset, *(dataset.view(name) for name in tta)]])
     import torch
     from medclip_nb.datasets import make_loader
     model.eval()
@@ -609,10 +635,11 @@ def _gradient_maps(model, ds, batch_size:int, spatial:bool, kinematic:bool) -> t
 def evaluate_model(model, datasets_by_split:dict, classes:Sequence[str]|None, task:str, out_dir, split:str="test",
                    recipe:str|None=None, threshold:float|None=None, positive:str="above", batch_size:int=16,
                    n_boot:int=500, seed:int=0, umap:bool|None=None, ablate:bool=True, spatial:bool=False,
-                   progress:bool=True) -> Path:
+                   progress:bool=True, tta:Sequence[str]=()) -> Path:
     """Evaluate `model` on `datasets_by_split[split]` (other splits' clips join the predictions, embeddings and maps so
     case views can show nearest training cases; `val` fits the temperature) and write the analysis bundle to `out_dir`.
-    `spatial=True` adds Grad-CAM saliency of the video encoder per evaluated clip (`spatial_attention/<clip_id>.npy`)."""
+    `spatial=True` adds Grad-CAM saliency of the video encoder per evaluated clip (`spatial_attention/<clip_id>.npy`).
+    `tta` (e.g. `["hflip"]`) averages every prediction, ablations included, over the plain and augmented reads (`infer`)."""
     from tqdm.auto import tqdm
     from medclip_nb.core import write_json
     if split not in datasets_by_split:
@@ -621,11 +648,12 @@ def evaluate_model(model, datasets_by_split:dict, classes:Sequence[str]|None, ta
     classes = list(classes or [])
     mods = list(getattr(model, "modalities", []))
     removals = [m for m in mods if len(mods) > 1] if ablate else []
-    total = sum(len(d) for d in datasets_by_split.values()) + len(removals) * len(datasets_by_split[split])
+    tta = list(tta or [])
+    total = (1 + len(tta)) * (sum(len(d) for d in datasets_by_split.values()) + len(removals) * len(datasets_by_split[split]))
     bar = tqdm(total=total, desc="evaluate", unit="clip", disable=not progress)
     res, preds = {}, []
     for sp, ds in datasets_by_split.items():
-        res[sp] = infer(model, ds, batch_size, progress=bar)
+        res[sp] = infer(model, ds, batch_size, progress=bar, tta=tta)
         preds.append(_predictions_frame(res[sp], ds, sp, classes, task))
     pred = pd.concat(preds, ignore_index=True)
     dup = pred["clip_id"][pred["clip_id"].duplicated()]
@@ -721,7 +749,7 @@ def evaluate_model(model, datasets_by_split:dict, classes:Sequence[str]|None, ta
     # ablations: each modality masked through presence, scored on the clips that keep another modality -------------
     rows = []
     for m in removals:
-        ra = infer(model, datasets_by_split[split], batch_size, remove=[m], progress=bar)
+        ra = infer(model, datasets_by_split[split], batch_size, remove=[m], progress=bar, tta=tta)
         if not ra["clip_ids"]: continue
         da = _predictions_frame(ra, datasets_by_split[split], split, classes, task)
         full = ped.set_index("clip_id").loc[da["clip_id"]].reset_index()
@@ -745,7 +773,7 @@ def evaluate_model(model, datasets_by_split:dict, classes:Sequence[str]|None, ta
     for cid, cam in cams.items(): _write_npy(cam.astype(np.float16), sdir / f"{cid}.npy")
     from datetime import datetime, timezone
     write_json(out / "schema.json", {"version": BUNDLE_VERSION, "recipe": recipe, "task": task, "classes": classes,
-                                     "modalities": mods, "split": split,
+                                     "modalities": mods, "split": split, "tta": tta,
                                      "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
     return out
 
@@ -762,9 +790,10 @@ def _run_datasets(run, split:str) -> dict:
     return out
 
 def evaluate_run(run_dir, split:str="test", progress:bool=True, n_boot:int=500, batch_size:int=16,
-                 spatial:bool|None=None) -> Path:
+                 spatial:bool|None=None, tta:Sequence[str]|None=None) -> Path:
     """Evaluate a trained run (`medclip_nb.train.load_run`) on `split` and write `RUN_DIR/analysis/`; returns that folder.
-    `spatial` (default: when the model's video encoder supports it) adds Grad-CAM maps of the video encoder."""
+    `spatial` (default: when the model's video encoder supports it) adds Grad-CAM maps of the video encoder;
+    `tta` (default: the run's `data.tta`) the test-time augmentations whose predictions are averaged in."""
     import torch
     from medclip_nb.train import load_run
     run = load_run(run_dir)
@@ -777,7 +806,7 @@ def evaluate_run(run_dir, split:str="test", progress:bool=True, n_boot:int=500, 
     return evaluate_model(run.model, _run_datasets(run, split), run.classes, run.task, Path(run.run_dir) / "analysis",
                           split=split, recipe=recipe, threshold=threshold if run.task != "classification" else None,
                           positive=positive, batch_size=batch_size, n_boot=n_boot, seed=seed, spatial=spatial,
-                          progress=progress)
+                          progress=progress, tta=run_tta(cfg) if tta is None else tta)
 
 def evaluate_main(argv=None) -> int:
     "`medclip evaluate RUN_DIR [--split test]`: write the run's analysis bundle and print where it went."
@@ -789,12 +818,17 @@ def evaluate_main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--no-spatial", action="store_true", help="skip the Grad-CAM maps of the video encoder")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
+    ap.add_argument("--tta", action="append", metavar="AUG", help="test-time augmentation to average in, e.g. hflip "
+                    "(repeatable; default: the run's data.tta; 'none' for none)")
     a = ap.parse_args(argv)
+    tta = None if a.tta is None else [t for t in a.tta if t != "none"]
     out = evaluate_run(a.run_dir, a.split, progress=not a.no_progress, n_boot=a.bootstrap, batch_size=a.batch_size,
-                       spatial=False if a.no_spatial else None)
+                       spatial=False if a.no_spatial else None, tta=tta)
     m = json.loads((out / "metrics.json").read_text())
     keys = [k for k in ("accuracy", "majority_rate", "balanced_accuracy", "macro_f1", "roc_auc", "mae", "r2") if m.get(k) is not None]
     print("  ".join(f"{k}={m[k]:.3f}" for k in keys))
+    tta = json.loads((out / "schema.json").read_text()).get("tta")
+    if tta: print(f"test-time augmentation: plain + {' + '.join(tta)}, probabilities averaged")
     print(f"analysis bundle: {out}")
     return 0
 

@@ -112,6 +112,7 @@ LOSS_TERMS = {
     "kinematics_attention": "KL(clinician frame × joint map ‖ the joint_attention kinematics encoder's attention)",
     "distill": "Hinton KD against teacher logits (+ hard CE), needs teacher_logits",
     "feature_preservation": "distance to the frozen initial embeddings (after remember_initial())",
+    "unimodal_ce": "cross-entropy of the fusion and head given each modality alone, averaged over the modalities",
 }
 
 # %% ../nbs/08_model.ipynb #8e67d7d9
@@ -329,6 +330,19 @@ class MedClipModel(nn.Module):
             return self.fusion(toks, present, token_masks=masks)
         return self.fusion(emb, present)
 
+    def unimodal_logits(self, out:ModelOutput) -> dict:
+        "{modality: (rows, logits)}: the fusion and head given that modality alone, on the rows that have it."
+        if self.settings["fusion"] == "latent":
+            raise ConfigError("loss 'unimodal_ce' fuses the pooled embeddings: use model.fusion gated, concat or mean, not latent")
+        present, res = out.extras["present"], {}
+        for m in self.modalities:
+            rows = present[m]
+            if not bool(rows.any()): continue
+            emb = {k: out.embeddings[k][rows] for k in self.modalities}
+            alone = {k: torch.full((int(rows.sum()),), k == m, dtype=torch.bool, device=rows.device) for k in self.modalities}
+            res[m] = (rows, self.head(self._fuse(emb, {}, alone).fused)["logits"])
+        return res
+
     def _head(self, out:ModelOutput):
         h, x = self.settings["head"], out.fused
         if self.uses_prompts:
@@ -462,6 +476,11 @@ def _compute_losses(model:"MedClipModel", out:ModelOutput, batch:Batch, weights:
         elif name == "distill":
             need(teacher_logits is not None, "loss 'distill' needs teacher_logits (run the teacher model on the batch)")
             v = L.distillation_loss(out.logits, teacher_logits.to(dev), labels, s["distill_temperature"], s["distill_alpha"])
+        elif name == "unimodal_ce":   # every branch must classify on its own, not only through the gate's favourite
+            need(s["head"] == "classification" and labels is not None, "loss 'unimodal_ce' needs model.head classification and labels")
+            per = [L.cross_entropy(lg, labels[rows], label_smoothing=s["label_smoothing"])
+                   for rows, lg in model.unimodal_logits(out).values()]
+            v = sum(per) / len(per)
         elif name == "feature_preservation":
             init = model.initial_embeddings(batch)
             v = sum(L.feature_preservation_loss(torch.nan_to_num(out.embeddings[m]), torch.nan_to_num(init[m]), present[m],

@@ -67,7 +67,7 @@ def synth_dir(cfg:Config, out) -> Path:
 SPLIT_NAMES = ("train", "val", "test")
 
 def _open(root, layout, cfg:Config, sampling:str="uniform", augment=()):
-    "The run's reader; `augment` only for the training split (evaluation never augments)."
+    "The run's reader; `augment` only for the training split (evaluation reads items as they are, test-time augmentation through `view`)."
     from medclip_nb.datasets import open_dataset
     kw = {"task": cfg.task} if layout == "scoligait" else {}
     return open_dataset(root, layout, modalities=list(cfg.data.modalities), frames=cfg.data.frames, size=cfg.data.size,
@@ -432,6 +432,8 @@ def _loaders(root, layout, cfg:Config, splits:dict, rank:int=0, world:int=1) -> 
     tr = few_shot_train(split_dataset(_open(root, layout, cfg, sampling=cfg.data.get("train_sampling", "random"),
                                             augment=cfg.data.get("augment") or ()), splits["train"]), cfg)
     va = split_dataset(_open(root, layout, cfg), splits["val"])
+    from medclip_nb.evaluate import run_tta
+    for name in run_tta(cfg): va.view(name)   # a test-time augmentation the reader cannot apply fails now, not after training
     if world > 1: va = va.subset(va.records.index[rank::world])
     common = dict(collate_fn=collate, num_workers=nw, persistent_workers=False)
     return {"train": DataLoader(tr, batch_sampler=EpochBatches(tr, bs, seed=int(cfg.seed), rank=rank, world=world), **common),
@@ -495,15 +497,16 @@ def load_run(run_dir, checkpoint:str="best", device="cpu") -> LoadedRun:
     return LoadedRun(run_dir, cfg, list(cj["classes"]), cj["task"], model, splits, Path(dj["root"]), dj["layout"], ck)
 
 def final_metrics(run_dir) -> dict:
-    "Quick val / test metrics of the run's best checkpoint (uniform frames)."
+    "Quick val / test metrics of the run's best checkpoint (uniform frames), averaged over the run's test-time augmentations (`data.tta`)."
+    from medclip_nb.evaluate import infer, run_tta, softmax_np
     run = load_run(run_dir)
-    from torch.utils.data import DataLoader
-    out = {"checkpoint": run.checkpoint.name, "task": run.task}
+    tta = run_tta(run.cfg)
+    out = {"checkpoint": run.checkpoint.name, "task": run.task, "tta": tta}
     for split in ("val", "test"):
-        rows = [_collect(run.predict_batch(b), b, run.task) for b in
-                DataLoader(run.dataset(split), batch_size=int(run.cfg.data.batch_size), collate_fn=collate)]
-        rows = _merge(rows)
-        m = quick_metrics(run.task, run.classes, rows["labels"], rows.get("probs"), rows["targets"], rows.get("preds"))
+        r = infer(run.model, run.dataset(split), int(run.cfg.data.batch_size), tta=tta)
+        probs = softmax_np(r["logits"]) if run.task == "classification" else None
+        preds = None if r["prediction"] is None else r["prediction"].reshape(-1)
+        m = quick_metrics(run.task, run.classes, r["labels"], probs, r["targets"], preds)
         out.update({f"{split}/{k}": v for k, v in m.items()})
     return out
 
