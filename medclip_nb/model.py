@@ -43,6 +43,7 @@ MODEL_DEFAULTS = {
     "kinematics_encoder": "conv",  # conv | transformer (KinematicsEncoder) | joint_attention (JointAttentionEncoder)
     "box_labels": 14,             # number of anatomy codes
     "box_layers": 0,              # self-attention layers relating the anatomy boxes (SpatialBoxEncoder)
+    "box_layout": False,          # also read the boxes as a per-label layout with pairwise relations (anatomy_layout)
     "fusion": "gated",            # none | mean | concat | gated | latent
     "gate": "modality",           # gated fusion: one weight per modality, or per feature (GMU) read from all modalities
     "num_latents": 8,
@@ -154,7 +155,8 @@ def _build_encoder(mod:str, s:dict) -> nn.Module:
     if mod == "attention": return AttentionMapEncoder(kind=s["attention_kind"], dim=s["embed_dim"])
     if mod == "kinematics": return _kinematics_encoder(s)
     if mod == "boxes": return SpatialBoxEncoder(n_labels=s["box_labels"], dim=s["embed_dim"],
-                                                  layers=s["box_layers"], heads=s["heads"])
+                                                  layers=s["box_layers"], heads=s["heads"],
+                                                  layout=bool(s["box_layout"]))
     raise ConfigError(f"no encoder for modality '{mod}'")
 
 def _out_dim(enc:nn.Module) -> int:
