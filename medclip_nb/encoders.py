@@ -22,7 +22,7 @@ __all__ = ['TV_VIDEO_FAMILY', 'NORM_STATS', 'TV_IMAGE_FAMILY', 'IMAGE_ENCODERS',
            'TorchvisionImageEncoder', 'CLIPVisionEncoder', 'FrameEncoder', 'build_image_encoder', 'build_video_encoder',
            'masked_mean', 'standardise_rows', 'sinusoidal_positions', 'TemporalConv', 'TemporalTransformer',
            'AttentionMapEncoder', 'knowledge_map_input', 'KinematicsEncoder', 'JointAttentionEncoder', 'box_features',
-           'anatomy_layout', 'SpatialBoxEncoder', 'ProjectionHead', 'LogitScale']
+           'anatomy_layout_size', 'anatomy_layout', 'SpatialBoxEncoder', 'ProjectionHead', 'LogitScale']
 
 # %% ../nbs/05_encoders.ipynb #703ab740
 class Encoder(nn.Module):
@@ -470,6 +470,10 @@ def box_features(boxes, conf=None, mask=None, eps:float=1e-4):
                          torch.where(has_nn, torch.cos(nn_ang), z), has_nn.float(), conf], -1)
     return feats * mask[..., None]
 
+def anatomy_layout_size(n_labels:int) -> int:
+    "Length of `anatomy_layout`'s vector: 5 slot values and a presence flag per label, 3 relations per pair of labels."
+    return n_labels * 6 + n_labels * (n_labels - 1) // 2 * 3
+
 def anatomy_layout(boxes, labels, n_labels:int, conf=None, mask=None):
     """Fixed-length layout of an image's anatomy: per label its most confident box (conf, cx, cy, w, h), a presence flag,
     and per pair of labels |Δcx|, |Δcy| and the log area ratio (0 where either is absent). (B, n_labels·6 + pairs·3)."""
@@ -505,7 +509,7 @@ class SpatialBoxEncoder(Encoder):
         self.empty = nn.Parameter(torch.zeros(dim))
         self.layout = None
         if layout:   # each label in its own slot, with the pairwise relations: sharp per-structure rules learn from few images
-            nf = n_labels * 6 + n_labels * (n_labels - 1) // 2 * 3
+            nf = anatomy_layout_size(n_labels)
             self.layout = nn.Sequential(nn.BatchNorm1d(nf), nn.Linear(nf, 256), nn.GELU(), nn.Dropout(0.1), nn.Linear(256, dim))
 
     def forward(self, boxes, labels, conf=None, mask=None):
