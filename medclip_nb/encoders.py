@@ -165,6 +165,9 @@ NORM_STATS = {"imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 def renormalize(x, src:str, mean, std, dim:int=1):
     "Re-express `x`, normalised with `NORM_STATS[src]`, with `mean`/`std` (per channel along `dim`)."
     if src not in NORM_STATS: raise ConfigError(f"unknown input_norm '{src}'; choose one of {sorted(NORM_STATS)}")
+    if x.ndim <= dim or x.shape[dim] != len(mean):   # a 1-channel axis would broadcast silently into len(mean) channels
+        raise DataError(f"expected {len(mean)} channels along dim {dim}, got shape {tuple(x.shape)}", field="image",
+                        expected="B×3×H×W normalised images")
     shape = [1] * x.ndim; shape[dim] = -1
     t = lambda v: torch.as_tensor(v, dtype=x.dtype, device=x.device).view(shape)
     m0, s0 = NORM_STATS[src]

@@ -79,7 +79,7 @@ def test_packaged_lite0_weights_recognise_a_real_photograph(media):
     from torchvision.models import ResNet18_Weights      # ImageNet class names, shipped with torchvision
     from medclip_nb.video import read_frames, to_tensor
     frame, _ = read_frames(media / "gait" / "sports2d_demo.mp4", [0], size=(224, 224))
-    x = to_tensor(frame, "imagenet")                       # (1, 3, 224, 224), ImageNet statistics as the readers give
+    x = to_tensor(frame[0], "imagenet")[None]              # (1, 3, 224, 224), ImageNet statistics as the readers give
     enc = E.build_image_encoder("efficientnet_lite0", pretrained="packaged").eval()
     sd = torch.load(E.packaged_weights("efficientnet_lite0"), map_location="cpu", weights_only=True)
     with torch.no_grad(): p = (enc(x)[1] @ sd["_fc.weight"].T + sd["_fc.bias"]).softmax(-1)[0]
