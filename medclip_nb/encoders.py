@@ -357,14 +357,19 @@ def masked_mean(x, mask=None, dim:int=1):
     m = mask.to(x.dtype).unsqueeze(-1)
     return (x * m).sum(dim) / m.sum(dim).clamp(min=1)
 
-def standardise_rows(norm:nn.BatchNorm1d, x, keep, training:bool):
+def standardise_rows(norm:nn.BatchNorm1d, x, keep, training:bool, batch_statistics:bool=True):
     """Standardise each feature (last dim of `x`) over the rows where `keep` is True: padding never enters the batch
     statistics, and padded rows come back as 0. The running statistics are a cumulative average, not an EMA: the
-    inputs are data (joint kinematics, box geometry) whose distribution does not drift as the network trains."""
+    inputs are data (joint kinematics, box geometry) whose distribution does not drift as the network trains.
+    `batch_statistics=False` standardises with the running statistics in training too (updated first): for sparse
+    inputs, where a batch of 16 may hold a feature in 2 rows, batch statistics are noise that evaluation never sees."""
     rows = x[keep]
-    use_batch, n = training and rows.shape[0] > 1, norm.num_batches_tracked
-    if use_batch: n += 1
-    z = F.batch_norm(rows, norm.running_mean, norm.running_var, norm.weight, norm.bias, use_batch, 1.0 / max(int(n), 1), norm.eps)
+    learn, n = training and rows.shape[0] > 1, norm.num_batches_tracked
+    if learn: n += 1
+    momentum = 1.0 / max(int(n), 1)
+    if learn and not batch_statistics:
+        F.batch_norm(rows.detach(), norm.running_mean, norm.running_var, None, None, True, momentum, norm.eps)
+    z = F.batch_norm(rows, norm.running_mean, norm.running_var, norm.weight, norm.bias, learn and batch_statistics, momentum, norm.eps)
     return torch.zeros_like(x).masked_scatter(keep[..., None], z)
 
 def sinusoidal_positions(T:int, dim:int, device=None):
@@ -592,7 +597,9 @@ class SpatialBoxEncoder(Encoder):
         self.layout = None
         if layout:   # each label in its own slot, with the pairwise relations: sharp per-structure rules learn from few images
             nf = anatomy_layout_size(n_labels)
-            self.layout = nn.Sequential(nn.BatchNorm1d(nf), nn.Linear(nf, 256), nn.GELU(), nn.Dropout(0.1), nn.Linear(256, dim))
+            self.layout_norm = nn.BatchNorm1d(nf)
+            self.layout = nn.Sequential(nn.Linear(nf, 256), nn.GELU(), nn.Dropout(0.1), nn.Linear(256, 256), nn.GELU(),
+                                        nn.Dropout(0.1), nn.Linear(256, dim))
 
     def forward(self, boxes, labels, conf=None, mask=None):
         B, N = boxes.shape[:2]
@@ -611,7 +618,10 @@ class SpatialBoxEncoder(Encoder):
         mx = tokens.masked_fill(~mask[..., None], float("-inf")).amax(1)
         pooled = torch.cat([masked_mean(tokens, mask), torch.where(any_box, mx, torch.zeros_like(mx))], -1)
         emb = self.pool(pooled)
-        if self.layout is not None: emb = emb + self.layout(anatomy_layout(boxes, labels, self.n_labels, conf, mask))
+        if self.layout is not None:   # most slots are 0 in any image: standardised with the running statistics, not the batch's
+            lay = anatomy_layout(boxes, labels, self.n_labels, conf, mask)
+            keep = torch.ones(B, dtype=torch.bool, device=boxes.device)
+            emb = emb + self.layout(standardise_rows(self.layout_norm, lay, keep, self.training, batch_statistics=False))
         return tokens, torch.where(any_box, emb, self.empty.expand(B, -1))
 
 # %% ../nbs/05_encoders.ipynb #dbb05552
