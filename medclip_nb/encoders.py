@@ -51,6 +51,51 @@ class Encoder(nn.Module):
             for m in self.backbone_modules(): m.eval()
         return self
 
+    cache_mb: float = 1024   # frozen encoders keep up to this much output in memory (CPU), then start over
+
+    def __call__(self, x, *args, **kw):
+        if args or kw or not self.output_is_fixed(x) or self.__dict__.get("_uncacheable"): return super().__call__(x, *args, **kw)
+        return self._cached_call(x)
+
+    def output_is_fixed(self, x) -> bool:
+        "True when the output depends on the input alone: frozen, nothing trains, no layer in training mode, no input gradient."
+        return (torch.is_tensor(x) and not x.requires_grad and not self.trainable
+                and not any(p.requires_grad for p in self.parameters())
+                and not any(m.training for m in self.modules() if next(m.children(), None) is None))
+
+    def _cached_call(self, x):
+        "Each sample's output, computed once per distinct input (content hash) and weights (`_weights_stamp`)."
+        stamp = _weights_stamp(self)
+        if self.__dict__.get("_cache_stamp") != stamp: self.__dict__.update(_cache={}, _cache_bytes=0, _cache_stamp=stamp)
+        cache, keys = self.__dict__["_cache"], [_content_key(t) for t in x]
+        todo = list(dict.fromkeys(k for k in keys if k not in cache))
+        if todo:
+            first = [keys.index(k) for k in todo]
+            with torch.no_grad(): out = super().__call__(x[first])
+            if not _per_sample(out, len(first)):    # not a tuple of batch-first tensors: never cache this encoder
+                self.__dict__["_uncacheable"] = True
+                return super().__call__(x)
+            rows = [tuple(None if o is None else o[j].detach().cpu().clone() for o in out) for j in range(len(first))]
+            size = sum(t.numel() * t.element_size() for r in rows for t in r if t is not None)
+            if size > self.cache_mb * 2**20: return out if len(first) == len(keys) else super().__call__(x)
+            if self.__dict__["_cache_bytes"] + size > self.cache_mb * 2**20: cache.clear(); self.__dict__["_cache_bytes"] = 0
+            cache.update(zip(todo, rows)); self.__dict__["_cache_bytes"] += size
+        rows = [cache[k] for k in keys]
+        return tuple(None if rows[0][j] is None else torch.stack([r[j] for r in rows]).to(x.device) for j in range(len(rows[0])))
+
+def _content_key(t:torch.Tensor) -> tuple:
+    import hashlib
+    raw = t.detach().contiguous().cpu().reshape(-1).view(torch.uint8).numpy()
+    return (tuple(t.shape), str(t.dtype), hashlib.blake2b(raw.tobytes(), digest_size=16).digest())
+
+def _weights_stamp(m:nn.Module) -> tuple:
+    # storage address and in-place version of every tensor: load_state_dict, .to() or an optimiser step change it
+    return tuple((t.data_ptr(), t._version) for t in [*m.parameters(), *m.buffers()])
+
+def _per_sample(out, n:int) -> bool:
+    return isinstance(out, tuple) and len(out) > 0 and out[0] is not None and all(
+        o is None or (torch.is_tensor(o) and o.ndim >= 1 and o.shape[0] == n) for o in out)
+
 def _check_video(x, who:str):
     if x.ndim != 5: raise DataError(f"{who} takes video batches B×C×T×H×W; got shape {tuple(x.shape)}",
                                     field="video", expected="a 5-d float tensor")

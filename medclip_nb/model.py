@@ -561,11 +561,18 @@ def unfreeze(model:MedClipModel, selectors:Sequence[str]|str) -> MedClipModel: r
 
 STAGES = {0: ["priors", "pooling", "fusion", "head", "prompts"],
           1: ["priors", "pooling", "fusion", "head", "prompts", "projections", "logit_scale"],
-          2: ["priors", "pooling", "fusion", "head", "prompts", "projections", "logit_scale", "top_layers"]}
+          2: ["priors", "pooling", "fusion", "head", "prompts", "projections", "logit_scale", "top_layers"],
+          "joint": None}   # what trains when the model is built (pretrained backbones stay as their encoders set them)
 
-def apply_stage(model:MedClipModel, stage:int) -> list:
-    "SpatialCLIP's three stages: freeze everything, then unfreeze the stage's parts. Returns the selectors used."
-    if stage not in STAGES: raise ConfigError(f"stage must be one of {sorted(STAGES)}, got {stage}")
+def apply_stage(model:MedClipModel, stage:int|str) -> list:
+    "SpatialCLIP's three stages (0, 1, 2) or 'joint': freeze everything, then unfreeze the stage's parts. Returns the selectors used."
+    if stage not in STAGES: raise ConfigError(f"stage must be one of {list(STAGES)}, got {stage!r}")
+    # the first call records the built state, so a later 'joint' stage returns to it (not to "everything trains")
+    built = model.__dict__.setdefault("_built_trainable", {n: p.requires_grad for n, p in model.named_parameters()})
+    if STAGES[stage] is None:
+        for n, p in model.named_parameters(): p.requires_grad_(built[n])
+        _sync_encoders(model)
+        return ["joint"]
     freeze(model, "all")
     parts = model_parts(model)
     sel = [x for x in STAGES[stage] if x in ("priors", "top_layers") or any(k == x or k.startswith(x + ".") for k in parts)]

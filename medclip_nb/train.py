@@ -22,9 +22,9 @@ _log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['SPLIT_NAMES', 'STAGE_PRESETS', 'SCHEDULES', 'render_synth', 'synth_dir', 'make_splits', 'split_dataset',
-           'shots_per_bin', 'few_shot_train', 'write_few_shot_list', 'EpochBatches', 'expand_stages', 'stage_plan',
-           'schedule_factor', 'quick_metrics', 'monitor_of', 'MedClipModule', 'teacher_for', 'train', 'LoadedRun',
-           'load_run', 'final_metrics', 'train_main']
+           'shots_per_bin', 'few_shot_train', 'write_few_shot_list', 'EpochBatches', 'expand_stages', 'stage_spans',
+           'stage_plan', 'schedule_factor', 'quick_metrics', 'monitor_of', 'BestOfLastStage', 'MedClipModule',
+           'teacher_for', 'train', 'LoadedRun', 'load_run', 'final_metrics', 'train_main']
 
 # %% ../nbs/09_train.ipynb #063c16c4
 def _synth_params(cfg:Config) -> dict:
@@ -151,6 +151,22 @@ def expand_stages(stages) -> list:
         out += STAGE_PRESETS[s] if isinstance(s, str) else [s]
     return out
 
+def _stage_of(s:dict):
+    from medclip_nb.model import STAGES
+    st = s.get("stage", 0)
+    if st not in STAGES: raise ConfigError(f"train.stages entry {s}: stage must be one of {list(STAGES)}, got {st!r}")
+    return st
+
+def stage_spans(cfg:Config) -> list:
+    "(first epoch, number of epochs) of each `train.stages` entry within `train.max_epochs`; the last runs to the end."
+    stages, n = expand_stages(cfg.train.get("stages")), int(cfg.train.max_epochs)
+    spans, start = [], 0
+    for s in stages:
+        if start >= n: break
+        spans.append((start, min(int(s.get("epochs", 1)), n - start))); start += spans[-1][1]
+    if spans and start < n: spans[-1] = (spans[-1][0], n - spans[-1][0])
+    return spans or [(0, n)]
+
 def stage_plan(cfg:Config) -> list:
     "One entry per epoch: (stage or None, lr_scale, loss overrides). The last stage continues to `train.max_epochs`."
     stages, n = expand_stages(cfg.train.get("stages")), int(cfg.train.max_epochs)
@@ -159,18 +175,23 @@ def stage_plan(cfg:Config) -> list:
     for s in stages:
         bad = set(s) - {"epochs", "stage", "lr_scale", "losses"}
         if bad: raise ConfigError(f"train.stages entry {s}: unknown keys {sorted(bad)}; allowed epochs, stage, lr_scale, losses")
-        plan += [(int(s.get("stage", 0)), float(s.get("lr_scale", 1.0)), dict(s.get("losses") or {}))] * int(s.get("epochs", 1))
+        plan += [(_stage_of(s), float(s.get("lr_scale", 1.0)), dict(s.get("losses") or {}))] * int(s.get("epochs", 1))
     plan = plan[:n]
     return plan + [plan[-1]] * (n - len(plan))
 
-SCHEDULES = ("constant", "cosine")
+SCHEDULES = ("constant", "cosine", "stage_cosine")
+
+def _cosine(i:int, n:int) -> float: return 1.0 if n < 2 else 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(i, n - 1) / (n - 1)))
 
 def schedule_factor(cfg:Config, epoch:int) -> float:
-    "Learning-rate factor of `epoch` under `train.schedule`: 'constant' (1), or 'cosine' from 1 down to 0.05 at the last epoch."
+    """Learning-rate factor of `epoch` under `train.schedule`: 'constant' (1); 'cosine' from 1 down to 0.05 at the last
+    epoch; 'stage_cosine' the same within each `train.stages` entry, restarting at 1 when a stage begins."""
     kind, n = cfg.train.get("schedule") or "constant", int(cfg.train.max_epochs)
     if kind not in SCHEDULES: raise ConfigError(f"train.schedule='{kind}': choose one of {list(SCHEDULES)}")
-    if kind == "constant" or n < 2: return 1.0
-    return 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(epoch, n - 1) / (n - 1)))
+    if kind == "constant": return 1.0
+    if kind == "cosine": return _cosine(epoch, n)
+    start, length = next((a, k) for a, k in reversed(stage_spans(cfg)) if epoch >= a)
+    return _cosine(epoch - start, length)
 
 def _epoch_seed(seed:int, epoch:int) -> int:
     return int(np.random.SeedSequence([int(seed), int(epoch), 7]).generate_state(1)[0])
@@ -205,6 +226,17 @@ def quick_metrics(task:str, classes, labels, probs=None, targets=None, preds=Non
 def monitor_of(task:str) -> tuple:
     "(metric, mode) that picks the best checkpoint."
     return ("val/macro_f1", "max") if task == "classification" else ("val/mae", "min")
+
+from lightning.pytorch.callbacks import ModelCheckpoint
+
+class BestOfLastStage(ModelCheckpoint):
+    "`ModelCheckpoint` that only considers epochs from `first_epoch` on: the best model is one of the last stage's, which earlier stages prepare."
+    def __init__(self, first_epoch:int=0, **kw):
+        super().__init__(**kw); self.first_epoch = int(first_epoch)
+    def on_validation_end(self, trainer, pl_module):
+        if trainer.current_epoch >= self.first_epoch: super().on_validation_end(trainer, pl_module)
+    def on_train_epoch_end(self, trainer, pl_module):
+        if trainer.current_epoch >= self.first_epoch: super().on_train_epoch_end(trainer, pl_module)
 
 # %% ../nbs/09_train.ipynb #6a0c536f
 class MedClipModule(L.LightningModule):
@@ -248,7 +280,7 @@ class MedClipModule(L.LightningModule):
         for opt in self.trainer.optimizers:
             for g in opt.param_groups: g["lr"] = g["base_lr"] * scale
         self._weights = {**self.cfg.model.losses.to_dict(), **losses}
-        self.log("stage", float(-1 if stage is None else stage), on_epoch=True, on_step=False)
+        self.log("stage", float(stage if isinstance(stage, int) else -1), on_epoch=True, on_step=False)
 
     def on_train_batch_start(self, batch, i):
         # every step's randomness (dropout, modality dropout) depends on (seed, epoch, step) only: a resumed run repeats it
@@ -393,7 +425,7 @@ def train(recipe:str, data=None, out="runs", name:str|None=None, overrides:Seque
     monitor, mode = monitor_of(task)
     ck = dict(dirpath=run_dir / "checkpoints", save_top_k=1, enable_version_counter=False, auto_insert_metric_name=False)
     # two callbacks: Lightning writes `save_last` only when the monitored one improved; `last` must follow every epoch
-    best_cb = ModelCheckpoint(filename="best", monitor=monitor, mode=mode, **ck)
+    best_cb = BestOfLastStage(stage_spans(cfg)[-1][0], filename="best", monitor=monitor, mode=mode, **ck)
     last_cb = ModelCheckpoint(filename="last", monitor=None, every_n_epochs=1, **ck)
     cbs = [best_cb, last_cb] + ([TQDMProgressBar(refresh_rate=1)] if progress else [])
     trainer = L.Trainer(max_epochs=int(tr_cfg.max_epochs), accelerator=tr_cfg.accelerator, devices=tr_cfg.devices,
