@@ -4,7 +4,7 @@
 
 # %% ../nbs/05_encoders.ipynb #9d821e41
 from __future__ import annotations
-import math
+import math, hashlib
 from pathlib import Path
 from typing import Sequence
 
@@ -84,7 +84,6 @@ class Encoder(nn.Module):
         return tuple(None if rows[0][j] is None else torch.stack([r[j] for r in rows]).to(x.device) for j in range(len(rows[0])))
 
 def _content_key(t:torch.Tensor) -> tuple:
-    import hashlib
     raw = t.detach().contiguous().cpu().reshape(-1).view(torch.uint8).numpy()
     return (tuple(t.shape), str(t.dtype), hashlib.blake2b(raw.tobytes(), digest_size=16).digest())
 

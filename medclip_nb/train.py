@@ -14,6 +14,7 @@ import pandas as pd
 import yaml
 import torch                 # train is imported only to train or load a run (never by `import medclip_nb`)
 import lightning as L
+from lightning.pytorch.callbacks import ModelCheckpoint
 
 from .core import (Config, load_config, seed_everything, write_json, atomic_write, ConfigError, DataError,
                              MedclipError, in_test, collate)
@@ -151,33 +152,35 @@ def expand_stages(stages) -> list:
         out += STAGE_PRESETS[s] if isinstance(s, str) else [s]
     return out
 
-def _stage_of(s:dict):
+def _stage_entry(s:dict) -> tuple:
+    "(stage, lr_scale, loss overrides) of one checked `train.stages` entry."
     from medclip_nb.model import STAGES
+    bad = set(s) - {"epochs", "stage", "lr_scale", "losses"}
+    if bad: raise ConfigError(f"train.stages entry {s}: unknown keys {sorted(bad)}; allowed epochs, stage, lr_scale, losses")
     st = s.get("stage", 0)
     if st not in STAGES: raise ConfigError(f"train.stages entry {s}: stage must be one of {list(STAGES)}, got {st!r}")
-    return st
+    return st, float(s.get("lr_scale", 1.0)), dict(s.get("losses") or {})
+
+def _stage_runs(cfg:Config) -> list:
+    "[(entry, first epoch, number of epochs)] of the stages that run within `train.max_epochs`; the last runs to the end."
+    stages, n = expand_stages(cfg.train.get("stages")), int(cfg.train.max_epochs)
+    entries = [(_stage_entry(s), int(s.get("epochs", 1))) for s in stages]   # every entry is checked, run or not
+    runs, start = [], 0
+    for e, k in entries:
+        if start >= n: break
+        if k > 0: runs.append([e, start, min(k, n - start)]); start += runs[-1][2]
+    if runs: runs[-1][2] = n - runs[-1][1]
+    return [tuple(r) for r in runs]
 
 def stage_spans(cfg:Config) -> list:
     "(first epoch, number of epochs) of each `train.stages` entry within `train.max_epochs`; the last runs to the end."
-    stages, n = expand_stages(cfg.train.get("stages")), int(cfg.train.max_epochs)
-    spans, start = [], 0
-    for s in stages:
-        if start >= n: break
-        spans.append((start, min(int(s.get("epochs", 1)), n - start))); start += spans[-1][1]
-    if spans and start < n: spans[-1] = (spans[-1][0], n - spans[-1][0])
-    return spans or [(0, n)]
+    return [(a, k) for _, a, k in _stage_runs(cfg)] or [(0, int(cfg.train.max_epochs))]
 
 def stage_plan(cfg:Config) -> list:
     "One entry per epoch: (stage or None, lr_scale, loss overrides). The last stage continues to `train.max_epochs`."
-    stages, n = expand_stages(cfg.train.get("stages")), int(cfg.train.max_epochs)
-    if not stages: return [(None, 1.0, {})] * n
-    plan = []
-    for s in stages:
-        bad = set(s) - {"epochs", "stage", "lr_scale", "losses"}
-        if bad: raise ConfigError(f"train.stages entry {s}: unknown keys {sorted(bad)}; allowed epochs, stage, lr_scale, losses")
-        plan += [(_stage_of(s), float(s.get("lr_scale", 1.0)), dict(s.get("losses") or {}))] * int(s.get("epochs", 1))
-    plan = plan[:n]
-    return plan + [plan[-1]] * (n - len(plan))
+    runs = _stage_runs(cfg)
+    if not runs: return [(None, 1.0, {})] * int(cfg.train.max_epochs)
+    return [e for e, _, k in runs for _ in range(k)]
 
 SCHEDULES = ("constant", "cosine", "stage_cosine")
 
@@ -226,8 +229,6 @@ def quick_metrics(task:str, classes, labels, probs=None, targets=None, preds=Non
 def monitor_of(task:str) -> tuple:
     "(metric, mode) that picks the best checkpoint."
     return ("val/macro_f1", "max") if task == "classification" else ("val/mae", "min")
-
-from lightning.pytorch.callbacks import ModelCheckpoint
 
 class BestOfLastStage(ModelCheckpoint):
     "`ModelCheckpoint` that only considers epochs from `first_epoch` on: the best model is one of the last stage's, which earlier stages prepare."
@@ -395,7 +396,7 @@ def _resolve_run(recipe, data, out, name, overrides, resume):
 def train(recipe:str, data=None, out="runs", name:str|None=None, overrides:Sequence[str]=(), resume=None,
           progress:bool=True, argv=None) -> Path:
     "Train `recipe` (name or YAML path) on `data` (None: its synthetic dataset); returns the run folder."
-    from lightning.pytorch.callbacks import ModelCheckpoint, TQDMProgressBar
+    from lightning.pytorch.callbacks import TQDMProgressBar
     from lightning.pytorch.loggers import CSVLogger, TensorBoardLogger
     cfg, run_dir, root, ckpt = _resolve_run(recipe, data, out, name, list(overrides), resume)
     if cfg.data.root is not None and root is None: root = Path(cfg.data.root)
