@@ -51,7 +51,7 @@ def main(argv=None):
     import torch
     torch.set_num_threads(a.threads)
     from medclip_nb.core import collate
-    from medclip_nb.train import load_run
+    from medclip_nb.run import load_run
     student_dir = Path(a.run)
     teacher_dir = Path(a.teacher) if a.teacher else student_dir.parent / f"{student_dir.name}-teacher"
     runs = {"teacher": load_run(teacher_dir), "student": load_run(student_dir)}

@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from torch.utils.data import Dataset, Sampler, DataLoader
 
-from .core import Sample, collate, DataError, MedclipError, load_config
+from .core import Sample, collate, DataError, MedclipError, load_config, Config, atomic_write
 from .video import (probe_video, read_clip, read_image, sample_indices, plan_resize, to_tensor, warp_map,
                               ClipCache, Affine, hflip, resize as video_resize)
 from .core import COCO17
@@ -27,11 +27,13 @@ _log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['VIDEO_EXTS', 'SPLITS', 'MODALITY_COLUMNS', 'RECORD_COLUMNS', 'ALIGNED', 'AUGMENTATIONS', 'TARGET_RANGES',
            'COBB_CLASSES', 'DEFAULT_ANATOMY_CODES', 'SPATIALCLIP_CLASSES', 'DEFAULT_NAME_PATTERN', 'LAYOUTS',
-           'REGION_JOINTS', 'read_classes_json', 'SkipLog', 'MedicalDataset', 'assert_subject_disjoint', 'target_bins',
-           'subject_splits', 'subject_kfold', 'few_shot', 'ClinicalCLIPDataset', 'ScoliGaitDataset', 'lv_mask',
-           'EchoNetDataset', 'SpatialCLIPDataset', 'FilenameDataset', 'detect_layout', 'open_dataset', 'region_joints',
-           'render_gaussian_maps', 'read_mmaction_keypoints', 'read_region_annotations', 'ClinicianPriors',
-           'ValidationReport', 'validate', 'validate_main', 'SubjectBatchSampler', 'make_loader', 'set_epoch']
+           'REGION_JOINTS', 'SPLIT_NAMES', 'read_classes_json', 'SkipLog', 'MedicalDataset', 'assert_subject_disjoint',
+           'target_bins', 'subject_splits', 'subject_kfold', 'few_shot', 'ClinicalCLIPDataset', 'ScoliGaitDataset',
+           'lv_mask', 'EchoNetDataset', 'SpatialCLIPDataset', 'FilenameDataset', 'detect_layout', 'open_dataset',
+           'region_joints', 'render_gaussian_maps', 'read_mmaction_keypoints', 'read_region_annotations',
+           'ClinicianPriors', 'ValidationReport', 'validate', 'validate_main', 'SubjectBatchSampler', 'make_loader',
+           'set_epoch', 'open_run_reader', 'make_splits', 'split_dataset', 'shots_per_bin', 'few_shot_train',
+           'write_few_shot_list']
 
 # %% ../nbs/05_datasets.ipynb #a35efc89
 VIDEO_EXTS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg")
@@ -1327,7 +1329,6 @@ def validate_main(argv=None) -> int:
     classes = [c.strip() for c in a.classes.split(",")] if a.classes else None
     rep = validate(a.root, a.layout, frames or 8, size or 112, classes=classes, recipe=a.recipe, progress=not a.quiet)
     if a.csv:
-        from medclip_nb.core import atomic_write
         atomic_write(a.csv, lambda t: rep.to_frame().to_csv(t, index=False), suffix=".csv")
     if rep.ok:
         for w in rep.warnings: print(f"warning: {w}")
@@ -1388,3 +1389,53 @@ def set_epoch(loader:DataLoader, epoch:int):
     "Tell the loader's sampler and dataset which epoch it is (new random frames and batch order)."
     for obj in (loader.batch_sampler, getattr(loader, "sampler", None), loader.dataset):
         if hasattr(obj, "set_epoch"): obj.set_epoch(epoch)
+
+# %% ../nbs/05_datasets.ipynb #46f3c6dc
+SPLIT_NAMES = ("train", "val", "test")
+
+def open_run_reader(root, layout, cfg:Config, sampling:str="uniform", augment=()):
+    "The run's reader; `augment` only for the training split (evaluation reads items as they are, test-time augmentation through `view`)."
+    kw = {"task": cfg.task} if layout == "scoligait" else {}
+    return open_dataset(root, layout, modalities=list(cfg.data.modalities), frames=cfg.data.frames, size=cfg.data.size,
+                        sampling=sampling, seed=int(cfg.seed), augment=augment, **kw)
+
+def make_splits(ds, cfg:Config) -> dict:
+    "{split: sorted subject ids}: the index's own train/val/test when it has all three, else `subject_splits` by the recipe's fractions. Validation and test are checked disjoint."
+    rec = ds.all_records
+    given = set(rec["split"].dropna().astype(str)) if "split" in rec else set()
+    if given >= set(SPLIT_NAMES): split = rec["split"]
+    else:
+        fr = dict(val=float(cfg.data.val_fraction), test=float(cfg.data.test_fraction), seed=int(cfg.seed))
+        try: split = subject_splits(rec, **fr)
+        except ValueError as e:   # too few subjects per class to stratify (tiny data): plain group split
+            if isinstance(e, DataError): raise
+            split = subject_splits(rec, stratify="none", **fr)
+    frame = pd.DataFrame({"subject_id": rec["subject_id"].astype(str), "split": split})
+    assert_subject_disjoint(frame)
+    out = {s: sorted(frame.loc[frame["split"] == s, "subject_id"].unique().tolist()) for s in SPLIT_NAMES}
+    for s in SPLIT_NAMES:
+        if not out[s]: raise DataError(f"split '{s}' has no subjects ({len(set(frame['subject_id']))} subjects in all)",
+                                       path=ds.root, expected="more subjects, or other data.val_fraction / data.test_fraction")
+    assert not set(out["val"]) & set(out["test"]) and not set(out["train"]) & (set(out["val"]) | set(out["test"]))
+    return out
+
+def split_dataset(ds, subjects:Sequence[str]):
+    "The records of `ds` whose subject is in `subjects`."
+    return ds.subset(ds.records["subject_id"].astype(str).isin(set(subjects)).to_numpy())
+
+def shots_per_bin(cfg:Config) -> int:
+    "`data.shots_per_bin` as an int; 0 (or absent) means all training clips."
+    return int(cfg.data.get("shots_per_bin", 0) or 0)
+
+def few_shot_train(ds, cfg:Config):
+    "Keep `data.shots_per_bin` training clips per class (or per `model.bins` target bin); 0 or absent keeps all."
+    k = shots_per_bin(cfg)
+    if k <= 0: return ds
+    by = "label" if ds.task == "classification" else "target"
+    keep = few_shot(ds.records, k, by=by, bins=cfg.model.get("bins"), seed=int(cfg.seed), allow_fewer=True)
+    return ds.subset(keep)
+
+def write_few_shot_list(path, ds):
+    "The clips a few-shot run trains on, one row each (FileList-style: clip, subject, label or target, source file and row), written atomically."
+    cols = [c for c in ("clip_id", "subject_id", "label_name", "target", "source", "row") if c in ds.records.columns]
+    atomic_write(Path(path), lambda t: ds.records[cols].to_csv(t, index=False), suffix=".csv")

@@ -10,148 +10,21 @@ from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 from .core import DataError, RANCHO_PHASES
+from .core import ConfigError, Batch, need, write_json, atomic_write
+from .datasets import REGION_JOINTS, make_loader, subject_kfold
+from .metrics import (classification_metrics, confusion_table, regression_metrics, subject_level, bootstrap_ci,
+                                paired_permutation_test, reliability_table, expected_calibration_error, softmax_np,
+                                fit_temperature, binary_roc_auc, binary_average_precision)
+from .run import run_tta, average_views, infer, load_run, _subset_batch, _np
+from .bundle import BUNDLE_VERSION, BUNDLE_FILES, write_table, write_array
+
 
 # %% auto #0
-__all__ = ['CONSISTENCY_REFERENCES', 'BUNDLE_VERSION', 'CLINICAL_THRESHOLDS', 'BUNDLE_FILES', 'classification_metrics',
-           'confusion_table', 'regression_metrics', 'subject_level', 'bootstrap_ci', 'paired_permutation_test',
-           'reliability_table', 'expected_calibration_error', 'softmax_np', 'fit_temperature', 'recall_at_k',
-           'alignment_health', 'consistency_scores', 'attention_consistency', 'consistency_summary', 'phase_attention',
-           'kinematics_attribution', 'kinematics_saliency', 'clinical_threshold', 'run_tta', 'average_views', 'infer',
-           'binary_roc_auc', 'binary_average_precision', 'classification_report', 'regression_report', 'embeddings_2d',
+__all__ = ['CONSISTENCY_REFERENCES', 'CLINICAL_THRESHOLDS', 'recall_at_k', 'alignment_health', 'consistency_scores',
+           'attention_consistency', 'consistency_summary', 'phase_attention', 'kinematics_attribution',
+           'kinematics_saliency', 'clinical_threshold', 'classification_report', 'regression_report', 'embeddings_2d',
            'joint_regions', 'model_and_clinician_maps', 'evaluate_model', 'evaluate_run', 'evaluate_main', 'clip_kfold',
            'summarize_folds', 'cross_validate', 'leakage_comparison', 'grad_cam_supported', 'video_grad_cam']
-
-# %% ../nbs/15_evaluate.ipynb #c3cb1dfe
-def _probs_2d(probs):
-    p = np.asarray(probs, dtype=np.float64)
-    if p.ndim == 1: p = np.stack([1 - p, p], 1)
-    return p
-
-def classification_metrics(y_true:Sequence[int], probs, classes:Sequence[str]|None=None) -> dict:
-    "Accuracy beside the majority rate and balanced accuracy; per-class sensitivity, specificity and F1; ROC-AUC; PR-AUC as average precision."
-    from sklearn import metrics as M
-    y, p = np.asarray(y_true, dtype=int), _probs_2d(probs)
-    k = p.shape[1]; classes = list(classes or range(k))
-    if len(classes) != k: raise DataError(f"{len(classes)} class names for {k} probability columns", field="classes")
-    pred = p.argmax(1)
-    out = {"n": int(len(y)), "accuracy": float((pred == y).mean()),
-           "majority_rate": float(np.bincount(y, minlength=k).max() / len(y)),
-           "balanced_accuracy": float(M.balanced_accuracy_score(y, pred)),
-           "macro_f1": float(M.f1_score(y, pred, average="macro", labels=range(k), zero_division=0))}
-    cm = M.confusion_matrix(y, pred, labels=range(k))
-    for i, c in enumerate(classes):
-        tp, fn = cm[i, i], cm[i].sum() - cm[i, i]
-        fp, tn = cm[:, i].sum() - cm[i, i], cm.sum() - cm[i].sum() - cm[:, i].sum() + cm[i, i]
-        out[f"sensitivity/{c}"] = float(tp / (tp + fn)) if tp + fn else float("nan")
-        out[f"specificity/{c}"] = float(tn / (tn + fp)) if tn + fp else float("nan")
-        out[f"f1/{c}"] = float(M.f1_score(y == i, pred == i, zero_division=0))
-    present = np.unique(y)
-    if len(present) > 1:
-        if k == 2:
-            out["roc_auc"] = float(M.roc_auc_score(y, p[:, 1]))
-            out["pr_auc"] = float(M.average_precision_score(y, p[:, 1]))
-        else:  # macro one-vs-rest over the classes that occur (a class absent from y has no ROC curve)
-            onehot = np.eye(k)[y]
-            out["roc_auc"] = float(np.mean([M.roc_auc_score(onehot[:, i], p[:, i]) for i in present]))
-            out["pr_auc"] = float(np.mean([M.average_precision_score(onehot[:, i], p[:, i]) for i in present]))
-    return out
-
-# %% ../nbs/15_evaluate.ipynb #02f13f10
-def confusion_table(y_true, y_pred, classes:Sequence[str]) -> pd.DataFrame:
-    "Long-form confusion matrix: true_name, pred_name, count (every pair, zeros included)."
-    from sklearn.metrics import confusion_matrix
-    cm = confusion_matrix(y_true, y_pred, labels=range(len(classes)))
-    return pd.DataFrame([(classes[i], classes[j], int(cm[i, j])) for i in range(len(classes)) for j in range(len(classes))],
-                        columns=["true_name", "pred_name", "count"])
-
-# %% ../nbs/15_evaluate.ipynb #524a0962
-def regression_metrics(y_true, y_pred, threshold:float|None=None, positive:str="above") -> dict:
-    "MAE, RMSE, R²; with a clinical `threshold`, AUROC of the prediction for `y >= threshold` (or `<`, `positive='below'`)."
-    from sklearn import metrics as M
-    y, yh = np.asarray(y_true, float), np.asarray(y_pred, float)
-    out = {"n": int(len(y)), "mae": float(np.abs(y - yh).mean()), "rmse": float(np.sqrt(((y - yh) ** 2).mean())),
-           "r2": float(M.r2_score(y, yh)) if len(y) > 1 else float("nan"),
-           "mae_mean_predictor": float(np.abs(y - y.mean()).mean())}
-    if threshold is not None:
-        pos = (y >= threshold) if positive == "above" else (y < threshold)
-        score = yh if positive == "above" else -yh
-        out["auroc_at_threshold"] = float(M.roc_auc_score(pos, score)) if 0 < pos.sum() < len(pos) else float("nan")
-        out["threshold"] = float(threshold)
-    return out
-
-# %% ../nbs/15_evaluate.ipynb #3a96c146
-def subject_level(df:pd.DataFrame, prob_cols:Sequence[str]|None=None, value_cols:Sequence[str]=()) -> pd.DataFrame:
-    "Average clip probabilities (or regression values) per subject; the subject's label must agree across its clips."
-    prob_cols = list(prob_cols if prob_cols is not None else [c for c in df.columns if c.startswith("prob_")])
-    agg = {c: "mean" for c in [*prob_cols, *value_cols]}
-    if "label" in df:
-        bad = df.groupby("subject_id")["label"].nunique()
-        if (bad > 1).any():
-            raise DataError(f"subjects with clips of different labels cannot be aggregated: {list(bad[bad > 1].index[:5])}",
-                            field="label", expected="one label per subject for subject-level metrics")
-        agg["label"] = "first"
-    return df.groupby("subject_id", sort=True).agg(agg).reset_index()
-
-def bootstrap_ci(df:pd.DataFrame, metric_fn:Callable[[pd.DataFrame], float], by:str="subject_id",
-                 n:int=1000, alpha:float=0.05, seed:int=0) -> tuple:
-    "Percentile CI of `metric_fn(df)` resampling whole groups (`by`) with replacement."
-    rng = np.random.default_rng(seed)
-    groups = df[by].to_numpy(); uniq = np.unique(groups)
-    idx = {g: np.flatnonzero(groups == g) for g in uniq}
-    vals = []
-    for _ in range(n):
-        pick = rng.choice(uniq, size=len(uniq), replace=True)
-        try: v = metric_fn(df.iloc[np.concatenate([idx[g] for g in pick])])
-        except ValueError: continue   # e.g. one class only in this resample
-        if v is not None and not math.isnan(v): vals.append(v)
-    if not vals: return (float("nan"), float("nan"))
-    return (float(np.quantile(vals, alpha / 2)), float(np.quantile(vals, 1 - alpha / 2)))
-
-# %% ../nbs/15_evaluate.ipynb #2845132a
-def paired_permutation_test(score_a, score_b, groups=None, n:int=10000, seed:int=0) -> dict:
-    "Two-sided paired permutation test of mean(score_a - score_b); with `groups`, whole subjects are swapped."
-    a, b = np.asarray(score_a, float), np.asarray(score_b, float)
-    if a.shape != b.shape: raise DataError(f"paired scores differ in length: {a.shape} vs {b.shape}", field="scores")
-    diff = a - b
-    if groups is not None:
-        g = pd.Series(diff).groupby(np.asarray(groups)).sum().to_numpy(); denom = len(diff)
-    else: g, denom = diff, len(diff)
-    obs = g.sum() / denom
-    rng = np.random.default_rng(seed)
-    signs = rng.choice([-1.0, 1.0], size=(n, len(g)))
-    null = (signs * g).sum(1) / denom
-    p = (np.sum(np.abs(null) >= abs(obs) - 1e-12) + 1) / (n + 1)
-    return {"mean_difference": float(obs), "p_value": float(p), "n_permutations": n}
-
-# %% ../nbs/15_evaluate.ipynb #de64f412
-def reliability_table(probs, y_true, n_bins:int=10) -> pd.DataFrame:
-    "Per confidence bin: mean confidence, accuracy, count (equal-width bins on the top-class probability)."
-    p = _probs_2d(probs); y = np.asarray(y_true, int)
-    conf, pred = p.max(1), p.argmax(1)
-    bins = np.clip((conf * n_bins).astype(int), 0, n_bins - 1)
-    rows = [(b, float(conf[bins == b].mean()) if (bins == b).any() else float("nan"),
-             float((pred[bins == b] == y[bins == b]).mean()) if (bins == b).any() else float("nan"),
-             int((bins == b).sum())) for b in range(n_bins)]
-    return pd.DataFrame(rows, columns=["bin", "confidence", "accuracy", "count"])
-
-def expected_calibration_error(probs, y_true, n_bins:int=10) -> float:
-    "ECE: count-weighted mean |accuracy - confidence| over confidence bins."
-    t = reliability_table(probs, y_true, n_bins).dropna()
-    return float((t["count"] * (t["accuracy"] - t["confidence"]).abs()).sum() / t["count"].sum())
-
-def softmax_np(logits, temperature:float=1.0):
-    z = np.asarray(logits, float) / temperature
-    z = z - z.max(1, keepdims=True); e = np.exp(z)
-    return e / e.sum(1, keepdims=True)
-
-def fit_temperature(logits, y_true) -> float:
-    "The temperature T > 0 minimising the NLL of softmax(logits / T) (fitted on validation data)."
-    from scipy.optimize import minimize_scalar
-    z, y = np.asarray(logits, float), np.asarray(y_true, int)
-    def nll(logt):
-        p = softmax_np(z, math.exp(logt))
-        return -np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)).mean()
-    return float(math.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x))
 
 # %% ../nbs/15_evaluate.ipynb #94274d2c
 def _unit(x):
@@ -274,7 +147,6 @@ def kinematics_attribution(model, batch) -> np.ndarray:
     the other classes (of the prediction, for regression): float32 (B, T, F); positive part for classification
     (evidence for the prediction), magnitude for regression; NaN rows for clips without kinematics."""
     import torch
-    from medclip_nb.core import ConfigError
     encs = getattr(model, "encoders", None)
     if encs is None or "kinematics" not in encs:
         raise ConfigError("kinematic saliency needs a model with a kinematics encoder (model.modalities includes kinematics)")
@@ -320,7 +192,6 @@ def kinematics_saliency(model, batch) -> np.ndarray:
 
 
 # %% ../nbs/15_evaluate.ipynb #52bedce2
-BUNDLE_VERSION = 1
 CLINICAL_THRESHOLDS = {"cardiacclip_lvef": (50.0, "below"),   # reduced ejection fraction: EF < 50 %
                        "scoligait": (20.0, "above")}           # scoliosis needing follow-up: Cobb ≥ 20°
 
@@ -331,122 +202,9 @@ def clinical_threshold(recipe:str|None, cfg=None) -> tuple:
         return float(ev.get("threshold")), str(ev.get("positive", "above"))
     return CLINICAL_THRESHOLDS.get(str(recipe), (None, "above"))
 
-def run_tta(cfg) -> list:
-    "The test-time augmentations a run's config asks for (`data.tta`; none in runs written before the key existed)."
-    data = cfg.get("data") if cfg is not None and hasattr(cfg, "get") else None
-    return list((data.get("tta") if data is not None else None) or [])
 
-def _write_parquet(df:pd.DataFrame, path:Path):
-    from medclip_nb.core import atomic_write
-    atomic_write(path, lambda t: df.reset_index(drop=True).to_parquet(t, index=False), suffix=".parquet")
-
-def _write_npy(arr:np.ndarray, path:Path):
-    from medclip_nb.core import atomic_write
-    def w(t):
-        with open(t, "wb") as f: np.save(f, arr)
-    atomic_write(path, w, suffix=".npy")
-
-# %% ../nbs/15_evaluate.ipynb #960cdd54
-def _subset_batch(b, keep:np.ndarray):
-    "The rows `keep` (bool) of a `Batch`."
-    from medclip_nb.core import Batch
-    import torch
-    idx = torch.as_tensor(np.flatnonzero(keep))
-    pick = lambda v: [v[i] for i in idx.tolist()] if isinstance(v, list) else v[idx]
-    return Batch(pick(b.clip_ids), pick(b.subject_ids), {k: pick(v) for k, v in b.inputs.items()},
-                 {k: v[idx] for k, v in b.present.items()}, {k: v[idx] for k, v in b.pad_masks.items()},
-                 None if b.labels is None else b.labels[idx], None if b.targets is None else b.targets[idx], pick(b.meta))
-
-def _np(t): return None if t is None else t.detach().float().cpu().numpy()
-
-def average_views(readings:Sequence[dict]) -> dict:
-    """Test-time augmentation: the first `infer` reading with its class probabilities (and regression outputs) averaged
-    over all `readings` of the same clips; logits become the log of the mean probability, so softmax gives that mean.
-    Embeddings, gates and attention stay the first (unaugmented) reading's."""
-    first = readings[0]
-    for r in readings[1:]:
-        if list(r["clip_ids"]) != list(first["clip_ids"]):
-            raise DataError("test-time views read different clips", field="tta", expected="the same clips in the same order")
-    out = dict(first)
-    if first["logits"] is not None:
-        p = np.mean([softmax_np(r["logits"]) for r in readings], 0)
-        out["logits"] = np.log(np.clip(p, 1e-12, None)).astype(np.float32)
-    if first["prediction"] is not None:
-        out["prediction"] = np.mean([r["prediction"] for r in readings], 0)
-    return out
-
-def infer(model, dataset, batch_size:int=16, remove:Sequence[str]=(), progress=None, tta:Sequence[str]=()) -> dict:
-    """Run `model` (eval, no grad) over `dataset` in order; with `remove`, those modalities are masked out through the
-    batch's presence mask (not zero-filled) and clips left with none of the model's modalities are dropped.
-    With `tta` (augmentations the reader offers, e.g. `["hflip"]`) the model also reads each `dataset.view(name)` and
-    the outputs are averaged (`average_views`).
-    Returns numpy arrays per clip: clip_ids, subject_ids, labels, targets, logits, prediction, embeddings {m: N×D},
-    gates, gate_modalities, frame_attention, region_attention (N×K×T), region_weights (N×K), regions, and as lists
-    (None where absent) clinician, phases and kinematics_attention (the skeleton attention, T×17)."""
-    if tta:
-        return average_views([infer(model, d, batch_size, remove, progress)
-                              for d in [dataset, *(dataset.view(name) for name in tta)]])
-    import torch
-    from medclip_nb.datasets import make_loader
-    model.eval()
-    mods = list(getattr(model, "modalities", []))
-    acc = {k: [] for k in ("clip_ids", "subject_ids", "labels", "targets", "logits", "prediction", "gates",
-                           "frame_attention", "region_attention", "region_weights", "clinician", "phases", "kinematics_attention")}
-    emb, info = {}, {"gate_modalities": None, "regions": None}
-    loader = make_loader(dataset, batch_size=batch_size, shuffle=False)
-    with torch.no_grad():
-        for b in loader:
-            for m in remove:
-                if m in b.present: b.present[m] = torch.zeros_like(b.present[m])
-            left = np.zeros(len(b), bool)
-            for m in mods:
-                if m in b.present: left |= b.present[m].numpy()
-            if not left.all():
-                if not left.any(): continue
-                b = _subset_batch(b, left)
-            o = model(b)
-            B = len(b)
-            acc["clip_ids"] += list(b.clip_ids); acc["subject_ids"] += list(b.subject_ids)
-            acc["labels"].append(b.labels.numpy()); acc["targets"].append(b.targets.numpy())
-            for k, v in (("logits", o.logits), ("prediction", o.prediction), ("gates", o.gate_weights),
-                         ("frame_attention", o.frame_attention), ("region_attention", o.extras.get("concept_frame_attention")),
-                         ("region_weights", o.joint_attention if o.extras.get("concepts") else None)):
-                if v is not None: acc[k].append(_np(v).reshape(B, *v.shape[1:]))
-            for m, e in o.embeddings.items(): emb.setdefault(m, []).append(_np(e))
-            info["gate_modalities"] = list(o.gate_modalities or []) or info["gate_modalities"]
-            info["regions"] = o.extras.get("concepts") or info["regions"]
-            for name in ("clinician", "phases"):
-                key = "attention" if name == "clinician" else "phases"
-                x, pr = b.inputs.get(key), b.present.get(key)
-                acc[name] += [(_np(x[i]) if x is not None and bool(pr[i]) else None) for i in range(B)]
-            ka = o.extras.get("kinematics_attention")
-            acc["kinematics_attention"] += [None if ka is None or bool(torch.isnan(ka[i]).any()) else _np(ka[i]) for i in range(B)]
-            if progress is not None: progress.update(B)
-    cat = lambda L: np.concatenate(L) if L else None
-    lists = ("clip_ids", "subject_ids", "clinician", "phases", "kinematics_attention")
-    out = {k: (v if k in lists else cat(v)) for k, v in acc.items()}
-    out["embeddings"] = {m: cat(v) for m, v in emb.items()}
-    out.update(info)
-    return out
 
 # %% ../nbs/15_evaluate.ipynb #89562f77
-def binary_roc_auc(y, s) -> float:
-    "ROC-AUC of scores `s` for binary labels `y` by the rank-sum (Mann–Whitney) identity, ties counted half: sklearn's value, without its input checks."
-    from scipy.stats import rankdata
-    y = np.asarray(y, bool); npos = int(y.sum()); nneg = len(y) - npos
-    if npos == 0 or nneg == 0: raise ValueError("ROC-AUC needs both classes")
-    return float((rankdata(s)[y].sum() - npos * (npos + 1) / 2) / (npos * nneg))
-
-def binary_average_precision(y, s) -> float:
-    "Average precision Σ (Rₙ − Rₙ₋₁) Pₙ over the distinct score thresholds, as sklearn defines it (recall increasing)."
-    y, s = np.asarray(y, bool), np.asarray(s, float)
-    if not y.any(): raise ValueError("average precision needs a positive")
-    order = np.argsort(-s, kind="mergesort"); y, s = y[order], s[order]
-    last = np.r_[np.flatnonzero(np.diff(s)), len(s) - 1]     # the last row of each distinct threshold
-    tp = np.cumsum(y)[last]; fp = last + 1 - tp
-    recall = tp / y.sum()
-    return float(np.sum(np.diff(np.r_[0.0, recall]) * tp / (tp + fp)))
-
 def _ci_functions() -> dict:
     "Metric functions of (labels, probabilities) re-computed on each subject bootstrap resample."
     from sklearn import metrics as M
@@ -516,12 +274,8 @@ def regression_report(df:pd.DataFrame, threshold=None, positive:str="above", n_b
     m.update({f"subject_{k}": v for k, v in sm.items()})
     return m
 
-# %% ../nbs/15_evaluate.ipynb #b9960ef5
-BUNDLE_FILES = ["schema.json", "metrics.json", "predictions.parquet", "embeddings.npy", "embeddings_2d.parquet",
-                "alignment.parquet", "alignment_summary.parquet", "gates.parquet", "frame_attention.npy",
-                "kinematics_attention.npy", "phase_attention.parquet", "attention_consistency.parquet", "confusion.parquet",
-                "calibration.parquet", "ablations.parquet"]
 
+# %% ../nbs/15_evaluate.ipynb #b9960ef5
 def _record_columns(ds, clip_ids) -> pd.DataFrame:
     "video_path (absolute), image_path, text and attention_path of `clip_ids` from the dataset's index."
     rec = ds.records.drop_duplicates("clip_id").set_index(ds.records["clip_id"].drop_duplicates().astype(str))
@@ -546,7 +300,6 @@ def embeddings_2d(E:np.ndarray, modalities:Sequence[str], pred:pd.DataFrame, uma
             import importlib.util
             umap = importlib.util.find_spec("umap") is not None
         if umap and ok.sum() > 5:
-            from medclip_nb.core import need
             U = need("umap", "umap", "UMAP embedding maps")
             methods.append(("umap", U.UMAP(n_neighbors=min(15, int(ok.sum()) - 1), random_state=seed, n_jobs=1
                                            ).fit_transform(flat[ok])))
@@ -564,14 +317,12 @@ def embeddings_2d(E:np.ndarray, modalities:Sequence[str], pred:pd.DataFrame, uma
 
 def joint_regions(joint_map, regions:Sequence[str]) -> np.ndarray:
     "A T×17 (COCO-17) joint map averaged within each body region: T×K."
-    from medclip_nb.datasets import REGION_JOINTS   # one region → joints table for readers and evaluation
     c = np.asarray(joint_map, float)
     return np.stack([c[:, REGION_JOINTS[r]].mean(1) for r in regions], 1)
 
 def model_and_clinician_maps(frame_att, region_att, region_w, regions, clinician) -> tuple:
     """The model's attention and the clinician's map on one grid: T×K (frame × body region) when the model has
     concept (region) attention and the clinician map is joint-level T×17, else T (frames). Returns (model, clinician, level)."""
-    from medclip_nb.datasets import REGION_JOINTS
     c = np.asarray(clinician, float)
     if region_att is not None and regions and all(r in REGION_JOINTS for r in regions) and c.ndim == 2 and c.shape[1] == 17:
         model = (np.asarray(region_att, float) * np.asarray(region_w, float)[:, None]).T    # T×K
@@ -579,6 +330,7 @@ def model_and_clinician_maps(frame_att, region_att, region_w, regions, clinician
     if frame_att is None: return None, None, None
     clin = c.reshape(len(c), -1).mean(1)      # frame profile of a frame-, joint- or spatial map
     return np.asarray(frame_att, float), _frames_like(clin, len(frame_att)), "frame"
+
 
 # %% ../nbs/15_evaluate.ipynb #4a225a1b
 def _clean(v):
@@ -620,7 +372,6 @@ def _score(df:pd.DataFrame, classes, task:str, threshold, positive) -> tuple:
 def _gradient_maps(model, ds, batch_size:int, spatial:bool, kinematic:bool) -> tuple:
     """The maps that need gradients, in one pass over `ds` (each clip decoded once): ({clip_id: t×h×w Grad-CAM} for
     the clips with video when `spatial`, {clip_id: T×17 kinematic saliency} for those with a knowledge map when `kinematic`)."""
-    from medclip_nb.datasets import make_loader
     cams, sal = {}, {}
     if not (spatial or kinematic): return cams, sal
     for b in make_loader(ds, batch_size=batch_size, shuffle=False):
@@ -641,7 +392,6 @@ def evaluate_model(model, datasets_by_split:dict, classes:Sequence[str]|None, ta
     `spatial=True` adds Grad-CAM saliency of the video encoder per evaluated clip (`spatial_attention/<clip_id>.npy`).
     `tta` (e.g. `["hflip"]`) averages every prediction, ablations included, over the plain and augmented reads (`infer`)."""
     from tqdm.auto import tqdm
-    from medclip_nb.core import write_json
     if split not in datasets_by_split:
         raise DataError(f"split '{split}' not among the datasets given {list(datasets_by_split)}", field="split")
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
@@ -765,12 +515,12 @@ def evaluate_model(model, datasets_by_split:dict, classes:Sequence[str]|None, ta
     for f in BUNDLE_FILES:      # a file this evaluation does not produce must not survive from an earlier one
         if f not in files and f not in ("schema.json", "metrics.json") and (out / f).exists(): (out / f).unlink()
     for f, obj in files.items():
-        (_write_npy if f.endswith(".npy") else _write_parquet)(obj, out / f)
+        (write_array if f.endswith(".npy") else write_table)(obj, out / f)
     write_json(out / "metrics.json", {k: _clean(v) for k, v in metrics.items()})
     sdir = out / "spatial_attention"
     if sdir.is_dir():
         for f in sdir.glob("*.npy"): f.unlink()
-    for cid, cam in cams.items(): _write_npy(cam.astype(np.float16), sdir / f"{cid}.npy")
+    for cid, cam in cams.items(): write_array(cam.astype(np.float16), sdir / f"{cid}.npy")
     from datetime import datetime, timezone
     write_json(out / "schema.json", {"version": BUNDLE_VERSION, "recipe": recipe, "task": task, "classes": classes,
                                      "modalities": mods, "split": split, "tta": tta,
@@ -795,7 +545,6 @@ def evaluate_run(run_dir, split:str="test", progress:bool=True, n_boot:int=500, 
     `spatial` (default: when the model's video encoder supports it) adds Grad-CAM maps of the video encoder;
     `tta` (default: the run's `data.tta`) the test-time augmentations whose predictions are averaged in."""
     import torch
-    from medclip_nb.train import load_run
     run = load_run(run_dir)
     cfg = run.cfg
     recipe = cfg.get("recipe") if hasattr(cfg, "get") else None
@@ -864,14 +613,12 @@ def summarize_folds(table:pd.DataFrame) -> dict:
 def cross_validate(records:pd.DataFrame, fit_score:Callable, n_splits:int=5, val:float=0.15, seed:int=0,
                    progress:bool=False) -> tuple:
     "Cross-subject k-fold: (per-fold table, {metric: mean, metric_std: std})."
-    from medclip_nb.datasets import subject_kfold
     t = _fold_table(records, subject_kfold(records, n_splits, val, seed), fit_score, progress)
     return t, summarize_folds(t)
 
 def leakage_comparison(records:pd.DataFrame, fit_score:Callable, n_splits:int=5, val:float=0.15, seed:int=0,
                        progress:bool=False) -> pd.DataFrame:
     "The same experiment with folds by subject and by clip: one row per metric with both means ± std and the inflation."
-    from medclip_nb.datasets import subject_kfold
     subj = summarize_folds(_fold_table(records, subject_kfold(records, n_splits, val, seed), fit_score, progress))
     clip = summarize_folds(_fold_table(records, clip_kfold(records, n_splits, val, seed), fit_score, progress))
     keys = [k for k in subj if not k.endswith("_std")]
@@ -893,7 +640,6 @@ def grad_cam_supported(model) -> bool:
 def video_grad_cam(model, batch) -> np.ndarray:
     "Grad-CAM of the video encoder for each clip of `batch`: float32 (B, t, h, w) in [0, 1]; NaN rows for clips without video."
     import torch
-    from medclip_nb.core import ConfigError
     name = _cam_hook_name(model)
     enc = model.encoders["video"] if name else None
     if name is None:

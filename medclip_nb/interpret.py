@@ -9,10 +9,108 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from .core import DataError, atomic_write
+import functools
+from typing import Sequence
+from .core import MedclipError
+from .video import probe_video, read_clip
+from .bundle import Bundle, load_bundle
+
 
 # %% auto #0
-__all__ = ['COCO17', 'clinician_maps', 'case_data', 'png_data_uri', 'heatmap_image', 'case_report_html', 'write_case_report',
-           'browser_frame', 'case_browser']
+__all__ = ['IMAGE_SUFFIXES', 'COCO17', 'FramesUnavailable', 'keyframes', 'heat_colors', 'overlay_attention', 'dim_by_weight',
+           'frame_strip', 'nearest_cases', 'clinician_maps', 'case_data', 'png_data_uri', 'heatmap_image',
+           'case_report_html', 'write_case_report', 'browser_frame', 'case_browser']
+
+# %% ../nbs/16_interpret.ipynb #d3331243
+class FramesUnavailable(MedclipError):
+    "Key frames cannot be shown: the clip has no video, or its file is missing or cannot be decoded."
+
+@functools.lru_cache(maxsize=16)
+def _decode(path:str, stamp:tuple, n:int):
+    info = probe_video(path)
+    clip, idx = read_clip(path, num_frames=min(n, info.frames), return_indices=True)
+    return clip, idx / max(info.frames - 1, 1)
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff"}
+
+def keyframes(video_path:os.PathLike, n:int=8) -> tuple:
+    """`n` evenly spaced frames of a video (uint8 n×H×W×3, decoded by `medclip_nb.video.read_clip`) and their
+    positions in [0, 1] along the clip (to pick the matching attention). An image is one frame at position 0."""
+    if not video_path: raise FramesUnavailable("this clip has no video")
+    p = Path(video_path)
+    if not p.is_file(): raise FramesUnavailable(f"video not found: '{p}'")
+    if p.suffix.lower() in IMAGE_SUFFIXES:
+        from PIL import Image
+        with Image.open(p) as im: return np.asarray(im.convert("RGB"))[None], np.zeros(1)
+    try: return _decode(str(p.resolve()), (p.stat().st_size, p.stat().st_mtime_ns), int(n))
+    except DataError as e: raise FramesUnavailable(f"video cannot be shown: {e}") from e
+
+# %% ../nbs/16_interpret.ipynb #022ad51d
+_LUT = np.array([[0, 0, 4], [87, 16, 110], [188, 55, 84], [249, 142, 9], [252, 255, 164]], np.float32)  # inferno stops
+
+def heat_colors(a:np.ndarray) -> np.ndarray:
+    "Values in [0, 1] to RGB (an inferno-like colour map), shape (..., 3) float in [0, 255]."
+    t = np.clip(a, 0, 1) * (len(_LUT) - 1)
+    return np.stack([np.interp(t, np.arange(len(_LUT)), _LUT[:, c]) for c in range(3)], -1)
+
+def _at(maps:np.ndarray, pos:np.ndarray) -> np.ndarray:
+    "Rows of `maps` (time first) at relative positions `pos` in [0, 1] (nearest frame)."
+    return maps[np.clip((pos * (len(maps) - 1)).round().astype(int), 0, len(maps) - 1)]
+
+def overlay_attention(frames:np.ndarray, maps:np.ndarray, pos:np.ndarray, alpha:float=0.5) -> np.ndarray:
+    """Blend spatial attention maps (T×h×w, any T, h, w) over key frames at relative positions `pos`. The maps are
+    scaled by the clip's range, not each frame's, so a frame the model barely looks at stays barely coloured."""
+    from PIL import Image
+    maps = np.asarray(maps, np.float32)
+    lo, hi = float(maps.min()), float(maps.max())
+    out = []
+    for f, a in zip(frames, _at(maps, pos)):
+        a = (a - lo) / max(hi - lo, 1e-6)
+        a = np.asarray(Image.fromarray((a * 255).astype(np.uint8)).resize((f.shape[1], f.shape[0]), Image.BILINEAR), np.float32) / 255
+        w = (alpha * a)[..., None]
+        out.append(((1 - w) * f + w * heat_colors(a)).clip(0, 255).astype(np.uint8))
+    return np.stack(out)
+
+def dim_by_weight(frames:np.ndarray, weights:np.ndarray, pos:np.ndarray) -> np.ndarray:
+    "Show frame-level attention: frames the model ignores are dimmed (brightness 0.3 + 0.7·w/max w)."
+    w = _at(np.asarray(weights, np.float32), pos)
+    k = 0.3 + 0.7 * w / max(float(w.max()), 1e-9)
+    return (frames * k[:, None, None, None]).clip(0, 255).astype(np.uint8)
+
+def frame_strip(frames:np.ndarray, height:int=140, gap:int=3) -> bytes:
+    "Frames side by side, resized to `height`, as PNG bytes."
+    from PIL import Image
+    ims = [Image.fromarray(f).resize((max(1, round(f.shape[1] * height / f.shape[0])), height)) for f in frames]
+    strip = Image.new("RGB", (sum(i.width for i in ims) + gap * (len(ims) - 1), height), (255, 255, 255))
+    x = 0
+    for im in ims: strip.paste(im, (x, 0)); x += im.width + gap
+    buf = io.BytesIO(); strip.save(buf, "PNG"); return buf.getvalue()
+
+# %% ../nbs/16_interpret.ipynb #b3700b3e
+def nearest_cases(b:Bundle, query, k:int=5, modality:str|None=None, splits:Sequence[str]|None=None,
+                  exclude:str|None=None) -> pd.DataFrame:
+    """The `k` clips whose embedding (in `modality`, default the first of the schema) is closest in cosine to `query`
+    (a clip id of the bundle, or an embedding vector), optionally only from `splits`."""
+    E = b.embeddings()
+    if E is None: raise DataError("no embeddings.npy in this bundle", path=b.analysis)
+    m = b.modalities.index(modality) if modality else 0
+    X = np.asarray(E[:, m], np.float32)
+    if isinstance(query, str): exclude, q = query, X[b.row(query)]
+    else: q = np.asarray(query, np.float32).reshape(-1)
+    if q.shape[0] != X.shape[1]:
+        raise DataError(f"embedding of size {q.shape[0]} cannot be compared with the bundle's size {X.shape[1]}",
+                        path=b.analysis / "embeddings.npy", expected="the same run's embeddings")
+    if np.isnan(q).any(): return pd.DataFrame(columns=["clip_id", "cosine"])
+    Xn = X / np.linalg.norm(X, axis=1, keepdims=True).clip(1e-12)
+    sim = Xn @ (q / max(np.linalg.norm(q), 1e-12))
+    p = b.predictions
+    ok = ~np.isnan(sim)
+    if splits is not None: ok &= p.split.isin(list(splits)).to_numpy()
+    if exclude is not None: ok &= (p.clip_id != exclude).to_numpy()
+    idx = np.flatnonzero(ok); idx = idx[np.argsort(-sim[idx], kind="stable")][:k]
+    cols = [c for c in ["clip_id", "subject_id", "split", "label_name", "pred_name"] if c in p.columns]
+    return p.iloc[idx][cols].assign(cosine=sim[idx].round(3)).reset_index(drop=True)
+
 
 # %% ../nbs/16_interpret.ipynb #f1195614
 COCO17 = ["nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_wrist",
@@ -41,7 +139,6 @@ def case_data(run_dir, clip_id:str, n_frames:int=8) -> dict:
     """Everything a case view shows, from the bundle: the prediction row, probabilities, frame / phase attention,
     consistency rows, the model's spatial saliency (if stored), the clinician maps, nearest training cases and key
     frames (decoded from the video; None with a reason when they cannot be)."""
-    from medclip_nb.dashboard import load_bundle, nearest_cases, keyframes, FramesUnavailable
     b = load_bundle(run_dir)
     i = b.row(clip_id)
     p = b.predictions.iloc[i]
@@ -71,7 +168,6 @@ def png_data_uri(img:np.ndarray|bytes) -> str:
 
 def heatmap_image(a:np.ndarray, cell:int=12) -> np.ndarray:
     "A 2-D map (rows × cols) as an inferno-coloured uint8 image, each cell `cell` px, scaled by the map's range."
-    from medclip_nb.dashboard import heat_colors
     a = np.asarray(a, np.float32)
     a = (a - np.nanmin(a)) / max(float(np.nanmax(a) - np.nanmin(a)), 1e-6)
     img = heat_colors(np.nan_to_num(a)).astype(np.uint8)
@@ -105,7 +201,6 @@ def _frame_bars(w:np.ndarray, label:str) -> str:
     return f'<div><div class="muted">{_esc(label)}</div><div style="height:62px;display:flex;align-items:flex-end">{bars}</div></div>'
 
 def _model_views(d:dict) -> str:
-    from medclip_nb.dashboard import overlay_attention, dim_by_weight, frame_strip
     parts, frames, pos = [], d["frames"], d["positions"]
     if frames is not None and d["spatial"] is not None:
         parts.append(f'<img alt="model saliency" src="{png_data_uri(frame_strip(overlay_attention(frames, d["spatial"], pos)))}">'
@@ -127,7 +222,6 @@ def _model_views(d:dict) -> str:
     return "".join(parts) or '<p class="muted">the model exposes no attention for this clip</p>'
 
 def _clinician_views(d:dict) -> str:
-    from medclip_nb.dashboard import overlay_attention, frame_strip
     parts, c, frames, pos = [], d["clinician"], d["frames"], d["positions"]
     if "spatial" in c and frames is not None:
         parts.append(f'<img alt="clinician map" src="{png_data_uri(frame_strip(overlay_attention(frames, c["spatial"], pos)))}">'
@@ -143,7 +237,6 @@ def _clinician_views(d:dict) -> str:
 
 def case_report_html(d:dict) -> str:
     "The report of one case (from `case_data`) as a self-contained HTML string."
-    from medclip_nb.dashboard import frame_strip
     p, task = d["row"], d["task"]
     if task == "classification":
         ok = bool(p.get("correct"))
@@ -182,7 +275,6 @@ def write_case_report(run_dir, clip_id:str, out=None) -> Path:
 # %% ../nbs/16_interpret.ipynb #992c8b1e
 def browser_frame(d:dict, t:int, model:bool=True, clinician:bool=False) -> np.ndarray:
     "Frame `t` of a case (from `case_data`) with the chosen overlays, as a uint8 H×W×3 image."
-    from medclip_nb.dashboard import overlay_attention, dim_by_weight
     if d["frames"] is None: raise DataError(d["frames_unavailable"] or "no frames", field="video")
     f, pos = d["frames"][t:t + 1], d["positions"][t:t + 1]
     if model and d["spatial"] is not None: f = overlay_attention(f, d["spatial"], pos)
@@ -194,7 +286,6 @@ def browser_frame(d:dict, t:int, model:bool=True, clinician:bool=False) -> np.nd
 def case_browser(run_dir, n_frames:int=16, width:int=320):
     "An ipywidgets browser of a run's cases: case picker, frame slider, model / clinician overlay toggles, probabilities."
     import ipywidgets as W
-    from medclip_nb.dashboard import load_bundle
     b = load_bundle(run_dir)
     ids = b.predictions.clip_id.astype(str).tolist()
     pick = W.Dropdown(options=ids, value=ids[0], description="case")

@@ -10,6 +10,9 @@ from pathlib import Path
 import numpy as np
 
 from .core import Sample, collate, DataError, ConfigError, MedclipError, COCO17
+from .video import read_clip, to_tensor, probe_video
+from .run import load_run
+
 
 # %% auto #0
 __all__ = ['PRIOR_INPUTS', 'cached_run', 'predict', 'format_table', 'predict_main']
@@ -19,7 +22,6 @@ _RUNS: dict = {}
 
 def cached_run(run_dir):
     "`load_run(run_dir)`, cached per run folder (reloaded when its checkpoint changes)."
-    from medclip_nb.train import load_run
     p = Path(run_dir).resolve()
     ck = [p / "checkpoints" / n for n in ("best.ckpt", "last.ckpt")]
     stamp = tuple(c.stat().st_mtime_ns if c.exists() else 0 for c in ck)
@@ -52,7 +54,6 @@ def _frame_prior(path, idx, n_frames:int, name:str):
 def predict(run_dir, video_path, text:str|None=None, priors:dict|None=None) -> dict:
     """Class probabilities (run's class order), prediction, frame attention and embeddings for one video, with optional
     user text and per-frame `priors` {"kinematics"|"attention": .npy path} (what `medclip pose` writes for the video)."""
-    from medclip_nb.video import read_clip, to_tensor, probe_video
     run = cached_run(run_dir)
     mods = run.modalities
     if "video" not in mods:

@@ -20,12 +20,21 @@ from .core import (Config, load_config, seed_everything, write_json, atomic_writ
                              MedclipError, in_test, collate)
 
 _log = logging.getLogger(__name__)
+from .synth.gait import render_gait_dataset
+from .synth.echo import render_echo_dataset
+from .synth.ultrasound import render_ultrasound_dataset
+from .core import available_recipes
+from .datasets import (SPLIT_NAMES, SubjectBatchSampler, open_run_reader, make_splits, split_dataset, shots_per_bin,
+                                 few_shot_train, write_few_shot_list)
+from .model import STAGES, build_model, param_groups, apply_stage
+from .metrics import quick_metrics
+from .run import run_tta, LoadedRun, load_run, final_metrics
+
 
 # %% auto #0
-__all__ = ['SPLIT_NAMES', 'STAGE_PRESETS', 'SCHEDULES', 'render_synth', 'synth_dir', 'make_splits', 'split_dataset',
-           'shots_per_bin', 'few_shot_train', 'write_few_shot_list', 'EpochBatches', 'expand_stages', 'stage_spans',
-           'stage_plan', 'schedule_factor', 'quick_metrics', 'monitor_of', 'BestOfLastStage', 'MedClipModule',
-           'teacher_for', 'train', 'LoadedRun', 'load_run', 'final_metrics', 'train_main']
+__all__ = ['STAGE_PRESETS', 'SCHEDULES', 'render_synth', 'synth_dir', 'EpochBatches', 'expand_stages', 'stage_spans',
+           'stage_plan', 'schedule_factor', 'monitor_of', 'BestOfLastStage', 'MedClipModule', 'teacher_for', 'train',
+           'train_main']
 
 # %% ../nbs/12_train.ipynb #063c16c4
 def _synth_params(cfg:Config) -> dict:
@@ -39,16 +48,13 @@ def render_synth(cfg:Config, out_dir, progress:bool=True) -> Path:
     if out.exists(): shutil.rmtree(out)
     kind = p.get("kind")
     if kind == "gait":
-        from medclip_nb.synth.gait import render_gait_dataset
         render_gait_dataset(out, subjects=p["subjects"], clips_per_subject=p["clips_per_subject"], frames=p["frames"],
                             size=p["size"] or 112, seed=p.get("seed", 0), cohort=p.get("cohort") or "gaitlab",
                             progress=progress, overwrite=True)
     elif kind == "echo":
-        from medclip_nb.synth.echo import render_echo_dataset
         render_echo_dataset(out, subjects=p["subjects"], seed=p.get("seed", 0), frames=p["frames"],
                             size=p["size"] or 112, progress=progress)
     elif kind == "ultrasound":
-        from medclip_nb.synth.ultrasound import render_ultrasound_dataset
         render_ultrasound_dataset(out, subjects=p["subjects"], seed=p.get("seed", 0), progress=progress,
                                   images_per_subject=p["clips_per_subject"])
     else: raise ConfigError(f"data.synth.kind = {kind!r}; choose one of ['gait', 'echo', 'ultrasound']")
@@ -64,66 +70,12 @@ def synth_dir(cfg:Config, out) -> Path:
     h = hashlib.sha1(json.dumps(p, sort_keys=True).encode()).hexdigest()[:8]
     return base.with_name(f"{cfg.recipe}-{h}")
 
-# %% ../nbs/12_train.ipynb #46f3c6dc
-SPLIT_NAMES = ("train", "val", "test")
-
-def _open(root, layout, cfg:Config, sampling:str="uniform", augment=()):
-    "The run's reader; `augment` only for the training split (evaluation reads items as they are, test-time augmentation through `view`)."
-    from medclip_nb.datasets import open_dataset
-    kw = {"task": cfg.task} if layout == "scoligait" else {}
-    return open_dataset(root, layout, modalities=list(cfg.data.modalities), frames=cfg.data.frames, size=cfg.data.size,
-                        sampling=sampling, seed=int(cfg.seed), augment=augment, **kw)
-
-def make_splits(ds, cfg:Config) -> dict:
-    "{split: sorted subject ids}: the index's own train/val/test when it has all three, else `subject_splits` by the recipe's fractions. Validation and test are checked disjoint."
-    from medclip_nb.datasets import subject_splits, assert_subject_disjoint
-    rec = ds.all_records
-    given = set(rec["split"].dropna().astype(str)) if "split" in rec else set()
-    if given >= set(SPLIT_NAMES): split = rec["split"]
-    else:
-        fr = dict(val=float(cfg.data.val_fraction), test=float(cfg.data.test_fraction), seed=int(cfg.seed))
-        try: split = subject_splits(rec, **fr)
-        except ValueError as e:   # too few subjects per class to stratify (tiny data): plain group split
-            if isinstance(e, DataError): raise
-            split = subject_splits(rec, stratify="none", **fr)
-    frame = pd.DataFrame({"subject_id": rec["subject_id"].astype(str), "split": split})
-    assert_subject_disjoint(frame)
-    out = {s: sorted(frame.loc[frame["split"] == s, "subject_id"].unique().tolist()) for s in SPLIT_NAMES}
-    for s in SPLIT_NAMES:
-        if not out[s]: raise DataError(f"split '{s}' has no subjects ({len(set(frame['subject_id']))} subjects in all)",
-                                       path=ds.root, expected="more subjects, or other data.val_fraction / data.test_fraction")
-    assert not set(out["val"]) & set(out["test"]) and not set(out["train"]) & (set(out["val"]) | set(out["test"]))
-    return out
-
-def split_dataset(ds, subjects:Sequence[str]):
-    "The records of `ds` whose subject is in `subjects`."
-    return ds.subset(ds.records["subject_id"].astype(str).isin(set(subjects)).to_numpy())
-
-def shots_per_bin(cfg:Config) -> int:
-    "`data.shots_per_bin` as an int; 0 (or absent) means all training clips."
-    return int(cfg.data.get("shots_per_bin", 0) or 0)
-
-def few_shot_train(ds, cfg:Config):
-    "Keep `data.shots_per_bin` training clips per class (or per `model.bins` target bin); 0 or absent keeps all."
-    k = shots_per_bin(cfg)
-    if k <= 0: return ds
-    from medclip_nb.datasets import few_shot
-    by = "label" if ds.task == "classification" else "target"
-    keep = few_shot(ds.records, k, by=by, bins=cfg.model.get("bins"), seed=int(cfg.seed), allow_fewer=True)
-    return ds.subset(keep)
-
-def write_few_shot_list(path, ds):
-    "The clips a few-shot run trains on, one row each (FileList-style: clip, subject, label or target, source file and row), written atomically."
-    cols = [c for c in ("clip_id", "subject_id", "label_name", "target", "source", "row") if c in ds.records.columns]
-    atomic_write(Path(path), lambda t: ds.records[cols].to_csv(t, index=False), suffix=".csv")
-
 # %% ../nbs/12_train.ipynb #54fe9dc5
 from torch.utils.data import Sampler
 
 class EpochBatches(Sampler):
     "Subject-spanning batches for this process (`rank` of `world`), reseeded per epoch together with the dataset's frame draws."
     def __init__(self, dataset, batch_size:int, seed:int=0, rank:int=0, world:int=1):
-        from medclip_nb.datasets import SubjectBatchSampler
         self.dataset, self.rank, self.world, self.epoch_fn = dataset, rank, world, None
         self.base = SubjectBatchSampler(dataset.subject_ids, batch_size, seed=seed,
                                         min_subjects=min(2, len(set(dataset.subject_ids))))
@@ -154,7 +106,6 @@ def expand_stages(stages) -> list:
 
 def _stage_entry(s:dict) -> tuple:
     "(stage, lr_scale, loss overrides) of one checked `train.stages` entry."
-    from medclip_nb.model import STAGES
     bad = set(s) - {"epochs", "stage", "lr_scale", "losses"}
     if bad: raise ConfigError(f"train.stages entry {s}: unknown keys {sorted(bad)}; allowed epochs, stage, lr_scale, losses")
     st = s.get("stage", 0)
@@ -215,17 +166,6 @@ def _set_rng_state(s:dict):
     torch.set_rng_state(s["torch"])
 
 # %% ../nbs/12_train.ipynb #218e07af
-def quick_metrics(task:str, classes, labels, probs=None, targets=None, preds=None) -> dict:
-    "Accuracy / macro-F1 (classification) or MAE / RMSE (regression) of collected predictions."
-    from medclip_nb.evaluate import classification_metrics, regression_metrics
-    if task == "classification":
-        y = np.asarray(labels); ok = y >= 0
-        m = classification_metrics(y[ok], np.asarray(probs)[ok], classes)
-        return {k: m[k] for k in ("n", "accuracy", "balanced_accuracy", "majority_rate", "macro_f1", "roc_auc") if k in m}
-    t, p = np.asarray(targets, float), np.asarray(preds, float); ok = ~np.isnan(t)
-    m = regression_metrics(t[ok], p[ok])
-    return {k: m[k] for k in ("n", "mae", "rmse", "r2", "mae_mean_predictor")}
-
 def monitor_of(task:str) -> tuple:
     "(metric, mode) that picks the best checkpoint."
     return ("val/macro_f1", "max") if task == "classification" else ("val/mae", "min")
@@ -239,12 +179,12 @@ class BestOfLastStage(ModelCheckpoint):
     def on_train_epoch_end(self, trainer, pl_module):
         if trainer.current_epoch >= self.first_epoch: super().on_train_epoch_end(trainer, pl_module)
 
+
 # %% ../nbs/12_train.ipynb #6a0c536f
 class MedClipModule(L.LightningModule):
     "The recipe's `MedClipModel` with its losses, stages, optional teacher and per-epoch seeding."
     def __init__(self, cfg:dict, classes:list, task:str):
         super().__init__()
-        from medclip_nb.model import build_model
         self.save_hyperparameters({"cfg": cfg, "classes": classes, "task": task})
         self.cfg, self.classes, self.task = Config(cfg, cfg.get("recipe", "config")), list(classes), task
         self.model = build_model(self.cfg, classes or None)
@@ -261,7 +201,6 @@ class MedClipModule(L.LightningModule):
     def transfer_batch_to_device(self, batch, device, dataloader_idx): return batch.to(device)
 
     def configure_optimizers(self):
-        from medclip_nb.model import param_groups
         groups = param_groups(self.model, self.cfg)
         for g in groups: g["base_lr"] = g["lr"]
         return torch.optim.AdamW(groups)
@@ -270,7 +209,6 @@ class MedClipModule(L.LightningModule):
         if self.teacher is not None: self.teacher.to(self.device)
 
     def on_train_epoch_start(self):
-        from medclip_nb.model import apply_stage
         e = self.current_epoch
         stage, scale, losses = self.plan[min(e, len(self.plan) - 1)]
         if stage is not None:
@@ -403,7 +341,7 @@ def train(recipe:str, data=None, out="runs", name:str|None=None, overrides:Seque
     if root is None: root = render_synth(cfg, synth_dir(cfg, out), progress=progress)
     root = Path(root).resolve()
     layout = cfg.data.layout
-    full = _open(root, layout, cfg)
+    full = open_run_reader(root, layout, cfg)
     splits = make_splits(full, cfg)
     task = full.task
     classes = list(full.classes) if task == "classification" else []
@@ -462,91 +400,18 @@ def _loaders(root, layout, cfg:Config, splits:dict, rank:int=0, world:int=1) -> 
     "Train loader (subject-spanning, epoch-seeded random frames, few-shot when asked) and validation loader (uniform)."
     from torch.utils.data import DataLoader
     bs, nw = int(cfg.data.batch_size), int(cfg.data.num_workers)
-    tr = few_shot_train(split_dataset(_open(root, layout, cfg, sampling=cfg.data.get("train_sampling", "random"),
+    tr = few_shot_train(split_dataset(open_run_reader(root, layout, cfg, sampling=cfg.data.get("train_sampling", "random"),
                                             augment=cfg.data.get("augment") or ()), splits["train"]), cfg)
-    va = split_dataset(_open(root, layout, cfg), splits["val"])
-    from medclip_nb.evaluate import run_tta
+    va = split_dataset(open_run_reader(root, layout, cfg), splits["val"])
     for name in run_tta(cfg): va.view(name)   # a test-time augmentation the reader cannot apply fails now, not after training
     if world > 1: va = va.subset(va.records.index[rank::world])
     common = dict(collate_fn=collate, num_workers=nw, persistent_workers=False)
     return {"train": DataLoader(tr, batch_sampler=EpochBatches(tr, bs, seed=int(cfg.seed), rank=rank, world=world), **common),
             "val": DataLoader(va, batch_size=bs, shuffle=False, **common)}
 
-# %% ../nbs/12_train.ipynb #3dc0eea8
-@dataclass
-class LoadedRun:
-    "A trained run: its config, class order, task, splits, data, and the model (eval mode) of `best.ckpt` (else `last.ckpt`)."
-    run_dir: Path
-    cfg: Config
-    classes: list
-    task: str
-    model: object
-    splits: dict
-    data_root: Path
-    layout: str
-    checkpoint: Path
-    _datasets: dict = field(default_factory=dict, repr=False)
-
-    @property
-    def modalities(self) -> list: return list(self.cfg.model.modalities)
-
-    def dataset(self, split:str, **kw):
-        "The run's `split` dataset: uniform (deterministic) frame sampling, the same modalities, frames and size as training; `kw` override data keys (e.g. `modalities=[...]`)."
-        if split not in self.splits: raise ConfigError(f"unknown split '{split}'; the run has {list(self.splits)}")
-        cfg = self.cfg.with_overrides({f"data.{k}": v for k, v in kw.items()}) if kw else self.cfg
-        key = (split, json.dumps(kw, sort_keys=True, default=str))
-        if key not in self._datasets:
-            self._datasets[key] = split_dataset(_open(self.data_root, self.layout, cfg), self.splits[split])
-        return self._datasets[key]
-
-    @property
-    def device(self): return next(self.model.parameters()).device
-
-    def predict_batch(self, batch):
-        "The model's `ModelOutput` (detached, on CPU) for a `Batch`."
-        with torch.no_grad(): return self.model(batch.to(self.device)).detach()
-
-def _read_json(p:Path, what:str):
-    if not p.exists(): raise DataError(f"{what} missing: not a finished run folder", path=p, expected="a run folder written by `medclip train`")
-    return json.loads(p.read_text())
-
-def load_run(run_dir, checkpoint:str="best", device="cpu") -> LoadedRun:
-    "Load a run folder written by `train` (checkpoint 'best', falling back to 'last', or a path)."
-    from medclip_nb.model import build_model
-    run_dir = Path(run_dir)
-    if not run_dir.is_dir(): raise DataError("run folder not found", path=run_dir, expected="a folder written by `medclip train`")
-    cfg_p = run_dir / "config.yaml"
-    if not cfg_p.exists(): raise DataError("config.yaml missing: not a run folder", path=cfg_p)
-    cfg = Config(yaml.safe_load(cfg_p.read_text()), run_dir.name)
-    cj, splits, dj = (_read_json(run_dir / n, n) for n in ("classes.json", "splits.json", "data.json"))
-    ck = Path(checkpoint) if checkpoint not in ("best", "last") else run_dir / "checkpoints" / f"{checkpoint}.ckpt"
-    if not ck.exists() and checkpoint == "best": ck = run_dir / "checkpoints" / "last.ckpt"
-    if not ck.exists(): raise DataError("no checkpoint in the run folder", path=ck, expected="checkpoints/best.ckpt or last.ckpt")
-    state = torch.load(ck, map_location="cpu", weights_only=False)
-    model = build_model(cfg, cj["classes"] or None)
-    sd = {k[len("model."):]: v for k, v in state["state_dict"].items() if k.startswith("model.")}
-    model.load_state_dict(sd)
-    model.to(device).eval()
-    return LoadedRun(run_dir, cfg, list(cj["classes"]), cj["task"], model, splits, Path(dj["root"]), dj["layout"], ck)
-
-def final_metrics(run_dir) -> dict:
-    "Quick val / test metrics of the run's best checkpoint (uniform frames), averaged over the run's test-time augmentations (`data.tta`)."
-    from medclip_nb.evaluate import infer, run_tta, softmax_np
-    run = load_run(run_dir)
-    tta = run_tta(run.cfg)
-    out = {"checkpoint": run.checkpoint.name, "task": run.task, "tta": tta}
-    for split in ("val", "test"):
-        r = infer(run.model, run.dataset(split), int(run.cfg.data.batch_size), tta=tta)
-        probs = softmax_np(r["logits"]) if run.task == "classification" else None
-        preds = None if r["prediction"] is None else r["prediction"].reshape(-1)
-        m = quick_metrics(run.task, run.classes, r["labels"], probs, r["targets"], preds)
-        out.update({f"{split}/{k}": v for k, v in m.items()})
-    return out
-
 # %% ../nbs/12_train.ipynb #0b0c77b7
 def train_main(argv=None) -> int:
     "CLI: `medclip train RECIPE [--data DIR] [--out RUNS] [--name N] [--resume RUN_DIR] [key=value ...]`."
-    from medclip_nb.core import available_recipes
     p = argparse.ArgumentParser(prog="medclip train", description="Train a recipe; prints the run folder last.")
     p.add_argument("recipe", help=f"recipe name ({', '.join(available_recipes())}) or a YAML file")
     p.add_argument("--data", default=None, help="dataset folder (default: render the recipe's synthetic data)")

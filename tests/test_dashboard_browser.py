@@ -66,7 +66,7 @@ def test_selecting_a_point_opens_the_case(dash_page, dashboard_url, dashboard_ru
     dash_page.locator(".mc-embedding canvas").first.wait_for()
     settle(dash_page)
     # the most isolated point of the first run on show (PCA of its first modality), so the click cannot hit a neighbour
-    from medclip_nb.dashboard import find_runs, load_bundle
+    from medclip_nb.bundle import find_runs, load_bundle
     name, run = next(iter(find_runs(dashboard_runs).items()))
     b = load_bundle(run)
     e = b.table("embeddings_2d"); e = e[(e.method == "pca") & (e.modality == b.modalities[0])]

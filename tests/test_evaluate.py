@@ -5,8 +5,11 @@ import pandas as pd
 import pytest
 from sklearn import metrics as skm
 
-from medclip_nb.evaluate import (classification_metrics, regression_metrics, evaluate_model, evaluate_main, BUNDLE_FILES,
-                                 clinical_threshold, model_and_clinician_maps)
+from medclip_nb.metrics import classification_metrics, regression_metrics
+from medclip_nb.bundle import BUNDLE_FILES, TABLE_COLUMNS, load_bundle
+from medclip_nb.evaluate import evaluate_model, evaluate_main, evaluate_run, clinical_threshold, model_and_clinician_maps
+from medclip_nb.train import train
+from medclip_nb.synth.gait import render_gait_dataset
 
 def test_metrics_agree_with_sklearn():
     rng = np.random.default_rng(3)
@@ -62,7 +65,6 @@ def _model(classes, overrides=()):
     return build_model(load_config("clinicalclip_gait", ["model.embed_dim=32", *overrides]), classes)
 
 def test_bundle_complete_loads_and_is_deterministic(gait, tmp_path):
-    from medclip_nb.dashboard import load_bundle, TABLE_COLUMNS
     net = _model(gait.classes, ["model.fusion=gated"]).eval()     # gated fusion: the bundle has every table, gates too
     tr = gait.records.subject_id.isin(["S001", "S002"]).to_numpy()
     by_split = {"train": gait.subset(tr), "test": gait.subset(~tr)}
@@ -123,13 +125,8 @@ def test_cli_help(capsys):
     assert e.value.code == 0 and "RUN_DIR" in capsys.readouterr().out
 
 def test_evaluate_run_end_to_end(tmp_path):
-    train = pytest.importorskip("medclip_nb.train")
-    if not hasattr(train, "load_run"): pytest.skip("medclip_nb.train.load_run not written yet")
-    from medclip_nb.synth.gait import render_gait_dataset
-    from medclip_nb.dashboard import load_bundle
-    from medclip_nb.evaluate import evaluate_run
     root = render_gait_dataset(tmp_path / "gait", subjects=12, clips_per_subject=2, frames=8, size=32, progress=False)
-    run = train.train("clinicalclip_gait", data=root, out=tmp_path / "runs",
+    run = train("clinicalclip_gait", data=root, out=tmp_path / "runs",
                       overrides=["train.max_epochs=1", "data.size=32", "data.frames=8", "model.embed_dim=32"])
     an = evaluate_run(run, progress=False, n_boot=20)
     b = load_bundle(run)
@@ -157,7 +154,6 @@ def test_regression_bundle(tmp_path):
     from medclip_nb.model import build_model
     from medclip_nb.datasets import open_dataset
     from medclip_nb.synth.gait import render_gait_dataset
-    from medclip_nb.dashboard import load_bundle
     root = render_gait_dataset(tmp_path / "scoli", subjects=6, clips_per_subject=2, frames=8, size=32, cohort="scoliosis", progress=False)
     ds = open_dataset(root, "scoligait", modalities=["video", "kinematics"], frames=8, size=32, task="regression")
     torch.manual_seed(0)

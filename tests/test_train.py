@@ -8,7 +8,9 @@ import pytest
 import torch
 
 from medclip_nb.core import load_config
-from medclip_nb.train import train, load_run, render_synth, synth_dir, few_shot_train, _open, make_splits, split_dataset
+from medclip_nb.datasets import few_shot_train, open_run_reader, make_splits, split_dataset
+from medclip_nb.run import load_run
+from medclip_nb.train import train, render_synth, synth_dir
 from medclip_nb.predict import predict, format_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,7 +134,7 @@ def test_few_shot_k_per_class(runs):
     d = load_config("clinicalclip_gait", TINY).to_dict()
     cfg = Config({**d, "data": {**d["data"], "shots_per_bin": 1}}, "clinicalclip_gait")
     root = synth_dir(cfg, runs)
-    full = _open(root, "clinicalclip", cfg)
+    full = open_run_reader(root, "clinicalclip", cfg)
     tr = split_dataset(full, make_splits(full, cfg)["train"])
     few = few_shot_train(tr, cfg)
     counts = np.bincount(few.labels)
