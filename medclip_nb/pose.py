@@ -5,429 +5,33 @@
 # %% ../nbs/17_pose.ipynb #03e3e64f
 from __future__ import annotations
 import json, math, os
+from dataclasses import dataclass, field as _field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from .core import COCO17, RANCHO_PHASES, DataError, VideoDecodeError, need, atomic_write, write_json, in_test
+from .core import DataError, VideoDecodeError, need, atomic_write, write_json, in_test
+from .gait import (COCO17, RANCHO_PHASES, RANCHO_STARTS, TOE_OFF, OPP_TOE_OFF, OPP_HEEL_STRIKE, NORMS,
+                             KNOWLEDGE_MAP_FEATURES, rancho_phase, angle_from_down, leg_length, fill_gaps,
+                             facing_direction, joint_angles, symmetry_index, kinematic_knowledge_map, _wrap, _mid, _win)
+from .synth.gait import GAIT_CLASSES, make_subject, render_clip, sagittal_knee_flexion
 
 # %% auto #0
-__all__ = ['J', 'BODY13', 'LR_PAIRS', 'SKELETON', 'NORMS', 'KNOWLEDGE_MAP_FEATURES', 'KNOWLEDGE_MAP_JOINTS', 'RANCHO_STARTS',
-           'TOE_OFF', 'OPP_TOE_OFF', 'OPP_HEEL_STRIKE', 'MP33_TO_COCO17', 'MP33_FEET', 'BODY25_TO_COCO17',
-           'BODY25_FEET', 'LAYOUTS', 'NO_GAIT', 'PHASE_NORMS', 'VIDEO_SUFFIXES', 'angle_from_down', 'leg_length',
-           'fill_gaps', 'facing_direction', 'joint_angles', 'deviation', 'knowledge_map_joint_weights', 'windowed_corr',
-           'windowed_range', 'symmetry_index', 'kinematic_knowledge_map', 'rancho_phase', 'toy_walker', 'to_coco17',
-           'load_openpose', 'link_tracks', 'walking_score', 'select_walker', 'iter_frames', 'video_meta',
-           'extract_mediapipe', 'PoseTrack', 'fix_lr_swaps', 'clean_track', 'kinematics_table', 'detect_gait_events',
-           'gait_phase', 'phases_from_phi', 'gait_parameters', 'evaluate_on_truth', 'pose_from_video',
-           'pose_from_openpose', 'joint_deviation_scores', 'attention_prior', 'joints_by_phase', 'describe_gait',
-           'GaitAnalysis', 'analyse_track', 'draw_skeleton', 'write_overlay', 'write_analysis', 'analyse_video',
-           'pose_main', 'evaluate_on_synthetic', 'summarise_synthetic', 'knee_agreement']
+__all__ = ['J', 'SKELETON', 'MP33_TO_COCO17', 'MP33_FEET', 'BODY25_TO_COCO17', 'BODY25_FEET', 'LAYOUTS', 'NO_GAIT', 'PHASE_NORMS',
+           'VIDEO_SUFFIXES', 'to_coco17', 'load_openpose', 'link_tracks', 'walking_score', 'select_walker',
+           'iter_frames', 'video_meta', 'extract_mediapipe', 'PoseTrack', 'fix_lr_swaps', 'clean_track',
+           'kinematics_table', 'detect_gait_events', 'gait_phase', 'phases_from_phi', 'gait_parameters',
+           'evaluate_on_truth', 'pose_from_video', 'pose_from_openpose', 'joint_deviation_scores', 'attention_prior',
+           'joints_by_phase', 'describe_gait', 'GaitAnalysis', 'analyse_track', 'draw_skeleton', 'write_overlay',
+           'write_analysis', 'analyse_video', 'pose_main', 'evaluate_on_synthetic', 'summarise_synthetic',
+           'knee_agreement']
 
 # %% ../nbs/17_pose.ipynb #ea090b2d
 J = {n: i for i, n in enumerate(COCO17)}
-BODY13 = [0] + list(range(5, 17))   # nose + shoulders..ankles: the face points are too jittery for features
-LR_PAIRS = [("shoulder", 5, 6), ("elbow", 7, 8), ("wrist", 9, 10), ("hip", 11, 12), ("knee", 13, 14), ("ankle", 15, 16)]
 SKELETON = [(5, 7), (7, 9), (6, 8), (8, 10), (5, 6), (11, 12), (5, 11), (6, 12), (11, 13), (13, 15), (12, 14),
             (14, 16), (0, 1), (0, 2), (1, 3), (2, 4)]
-
-# %% ../nbs/17_pose.ipynb #4cd63573
-def _wrap(a):
-    "Wrap degrees to (-180, 180]."
-    return (np.asarray(a) + 180.0) % 360.0 - 180.0
-
-def angle_from_down(v:np.ndarray, direction) -> np.ndarray:
-    "Angle (deg) of vectors `v[...,2]` from straight down (image +y), positive when pointing forward (`x·direction`)."
-    v = np.asarray(v, float)
-    return np.degrees(np.arctan2(v[..., 0] * direction, v[..., 1]))
-
-def _mid(j, a, b): return (j[:, a, :2] + j[:, b, :2]) / 2
-
-def leg_length(joints:np.ndarray, conf_thr:float=0.3) -> float:
-    """Leg length in pixels: median thigh (hip–knee) plus median shank (knee–ankle) length, each over the frames where
-    both its ends are confident, pooling both legs (a side view often hides one leg's hip, the other's ankle). A segment
-    never confident on either leg is measured on all frames (its points are still the detector's best guess, or exact
-    projections in synthetic data marked occluded)."""
-    j = np.asarray(joints, float)
-    total = 0.0
-    for seg in (((11, 13), (12, 14)), ((13, 15), (14, 16))):
-        lens, ok = [], []
-        for a, b in seg:
-            lens.append(np.linalg.norm(j[:, a, :2] - j[:, b, :2], axis=1))
-            ok.append((j[:, [a, b], 2] >= conf_thr).all(1))
-        lens, ok = np.concatenate(lens), np.concatenate(ok)
-        good = np.isfinite(lens) & (lens > 0)
-        use = lens[good & ok] if (good & ok).any() else lens[good]
-        if use.size == 0:
-            raise DataError("no frame shows a thigh or a shank: cannot measure leg length", field="joints",
-                            expected="hip, knee and ankle positions in some frames")
-        total += float(np.median(use))
-    return total
-
-# %% ../nbs/17_pose.ipynb #5b5d869c
-def fill_gaps(joints:np.ndarray, conf_thr:float=0.3, max_gap:int|None=None) -> np.ndarray:
-    "Gate joints by confidence and linearly interpolate missing runs of <= `max_gap` frames (None: any length). Missing → NaN."
-    j = np.array(joints, dtype=np.float64, copy=True)
-    T = j.shape[0]
-    t = np.arange(T)
-    for k in range(j.shape[1]):
-        ok = (j[:, k, 2] >= conf_thr) & np.isfinite(j[:, k, :2]).all(1)
-        j[~ok, k, :2] = np.nan
-        if ok.sum() == 0 or ok.all(): continue
-        fill = ~ok
-        if max_gap is not None:
-            # only runs that are short AND bounded on both sides by confident frames
-            fill = np.zeros(T, bool)
-            run_start = None
-            for i in range(T + 1):
-                miss = i < T and not ok[i]
-                if miss and run_start is None: run_start = i
-                if not miss and run_start is not None:
-                    if run_start > 0 and i < T and i - run_start <= max_gap: fill[run_start:i] = True
-                    run_start = None
-        else:
-            # unbounded: extend the first/last confident value to the edges
-            pass
-        for c in range(2):
-            j[fill, k, c] = np.interp(t[fill], t[ok], j[ok, k, c])
-    return j
-
-# %% ../nbs/17_pose.ipynb #8575501f
-def facing_direction(joints:np.ndarray, fps:float=25.0, conf_thr:float=0.3) -> np.ndarray:
-    "Per-frame facing direction along image x: +1 (right) or -1 (left), from nose-vs-ears and pelvis motion."
-    from scipy.ndimage import uniform_filter1d
-    j = np.asarray(joints, float)
-    T = len(j)
-    L = leg_length(j, conf_thr)
-    ears_ok = (j[:, [3, 4], 2] >= conf_thr)
-    ear_x = np.where(ears_ok.any(1), np.nansum(j[:, [3, 4], 0] * ears_ok, 1) / np.maximum(ears_ok.sum(1), 1), np.nan)
-    face = np.where((j[:, 0, 2] >= conf_thr) & ears_ok.any(1), (j[:, 0, 0] - ear_x) / L, 0.0)
-    hip = fill_gaps(j, conf_thr)[:, [11, 12], 0].mean(1)
-    hip = np.where(np.isfinite(hip), hip, 0.0)
-    vel = np.gradient(hip) * fps / L if T > 1 else np.zeros(T)
-    # nose–ear offset is ~0.1 L in side view; pelvis speed ~1 L/s: weight both to comparable scales
-    vote = np.clip(face / 0.1, -1, 1) + 0.5 * np.clip(vel, -1, 1)
-    w = max(1, int(round(fps)))
-    sm = uniform_filter1d(vote, w, mode="nearest") if T > 1 else vote
-    d = np.sign(sm)
-    if (d == 0).all(): return np.ones(T)
-    # frames with no evidence take the nearest decided direction
-    idx = np.flatnonzero(d != 0)
-    d = d[idx[np.abs(np.arange(T)[:, None] - idx[None]).argmin(1)]]
-    return d.astype(float)
-
-# %% ../nbs/17_pose.ipynb #70608e15
-def joint_angles(joints:np.ndarray, direction=None, fps:float=25.0, L:float|None=None) -> dict:
-    "Sagittal joint angles and posture angles (deg) per frame from COCO-17 `joints` (NaN-free input expected)."
-    j = np.asarray(joints, float)
-    d = facing_direction(j, fps) if direction is None else np.broadcast_to(np.asarray(direction, float), (len(j),))
-    L = leg_length(j) if L is None else L
-    mh, ms = _mid(j, 11, 12), _mid(j, 5, 6)
-    seg = lambda a, b: angle_from_down(j[:, b, :2] - j[:, a, :2], d)
-    trunk_down = angle_from_down(mh - ms, d)
-    out = {}
-    for side, (s, e, w, h, k, a) in {"l": (5, 7, 9, 11, 13, 15), "r": (6, 8, 10, 12, 14, 16)}.items():
-        thigh, shank, uarm, farm = seg(h, k), seg(k, a), seg(s, e), seg(e, w)
-        out[f"hip_flex_{side}"] = _wrap(thigh - trunk_down)
-        out[f"knee_flex_{side}"] = _wrap(thigh - shank)
-        out[f"shoulder_flex_{side}"] = _wrap(uarm - trunk_down)
-        out[f"elbow_flex_{side}"] = _wrap(farm - uarm)
-    up = ms - mh
-    out["trunk_flex"] = np.degrees(np.arctan2(up[:, 0] * d, -up[:, 1]))
-    for name, (l, r), floor in [("pelvis_tilt", (11, 12), 0.2), ("shoulder_tilt", (5, 6), 0.2)]:
-        dy = j[:, r, 1] - j[:, l, 1]
-        dx = np.maximum(np.abs(j[:, r, 0] - j[:, l, 0]), floor * L)
-        out[name] = np.degrees(np.arctan2(dy, dx))
-    head = j[:, 0, :2] - ms
-    out["head_flex"] = np.degrees(np.arctan2(head[:, 0] * d, -head[:, 1]))
-    return out
-
-# %% ../nbs/17_pose.ipynb #2cde168a
-NORMS = {
-    "knee_rom": (50.0, 75.0), "hip_rom": (30.0, 55.0), "arm_swing_rom": (15.0, 50.0),
-    "knee_flex": (-5.0, 75.0), "elbow_flex": (0.0, 50.0), "trunk_flex": (-5.0, 10.0),
-    "pelvis_tilt": (-6.0, 6.0), "shoulder_tilt": (-6.0, 6.0), "head_flex": (-15.0, 25.0),
-    "rom_si": (-15.0, 15.0), "foot_clearance": (0.06, 0.35),
-    "cadence": (80.0, 140.0), "stance_pct": (55.0, 68.0), "step_time_si": (-10.0, 10.0),
-}
-
-def deviation(x, lo:float, hi:float) -> np.ndarray:
-    "0 inside [lo, hi], else the signed distance outside it divided by the width (hi - lo)."
-    x = np.asarray(x, float)
-    return np.where(x > hi, x - hi, np.where(x < lo, x - lo, 0.0)) / (hi - lo)
-
-# %% ../nbs/17_pose.ipynb #e57f991a
-_SEGMENTS = [("upper_arm_l", 5, 7), ("upper_arm_r", 6, 8), ("forearm_l", 7, 9), ("forearm_r", 8, 10),
-             ("thigh_l", 11, 13), ("thigh_r", 12, 14), ("shank_l", 13, 15), ("shank_r", 14, 16)]
-_ANGLES = ["shoulder_flex", "elbow_flex", "hip_flex", "knee_flex"]
-_WIN_S, _MAXLAG_S = 1.2, 0.75
-
-def _km_names() -> list:
-    n = []
-    for k in BODY13:
-        n += [f"motion_{COCO17[k]}_{q}" for q in ("vx", "vy", "speed", "ax", "ay")]
-    n += [f"angle_{a}_{s}" for a in _ANGLES for s in "lr"]
-    n += [f"orient_{s}" for s, _, _ in _SEGMENTS] + ["orient_trunk", "orient_head", "orient_shoulder_tilt", "orient_pelvis_tilt"]
-    n += [f"length_{s}" for s, _, _ in _SEGMENTS] + ["length_trunk", "length_head", "length_shoulder_width", "length_hip_width"]
-    n += [f"dist_{COCO17[a]}_{COCO17[b]}" for i, a in enumerate(BODY13) for b in BODY13[i + 1:]]
-    n += [f"lr_corr_y_{p}" for p, _, _ in LR_PAIRS] + [f"lr_xcorr_max_{p}" for p, _, _ in LR_PAIRS]
-    n += [f"lr_xcorr_lag_s_{p}" for p, _, _ in LR_PAIRS] + [f"lr_corr_x_{p}" for p, _, _ in LR_PAIRS]
-    n += [f"lr_offset_{q}_{p}" for p, _, _ in LR_PAIRS for q in ("x", "y")]
-    n += [f"lr_angle_diff_{a}" for a in _ANGLES] + [f"lr_rom_si_{a}" for a in _ANGLES]
-    n += [f"dev_{q}_{s}" for q in ("knee_rom", "hip_rom", "knee_flex", "arm_swing_rom", "elbow_flex", "foot_clearance") for s in "lr"]
-    n += ["dev_trunk_flex", "dev_pelvis_tilt", "dev_shoulder_tilt", "dev_head_flex",
-          "dev_knee_rom_si", "dev_hip_rom_si", "dev_arm_swing_rom_si"]
-    return n
-
-KNOWLEDGE_MAP_FEATURES = _km_names()
-
-# %% ../nbs/17_pose.ipynb #20864f82
-_PAIR_J = {p: (a, b) for p, a, b in LR_PAIRS}
-_SIDE = {"l": 0, "r": 1}
-_DEV_PART = {"knee_rom": "knee", "hip_rom": "hip", "knee_flex": "knee", "arm_swing_rom": "wrist", "elbow_flex": "elbow",
-             "foot_clearance": "ankle"}
-
-def _km_joints() -> list:
-    "The COCO-17 joints each knowledge-map feature is about, in `KNOWLEDGE_MAP_FEATURES` order."
-    seg = {s: (a, b) for s, a, b in _SEGMENTS}
-    extra = {"trunk": (5, 6, 11, 12), "head": (0, 5, 6), "shoulder_tilt": (5, 6), "pelvis_tilt": (11, 12),
-             "shoulder_width": (5, 6), "hip_width": (11, 12)}
-    n = []
-    for k in BODY13: n += [(k,)] * 5
-    n += [(_PAIR_J[a.split("_")[0]][_SIDE[s]],) for a in _ANGLES for s in "lr"]
-    n += [seg[s] for s, _, _ in _SEGMENTS] + [extra[k] for k in ("trunk", "head", "shoulder_tilt", "pelvis_tilt")]
-    n += [seg[s] for s, _, _ in _SEGMENTS] + [extra[k] for k in ("trunk", "head", "shoulder_width", "hip_width")]
-    n += [(a, b) for i, a in enumerate(BODY13) for b in BODY13[i + 1:]]
-    n += [(a, b) for _ in range(4) for _, a, b in LR_PAIRS]                     # correlations, cross-correlations, lags
-    n += [(a, b) for _, a, b in LR_PAIRS for _ in "xy"]                          # offsets
-    n += [_PAIR_J[a.split("_")[0]] for a in _ANGLES] * 2                        # angle differences, ROM symmetry
-    n += [(_PAIR_J[_DEV_PART[q]][_SIDE[s]],) for q in _DEV_PART for s in "lr"]
-    n += [extra["trunk"], extra["pelvis_tilt"], extra["shoulder_tilt"], (0,),
-          _PAIR_J["knee"], _PAIR_J["hip"], _PAIR_J["wrist"]]
-    return n
-
-KNOWLEDGE_MAP_JOINTS = _km_joints()
-
-def knowledge_map_joint_weights() -> np.ndarray:
-    "`F×17` float32: row f spreads feature f's mass evenly over the joints it is about (each row sums to 1)."
-    W = np.zeros((len(KNOWLEDGE_MAP_JOINTS), 17), np.float32)
-    for f, js in enumerate(KNOWLEDGE_MAP_JOINTS): W[f, list(js)] = 1.0 / len(js)
-    return W
-
-# %% ../nbs/17_pose.ipynb #e6314143
-def _win(fps, seconds, T): return int(max(3, min(T, round(seconds * fps))))
-
-def _windows(x, w):
-    "Per-frame windows of `w` frames, centred but shifted to stay inside the clip (so edges see a full window): T×…×w."
-    x = np.asarray(x, float); T = len(x); w = max(1, min(w, T))
-    sw = np.lib.stride_tricks.sliding_window_view(x, w, axis=0)
-    starts = np.clip(np.arange(T) - w // 2, 0, T - w)
-    return sw[starts]
-
-def _wmean(x, w): return _windows(x, w).mean(-1)
-
-def _shift(x, k):
-    "x shifted by k frames (y[t] = x[t+k]), edges held."
-    if k == 0: return x
-    idx = np.clip(np.arange(len(x)) + k, 0, len(x) - 1)
-    return x[idx]
-
-def windowed_corr(a:np.ndarray, b:np.ndarray, w:int, eps:float=1e-6) -> np.ndarray:
-    "Per-frame Pearson correlation of `a` and `b` (T×…) over a centred window of `w` frames; 0 where either is flat."
-    ma, mb = _wmean(a, w), _wmean(b, w)
-    cov = _wmean(a * b, w) - ma * mb
-    va, vb = np.maximum(_wmean(a * a, w) - ma ** 2, 0), np.maximum(_wmean(b * b, w) - mb ** 2, 0)
-    den = np.sqrt(va * vb)
-    return np.where(den > eps, cov / np.maximum(den, eps), 0.0)
-
-def windowed_range(x:np.ndarray, w:int) -> np.ndarray:
-    "Per-frame max − min over a centred window of `w` frames."
-    win = _windows(x, w)
-    return win.max(-1) - win.min(-1)
-
-def symmetry_index(l, r, eps:float=1e-6) -> np.ndarray:
-    "Robinson symmetry index 100·(L−R)/mean(L,R) in %, clipped to ±200 (0 when both are ~0)."
-    l, r = np.asarray(l, float), np.asarray(r, float)
-    m = (np.abs(l) + np.abs(r)) / 2
-    return np.clip(np.where(m > eps, 100 * (l - r) / np.maximum(m, eps), 0.0), -200, 200)
-
-# %% ../nbs/17_pose.ipynb #8b83e613
-def kinematic_knowledge_map(joints:np.ndarray, fps:float=25.0, conf_thr:float=0.3) -> np.ndarray:
-    "ScoliGait-style kinematic knowledge map: float32 `T×238` per-frame features (see `KNOWLEDGE_MAP_FEATURES`)."
-    j = np.asarray(joints, float)
-    if j.ndim != 3 or j.shape[1:] != (17, 3):
-        raise DataError(f"joints have shape {j.shape}", field="joints", expected="T×17×3 COCO-17 (x_px, y_px, conf)")
-    T = len(j)
-    if T == 0: return np.zeros((0, 238), np.float32)
-    L = leg_length(j, conf_thr)
-    jf = fill_gaps(j, conf_thr)
-    jf[..., :2] = np.where(np.isfinite(jf[..., :2]), jf[..., :2], j[..., :2])   # never-confident joints: as given
-    d = facing_direction(j, fps, conf_thr)
-    mh = _mid(jf, 11, 12)
-    rel = (jf[:, :, :2] - mh[:, None]) / L                      # T×17×2, relative to the mid-hip, in leg lengths
-    rel[..., 0] *= d[:, None]                                   # forward positive
-    grad = (lambda x: np.gradient(x, axis=0) * fps) if T > 1 else (lambda x: np.zeros_like(x))
-    feats = []
-    # A: joint motion
-    v = grad(rel[:, BODY13]); a = grad(v)
-    A = np.stack([v[..., 0], v[..., 1], np.linalg.norm(v, axis=-1), a[..., 0], a[..., 1]], -1)
-    feats.append(A.reshape(T, -1))
-    # B1: joint angles
-    ang = joint_angles(jf, d, fps, L)
-    feats.append(np.stack([ang[f"{q}_{s}"] for q in _ANGLES for s in "lr"], 1))
-    # B2: segment orientations
-    ms = _mid(jf, 5, 6)
-    orient = [angle_from_down(jf[:, b, :2] - jf[:, a_, :2], d) for _, a_, b in _SEGMENTS]
-    orient += [ang["trunk_flex"], ang["head_flex"], ang["shoulder_tilt"], ang["pelvis_tilt"]]
-    feats.append(np.stack(orient, 1))
-    # B3: segment lengths
-    nrm = lambda p, q: np.linalg.norm(p - q, axis=-1) / L
-    lengths = [nrm(jf[:, b, :2], jf[:, a_, :2]) for _, a_, b in _SEGMENTS]
-    lengths += [nrm(ms, mh), nrm(jf[:, 0, :2], ms), nrm(jf[:, 5, :2], jf[:, 6, :2]), nrm(jf[:, 11, :2], jf[:, 12, :2])]
-    feats.append(np.stack(lengths, 1))
-    # B4: pairwise distances among the 13 body joints
-    P = jf[:, BODY13, :2]
-    iu = np.triu_indices(len(BODY13), 1)
-    feats.append((np.linalg.norm(P[:, :, None] - P[:, None], axis=-1) / L)[:, iu[0], iu[1]])
-    # C: left-right coordination
-    w = _win(fps, _WIN_S, T)
-    li, ri = [p[1] for p in LR_PAIRS], [p[2] for p in LR_PAIRS]
-    yl, yr, xl, xr = rel[:, li, 1], rel[:, ri, 1], rel[:, li, 0], rel[:, ri, 0]
-    feats.append(windowed_corr(yl, yr, w))
-    maxlag = max(1, min(T - 1, int(round(_MAXLAG_S * fps)))) if T > 1 else 0
-    lags = np.arange(0, maxlag + 1)     # one-sided: for anti-phase limbs ±half a cycle are equivalent peaks
-    xc = np.stack([windowed_corr(yl, _shift(yr, k), w) for k in lags], 0)     # lags×T×6
-    feats.append(xc.max(0))
-    feats.append(lags[xc.argmax(0)] / fps)
-    feats.append(windowed_corr(xl, xr, w))
-    feats.append(np.stack([xl - xr, yl - yr], -1).reshape(T, -1))
-    angL = np.stack([ang[f"{q}_l"] for q in _ANGLES], 1); angR = np.stack([ang[f"{q}_r"] for q in _ANGLES], 1)
-    feats.append(angL - angR)
-    romL, romR = windowed_range(angL, w), windowed_range(angR, w)
-    feats.append(symmetry_index(romL, romR))
-    # D: deviations from normative ranges
-    clear = windowed_range(rel[:, [15, 16], 1], w)                             # ankle height below pelvis
-    D = []
-    for q, col, norm in [("knee_rom", 3, "knee_rom"), ("hip_rom", 2, "hip_rom")]:
-        D += [deviation(romL[:, col], *NORMS[norm]), deviation(romR[:, col], *NORMS[norm])]
-    D += [deviation(ang["knee_flex_l"], *NORMS["knee_flex"]), deviation(ang["knee_flex_r"], *NORMS["knee_flex"])]
-    D += [deviation(romL[:, 0], *NORMS["arm_swing_rom"]), deviation(romR[:, 0], *NORMS["arm_swing_rom"])]
-    D += [deviation(ang["elbow_flex_l"], *NORMS["elbow_flex"]), deviation(ang["elbow_flex_r"], *NORMS["elbow_flex"])]
-    D += [deviation(clear[:, 0], *NORMS["foot_clearance"]), deviation(clear[:, 1], *NORMS["foot_clearance"])]
-    D += [deviation(ang[q], *NORMS[q]) for q in ("trunk_flex", "pelvis_tilt", "shoulder_tilt", "head_flex")]
-    si = symmetry_index(romL, romR)
-    D += [deviation(si[:, 3], *NORMS["rom_si"]), deviation(si[:, 2], *NORMS["rom_si"]), deviation(si[:, 0], *NORMS["rom_si"])]
-    feats.append(np.stack(D, 1))
-    out = np.concatenate(feats, 1)
-    assert out.shape == (T, len(KNOWLEDGE_MAP_FEATURES)), out.shape
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
-
-# %% ../nbs/17_pose.ipynb #e77beefa
-RANCHO_STARTS = np.array([0.0, 0.02, 0.12, 0.31, 0.50, 0.62, 0.75, 0.87])   # Perry: fraction of the cycle where each phase starts
-TOE_OFF, OPP_TOE_OFF, OPP_HEEL_STRIKE = 0.62, 0.12, 0.50
-
-def rancho_phase(phi) -> np.ndarray:
-    "Rancho phase id (0..7) of the reference (right) leg from its gait-cycle fraction `phi` (0 = heel strike)."
-    return (np.searchsorted(RANCHO_STARTS, np.mod(np.asarray(phi, float), 1.0), side="right") - 1).astype(np.int8)
-
-def _mj(u):
-    "Minimum-jerk profile 0→1."
-    u = np.clip(u, 0, 1); return 10 * u ** 3 - 15 * u ** 4 + 6 * u ** 5
-
-def _toy_foot(phi_cum, stride, fl, lift, x_first, rise=0.40, dorsi=15.0, flat=0.08, to_pitch=35.0):
-    "World (x forward, y up) heel, toe and ankle of one foot for cumulative cycle fractions (integers = heel strikes)."
-    k = np.floor(phi_cum); f = phi_cum - k
-    X = x_first + k * stride                                  # where the heel lands in this cycle
-    pitch = np.zeros_like(f); heel = np.zeros((len(f), 2))    # pitch: foot angle, toe down positive
-    st = f < flat                                             # heel contact: the foot rolls down about the heel
-    pitch[st] = -dorsi * (1 - _mj(f[st] / flat)); heel[st, 0] = X[st]
-    ff = (f >= flat) & (f < rise); heel[ff, 0] = X[ff]        # foot flat, planted
-    hr = (f >= rise) & (f < TOE_OFF)                          # heel rise: the foot rolls about the planted toe
-    pitch[hr] = to_pitch * ((f[hr] - rise) / (TOE_OFF - rise)) ** 2   # the roll speeds up until the toe leaves
-    c, s_ = np.cos(np.radians(pitch[hr])), np.sin(np.radians(pitch[hr]))
-    heel[hr] = np.stack([X[hr] + fl - fl * c, fl * s_], 1)
-    def frame(p):
-        c, s_ = np.cos(np.radians(p)), np.sin(np.radians(p))
-        return np.stack([c, -s_], -1), np.stack([s_, c], -1)   # heel→toe axis, foot "up"
-    fw, up = frame(pitch)
-    toe, ankle = heel + fl * fw, heel + 0.25 * fl * fw + 0.45 * fl * up
-    sw = f >= TOE_OFF                                          # swing: the ankle travels to its next landing place
-    u = (f[sw] - TOE_OFF) / (1 - TOE_OFF)
-    f0, u0 = frame(np.full(sw.sum(), to_pitch)); f1, u1 = frame(np.full(sw.sum(), -dorsi))
-    a0 = np.stack([X[sw] + fl, np.zeros(sw.sum())], 1) - fl * f0 + 0.25 * fl * f0 + 0.45 * fl * u0
-    a1 = np.stack([X[sw] + stride, np.zeros(sw.sum())], 1) + 0.25 * fl * f1 + 0.45 * fl * u1
-    # the swing starts at the speed the roll reached (Hermite: ankle speed at toe off ≈ walking speed, as in real gait)
-    # and ends at rest on the ground (heel strike)
-    h00, h10, h01 = 2 * u ** 3 - 3 * u ** 2 + 1, u ** 3 - 2 * u ** 2 + u, -2 * u ** 3 + 3 * u ** 2
-    dp_du = 2 * to_pitch * (1 - TOE_OFF) / (TOE_OFF - rise)            # deg per unit of swing, at toe off
-    pr = np.radians(to_pitch)
-    m0 = fl * (0.75 * np.sin(pr) + 0.45 * np.cos(pr)) * np.radians(dp_du)
-    ankle[sw] = (h00[:, None] * a0 + h01[:, None] * a1 + np.stack([h10 * m0, np.zeros(sw.sum())], 1)
-                 + np.stack([np.zeros(sw.sum()), lift * np.sin(np.pi * u ** 0.75) ** 2], 1))
-    pitch[sw] = h00 * to_pitch + h10 * dp_du + h01 * (-dorsi)
-    fw, up = frame(pitch[sw])
-    heel[sw] = ankle[sw] - 0.25 * fl * fw - 0.45 * fl * up
-    toe[sw] = heel[sw] + fl * fw
-    return heel, toe, ankle
-
-def _two_link_knee(hip, ankle, l1, l2):
-    "Knee position (forward of the hip→ankle line; world x forward, y up) and knee flexion (deg), law of cosines."
-    d = ankle - hip; D = np.maximum(np.linalg.norm(d, axis=1), 1e-9)
-    flex = 180 - np.degrees(np.arccos(np.clip((l1 ** 2 + l2 ** 2 - D ** 2) / (2 * l1 * l2), -1, 1)))
-    a = np.arccos(np.clip((l1 ** 2 + D ** 2 - l2 ** 2) / (2 * l1 * D), -1, 1))
-    u = d / D[:, None]
-    rot = lambda a: np.stack([u[:, 0] * np.cos(a) - u[:, 1] * np.sin(a), u[:, 0] * np.sin(a) + u[:, 1] * np.cos(a)], 1)
-    k1, k2 = hip + l1 * rot(a), hip + l1 * rot(-a)
-    return np.where((k1[:, 0] >= k2[:, 0])[:, None], k1, k2), flex
-
-def toy_walker(T:int=100, fps:float=25.0, cadence:float=110.0, leg_px:float=80.0, direction:int=1,
-               clearance:float=0.12, phase0:float=0.0, size:tuple=(320, 240), step:float=0.62) -> tuple:
-    "Side-view COCO-17 walker `T×17×3` with planted feet, and its truth: feet, phi_r, phases (T×3), heel strikes, toe offs, knee flexion."
-    H, W = size
-    t = np.arange(T) / fps; cyc = 120.0 / cadence                # seconds per stride (two steps)
-    phi_r = t / cyc + phase0; phi_l = phi_r + 0.5
-    Lth = Lsh = 0.5 * leg_px; fl = 0.26 * leg_px                # thigh, shank (hip→ankle = leg length); foot heel→toe
-    stride = 2 * step * leg_px; v = stride / cyc
-    px = v * t                                                  # pelvis x in the world
-    feet = {s: _toy_foot(phi, stride, fl, clearance * leg_px, -off * stride + 0.25 * leg_px)
-            for s, phi, off in (("r", phi_r, phase0), ("l", phi_l, phase0 + 0.5))}
-    # pelvis height: a small double bump per stride, lowered where a leg could not otherwise reach its ankle
-    hy = 0.45 * fl + 0.985 * leg_px + 0.012 * leg_px * np.cos(4 * np.pi * (phi_r - 0.3))
-    for s in "lr":
-        an = feet[s][2]
-        hy = np.minimum(hy, an[:, 1] + np.sqrt(np.maximum((0.995 * leg_px) ** 2 - (an[:, 0] - px) ** 2, 0)))
-    x0 = W / 2 - direction * v * t[-1] / 2
-    img = lambda p: np.stack([x0 + direction * p[:, 0], H * 0.85 - p[:, 1]], 1)   # world → image pixels (y down)
-    j = np.zeros((T, 17, 3), np.float32); j[..., 2] = 1.0
-    ft = np.zeros((T, 4, 3), np.float32); ft[..., 2] = 1.0
-    truth = {"phi_r": np.mod(phi_r, 1.0)}
-    thigh = {}
-    for s, (hi, ki, ai, fi, dz) in {"l": (11, 13, 15, 0, -0.02), "r": (12, 14, 16, 2, 0.02)}.items():
-        hip = np.stack([px + dz * leg_px, hy], 1); heel, toe, an = feet[s]
-        kn, flex = _two_link_knee(hip, an, Lth, Lsh)
-        j[:, hi, :2], j[:, ki, :2], j[:, ai, :2] = img(hip), img(kn), img(an)
-        ft[:, fi, :2], ft[:, fi + 1, :2] = img(heel), img(toe)
-        truth[f"knee_flex_{s}"] = flex
-        thigh[s] = np.degrees(np.arctan2(kn[:, 0] - hip[:, 0], hip[:, 1] - kn[:, 1]))
-    ms = np.stack([px + 0.03 * leg_px, hy + 0.62 * leg_px], 1)                   # upright trunk
-    for s, (si, ei, wi, dz) in {"l": (5, 7, 9, -0.04), "r": (6, 8, 10, 0.04)}.items():
-        ua = np.radians(-0.6 * (thigh[s] - 8.0)); fa = ua + np.radians(25.0 + 8.0 * np.sin(np.radians(thigh[s])))
-        sp = ms + [dz * leg_px, 0]
-        el = sp + 0.36 * leg_px * np.stack([np.sin(ua), -np.cos(ua)], 1)
-        wr = el + 0.32 * leg_px * np.stack([np.sin(fa), -np.cos(fa)], 1)
-        j[:, si, :2], j[:, ei, :2], j[:, wi, :2] = img(sp), img(el), img(wr)
-    for k, dx, dy in [(0, 0.10, 0.26), (1, 0.08, 0.29), (2, 0.08, 0.29), (3, -0.02, 0.27), (4, -0.02, 0.27)]:
-        j[:, k, :2] = img(ms + [dx * leg_px, dy * leg_px])
-    def crossings(phi, at):  # frames whose cycle fraction has just passed `at`
-        return [int(i) for i in np.flatnonzero(np.diff(np.floor(phi - at)) > 0) + 1]
-    truth["heel_strikes"] = {"l": crossings(phi_l, 0.0), "r": crossings(phi_r, 0.0)}
-    truth["toe_offs"] = {"l": crossings(phi_l, TOE_OFF), "r": crossings(phi_r, TOE_OFF)}
-    fr, fl_ = np.mod(phi_r, 1.0), np.mod(phi_l, 1.0)
-    truth["phases"] = np.stack([rancho_phase(fr), fl_ < TOE_OFF, fr < TOE_OFF], 1).astype(np.int8)
-    truth["feet"] = ft
-    return j, truth
 
 # %% ../nbs/17_pose.ipynb #bdaddbcd
 MP33_TO_COCO17 = [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
@@ -619,8 +223,6 @@ def extract_mediapipe(path:os.PathLike, max_side:int|None=640, max_people:int=1,
     return link_tracks(per_frame, "mediapipe33"), meta
 
 # %% ../nbs/17_pose.ipynb #d927d249
-from dataclasses import dataclass, field as _field
-
 @dataclass
 class PoseTrack:
     "The kept person's pose: COCO-17 joints `T×17×3`, feet `T×4×3` (l_heel, l_toe, r_heel, r_toe), raw keypoints."
@@ -879,6 +481,10 @@ def _stride_from_steps(kin:pd.DataFrame, events:dict, fps:float) -> float|None:
         per = (sum(med) if len(med) == 2 else 2 * med[0]) / v
         if 0.5 * fps <= per <= 3.0 * fps: out.append(per / fps)
     return float(np.median(out)) if out else None
+
+def _mj(u):
+    "Minimum-jerk profile 0→1."
+    u = np.clip(u, 0, 1); return 10 * u ** 3 - 15 * u ** 4 + 6 * u ** 5
 
 _SEG_ROWS = {("r", "stance"): [1, 1, 1, 0], ("r", "swing"): [0, 0, 0, 1], ("l", "stance"): [1, 0, 1, 1], ("l", "swing"): [0, 1, 0, 0]}
 
@@ -1171,8 +777,8 @@ def gait_parameters(events:dict, kin:pd.DataFrame, fps:float) -> dict:
 
 # %% ../nbs/17_pose.ipynb #947f4d4f
 def evaluate_on_truth(joints:np.ndarray, truth:dict, fps:float, feet:np.ndarray|None=None, edge:int=3) -> dict:
-    """Run kinematics → events → phases on known joints and compare with `truth` (from `toy_walker` or the synthetic
-    gait data): heel-strike errors (frames, events ≥ `edge` frames from the clip's ends), phase agreement, knee ROM error."""
+    """Run kinematics → events → phases on known joints and compare with `truth` (from the synthetic gait data:
+    `side_view_walk`, `render_clip`): heel-strike errors (frames, events ≥ `edge` frames from the clip's ends), phase agreement, knee ROM error."""
     T = len(joints)
     kt = kinematics_table(PoseTrack(np.asarray(joints, np.float32), feet, None, fps, (0, 0), "joints"))
     ev = detect_gait_events(kt, fps); ph = phases_from_phi(gait_phase(ev, T, fps), gait_phase(ev, T, fps, "l"))
@@ -1477,17 +1083,8 @@ def pose_main(argv=None) -> int:
     return 1 if failed else 0
 
 # %% ../nbs/17_pose.ipynb #2b5253ce
-def _sagittal_knee(J3:np.ndarray) -> dict:
-    "Knee flexion (deg) from 3-D joints (x forward, y up), in the sagittal plane."
-    out = {}
-    for s, (h, k, a) in (("l", (11, 13, 15)), ("r", (12, 14, 16))):
-        u, v = J3[:, k, :2] - J3[:, h, :2], J3[:, a, :2] - J3[:, k, :2]
-        out[s] = np.degrees(np.arccos(np.clip((u * v).sum(-1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1), -1, 1)))
-    return out
-
 def evaluate_on_synthetic(n_subjects:int=18, clips_per_subject:int=2, frames:int=64, fps:float=25.0, seed:int=0) -> pd.DataFrame:
     "One row per synthetic side-view clip: gait found, heel-strike errors, phase agreement, knee-ROM error vs the truth."
-    from medclip_nb.synth.gait import make_subject, render_clip, GAIT_CLASSES
     rows = []
     for i in range(n_subjects):
         lab = GAIT_CLASSES[i % len(GAIT_CLASSES)]
@@ -1498,7 +1095,7 @@ def evaluate_on_synthetic(n_subjects:int=18, clips_per_subject:int=2, frames:int
             ph = r["phases"]
             truth = {"phases": ph, "heel_strikes": {s: [int(f) for f in np.flatnonzero(np.diff(ph[:, 1 + k].astype(int)) == 1) + 1]
                                                     for k, s in enumerate("lr")},
-                     **{f"knee_flex_{s}": v for s, v in _sagittal_knee(r["joints3d"]).items()}}
+                     **{f"knee_flex_{s}": v for s, v in sagittal_knee_flexion(r["joints3d"]).items()}}
             ev = evaluate_on_truth(j, truth, fps)
             rows.append(dict(clip=f"{subj.subject_id}_c{c}", label=lab, freezing=r["truth"]["freeze_s"] > 0,
                              frames=frames, gait_cycle_found=ev["gait_cycle_found"], hs_errors=ev["hs_errors"],

@@ -12,30 +12,23 @@ import numpy as np
 import pandas as pd
 
 from ..core import DataError, atomic_write, write_json
-from ..core import COCO17, RANCHO_PHASES
-from ..pose import RANCHO_STARTS
+from ..gait import (RANCHO_PHASES, RANCHO_STARTS, TOE_OFF, SCOLIOSIS_CLASSES, COBB_EDGES, cobb_class,
+                             kinematic_knowledge_map)
 
 # %% auto #0
-__all__ = ['GAIT_CLASSES', 'SCOLIOSIS_CLASSES', 'COHORTS', 'COBB_EDGES', 'SEVERITY_RANGES', 'TOE_OFF', 'PELVIC_TILT', 'HIP_MEAN',
-           'HIP_AMP', 'VIEWS', 'LABEL_COLUMNS', 'X264_OPTIONS', 'cobb_class', 'normative_angle', 'warp_phase',
-           'GaitSubject', 'make_subject', 'simulate_walk', 'make_camera', 'project', 'fit_in_frame',
-           'render_background', 'render_body', 'clinician_attention', 'spatial_attention', 'describe_gait',
-           'resolve_view', 'render_clip', 'contact_sheet', 'assign_labels', 'subject_splits', 'render_gait_dataset',
+__all__ = ['GAIT_CLASSES', 'COHORTS', 'SEVERITY_RANGES', 'PELVIC_TILT', 'HIP_MEAN', 'HIP_AMP', 'VIEWS', 'LABEL_COLUMNS',
+           'X264_OPTIONS', 'normative_angle', 'warp_phase', 'GaitSubject', 'make_subject', 'simulate_walk',
+           'make_camera', 'project', 'fit_in_frame', 'render_background', 'render_body', 'clinician_attention',
+           'spatial_attention', 'describe_gait', 'resolve_view', 'render_clip', 'sagittal_knee_flexion',
+           'side_view_walk', 'contact_sheet', 'assign_labels', 'subject_splits', 'render_gait_dataset',
            'kinematic_summary']
 
 # %% ../../nbs/04a_synth.gait.ipynb #eb264361
 GAIT_CLASSES = ["normal", "koa_early", "koa_mild", "koa_severe", "pd_early", "pd_mild", "pd_severe",
                 "disabled_assistive", "disabled_unassisted"]
-SCOLIOSIS_CLASSES = ["none", "mild", "moderate", "severe"]
 COHORTS = {"gaitlab": GAIT_CLASSES, "scoliosis": SCOLIOSIS_CLASSES}
-COBB_EDGES = (10.0, 25.0, 40.0)     # Cobb angle (deg) where mild, moderate and severe start
 SEVERITY_RANGES = {"early": (0.15, 0.35), "mild": (0.45, 0.65), "severe": (0.75, 1.00)}   # grades are stages, not cut points: the gaps keep each grade recognisable
-TOE_OFF = 0.62                      # normative toe-off, as a fraction of the gait cycle (Perry)
 PELVIC_TILT = 10.0                  # anterior pelvic tilt (deg): thigh angle from vertical = hip flexion - tilt
-
-def cobb_class(cobb:float) -> str:
-    "Scoliosis class of a Cobb angle: none < 10° ≤ mild < 25° ≤ moderate < 40° ≤ severe."
-    return SCOLIOSIS_CLASSES[int(np.searchsorted(COBB_EDGES, float(cobb), side="right"))]
 
 # %% ../../nbs/04a_synth.gait.ipynb #8074c585
 _NORM_KEYS = {
@@ -841,6 +834,44 @@ def render_clip(subject:GaitSubject, clip_index:int=0, frames:int=32, size:int=1
                 phases=np.stack([motion["rancho"], motion["contact"][:, 0], motion["contact"][:, 1]], 1).astype(np.int8),
                 text=text, mask=mask > 0.5, truth=truth, joints3d=motion["joints"].astype(np.float32))
 
+# %% ../../nbs/04a_synth.gait.ipynb #124bd59c
+def sagittal_knee_flexion(J3:np.ndarray) -> dict:
+    "Knee flexion (deg) per side (`l`, `r`) from 3-D joints `T×17×3` (x forward, y up), in the sagittal plane."
+    out = {}
+    for s, (h, k, a) in (("l", (11, 13, 15)), ("r", (12, 14, 16))):
+        u, v = J3[:, k, :2] - J3[:, h, :2], J3[:, a, :2] - J3[:, k, :2]
+        out[s] = np.degrees(np.arccos(np.clip((u * v).sum(-1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1), -1, 1)))
+    return out
+
+# %% ../../nbs/04a_synth.gait.ipynb #fe259058
+def side_view_walk(label:str="normal", index:int=0, frames:int=60, fps:float=25.0, leg_px:float=80.0, direction:int=1,
+                   size:tuple=(240, 320), seed:int=0, clip_index:int=0, **clip) -> tuple:
+    """Exact side-view COCO-17 joints `T×17×3` (confidence 1) of clip `clip_index` of subject `index` of class `label`,
+    `leg_px` pixels per leg length, walking towards image +x (`direction=1`) or −x, the floor at 85 % of the image
+    height; and their truth: `phases` (`T×3`, as `render_clip`), `heel_strikes` and `toe_offs` per side (frames where
+    the contact starts and ends), `knee_flex_l`/`_r` (sagittal), `feet` (`T×4×3`: l_heel, l_toe, r_heel, r_toe),
+    `cadence`, `leg_px` and `thigh_px`."""
+    subject = make_subject(index, label, seed)
+    rng = np.random.default_rng([seed, int(subject.subject_id[1:]), clip_index, 31337])   # the clip's draw, as in render_clip
+    c = _clip_gait(subject.gait, rng)
+    if unknown := sorted(set(clip) - set(c)):
+        raise DataError(f"unknown clip parameter(s) {unknown}", field="clip", expected=f"some of {sorted(c)}")
+    m = simulate_walk(subject, c | clip, frames, fps)
+    b, (H, W) = subject.body, size
+    scale = leg_px / (b["thigh"] + b["shank"])
+    P = m["extra"]["pelvis"]
+    x0 = W / 2 - direction * scale * (P[0, 0] + P[-1, 0]) / 2                   # the walk centred in the image
+    img = lambda X: np.stack([x0 + direction * scale * X[..., 0], H * 0.85 - scale * X[..., 1],
+                              np.ones(X.shape[:-1])], -1).astype(np.float32)
+    e, contact = m["extra"], m["contact"].astype(int)
+    edges = lambda k, d: [int(f) for f in np.flatnonzero(np.diff(contact[:, k]) == d) + 1]
+    knee = sagittal_knee_flexion(m["joints"])
+    truth = dict(phases=np.stack([m["rancho"], contact[:, 0], contact[:, 1]], 1).astype(np.int8),
+                 heel_strikes={s: edges(k, 1) for k, s in enumerate("lr")}, toe_offs={s: edges(k, -1) for k, s in enumerate("lr")},
+                 knee_flex_l=knee["l"], knee_flex_r=knee["r"], cadence=float((c | clip)["cadence"]), leg_px=leg_px,
+                 feet=img(np.stack([e["heel_l"], e["toe_l"], e["heel_r"], e["toe_r"]], 1)), thigh_px=b["thigh"] * scale)
+    return img(m["joints"]), truth
+
 # %% ../../nbs/04a_synth.gait.ipynb #b14d71ce
 def contact_sheet(rows:dict, n:int=4, scale:int=1):
     "A PIL image with one row of `n` evenly spaced frames per entry of `rows` ({name: T×H×W×3 uint8}), names on the left."
@@ -888,7 +919,6 @@ def _save_npy(path:Path, arr:np.ndarray):
 def _render_job(job:tuple) -> dict:
     "Worker: render one clip and write its files; returns its labels.csv row and its ground truth."
     from medclip_nb.video import write_video
-    from medclip_nb.pose import kinematic_knowledge_map
     subject, k, frames, size, fps, view, cohort, seed, out = job
     v = resolve_view(view, cohort, np.random.default_rng([seed, int(subject.subject_id[1:]), k, 4242]))
     r = render_clip(subject, k, frames, size, fps, v, seed)
@@ -941,7 +971,7 @@ def _ground_truth(people:list, args:dict, clips:dict) -> dict:
         "joints": "float32 T×17×3 (x_px, y_px, visibility) of the projected 3D joints, pixel centres at +0.5; visibility 0 outside the frame, behind a nearer body part, or (face points) turned away",
         "attention": "attention_maps: T×17 clinician attention in [0,1]: per-condition joint weights × gait-phase windows (initial contact, loading/mid-stance, swing, freezing) scaled by severity, × a per-clip clinician emphasis exp(N(0, 0.1)) per joint; attention_spatial: float16 T×(S/4)×(S/4) Gaussian blobs (sigma 3.5 % of body height) on the joints weighted by their attention",
         "text": "clinician-style note built from the clip's simulated measures (speed, cadence, step length, knee flexion, stance symmetry, arm swing, trunk, freezing, festination, walking aid, shoulder/pelvic tilt) with random phrasings and clause order; never contains a class name",
-        "knowledge_map": "float32 T×238 from medclip_nb.pose.kinematic_knowledge_map(joints, fps)",
+        "knowledge_map": "float32 T×238 from medclip_nb.gait.kinematic_knowledge_map(joints, fps)",
         "camera": "pinhole; side view pans with the walker (camera on their left or right, 3-6 m away), frontal/posterior views stand at the end of the walkway; the body fills 55-80 % of the frame height and never leaves it; per-clip lighting, exposure, white balance, vignetting, flicker and sensor noise; each subject has their own body, clothes and room",
         "video": f"H.264 (libx264 {X264_OPTIONS}), yuv420p",
         "splits": "subject-level train/val/test (about 70/15/15 per class): no subject has clips on two sides",
@@ -968,7 +998,7 @@ def render_gait_dataset(out, subjects:int=60, clips_per_subject:int=3, frames:in
     people = [make_subject(i, lab, seed) for i, lab in enumerate(labels)]
     split = dict(zip((p.subject_id for p in people), subject_splits(labels, seed)))
     jobs = [(p, k, frames, size, float(fps), view, cohort, seed, out) for p in people for k in range(clips_per_subject)]
-    import medclip_nb.video, medclip_nb.pose, av, scipy.ndimage   # import once, before the workers fork
+    import medclip_nb.video, av, scipy.ndimage   # import once, before the workers fork
     results = []
     with tqdm(total=len(jobs), desc=f"rendering {cohort} clips", unit="clip", disable=not progress) as bar:
         if workers == 1 or len(jobs) == 1:
