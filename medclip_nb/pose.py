@@ -158,6 +158,7 @@ def iter_frames(path:os.PathLike, max_side:int|None=None):
         except av.error.FFmpegError as e:
             raise VideoDecodeError(f"decoding failed at frame {i} ({e})", path=path) from None
 
+# %% ../nbs/17_pose.ipynb #6ded1546
 def video_meta(path:os.PathLike) -> dict:
     "fps, frame count and native size (H, W) of a video (PyAV; counts by decoding when the container does not say)."
     av = need("av", feature="Reading video")
@@ -169,11 +170,13 @@ def video_meta(path:os.PathLike) -> dict:
     except (OSError, IndexError, av.error.FFmpegError) as e:
         raise VideoDecodeError(f"cannot read video metadata ({type(e).__name__}: {e})", path=path) from None
 
+# %% ../nbs/17_pose.ipynb #5556729f
 def _mp_landmarks(res, W, H) -> np.ndarray|None:
     "mediapipe's normalised landmarks → 33×4 (x_px, y_px, z_px, visibility) in the native frame of size W×H."
     if res.pose_landmarks is None: return None
     return np.array([(l.x * W, l.y * H, l.z * W, l.visibility) for l in res.pose_landmarks.landmark], float)
 
+# %% ../nbs/17_pose.ipynb #83e382bc
 def _grey_box(img, lm, conf_thr=0.3, pad=0.15):
     ok = lm[:, 3] >= conf_thr
     if ok.sum() < 4: return img
@@ -184,6 +187,7 @@ def _grey_box(img, lm, conf_thr=0.3, pad=0.15):
     out[max(0, int(y0 - py)):min(h, int(y1 + py) + 1), max(0, int(x0 - px)):min(w, int(x1 + px) + 1)] = 127
     return out
 
+# %% ../nbs/17_pose.ipynb #2bebc72c
 def extract_mediapipe(path:os.PathLike, max_side:int|None=640, max_people:int=1, min_visibility:float=0.5,
                       progress:bool=False, max_frames:int|None=None) -> tuple:
     "Run mediapipe Pose on every frame: (`P×T×33×4` tracks of (x_px, y_px, z_px, visibility) in native pixels, meta)."
@@ -236,6 +240,7 @@ class PoseTrack:
 
     def __len__(self): return len(self.joints)
 
+# %% ../nbs/17_pose.ipynb #a0aedd79
 _LEG_PAIRS = [(11, 12), (13, 14), (15, 16)]     # COCO-17 (with feet appended as 17..20: l_heel, l_toe, r_heel, r_toe)
 _FEET_PAIRS = [(17, 19), (18, 20)]
 _ARM_PAIRS = [(5, 6), (7, 8), (9, 10)]
@@ -265,6 +270,7 @@ def fix_lr_swaps(points:np.ndarray, pairs:Sequence, conf_thr:float=0.3, ratio:fl
         if not done: t += 1
     return p, swapped
 
+# %% ../nbs/17_pose.ipynb #df5778f0
 def _savgol_runs(x:np.ndarray, ok:np.ndarray, win:int, order:int=2) -> np.ndarray:
     from scipy.signal import savgol_filter
     out = x.copy()
@@ -275,6 +281,7 @@ def _savgol_runs(x:np.ndarray, ok:np.ndarray, win:int, order:int=2) -> np.ndarra
         if w > order + 1: out[a:b] = savgol_filter(x[a:b], w, order, axis=0)
     return out
 
+# %% ../nbs/17_pose.ipynb #10a669ec
 def clean_track(track:PoseTrack, conf_thr:float=0.3, max_gap_s:float=0.25, smooth_s:float=0.2, fix_swaps:bool=False) -> PoseTrack:
     "Fix left/right swaps, gate by confidence, fill short gaps, smooth: a new `PoseTrack` (missing joints NaN, conf 0)."
     fps = track.fps
@@ -354,6 +361,7 @@ def _bouts(direction:np.ndarray, valid:np.ndarray, min_len:int) -> list:
     edges = np.flatnonzero(np.diff(np.r_[np.nan, key, np.nan]) != 0)
     return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if key[a] != 0 and b - a >= min_len]
 
+# %% ../nbs/17_pose.ipynb #b8d4f02d
 def _peaks(x:np.ndarray, fps:float, prominence:float, window_s:float=0.6, edge_s:float=0.15) -> np.ndarray:
     """Peaks ≥ 0.4 s apart that rise ≥ `prominence` above the signal's minimum within `window_s` on one side and
     ≥ 30 % of it on the other (a peak near the clip's edge has a short side: scipy's prominence would reject it). A peak
@@ -369,12 +377,14 @@ def _peaks(x:np.ndarray, fps:float, prominence:float, window_s:float=0.6, edge_s
                 or (ql < e and right >= prominence) or (qr > len(x) - 1 - e and left >= prominence)): keep.append(p)
     return np.asarray(keep, int)
 
+# %% ../nbs/17_pose.ipynb #e5508773
 def _subframe_extremum(x:np.ndarray, p:int) -> float:
     "Sub-frame position of the extremum at sample `p` (parabola through p-1, p, p+1)."
     if p <= 0 or p >= len(x) - 1: return float(p)
     den = x[p - 1] - 2 * x[p] + x[p + 1]
     return float(p + (0.5 * (x[p - 1] - x[p + 1]) / den if den != 0 else 0.0))
 
+# %% ../nbs/17_pose.ipynb #41de7dd1
 def _refine_contact(x:np.ndarray, peaks:np.ndarray, fps:float, sign:int, frac:float=0.5, search_s:float=0.15) -> list:
     """Event times (fractional frames) at the moment the foot becomes (heel strike, `sign=+1`) or stops being (toe off,
     `sign=-1`) planted: where its velocity relative to the pelvis crosses `frac` of the stance velocity (a planted foot
@@ -402,6 +412,7 @@ def _refine_contact(x:np.ndarray, peaks:np.ndarray, fps:float, sign:int, frac:fl
         out.append(float(t))
     return out
 
+# %% ../nbs/17_pose.ipynb #cb08c4df
 def _assign_sides(times:list, label_votes:list, fps:float) -> list:
     """Sides for a time-ordered list of one kind of event that must alternate left/right: within each run of regularly
     spaced events the parity is chosen by majority vote of the detector's labels (so a label flip in a few frames
@@ -420,6 +431,7 @@ def _assign_sides(times:list, label_votes:list, fps:float) -> list:
         for i in range(a, b): sides[i] = first if (i - a) % 2 == 0 else ("r" if first == "l" else "l")
     return sides
 
+# %% ../nbs/17_pose.ipynb #28c63541
 def _plateau_edge(x:np.ndarray, p:int, step:int, eps:float=0.02) -> int:
     """The edge of a flat top around peak `p` (within `eps` leg lengths of it): its first frame (`step=-1`, a foot
     arriving: heel strike) or its last (`step=+1`, a foot leaving: toe off). A foot that stays put (freezing of gait)
@@ -428,6 +440,7 @@ def _plateau_edge(x:np.ndarray, p:int, step:int, eps:float=0.02) -> int:
     while 0 <= q + step < len(x) and x[q + step] >= x[p] - eps: q += step
     return q
 
+# %% ../nbs/17_pose.ipynb #e3d39f89
 def _swing_onset(x:np.ndarray, p:int, fps:float, frac:float=0.5, search_s:float=0.2) -> float:
     """Toe off from an ankle curve (no toe point): the first moment after the trough `p` at which the ankle moves
     forward relative to the pelvis at `frac` of walking speed. An ankle can rest near its rearmost place through
@@ -442,6 +455,7 @@ def _swing_onset(x:np.ndarray, p:int, fps:float, frac:float=0.5, search_s:float=
             return float((f - 0.5) + ((thr - a) / (b - a) if b > a and a < thr else 0.0))
     return _subframe_extremum(-x, p)
 
+# %% ../nbs/17_pose.ipynb #f998299c
 def _still_runs(kin:pd.DataFrame, fps:float, speed:float=0.2, min_s:float=0.2) -> list:
     "Runs [a, b) of frames where both ankles rest relative to the pelvis (< `speed` leg lengths/s): standing, freezing."
     v = np.stack([np.abs(np.gradient(kin[f"ankle_fwd_{s}"].to_numpy(float)) * fps) for s in "lr"], 1)
@@ -449,6 +463,7 @@ def _still_runs(kin:pd.DataFrame, fps:float, speed:float=0.2, min_s:float=0.2) -
     edges = np.flatnonzero(np.diff(np.r_[0, still.astype(int), 0]))
     return [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2]) if b - a >= max(2, min_s * fps)]
 
+# %% ../nbs/17_pose.ipynb #89808006
 def _stride_from_steps(kin:pd.DataFrame, events:dict, fps:float) -> float|None:
     """Stride duration (s) from distances and speed, for clips too short to hold a whole stride between two events of one
     kind: stride time = stride length / walking speed, the stride length being the sum of a left and a right step length
@@ -482,10 +497,12 @@ def _stride_from_steps(kin:pd.DataFrame, events:dict, fps:float) -> float|None:
         if 0.5 * fps <= per <= 3.0 * fps: out.append(per / fps)
     return float(np.median(out)) if out else None
 
+# %% ../nbs/17_pose.ipynb #1882e2e0
 def _mj(u):
     "Minimum-jerk profile 0→1."
     u = np.clip(u, 0, 1); return 10 * u ** 3 - 15 * u ** 4 + 6 * u ** 5
 
+# %% ../nbs/17_pose.ipynb #25d2f0fa
 _SEG_ROWS = {("r", "stance"): [1, 1, 1, 0], ("r", "swing"): [0, 0, 0, 1], ("l", "stance"): [1, 0, 1, 1], ("l", "swing"): [0, 1, 0, 0]}
 
 def _edge_segments(kin:pd.DataFrame, events:dict, min_move:float=0.05, sd_q:float=0.04) -> list:
@@ -542,6 +559,7 @@ def _edge_segments(kin:pd.DataFrame, events:dict, min_move:float=0.05, sd_q:floa
                     if u <= 0.75: out.append([s, seg, e / (1 - u), e * su / (1 - u) ** 2])
     return out
 
+# %% ../nbs/17_pose.ipynb #0196708c
 def detect_gait_events(kin:pd.DataFrame, fps:float, prominence:float=0.15, turn_margin_s:float=0.3, min_reach:float=0.05) -> dict:
     """Heel strikes and toe offs per side, from a kinematics table: `heel_strike`/`toe_off` = frame indices (the first
     frame at or after the event), `*_time` = fractional frames, and the walking `bouts` used."""
@@ -582,6 +600,7 @@ def detect_gait_events(kin:pd.DataFrame, fps:float, prominence:float=0.15, turn_
             events[kind + "_time"][s] = [events[kind + "_time"][s][i] for i in order]
     return events
 
+# %% ../nbs/17_pose.ipynb #14bf698b
 def _cycle_seconds(ev:dict, fps:float, tau=None) -> float|None:
     """Stride duration: the median interval between events of the same kind and side when there are any; otherwise
     (clips of about one stride) the stride length over the walking speed (`_stride_from_steps`); without heel strikes,
@@ -602,6 +621,7 @@ def _cycle_seconds(ev:dict, fps:float, tau=None) -> float|None:
     est = [e for e in est if 0.5 * fps <= e <= 3.0 * fps]
     return float(np.median(est)) / fps if est else None
 
+# %% ../nbs/17_pose.ipynb #922f51c6
 def _walking_time(events:dict, T:int):
     "Frame → walking time: frames where both feet rest relative to the pelvis (standing, freezing) do not count."
     moving = np.ones(max(T, 1))
@@ -609,6 +629,7 @@ def _walking_time(events:dict, T:int):
     tau_f = np.r_[0.0, np.cumsum(moving[1:])]
     return lambda x: np.interp(x, np.arange(len(tau_f)), tau_f)
 
+# %% ../nbs/17_pose.ipynb #a145576e
 _ORDER = [("hs", "r"), ("to", "l"), ("hs", "l"), ("to", "r")]   # a walking cycle's events, in order
 _PERRY_D = np.array([0.12, 0.38, 0.12, 0.38])                  # Perry's spacing of them (fractions of the cycle)
 
@@ -617,6 +638,7 @@ def _event_list(events:dict, a:int, b:int) -> list:
     return sorted((t, (k, s)) for k, name in (("hs", "heel_strike_time"), ("to", "toe_off_time")) for s in "lr"
                   for t in events.get(name, events[name.replace("_time", "")])[s] if a <= t < b)
 
+# %% ../nbs/17_pose.ipynb #d50a1745
 def _gait_model(events:dict, tau, per0:float) -> np.ndarray:
     """Durations (walking frames) of the cycle's four intervals: right heel strike → left toe off (double support) →
     left heel strike (left swing) → right toe off (double support) → right heel strike (right swing). Least squares
@@ -643,6 +665,7 @@ def _gait_model(events:dict, tau, per0:float) -> np.ndarray:
     D = np.linalg.lstsq(A, y, rcond=None)[0]
     return np.clip(D, 0.02 * per0, None)
 
+# %% ../nbs/17_pose.ipynb #a977921f
 def _place_cycle(ev:list, nominal:dict, tau, per:float, a:int, b:int, D:np.ndarray|None=None, side:str|None=None):
     """Anchor events `(t, key, own)` at their nominal cycle places, keeping one rhythm; φ over frames a..b (NaN beyond
     reach). With the interval durations `D` (`_gait_model`) the cycle is continued past the first and last event by
@@ -684,6 +707,7 @@ def _place_cycle(ev:list, nominal:dict, tau, per:float, a:int, b:int, D:np.ndarr
     p[(ut < ur[0] - 0.75 * per) | (ut > ur[-1] + 0.75 * per)] = np.nan   # extrapolate at most 3/4 of a cycle
     return p, [(x, y, o) for x, y, o, _ in anchors]
 
+# %% ../nbs/17_pose.ipynb #113fe381
 def gait_phase(events:dict, T:int, fps:float, side:str="r") -> np.ndarray:
     """Gait-cycle fraction φ of leg `side` per frame (cumulative: the integer part counts cycles; 0 = its heel strike,
     0.62 = its toe off), NaN outside walking bouts. Between the leg's own heel strike and toe off (and toe off and next
@@ -713,6 +737,7 @@ def gait_phase(events:dict, T:int, fps:float, side:str="r") -> np.ndarray:
         phi[t_all[ok]] = p[ok]
     return phi
 
+# %% ../nbs/17_pose.ipynb #4fe1a201
 def phases_from_phi(phi:np.ndarray, phi_left:np.ndarray|None=None) -> np.ndarray:
     """int8 `T×3` [rancho_phase_right (0..7, −1 no gait), stance_left, stance_right] from the right leg's cycle
     fraction (and the left's, for its stance flag; without it the left is taken as half a cycle behind)."""
@@ -1023,6 +1048,7 @@ def analyse_video(video:os.PathLike, openpose:os.PathLike|None=None, max_side:in
         track = pose_from_video(video, max_side, max_people, progress=progress)
     return analyse_track(track)
 
+# %% ../nbs/17_pose.ipynb #4be4ed0c
 def _find_videos(inputs:Sequence[str]) -> list:
     "(video, subject, clip) for each input file, or each video under an input folder (subject = its first sub-folder)."
     found = []
@@ -1038,6 +1064,7 @@ def _find_videos(inputs:Sequence[str]) -> list:
         else: raise DataError("no such video file or folder", path=p)
     return found
 
+# %% ../nbs/17_pose.ipynb #ee7a7bf4
 def pose_main(argv=None) -> int:
     "medclip pose: pose, kinematics, gait events and phases, knowledge maps, attention priors, text and overlays."
     import argparse, sys

@@ -248,6 +248,7 @@ def _leg_angles(c:dict, p:dict, step_scale, tremor) -> dict:
         ang[s] = dict(hip=hip + 2 * tremor * (-1) ** k, knee=knee, ankle=ankle, swing=sw)
     return ang
 
+# %% ../../nbs/04a_synth.gait.ipynb #9d60273a
 def _place_legs(c:dict, b:dict, ang:dict, contact:dict, phi, step_scale):
     "Pelvis height (stance foot on the floor), circumduction of scuffing swing legs, and 3D leg points relative to the pelvis."
     legs = {s: _leg_sagittal(ang[s]["hip"], ang[s]["knee"], ang[s]["ankle"], b) for s in "lr"}
@@ -271,6 +272,7 @@ def _place_legs(c:dict, b:dict, ang:dict, contact:dict, phi, step_scale):
                       knee=to3(legs[s][0]), ankle=to3(legs[s][1]), heel=to3(legs[s][2]), toe=to3(legs[s][3]))
     return pts, py, abd
 
+# %% ../../nbs/04a_synth.gait.ipynb #ec92a5e1
 def _progression(pts:dict, contact:dict, frozen, dt:float) -> np.ndarray:
     "Forward pelvis velocity: minus the velocity of the stance feet's rolling contact point (heel, then toe)."
     vx, wsum = np.zeros(len(frozen)), np.zeros(len(frozen))
@@ -281,6 +283,7 @@ def _progression(pts:dict, contact:dict, frozen, dt:float) -> np.ndarray:
     vx = np.where(wsum > 0, vx / np.maximum(wsum, 1), 0.0)
     return np.where(frozen, 0.0, _smooth(vx, 3))
 
+# %% ../../nbs/04a_synth.gait.ipynb #76e40128
 def _upper_body(c:dict, b:dict, side:int, contact:dict, phi, step_scale, P) -> dict:
     "Trunk (flexion, lateral lean, rotation), shoulders, head and face points."
     H = b["height"]
@@ -304,6 +307,7 @@ def _upper_body(c:dict, b:dict, side:int, contact:dict, phi, step_scale, P) -> d
     face += [head + _SIGN[s] * hl * 0.98 * hr - fwd * 0.1 * hr for s in "lr"]
     return dict(neck=N, shoulders=sh, head=head, fwd=fwd, face=face, head_top=head + up * hr * 1.05, flex=flex)
 
+# %% ../../nbs/04a_synth.gait.ipynb #c82aedb2
 def _arms(c:dict, b:dict, ang:dict, sh:dict, flex, frozen) -> dict:
     "Elbows and wrists: each arm swings against its leg (or is held flexed when paretic)."
     arms, n = {}, len(flex)
@@ -318,6 +322,7 @@ def _arms(c:dict, b:dict, ang:dict, sh:dict, flex, frozen) -> dict:
         arms[s] = dict(elbow=el, wrist=el + seg(sig + eps) * b["forearm"], swing=np.degrees(np.ptp(sig)) if not c[f"arm_fixed_{s}"] else 0.0)
     return arms
 
+# %% ../../nbs/04a_synth.gait.ipynb #17ca28c6
 def _walking_aid(device:str, side:int, b:dict, P, pts:dict, ang:dict, sh:dict, arms:dict) -> dict:
     "A cane (in the hand opposite the weak leg, planted with it) or a rollator in front; the hands hold it."
     H, n = b["height"], len(P)
@@ -455,16 +460,19 @@ def _step(a, fp):
     "Anti-aliased inside indicator of a signed distance `a` (m, > 0 inside) at pixel footprint `fp` (m)."
     return np.clip(a / np.maximum(fp, 1e-6) + 0.5, 0.0, 1.0)
 
+# %% ../../nbs/04a_synth.gait.ipynb #c33fee3d
 def _mix(base, col, a):
     "Blend colour `col` into `base` (…×3, in place) with coverage `a`; touches only covered pixels."
     idx = np.nonzero(a > 0)
     if idx[0].size: base[idx] += (np.asarray(col, np.float32) - base[idx]) * a[idx].astype(np.float32)[:, None]
     return base
 
+# %% ../../nbs/04a_synth.gait.ipynb #1a38580a
 def _frac_dist(v):
     "Distance from `v` to the nearest integer."
     return np.abs(v - np.round(v))
 
+# %% ../../nbs/04a_synth.gait.ipynb #c00a7d51
 def _wall_texture(along, h, fp, room:dict):
     "Colour of wall points from the along-wall coordinate, height and pixel footprint (broadcastable arrays, m)."
     shape = np.broadcast(along, h).shape
@@ -481,6 +489,7 @@ def _wall_texture(along, h, fp, room:dict):
     img *= (0.88 + 0.12 * np.cos(along * 0.4 + room["door_at"]))[..., None]     # uneven lighting along the wall
     return img
 
+# %% ../../nbs/04a_synth.gait.ipynb #c75adb0f
 def _floor_texture(x, z, fp, room:dict):
     "Colour of floor points (x along the walkway, z across it, pixel footprint; m)."
     shape = np.broadcast(x, z).shape
@@ -499,6 +508,7 @@ def _floor_texture(x, z, fp, room:dict):
     if room["mat"]: fl = _mix(fl, room["mat_colour"], _step(room["mat_w"] - np.abs(z), fp))
     return fl
 
+# %% ../../nbs/04a_synth.gait.ipynb #9c6ce7a2
 def render_background(cam:dict, room:dict, motion:dict, light:dict) -> np.ndarray:
     "Ray-cast the room (floor with the walker's shadow, walls, ceiling) for every frame: float32 T×S×S×3 in [0, 1]."
     S, T = cam["size"], len(cam["pos"])
@@ -571,12 +581,14 @@ def _body_parts(subject:GaitSubject, motion:dict) -> list:
         parts.append(("caps", [bar("l"), bar("r")], thin, grey, 0.0, False))
     return parts
 
+# %% ../../nbs/04a_synth.gait.ipynb #ce802b6f
 def _shade(nx, ny, light:dict):
     "Lambert shading of a surface whose normal has image-plane components (nx, ny); the rest faces the camera."
     nz = np.sqrt(np.maximum(1 - nx * nx - ny * ny, 0))
     Lx, Ly, Lz = light["dir"]
     return light["ambient"] + light["diffuse"] * np.maximum(nx * Lx + ny * Ly + nz * Lz, 0)
 
+# %% ../../nbs/04a_synth.gait.ipynb #4e073591
 def _segment_offset(px, py, ax, ay, bx, by):
     "Offset (qx, qy) from the nearest point of segment a–b to each pixel, and that point's position t in [0, 1]."
     vx, vy = bx - ax, by - ay
@@ -585,6 +597,7 @@ def _segment_offset(px, py, ax, ay, bx, by):
     t = np.minimum(np.maximum(((px - ax) * vx + (py - ay) * vy) / ll, 0), 1)
     return px - (ax + t * vx), py - (ay + t * vy), t
 
+# %% ../../nbs/04a_synth.gait.ipynb #ca3fe28c
 def _draw(img, zbuf, mask, kind:str, P, R, colour, depth:float, light:dict, is_body:bool):
     "Rasterise one primitive into one frame: anti-aliased, shaded, labelling the pixels it covers with its depth."
     S = img.shape[0]
@@ -614,6 +627,7 @@ def _draw(img, zbuf, mask, kind:str, P, R, colour, depth:float, light:dict, is_b
     zbuf[lo1:hi1, lo0:hi0][cov > 0.5] = depth
     if is_body: np.maximum(mask[lo1:hi1, lo0:hi0], cov, out=mask[lo1:hi1, lo0:hi0])
 
+# %% ../../nbs/04a_synth.gait.ipynb #0a4a34f8
 def render_body(background:np.ndarray, subject:GaitSubject, motion:dict, cam:dict, light:dict):
     "Draw the walker over `background` (T×S×S×3): frames, body coverage (T×S×S) and depth of the nearest body surface."
     T, S = background.shape[:2]
@@ -694,8 +708,8 @@ def spatial_attention(joints:np.ndarray, joint_attention:np.ndarray, size:int, s
 # %% ../../nbs/04a_synth.gait.ipynb #4f4c6697
 _SIDE = {"l": "left", "r": "right"}
 
-def _findings(m:dict, device:str, device_side:str|None, pick) -> list:
-    "Clinical findings from a clip's measures, each as one phrase in one of several phrasings."
+def _findings_gait(m:dict, pick) -> list:
+    "Speed and cadence, step length, knee flexion, stance symmetry and circumduction, as phrases."
     out = []
     sp, cad = m["speed"], m["cadence"]
     out.append(pick(f"walks at about {sp:.1f} m/s with a cadence of {cad:.0f} steps/min",
@@ -728,6 +742,12 @@ def _findings(m:dict, device:str, device_side:str|None, pick) -> list:
             txt = pick(f"the {_SIDE[s]} leg circumducts in swing ({m[f'circ_{s}']:.0f}° of abduction)",
                        f"the {_SIDE[s]} foot is swung out sideways to clear the floor")
             out.append(txt + (pick(" with a dropped forefoot", ", toes pointing down (foot drop)") if m[f"drop_{s}"] > 5 else ""))
+    return out
+
+# %% ../../nbs/04a_synth.gait.ipynb #45ae84b0
+def _findings_posture(m:dict, device:str, device_side:str|None, pick) -> list:
+    "Walking aid or arm swing, trunk, lean, shoulder and pelvic tilt, freezing and festination, as phrases."
+    out = []
     if device == "cane": out.append(pick(f"uses a cane in the {device_side} hand", f"walks with a single-point cane held in the {device_side} hand"))
     elif device == "walker": out.append(pick("leans on a wheeled walker", "walks with a rollator, both hands on its handles"))
     else:
@@ -762,11 +782,12 @@ def _findings(m:dict, device:str, device_side:str|None, pick) -> list:
                                           f"festinating: the cadence rises {m['fest_pct']:.0f}% within the clip"))
     return out
 
+# %% ../../nbs/04a_synth.gait.ipynb #d2bf8308
 def describe_gait(measures:dict, device:str="none", device_side:str|None=None, rng=None) -> str:
     "A clinician-style description of a walk from its measures, in one of many phrasings; never names a class."
     rng = rng if rng is not None else np.random.default_rng(0)
     pick = lambda *opts: opts[int(rng.integers(len(opts)))]
-    first, *rest = _findings(measures, device, device_side, pick)
+    first, *rest = _findings_gait(measures, pick) + _findings_posture(measures, device, device_side, pick)   # in this order: one rng
     text = pick("", "Gait observation: ", "On video, ", "Clinical note: ") + "; ".join([first] + [rest[i] for i in rng.permutation(len(rest))]) + "."
     return text[0].upper() + text[1:]
 
@@ -777,6 +798,7 @@ def _light(rng) -> dict:
     return dict(dir=tuple(np.float32(v) for v in d), ambient=np.float32(_u(rng, 0.4, 0.6)), diffuse=np.float32(_u(rng, 0.35, 0.6)),
                 shadow=_u(rng, 0.4, 1.0), shadow_dx=_u(rng, -0.3, 0.3), far_dim=_u(rng, 0.4, 1.0))
 
+# %% ../../nbs/04a_synth.gait.ipynb #13e0c735
 def _camera_effects(img:np.ndarray, rng) -> np.ndarray:
     "Exposure, white balance, vignetting, flicker, gamma and sensor noise, then 8-bit quantisation."
     T, S = img.shape[:2]
@@ -791,6 +813,7 @@ def _camera_effects(img:np.ndarray, rng) -> np.ndarray:
     noise = rng.integers(-a, a + 1, out.shape, dtype=np.int16) + rng.integers(-a, a + 1, out.shape, dtype=np.int16)
     return np.clip(out + noise + 0.5, 0, 255).astype(np.uint8)
 
+# %% ../../nbs/04a_synth.gait.ipynb #85d75548
 def _visibility(uv, z, zbuf, motion:dict, cam:dict) -> np.ndarray:
     "True where a joint is inside the frame and not behind a nearer body part (face points: also facing the camera)."
     T, S = len(uv), cam["size"]
@@ -801,6 +824,7 @@ def _visibility(uv, z, zbuf, motion:dict, cam:dict) -> np.ndarray:
     vis[:, :5] &= ((motion["joints"][:, :5] - head) * (cam["pos"][:, None] - head)).sum(-1) > 0
     return vis
 
+# %% ../../nbs/04a_synth.gait.ipynb #8c231161
 def resolve_view(view:str, cohort:str, rng) -> str:
     "A clip's camera view: a fixed view, `auto` (side for gaitlab, posterior for scoliosis) or `mixed` (random per clip)."
     if view == "auto": return "posterior" if cohort == "scoliosis" else "side"
@@ -808,10 +832,12 @@ def resolve_view(view:str, cohort:str, rng) -> str:
     if view not in VIEWS: raise DataError(f"unknown view '{view}'", field="view", expected=f"one of {list(VIEWS) + ['auto', 'mixed']}")
     return view
 
+# %% ../../nbs/04a_synth.gait.ipynb #d9e93625
 def _check_size(frames:int, size:int):
     if size % 4 or size < 32: raise DataError(f"size {size} is not supported", field="size", expected="a multiple of 4, at least 32")
     if frames < 2: raise DataError(f"frames={frames} is too short", field="frames", expected="at least 2 frames")
 
+# %% ../../nbs/04a_synth.gait.ipynb #baea8ffb
 def render_clip(subject:GaitSubject, clip_index:int=0, frames:int=32, size:int=112, fps:float=25.0,
                 view:str="side", seed:int=0) -> dict:
     "Simulate and render clip `clip_index` of `subject`: video frames, joints, attention maps, phases, text and truth."
