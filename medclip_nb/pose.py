@@ -19,10 +19,10 @@ from .gait import (COCO17, RANCHO_PHASES, RANCHO_STARTS, TOE_OFF, OPP_TOE_OFF, O
 from .synth.gait import GAIT_CLASSES, make_subject, render_clip, sagittal_knee_flexion
 
 # %% auto #0
-__all__ = ['J', 'SKELETON', 'MP33_TO_COCO17', 'MP33_FEET', 'BODY25_TO_COCO17', 'BODY25_FEET', 'LAYOUTS', 'NO_GAIT', 'PHASE_NORMS',
-           'VIDEO_SUFFIXES', 'to_coco17', 'load_openpose', 'link_tracks', 'walking_score', 'select_walker',
-           'iter_frames', 'video_meta', 'extract_mediapipe', 'PoseTrack', 'fix_lr_swaps', 'clean_track',
-           'kinematics_table', 'detect_gait_events', 'gait_phase', 'phases_from_phi', 'gait_parameters',
+__all__ = ['J', 'SKELETON', 'MP33_TO_COCO17', 'MP33_FEET', 'BODY25_TO_COCO17', 'BODY25_FEET', 'KEYPOINT_LAYOUTS', 'NO_GAIT',
+           'PHASE_NORMS', 'VIDEO_SUFFIXES', 'to_coco17', 'load_openpose', 'link_tracks', 'walking_score',
+           'select_walker', 'iter_frames', 'video_meta', 'extract_mediapipe', 'PoseTrack', 'fix_lr_swaps',
+           'clean_track', 'kinematics_table', 'detect_gait_events', 'gait_phase', 'phases_from_phi', 'gait_parameters',
            'evaluate_on_truth', 'pose_from_video', 'pose_from_openpose', 'joint_deviation_scores', 'attention_prior',
            'joints_by_phase', 'describe_gait', 'GaitAnalysis', 'analyse_track', 'draw_skeleton', 'write_overlay',
            'write_analysis', 'analyse_video', 'pose_main', 'evaluate_on_synthetic', 'summarise_synthetic',
@@ -38,12 +38,12 @@ MP33_TO_COCO17 = [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
 MP33_FEET = [29, 31, 30, 32]                  # l_heel, l_foot_index, r_heel, r_foot_index
 BODY25_TO_COCO17 = [0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11]
 BODY25_FEET = [21, 19, 24, 22]                # LHeel, LBigToe, RHeel, RBigToe
-LAYOUTS = {"mediapipe33": (33, MP33_TO_COCO17, MP33_FEET), "body25": (25, BODY25_TO_COCO17, BODY25_FEET)}
+KEYPOINT_LAYOUTS = {"mediapipe33": (33, MP33_TO_COCO17, MP33_FEET), "body25": (25, BODY25_TO_COCO17, BODY25_FEET)}
 
 def to_coco17(raw:np.ndarray, layout:str="mediapipe33") -> tuple:
     "Map raw keypoints `T×K×C` (x_px, y_px[, z], conf last) to (COCO-17 `T×17×3`, feet `T×4×3`); NaN → conf 0."
-    if layout not in LAYOUTS: raise DataError(f"unknown keypoint layout '{layout}'", expected=f"one of {list(LAYOUTS)}")
-    K, idx, feet = LAYOUTS[layout]
+    if layout not in KEYPOINT_LAYOUTS: raise DataError(f"unknown keypoint layout '{layout}'", expected=f"one of {list(KEYPOINT_LAYOUTS)}")
+    K, idx, feet = KEYPOINT_LAYOUTS[layout]
     raw = np.asarray(raw, float)
     if raw.ndim != 3 or raw.shape[1] != K:
         raise DataError(f"keypoints have shape {raw.shape}", field="keypoints", expected=f"T×{K}×C for layout {layout}")

@@ -16,11 +16,11 @@ from ..gait import (RANCHO_PHASES, RANCHO_STARTS, TOE_OFF, SCOLIOSIS_CLASSES, CO
                              kinematic_knowledge_map)
 
 # %% auto #0
-__all__ = ['GAIT_CLASSES', 'COHORTS', 'SEVERITY_RANGES', 'PELVIC_TILT', 'HIP_MEAN', 'HIP_AMP', 'VIEWS', 'LABEL_COLUMNS',
+__all__ = ['GAIT_CLASSES', 'COHORTS', 'SEVERITY_RANGES', 'PELVIC_TILT', 'HIP_MEAN', 'HIP_AMP', 'CAMERA_VIEWS', 'LABEL_COLUMNS',
            'X264_OPTIONS', 'normative_angle', 'warp_phase', 'GaitSubject', 'make_subject', 'simulate_walk',
            'make_camera', 'project', 'fit_in_frame', 'render_background', 'render_body', 'clinician_attention',
-           'spatial_attention', 'describe_gait', 'resolve_view', 'render_clip', 'sagittal_knee_flexion',
-           'side_view_walk', 'contact_sheet', 'assign_labels', 'subject_splits', 'render_gait_dataset',
+           'spatial_attention', 'describe_synthetic_gait', 'resolve_view', 'render_clip', 'sagittal_knee_flexion',
+           'side_view_walk', 'contact_sheet', 'assign_labels', 'assign_synth_splits', 'render_gait_dataset',
            'kinematic_summary']
 
 # %% ../../nbs/04a_synth.gait.ipynb #eb264361
@@ -397,7 +397,7 @@ def simulate_walk(subject:GaitSubject, clip:dict, frames:int=32, fps:float=25.0,
                 extra={k: take(v) for k, v in extra.items()}, device=dev, measures=measures)
 
 # %% ../../nbs/04a_synth.gait.ipynb #f4c735ee
-VIEWS = ("side", "frontal", "posterior")
+CAMERA_VIEWS = ("side", "frontal", "posterior")
 
 def _look_at(pos, target):
     f = target - pos; f = f / np.linalg.norm(f)
@@ -783,7 +783,7 @@ def _findings_posture(m:dict, device:str, device_side:str|None, pick) -> list:
     return out
 
 # %% ../../nbs/04a_synth.gait.ipynb #d2bf8308
-def describe_gait(measures:dict, device:str="none", device_side:str|None=None, rng=None) -> str:
+def describe_synthetic_gait(measures:dict, device:str="none", device_side:str|None=None, rng=None) -> str:
     "A clinician-style description of a walk from its measures, in one of many phrasings; never names a class."
     rng = rng if rng is not None else np.random.default_rng(0)
     pick = lambda *opts: opts[int(rng.integers(len(opts)))]
@@ -828,8 +828,8 @@ def _visibility(uv, z, zbuf, motion:dict, cam:dict) -> np.ndarray:
 def resolve_view(view:str, cohort:str, rng) -> str:
     "A clip's camera view: a fixed view, `auto` (side for gaitlab, posterior for scoliosis) or `mixed` (random per clip)."
     if view == "auto": return "posterior" if cohort == "scoliosis" else "side"
-    if view == "mixed": return VIEWS[int(rng.integers(len(VIEWS)))]
-    if view not in VIEWS: raise DataError(f"unknown view '{view}'", field="view", expected=f"one of {list(VIEWS) + ['auto', 'mixed']}")
+    if view == "mixed": return CAMERA_VIEWS[int(rng.integers(len(CAMERA_VIEWS)))]
+    if view not in CAMERA_VIEWS: raise DataError(f"unknown view '{view}'", field="view", expected=f"one of {list(CAMERA_VIEWS) + ['auto', 'mixed']}")
     return view
 
 # %% ../../nbs/04a_synth.gait.ipynb #d9e93625
@@ -852,7 +852,7 @@ def render_clip(subject:GaitSubject, clip_index:int=0, frames:int=32, size:int=1
     att = clinician_attention(subject, motion, rng)
     body_px = cam["F"] * subject.body["height"] / np.median(z)
     m = dict(motion["measures"], height=subject.body["height"], screening=subject.condition == "scoliosis")
-    text = describe_gait(m, subject.device, _SIDE["l" if subject.side > 0 else "r"], rng)
+    text = describe_synthetic_gait(m, subject.device, _SIDE["l" if subject.side > 0 else "r"], rng)
     truth = dict(view=view, camera_side=cam["side"], focal_px=round(cam["F"], 2), body_px=round(float(body_px), 1),
                  **{k: round(v, 3) if isinstance(v, float) else v for k, v in m.items()})
     return dict(frames=_camera_effects(img, rng), joints=joints, attention=att,
@@ -927,7 +927,7 @@ def assign_labels(subjects:int, cohort:str="gaitlab", seed:int=0) -> list:
     classes = COHORTS[cohort]
     return [classes[i % len(classes)] for i in np.random.default_rng([seed, 101]).permutation(subjects)]
 
-def subject_splits(labels:list, seed:int=0, val:float=0.15, test:float=0.15) -> list:
+def assign_synth_splits(labels:list, seed:int=0, val:float=0.15, test:float=0.15) -> list:
     "Subject-level train/val/test per subject, stratified by class (classes with < 3 subjects stay in train)."
     rng, split = np.random.default_rng([seed, 202]), ["train"] * len(labels)
     for c in dict.fromkeys(labels):
@@ -1022,7 +1022,7 @@ def render_gait_dataset(out, subjects:int=60, clips_per_subject:int=3, frames:in
     out.mkdir(parents=True, exist_ok=True)
     _clear_outputs(out, overwrite)
     people = [make_subject(i, lab, seed) for i, lab in enumerate(labels)]
-    split = dict(zip((p.subject_id for p in people), subject_splits(labels, seed)))
+    split = dict(zip((p.subject_id for p in people), assign_synth_splits(labels, seed)))
     jobs = [(p, k, frames, size, float(fps), view, cohort, seed, out) for p in people for k in range(clips_per_subject)]
     import medclip_nb.video, av, scipy.ndimage   # import once, before the workers fork
     results = []
