@@ -37,13 +37,16 @@ def _wrap(a):
     "Wrap degrees to (-180, 180]."
     return (np.asarray(a) + 180.0) % 360.0 - 180.0
 
+# %% ../nbs/01_gait.ipynb #16e436b2
 def angle_from_down(v:np.ndarray, direction) -> np.ndarray:
     "Angle (deg) of vectors `v[...,2]` from straight down (image +y), positive when pointing forward (`x·direction`)."
     v = np.asarray(v, float)
     return np.degrees(np.arctan2(v[..., 0] * direction, v[..., 1]))
 
+# %% ../nbs/01_gait.ipynb #83760ea1
 def _mid(j, a, b): return (j[:, a, :2] + j[:, b, :2]) / 2
 
+# %% ../nbs/01_gait.ipynb #e7c8f093
 def leg_length(joints:np.ndarray, conf_thr:float=0.3) -> float:
     """Leg length in pixels: median thigh (hip–knee) plus median shank (knee–ankle) length, each over the frames where
     both its ends are confident, pooling both legs (a side view often hides one leg's hip, the other's ankle). A segment
@@ -207,6 +210,7 @@ def _km_joints() -> list:
           _PAIR_J["knee"], _PAIR_J["hip"], _PAIR_J["wrist"]]
     return n
 
+# %% ../nbs/01_gait.ipynb #ee476f7e
 KNOWLEDGE_MAP_JOINTS = _km_joints()
 
 def knowledge_map_joint_weights() -> np.ndarray:
@@ -218,6 +222,7 @@ def knowledge_map_joint_weights() -> np.ndarray:
 # %% ../nbs/01_gait.ipynb #e6314143
 def _win(fps, seconds, T): return int(max(3, min(T, round(seconds * fps))))
 
+# %% ../nbs/01_gait.ipynb #e81e3ec9
 def _windows(x, w):
     "Per-frame windows of `w` frames, centred but shifted to stay inside the clip (so edges see a full window): T×…×w."
     x = np.asarray(x, float); T = len(x); w = max(1, min(w, T))
@@ -225,14 +230,17 @@ def _windows(x, w):
     starts = np.clip(np.arange(T) - w // 2, 0, T - w)
     return sw[starts]
 
+# %% ../nbs/01_gait.ipynb #dbfbe277
 def _wmean(x, w): return _windows(x, w).mean(-1)
 
+# %% ../nbs/01_gait.ipynb #144435c1
 def _shift(x, k):
     "x shifted by k frames (y[t] = x[t+k]), edges held."
     if k == 0: return x
     idx = np.clip(np.arange(len(x)) + k, 0, len(x) - 1)
     return x[idx]
 
+# %% ../nbs/01_gait.ipynb #22144ab6
 def windowed_corr(a:np.ndarray, b:np.ndarray, w:int, eps:float=1e-6) -> np.ndarray:
     "Per-frame Pearson correlation of `a` and `b` (T×…) over a centred window of `w` frames; 0 where either is flat."
     ma, mb = _wmean(a, w), _wmean(b, w)
@@ -241,11 +249,13 @@ def windowed_corr(a:np.ndarray, b:np.ndarray, w:int, eps:float=1e-6) -> np.ndarr
     den = np.sqrt(va * vb)
     return np.where(den > eps, cov / np.maximum(den, eps), 0.0)
 
+# %% ../nbs/01_gait.ipynb #c808c41b
 def windowed_range(x:np.ndarray, w:int) -> np.ndarray:
     "Per-frame max − min over a centred window of `w` frames."
     win = _windows(x, w)
     return win.max(-1) - win.min(-1)
 
+# %% ../nbs/01_gait.ipynb #b0648999
 def symmetry_index(l, r, eps:float=1e-6) -> np.ndarray:
     "Robinson symmetry index 100·(L−R)/mean(L,R) in %, clipped to ±200 (0 when both are ~0)."
     l, r = np.asarray(l, float), np.asarray(r, float)

@@ -62,6 +62,7 @@ def _people_from_flat(flat_people, path, frame) -> list:
         if (a[:, 2] > 0).any(): out.append(a)
     return out
 
+# %% ../nbs/17_pose.ipynb #3e9c1ba5
 def load_openpose(path:os.PathLike) -> list:
     "Read OpenPose BODY_25 keypoints: a list over frames of lists of people (`25×3` arrays of x_px, y_px, conf)."
     path = Path(path)
@@ -89,6 +90,7 @@ def _centre_scale(p:np.ndarray, hips, conf_thr=0.3):
     pts = p[ok, :2]
     return c, max(float(np.ptp(pts[:, 1])) if len(pts) > 1 else 0.0, 1.0)
 
+# %% ../nbs/17_pose.ipynb #ebddb732
 def link_tracks(frames_people:list, layout:str="body25", conf_thr:float=0.3) -> np.ndarray:
     "Link per-frame detections (lists of `K×C` arrays) into tracks: `P×T×K×C` (NaN where a track is absent)."
     hips = (12, 9) if layout == "body25" else (23, 24)
@@ -116,6 +118,7 @@ def link_tracks(frames_people:list, layout:str="body25", conf_thr:float=0.3) -> 
         for t, p in tr.items(): out[k, t] = p
     return out
 
+# %% ../nbs/17_pose.ipynb #f174aaf6
 def walking_score(coco:np.ndarray, fps:float, conf_thr:float=0.3) -> float:
     "How far the pelvis travels horizontally over the track (5th–95th percentile range of its x), in leg lengths."
     ok = (coco[:, [11, 12], 2] >= conf_thr).all(1)
@@ -125,6 +128,7 @@ def walking_score(coco:np.ndarray, fps:float, conf_thr:float=0.3) -> float:
     x = coco[ok][:, [11, 12], 0].mean(1)
     return float(np.percentile(x, 95) - np.percentile(x, 5)) / L
 
+# %% ../nbs/17_pose.ipynb #48683dae
 def select_walker(tracks:np.ndarray, layout:str, fps:float, conf_thr:float=0.3) -> tuple:
     "Pick the walking track from `P×T×K×C` tracks: returns (index, scores, notes)."
     scores = [walking_score(to_coco17(tr, layout)[0], fps, conf_thr) for tr in tracks]
@@ -463,6 +467,14 @@ def _still_runs(kin:pd.DataFrame, fps:float, speed:float=0.2, min_s:float=0.2) -
     edges = np.flatnonzero(np.diff(np.r_[0, still.astype(int), 0]))
     return [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2]) if b - a >= max(2, min_s * fps)]
 
+# %% ../nbs/17_pose.ipynb #922f51c6
+def _walking_time(events:dict, T:int):
+    "Frame → walking time: frames where both feet rest relative to the pelvis (standing, freezing) do not count."
+    moving = np.ones(max(T, 1))
+    for a, b in events.get("still", []): moving[a:b] = 0.0
+    tau_f = np.r_[0.0, np.cumsum(moving[1:])]
+    return lambda x: np.interp(x, np.arange(len(tau_f)), tau_f)
+
 # %% ../nbs/17_pose.ipynb #89808006
 def _stride_from_steps(kin:pd.DataFrame, events:dict, fps:float) -> float|None:
     """Stride duration (s) from distances and speed, for clips too short to hold a whole stride between two events of one
@@ -621,14 +633,6 @@ def _cycle_seconds(ev:dict, fps:float, tau=None) -> float|None:
     est = [e for e in est if 0.5 * fps <= e <= 3.0 * fps]
     return float(np.median(est)) / fps if est else None
 
-# %% ../nbs/17_pose.ipynb #922f51c6
-def _walking_time(events:dict, T:int):
-    "Frame → walking time: frames where both feet rest relative to the pelvis (standing, freezing) do not count."
-    moving = np.ones(max(T, 1))
-    for a, b in events.get("still", []): moving[a:b] = 0.0
-    tau_f = np.r_[0.0, np.cumsum(moving[1:])]
-    return lambda x: np.interp(x, np.arange(len(tau_f)), tau_f)
-
 # %% ../nbs/17_pose.ipynb #a145576e
 _ORDER = [("hs", "r"), ("to", "l"), ("hs", "l"), ("to", "r")]   # a walking cycle's events, in order
 _PERRY_D = np.array([0.12, 0.38, 0.12, 0.38])                  # Perry's spacing of them (fractions of the cycle)
@@ -755,6 +759,7 @@ def phases_from_phi(phi:np.ndarray, phi_left:np.ndarray|None=None) -> np.ndarray
 # %% ../nbs/17_pose.ipynb #0736c6d3
 def _mean(x): return float(np.median(x)) if len(x) else float("nan")   # median: one missed or extra event must not move it
 
+# %% ../nbs/17_pose.ipynb #c7b01495
 def gait_parameters(events:dict, kin:pd.DataFrame, fps:float) -> dict:
     "Cadence, step/stride/stance/swing times per side, stance %, ROMs and L–R asymmetry indices; `gait_cycle_found`."
     hs, to = events.get("heel_strike_time", events["heel_strike"]), events.get("toe_off_time", events["toe_off"])
@@ -824,6 +829,7 @@ def _pick(tracks:np.ndarray, layout:str, fps:float, size, source:str, notes:list
     coco, feet = to_coco17(raw, layout)
     return PoseTrack(coco, feet, raw.astype(np.float32), fps, tuple(size), source, notes + pick_notes)
 
+# %% ../nbs/17_pose.ipynb #6749dabe
 def pose_from_video(path:os.PathLike, max_side:int|None=640, max_people:int=2, progress:bool=False,
                     max_frames:int|None=None) -> PoseTrack:
     "mediapipe pose of the walking person in a video (raw 33 landmarks kept), not yet cleaned."
@@ -831,6 +837,7 @@ def pose_from_video(path:os.PathLike, max_side:int|None=640, max_people:int=2, p
     notes = [f"mediapipe pose on {meta['frames']} frames at longer side {max_side or max(meta['height'], meta['width'])} px"]
     return _pick(tracks, "mediapipe33", meta["fps"], (meta["height"], meta["width"]), "mediapipe", notes)
 
+# %% ../nbs/17_pose.ipynb #f98dd567
 def pose_from_openpose(path:os.PathLike, fps:float, size:tuple=(0, 0), n_frames:int|None=None) -> PoseTrack:
     "OpenPose BODY_25 keypoints (merged JSON or a folder of per-frame files) of the walking person, not yet cleaned."
     frames = load_openpose(path)
@@ -851,6 +858,7 @@ def _band_dev(x, phase, bands):
     d = np.where(x > hi, x - hi, np.where(x < lo, lo - x, 0.0)) / (hi - lo)
     return np.where(np.isfinite(d), d, 0.0)
 
+# %% ../nbs/17_pose.ipynb #857bba29
 def joint_deviation_scores(kin:pd.DataFrame, phases:np.ndarray, km:np.ndarray) -> np.ndarray:
     "Per-frame, per-joint deviation from normative ranges (`T×17`, ≥ 0, in range widths)."
     T = len(kin); S = np.zeros((T, 17))
@@ -875,10 +883,12 @@ def joint_deviation_scores(kin:pd.DataFrame, phases:np.ndarray, km:np.ndarray) -
     S[:, :5] += D("dev_head_flex")[:, None]
     return S
 
+# %% ../nbs/17_pose.ipynb #fcc2af28
 def attention_prior(scores:np.ndarray) -> np.ndarray:
     "Joint-level attention `T×17` in [0, 1] from deviation scores."
     return (_BASE + (1 - _BASE) * (1 - np.exp(-2 * np.asarray(scores, float)))).astype(np.float32)
 
+# %% ../nbs/17_pose.ipynb #fd811e0e
 def joints_by_phase(scores:np.ndarray, phases:np.ndarray) -> pd.DataFrame:
     "Mean deviation score per joint (rows, COCO-17 names) and Rancho phase of the right leg (columns); NaN where unseen."
     ph = phases[:, 0].astype(int)
@@ -890,6 +900,7 @@ def joints_by_phase(scores:np.ndarray, phases:np.ndarray) -> pd.DataFrame:
 # %% ../nbs/17_pose.ipynb #b0e7caed
 def _side_name(s): return "left" if s == "l" else "right"
 
+# %% ../nbs/17_pose.ipynb #d6f0245f
 def describe_gait(params:dict, joints_phase:pd.DataFrame|None=None) -> str:
     "A few sentences describing the gait from `gait_parameters` output (and optionally the joints × phases summary)."
     if not params.get("gait_cycle_found"):
@@ -947,6 +958,7 @@ class GaitAnalysis:
     @property
     def gait_cycle_found(self): return bool(self.params["gait_cycle_found"])
 
+# %% ../nbs/17_pose.ipynb #be46cccc
 def analyse_track(track:PoseTrack, clean:bool=True) -> GaitAnalysis:
     "Clean (optionally) a `PoseTrack` and derive kinematics, events, phases, knowledge map, attention and text."
     t = clean_track(track) if clean else track
@@ -982,6 +994,7 @@ def draw_skeleton(img:np.ndarray, joints:np.ndarray, scale:tuple=(1.0, 1.0), con
         cv2.putText(out, label, (4, 4 + 12 * th), cv2.FONT_HERSHEY_SIMPLEX, 0.35 * th, (255, 255, 255), th, cv2.LINE_AA)
     return out
 
+# %% ../nbs/17_pose.ipynb #38c1a7c6
 def write_overlay(video:os.PathLike, analysis:GaitAnalysis, path:os.PathLike, max_side:int=480) -> Path:
     "Write the overlay video of `analysis` drawn on `video`'s frames (downscaled to `max_side`)."
     from medclip_nb.video import write_video
@@ -998,6 +1011,7 @@ def write_overlay(video:os.PathLike, analysis:GaitAnalysis, path:os.PathLike, ma
 def _npy(path:Path, arr):
     atomic_write(path, lambda t: np.save(t, arr), suffix=".npy")
 
+# %% ../nbs/17_pose.ipynb #e4950257
 def _jsonable(o):
     if isinstance(o, dict): return {k: _jsonable(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)): return [_jsonable(v) for v in o]
@@ -1005,6 +1019,7 @@ def _jsonable(o):
     if isinstance(o, np.integer): return int(o)
     return o
 
+# %% ../nbs/17_pose.ipynb #c8b79102
 def write_analysis(analysis:GaitAnalysis, out:os.PathLike, subject:str, clip:str, video:os.PathLike|None=None,
                    overlay:bool=True, overlay_side:int=480) -> dict:
     "Write every output of one clip under `out` (layout above); returns its `pose_index.csv` row (paths relative to `out`)."
@@ -1131,6 +1146,7 @@ def evaluate_on_synthetic(n_subjects:int=18, clips_per_subject:int=2, frames:int
                              knee_rom_error=ev["knee_rom_error"], cadence=ev["cadence"], cadence_true=r["truth"]["cadence"]))
     return pd.DataFrame(rows)
 
+# %% ../nbs/17_pose.ipynb #d27bb290
 def summarise_synthetic(df:pd.DataFrame) -> dict:
     "Pooled numbers of `evaluate_on_synthetic`."
     f = df[df.gait_cycle_found]

@@ -44,6 +44,7 @@ def _periodic_curve(keys, n:int=1000, smooth:float=2.0) -> np.ndarray:
     k = np.exp(-0.5 * ((np.arange(n) - n // 2) * 100 / n / smooth) ** 2); k /= k.sum()
     return np.real(np.fft.ifft(np.fft.fft(v) * np.fft.fft(np.fft.ifftshift(k))))
 
+# %% ../../nbs/04a_synth.gait.ipynb #d603757b
 _NORM = {k: _periodic_curve(v) for k, v in _NORM_KEYS.items()}
 HIP_MEAN = float(_NORM["hip"].mean())
 HIP_AMP = float(np.ptp(_NORM["hip"]) / 2)
@@ -53,6 +54,7 @@ def normative_angle(joint:str, p) -> np.ndarray:
     tab = _NORM[joint]
     return np.interp(np.mod(p, 1.0) * len(tab), np.arange(len(tab) + 1), np.r_[tab, tab[0]])
 
+# %% ../../nbs/04a_synth.gait.ipynb #94096bab
 def warp_phase(psi, stance:float) -> np.ndarray:
     "Map a leg's own cycle fraction onto the normative cycle so that its toe-off falls at `stance` instead of 62 %."
     psi = np.mod(psi, 1.0)
@@ -61,6 +63,7 @@ def warp_phase(psi, stance:float) -> np.ndarray:
 # %% ../../nbs/04a_synth.gait.ipynb #730e3908
 def _u(rng, lo, hi) -> float: return float(rng.uniform(lo, hi))
 
+# %% ../../nbs/04a_synth.gait.ipynb #02d3a554
 def _body(rng, adolescent:bool=False) -> dict:
     "Per-subject anthropometrics (m) after Winter's segment proportions, with individual variation."
     female = bool(rng.random() < 0.5)
@@ -71,12 +74,14 @@ def _body(rng, adolescent:bool=False) -> dict:
                 shoulder_w=(0.19 if female else 0.21) * H * v(), trunk=0.29 * H * v(), neck=0.045 * H,
                 head_r=0.062 * H * v(), upper_arm=0.186 * H * v(), forearm=0.146 * H * v(), build=_u(rng, 0.85, 1.3))
 
+# %% ../../nbs/04a_synth.gait.ipynb #8445ceb5
 _SKIN = [(0.96, 0.80, 0.69), (0.90, 0.72, 0.58), (0.80, 0.60, 0.45), (0.63, 0.45, 0.32), (0.45, 0.31, 0.22), (0.33, 0.22, 0.16)]
 _HAIR = [(0.08, 0.06, 0.05), (0.25, 0.16, 0.09), (0.55, 0.40, 0.22), (0.85, 0.75, 0.55), (0.6, 0.6, 0.6), (0.45, 0.15, 0.08)]
 
 def _colour(rng, sat=(0.2, 0.9), val=(0.15, 0.95)) -> tuple:
     return tuple(float(c) for c in colorsys.hsv_to_rgb(rng.random(), _u(rng, *sat), _u(rng, *val)))
 
+# %% ../../nbs/04a_synth.gait.ipynb #aa7f9132
 def _look(rng) -> dict:
     "Per-subject clothing and colouring."
     skin = np.clip(np.array(_SKIN[rng.integers(len(_SKIN))]) * _u(rng, 0.92, 1.05), 0, 1)
@@ -84,6 +89,7 @@ def _look(rng) -> dict:
                 trousers=_colour(rng, (0.1, 0.7), (0.1, 0.7)), shoes=_colour(rng, (0, 0.4), (0.05, 0.9)),
                 long_sleeves=bool(rng.random() < 0.5), shorts=bool(rng.random() < 0.25), bald=bool(rng.random() < 0.1))
 
+# %% ../../nbs/04a_synth.gait.ipynb #d788eecd
 def _room(rng) -> dict:
     "Per-subject recording room (each subject is filmed in one session): wall, doors, poster, floor, mat."
     return dict(wall=_colour(rng, (0.0, 0.35), (0.45, 0.95)), wall_dist=_u(rng, 1.2, 3.5), period=_u(rng, 3.0, 6.0),
@@ -164,9 +170,11 @@ class GaitSubject:
     room: dict
     gait: dict
 
+# %% ../../nbs/04a_synth.gait.ipynb #39d7c62f
 def _condition(label:str) -> str:
     return "scoliosis" if label in SCOLIOSIS_CLASSES else label.split("_")[0]
 
+# %% ../../nbs/04a_synth.gait.ipynb #9a1c510a
 def make_subject(index:int, label:str, seed:int=0) -> GaitSubject:
     "Simulate subject number `index` (0-based; id `S{index+1:03d}`) of class `label`, deterministically from `seed`."
     if label not in GAIT_CLASSES and label not in SCOLIOSIS_CLASSES:
@@ -195,16 +203,19 @@ def _clip_gait(g:dict, rng) -> dict:
     c["freeze_at"] = _u(rng, 0.1, 0.5) if rng.random() < g["freeze_p"] else None   # fraction of the clip
     return c
 
+# %% ../../nbs/04a_synth.gait.ipynb #d005eba7
 def _smooth(x, w:int):
     "Moving average over `w` samples along axis 0, edges held."
     if w <= 1: return x
     pad = np.concatenate([np.repeat(x[:1], w // 2, 0), x, np.repeat(x[-1:], w - 1 - w // 2, 0)], 0)
     return np.apply_along_axis(lambda v: np.convolve(v, np.ones(w) / w, "valid"), 0, pad)
 
+# %% ../../nbs/04a_synth.gait.ipynb #37cf2881
 def _stance_fractions(c:dict):
     "Right stance, left stance and left heel-strike phase (fractions of the right leg's cycle)."
     return c["stance"] - c["asym"], c["stance"] + c["asym"], 0.5 - c["asym"]
 
+# %% ../../nbs/04a_synth.gait.ipynb #5038279e
 def _phase_track(c:dict, t:np.ndarray, cad:np.ndarray, duration:float):
     "Right-leg cycle phase over time; a freezing episode holds it, starting in double support, for `freeze_s` seconds."
     sR, sL, oL = _stance_fractions(c)
@@ -218,6 +229,7 @@ def _phase_track(c:dict, t:np.ndarray, cad:np.ndarray, duration:float):
         phi[i] = phi[i - 1] + (0.0 if frozen[i] else cad[i] / 120 * dt)
     return phi, frozen
 
+# %% ../../nbs/04a_synth.gait.ipynb #e5d9ab98
 def _leg_sagittal(hip, knee, ankle, b:dict):
     "Knee, ankle, heel and toe (forward, up) relative to the hip joint, from hip/knee flexion and ankle dorsiflexion (deg)."
     th = np.radians(hip - PELVIC_TILT); a = th - np.radians(knee); be = a + np.radians(ankle)
@@ -226,6 +238,7 @@ def _leg_sagittal(hip, knee, ankle, b:dict):
     foot = lambda px, py: an + np.stack([px * np.cos(be) - py * np.sin(be), px * np.sin(be) + py * np.cos(be)], -1)
     return kn, an, foot(-0.22 * b["foot"], -b["ankle_h"]), foot(0.78 * b["foot"], -b["ankle_h"])
 
+# %% ../../nbs/04a_synth.gait.ipynb #d8584631
 def _arm_ik(S, W, l1:float, l2:float, pole):
     "Elbow and wrist of a two-link arm reaching from shoulders `S` towards targets `W` (n×3), bending towards `pole`."
     d = W - S; dist = np.linalg.norm(d, axis=-1, keepdims=True); u = d / np.maximum(dist, 1e-9)
@@ -404,6 +417,7 @@ def _look_at(pos, target):
     r = np.cross(f, [0.0, 1.0, 0.0]); r /= np.linalg.norm(r)
     return f, r, np.cross(r, f)
 
+# %% ../../nbs/04a_synth.gait.ipynb #830048bd
 def make_camera(view:str, motion:dict, body:dict, size:int, rng) -> dict:
     "A pinhole camera for one clip: position per frame, orientation (f, r, u), focal length and principal point (px)."
     H, T = body["height"], len(motion["joints"])
@@ -430,6 +444,7 @@ def make_camera(view:str, motion:dict, body:dict, size:int, rng) -> dict:
     c = np.tile(size / 2.0 + rng.uniform(-0.03, 0.03, 2) * size, (T, 1))          # framing offset
     return dict(view=view, side=side, pos=pos, f=f, r=r, u=u, F=float(F), c=c, size=size)
 
+# %% ../../nbs/04a_synth.gait.ipynb #ce297cbb
 def project(X, cam:dict):
     "World points `X` (T×…×3) → pixel coordinates (T×…×2; x right, y down, pixel centres at +0.5) and depth (T×…)."
     X = np.asarray(X, float)
@@ -439,6 +454,7 @@ def project(X, cam:dict):
     uv = np.stack([d @ cam["r"], -(d @ cam["u"])], -1) * (cam["F"] / np.maximum(z, 1e-3))[..., None]
     return uv + cam["c"].reshape(shape + (2,)), z
 
+# %% ../../nbs/04a_synth.gait.ipynb #b6270eab
 def _points_of_body(motion:dict) -> np.ndarray:
     "Every point that must stay in the picture: joints, heels, toes, the top of the head, the walking aid."
     e = motion["extra"]
@@ -447,6 +463,7 @@ def _points_of_body(motion:dict) -> np.ndarray:
     pts += [v[:, None] for f in motion["device"].get("walker", {}).values() for v in f.values()]
     return np.concatenate(pts, 1)
 
+# %% ../../nbs/04a_synth.gait.ipynb #99c5aa1c
 def fit_in_frame(cam:dict, motion:dict, margin:float=0.04) -> dict:
     "Zoom out (lower the focal length) just enough that the whole body stays `margin`·S inside every frame."
     uv, _ = project(_points_of_body(motion), cam)
@@ -656,6 +673,7 @@ def _wgauss(p, mu:float, sd:float):
     d = np.mod(p - mu + 0.5, 1.0) - 0.5
     return np.exp(-0.5 * (d / sd) ** 2)
 
+# %% ../../nbs/04a_synth.gait.ipynb #120f9de6
 def clinician_attention(subject:GaitSubject, motion:dict, rng=None) -> np.ndarray:
     "Joint-level clinician attention T×17 in [0, 1]: the joints and gait phases a clinician watches for this condition."
     T, cyc, sw = len(motion["joints"]), motion["cycle"], motion["swing"]
@@ -698,6 +716,7 @@ def clinician_attention(subject:GaitSubject, motion:dict, rng=None) -> np.ndarra
     if rng is not None: A *= np.exp(rng.normal(0, 0.1, 17))[None]
     return np.clip(A / A.max(), 0, 1).astype(np.float32)
 
+# %% ../../nbs/04a_synth.gait.ipynb #3832eb30
 def spatial_attention(joints:np.ndarray, joint_attention:np.ndarray, size:int, sigma_px:float) -> np.ndarray:
     "Spatial attention T×(S/4)×(S/4) float16: a Gaussian blob on each joint (pixel coordinates), weighted by its attention."
     g = (np.arange(size // 4, dtype=np.float32) + 0.5) * 4
@@ -927,6 +946,7 @@ def assign_labels(subjects:int, cohort:str="gaitlab", seed:int=0) -> list:
     classes = COHORTS[cohort]
     return [classes[i % len(classes)] for i in np.random.default_rng([seed, 101]).permutation(subjects)]
 
+# %% ../../nbs/04a_synth.gait.ipynb #4c1bd453
 def assign_synth_splits(labels:list, seed:int=0, val:float=0.15, test:float=0.15) -> list:
     "Subject-level train/val/test per subject, stratified by class (classes with < 3 subjects stay in train)."
     rng, split = np.random.default_rng([seed, 202]), ["train"] * len(labels)
@@ -939,9 +959,11 @@ def assign_synth_splits(labels:list, seed:int=0, val:float=0.15, test:float=0.15
         for i in idx[nt:nt + nv]: split[i] = "val"
     return split
 
+# %% ../../nbs/04a_synth.gait.ipynb #c74e587f
 def _save_npy(path:Path, arr:np.ndarray):
     atomic_write(path, lambda t: np.save(t, arr), suffix=".npy")
 
+# %% ../../nbs/04a_synth.gait.ipynb #07e25462
 def _render_job(job:tuple) -> dict:
     "Worker: render one clip and write its files; returns its labels.csv row and its ground truth."
     from medclip_nb.video import write_video
@@ -960,6 +982,7 @@ def _render_job(job:tuple) -> dict:
                view=v, fps=fps, condition=subject.condition)
     return dict(row=row, truth=r["truth"])
 
+# %% ../../nbs/04a_synth.gait.ipynb #78ce867c
 def _clear_outputs(out:Path, overwrite:bool):
     "Refuse to mix two datasets in one folder; with `overwrite`, remove only what this generator writes."
     found = [n for n in _OUTPUTS if (out / n).exists()]
@@ -1050,6 +1073,7 @@ def _angle(a, b, c):
     cos = (u * v).sum(-1) / np.maximum(np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1), 1e-6)
     return np.degrees(np.arccos(np.clip(cos, -1, 1)))
 
+# %% ../../nbs/04a_synth.gait.ipynb #f2976c10
 def kinematic_summary(joints:np.ndarray, fps:float=25.0) -> dict:
     "Per-clip kinematic summary of COCO-17 joints T×17×(2|3) in pixels: side-agnostic excursions, posture and rhythm."
     j = np.asarray(joints, float)[..., :2]
