@@ -21,7 +21,7 @@ from medclip_nb.synth import gait as G
 def stage_times(n_clips:int, frames:int, size:int) -> dict:
     "Mean ms per clip of each rendering stage, one process."
     from medclip_nb.video import write_video
-    from medclip_nb.pose import kinematic_knowledge_map
+    from medclip_nb.gait import kinematic_knowledge_map
     t = dict(simulate=0.0, camera=0.0, background=0.0, body=0.0, effects_and_priors=0.0, encode=0.0, knowledge_map=0.0)
     tmp = Path(tempfile.mkdtemp())
     labels = G.assign_labels(n_clips, "gaitlab", 0)

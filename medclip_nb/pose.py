@@ -5,441 +5,45 @@
 # %% ../nbs/17_pose.ipynb #03e3e64f
 from __future__ import annotations
 import json, math, os
+from dataclasses import dataclass, field as _field
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 
-from .core import COCO17, RANCHO_PHASES, DataError, VideoDecodeError, need, atomic_write, write_json, in_test
+from .core import DataError, VideoDecodeError, need, atomic_write, write_json, in_test
+from .gait import (COCO17, RANCHO_PHASES, RANCHO_STARTS, TOE_OFF, OPP_TOE_OFF, OPP_HEEL_STRIKE, NORMS,
+                             KNOWLEDGE_MAP_FEATURES, rancho_phase, angle_from_down, leg_length, fill_gaps,
+                             facing_direction, joint_angles, symmetry_index, kinematic_knowledge_map, _wrap, _mid, _win)
+from .synth.gait import GAIT_CLASSES, make_subject, render_clip, sagittal_knee_flexion
 
 # %% auto #0
-__all__ = ['J', 'BODY13', 'LR_PAIRS', 'SKELETON', 'NORMS', 'KNOWLEDGE_MAP_FEATURES', 'KNOWLEDGE_MAP_JOINTS', 'RANCHO_STARTS',
-           'TOE_OFF', 'OPP_TOE_OFF', 'OPP_HEEL_STRIKE', 'MP33_TO_COCO17', 'MP33_FEET', 'BODY25_TO_COCO17',
-           'BODY25_FEET', 'LAYOUTS', 'NO_GAIT', 'PHASE_NORMS', 'VIDEO_SUFFIXES', 'angle_from_down', 'leg_length',
-           'fill_gaps', 'facing_direction', 'joint_angles', 'deviation', 'knowledge_map_joint_weights', 'windowed_corr',
-           'windowed_range', 'symmetry_index', 'kinematic_knowledge_map', 'rancho_phase', 'toy_walker', 'to_coco17',
-           'load_openpose', 'link_tracks', 'walking_score', 'select_walker', 'iter_frames', 'video_meta',
-           'extract_mediapipe', 'PoseTrack', 'fix_lr_swaps', 'clean_track', 'kinematics_table', 'detect_gait_events',
-           'gait_phase', 'phases_from_phi', 'gait_parameters', 'evaluate_on_truth', 'pose_from_video',
-           'pose_from_openpose', 'joint_deviation_scores', 'attention_prior', 'joints_by_phase', 'describe_gait',
-           'GaitAnalysis', 'analyse_track', 'draw_skeleton', 'write_overlay', 'write_analysis', 'analyse_video',
-           'pose_main', 'evaluate_on_synthetic', 'summarise_synthetic', 'knee_agreement']
+__all__ = ['J', 'SKELETON', 'MP33_TO_COCO17', 'MP33_FEET', 'BODY25_TO_COCO17', 'BODY25_FEET', 'KEYPOINT_LAYOUTS', 'NO_GAIT',
+           'PHASE_NORMS', 'VIDEO_SUFFIXES', 'to_coco17', 'load_openpose', 'link_tracks', 'walking_score',
+           'select_walker', 'iter_frames', 'video_meta', 'extract_mediapipe', 'PoseTrack', 'fix_lr_swaps',
+           'clean_track', 'kinematics_table', 'detect_gait_events', 'gait_phase', 'phases_from_phi', 'gait_parameters',
+           'evaluate_on_truth', 'pose_from_video', 'pose_from_openpose', 'joint_deviation_scores', 'attention_prior',
+           'joints_by_phase', 'describe_gait', 'GaitAnalysis', 'analyse_track', 'draw_skeleton', 'write_overlay',
+           'write_analysis', 'analyse_video', 'pose_main', 'evaluate_on_synthetic', 'summarise_synthetic',
+           'knee_agreement']
 
 # %% ../nbs/17_pose.ipynb #ea090b2d
 J = {n: i for i, n in enumerate(COCO17)}
-BODY13 = [0] + list(range(5, 17))   # nose + shoulders..ankles: the face points are too jittery for features
-LR_PAIRS = [("shoulder", 5, 6), ("elbow", 7, 8), ("wrist", 9, 10), ("hip", 11, 12), ("knee", 13, 14), ("ankle", 15, 16)]
 SKELETON = [(5, 7), (7, 9), (6, 8), (8, 10), (5, 6), (11, 12), (5, 11), (6, 12), (11, 13), (13, 15), (12, 14),
             (14, 16), (0, 1), (0, 2), (1, 3), (2, 4)]
-
-# %% ../nbs/17_pose.ipynb #4cd63573
-def _wrap(a):
-    "Wrap degrees to (-180, 180]."
-    return (np.asarray(a) + 180.0) % 360.0 - 180.0
-
-def angle_from_down(v:np.ndarray, direction) -> np.ndarray:
-    "Angle (deg) of vectors `v[...,2]` from straight down (image +y), positive when pointing forward (`x·direction`)."
-    v = np.asarray(v, float)
-    return np.degrees(np.arctan2(v[..., 0] * direction, v[..., 1]))
-
-def _mid(j, a, b): return (j[:, a, :2] + j[:, b, :2]) / 2
-
-def leg_length(joints:np.ndarray, conf_thr:float=0.3) -> float:
-    """Leg length in pixels: median thigh (hip–knee) plus median shank (knee–ankle) length, each over the frames where
-    both its ends are confident, pooling both legs (a side view often hides one leg's hip, the other's ankle). A segment
-    never confident on either leg is measured on all frames (its points are still the detector's best guess, or exact
-    projections in synthetic data marked occluded)."""
-    j = np.asarray(joints, float)
-    total = 0.0
-    for seg in (((11, 13), (12, 14)), ((13, 15), (14, 16))):
-        lens, ok = [], []
-        for a, b in seg:
-            lens.append(np.linalg.norm(j[:, a, :2] - j[:, b, :2], axis=1))
-            ok.append((j[:, [a, b], 2] >= conf_thr).all(1))
-        lens, ok = np.concatenate(lens), np.concatenate(ok)
-        good = np.isfinite(lens) & (lens > 0)
-        use = lens[good & ok] if (good & ok).any() else lens[good]
-        if use.size == 0:
-            raise DataError("no frame shows a thigh or a shank: cannot measure leg length", field="joints",
-                            expected="hip, knee and ankle positions in some frames")
-        total += float(np.median(use))
-    return total
-
-# %% ../nbs/17_pose.ipynb #5b5d869c
-def fill_gaps(joints:np.ndarray, conf_thr:float=0.3, max_gap:int|None=None) -> np.ndarray:
-    "Gate joints by confidence and linearly interpolate missing runs of <= `max_gap` frames (None: any length). Missing → NaN."
-    j = np.array(joints, dtype=np.float64, copy=True)
-    T = j.shape[0]
-    t = np.arange(T)
-    for k in range(j.shape[1]):
-        ok = (j[:, k, 2] >= conf_thr) & np.isfinite(j[:, k, :2]).all(1)
-        j[~ok, k, :2] = np.nan
-        if ok.sum() == 0 or ok.all(): continue
-        fill = ~ok
-        if max_gap is not None:
-            # only runs that are short AND bounded on both sides by confident frames
-            fill = np.zeros(T, bool)
-            run_start = None
-            for i in range(T + 1):
-                miss = i < T and not ok[i]
-                if miss and run_start is None: run_start = i
-                if not miss and run_start is not None:
-                    if run_start > 0 and i < T and i - run_start <= max_gap: fill[run_start:i] = True
-                    run_start = None
-        else:
-            # unbounded: extend the first/last confident value to the edges
-            pass
-        for c in range(2):
-            j[fill, k, c] = np.interp(t[fill], t[ok], j[ok, k, c])
-    return j
-
-# %% ../nbs/17_pose.ipynb #8575501f
-def facing_direction(joints:np.ndarray, fps:float=25.0, conf_thr:float=0.3) -> np.ndarray:
-    "Per-frame facing direction along image x: +1 (right) or -1 (left), from nose-vs-ears and pelvis motion."
-    from scipy.ndimage import uniform_filter1d
-    j = np.asarray(joints, float)
-    T = len(j)
-    L = leg_length(j, conf_thr)
-    ears_ok = (j[:, [3, 4], 2] >= conf_thr)
-    ear_x = np.where(ears_ok.any(1), np.nansum(j[:, [3, 4], 0] * ears_ok, 1) / np.maximum(ears_ok.sum(1), 1), np.nan)
-    face = np.where((j[:, 0, 2] >= conf_thr) & ears_ok.any(1), (j[:, 0, 0] - ear_x) / L, 0.0)
-    hip = fill_gaps(j, conf_thr)[:, [11, 12], 0].mean(1)
-    hip = np.where(np.isfinite(hip), hip, 0.0)
-    vel = np.gradient(hip) * fps / L if T > 1 else np.zeros(T)
-    # nose–ear offset is ~0.1 L in side view; pelvis speed ~1 L/s: weight both to comparable scales
-    vote = np.clip(face / 0.1, -1, 1) + 0.5 * np.clip(vel, -1, 1)
-    w = max(1, int(round(fps)))
-    sm = uniform_filter1d(vote, w, mode="nearest") if T > 1 else vote
-    d = np.sign(sm)
-    if (d == 0).all(): return np.ones(T)
-    # frames with no evidence take the nearest decided direction
-    idx = np.flatnonzero(d != 0)
-    d = d[idx[np.abs(np.arange(T)[:, None] - idx[None]).argmin(1)]]
-    return d.astype(float)
-
-# %% ../nbs/17_pose.ipynb #70608e15
-def joint_angles(joints:np.ndarray, direction=None, fps:float=25.0, L:float|None=None) -> dict:
-    "Sagittal joint angles and posture angles (deg) per frame from COCO-17 `joints` (NaN-free input expected)."
-    j = np.asarray(joints, float)
-    d = facing_direction(j, fps) if direction is None else np.broadcast_to(np.asarray(direction, float), (len(j),))
-    L = leg_length(j) if L is None else L
-    mh, ms = _mid(j, 11, 12), _mid(j, 5, 6)
-    seg = lambda a, b: angle_from_down(j[:, b, :2] - j[:, a, :2], d)
-    trunk_down = angle_from_down(mh - ms, d)
-    out = {}
-    for side, (s, e, w, h, k, a) in {"l": (5, 7, 9, 11, 13, 15), "r": (6, 8, 10, 12, 14, 16)}.items():
-        thigh, shank, uarm, farm = seg(h, k), seg(k, a), seg(s, e), seg(e, w)
-        out[f"hip_flex_{side}"] = _wrap(thigh - trunk_down)
-        out[f"knee_flex_{side}"] = _wrap(thigh - shank)
-        out[f"shoulder_flex_{side}"] = _wrap(uarm - trunk_down)
-        out[f"elbow_flex_{side}"] = _wrap(farm - uarm)
-    up = ms - mh
-    out["trunk_flex"] = np.degrees(np.arctan2(up[:, 0] * d, -up[:, 1]))
-    for name, (l, r), floor in [("pelvis_tilt", (11, 12), 0.2), ("shoulder_tilt", (5, 6), 0.2)]:
-        dy = j[:, r, 1] - j[:, l, 1]
-        dx = np.maximum(np.abs(j[:, r, 0] - j[:, l, 0]), floor * L)
-        out[name] = np.degrees(np.arctan2(dy, dx))
-    head = j[:, 0, :2] - ms
-    out["head_flex"] = np.degrees(np.arctan2(head[:, 0] * d, -head[:, 1]))
-    return out
-
-# %% ../nbs/17_pose.ipynb #2cde168a
-NORMS = {
-    "knee_rom": (50.0, 75.0), "hip_rom": (30.0, 55.0), "arm_swing_rom": (15.0, 50.0),
-    "knee_flex": (-5.0, 75.0), "elbow_flex": (0.0, 50.0), "trunk_flex": (-5.0, 10.0),
-    "pelvis_tilt": (-6.0, 6.0), "shoulder_tilt": (-6.0, 6.0), "head_flex": (-15.0, 25.0),
-    "rom_si": (-15.0, 15.0), "foot_clearance": (0.06, 0.35),
-    "cadence": (80.0, 140.0), "stance_pct": (55.0, 68.0), "step_time_si": (-10.0, 10.0),
-}
-
-def deviation(x, lo:float, hi:float) -> np.ndarray:
-    "0 inside [lo, hi], else the signed distance outside it divided by the width (hi - lo)."
-    x = np.asarray(x, float)
-    return np.where(x > hi, x - hi, np.where(x < lo, x - lo, 0.0)) / (hi - lo)
-
-# %% ../nbs/17_pose.ipynb #e57f991a
-_SEGMENTS = [("upper_arm_l", 5, 7), ("upper_arm_r", 6, 8), ("forearm_l", 7, 9), ("forearm_r", 8, 10),
-             ("thigh_l", 11, 13), ("thigh_r", 12, 14), ("shank_l", 13, 15), ("shank_r", 14, 16)]
-_ANGLES = ["shoulder_flex", "elbow_flex", "hip_flex", "knee_flex"]
-_WIN_S, _MAXLAG_S = 1.2, 0.75
-
-def _km_names() -> list:
-    n = []
-    for k in BODY13:
-        n += [f"motion_{COCO17[k]}_{q}" for q in ("vx", "vy", "speed", "ax", "ay")]
-    n += [f"angle_{a}_{s}" for a in _ANGLES for s in "lr"]
-    n += [f"orient_{s}" for s, _, _ in _SEGMENTS] + ["orient_trunk", "orient_head", "orient_shoulder_tilt", "orient_pelvis_tilt"]
-    n += [f"length_{s}" for s, _, _ in _SEGMENTS] + ["length_trunk", "length_head", "length_shoulder_width", "length_hip_width"]
-    n += [f"dist_{COCO17[a]}_{COCO17[b]}" for i, a in enumerate(BODY13) for b in BODY13[i + 1:]]
-    n += [f"lr_corr_y_{p}" for p, _, _ in LR_PAIRS] + [f"lr_xcorr_max_{p}" for p, _, _ in LR_PAIRS]
-    n += [f"lr_xcorr_lag_s_{p}" for p, _, _ in LR_PAIRS] + [f"lr_corr_x_{p}" for p, _, _ in LR_PAIRS]
-    n += [f"lr_offset_{q}_{p}" for p, _, _ in LR_PAIRS for q in ("x", "y")]
-    n += [f"lr_angle_diff_{a}" for a in _ANGLES] + [f"lr_rom_si_{a}" for a in _ANGLES]
-    n += [f"dev_{q}_{s}" for q in ("knee_rom", "hip_rom", "knee_flex", "arm_swing_rom", "elbow_flex", "foot_clearance") for s in "lr"]
-    n += ["dev_trunk_flex", "dev_pelvis_tilt", "dev_shoulder_tilt", "dev_head_flex",
-          "dev_knee_rom_si", "dev_hip_rom_si", "dev_arm_swing_rom_si"]
-    return n
-
-KNOWLEDGE_MAP_FEATURES = _km_names()
-
-# %% ../nbs/17_pose.ipynb #20864f82
-_PAIR_J = {p: (a, b) for p, a, b in LR_PAIRS}
-_SIDE = {"l": 0, "r": 1}
-_DEV_PART = {"knee_rom": "knee", "hip_rom": "hip", "knee_flex": "knee", "arm_swing_rom": "wrist", "elbow_flex": "elbow",
-             "foot_clearance": "ankle"}
-
-def _km_joints() -> list:
-    "The COCO-17 joints each knowledge-map feature is about, in `KNOWLEDGE_MAP_FEATURES` order."
-    seg = {s: (a, b) for s, a, b in _SEGMENTS}
-    extra = {"trunk": (5, 6, 11, 12), "head": (0, 5, 6), "shoulder_tilt": (5, 6), "pelvis_tilt": (11, 12),
-             "shoulder_width": (5, 6), "hip_width": (11, 12)}
-    n = []
-    for k in BODY13: n += [(k,)] * 5
-    n += [(_PAIR_J[a.split("_")[0]][_SIDE[s]],) for a in _ANGLES for s in "lr"]
-    n += [seg[s] for s, _, _ in _SEGMENTS] + [extra[k] for k in ("trunk", "head", "shoulder_tilt", "pelvis_tilt")]
-    n += [seg[s] for s, _, _ in _SEGMENTS] + [extra[k] for k in ("trunk", "head", "shoulder_width", "hip_width")]
-    n += [(a, b) for i, a in enumerate(BODY13) for b in BODY13[i + 1:]]
-    n += [(a, b) for _ in range(4) for _, a, b in LR_PAIRS]                     # correlations, cross-correlations, lags
-    n += [(a, b) for _, a, b in LR_PAIRS for _ in "xy"]                          # offsets
-    n += [_PAIR_J[a.split("_")[0]] for a in _ANGLES] * 2                        # angle differences, ROM symmetry
-    n += [(_PAIR_J[_DEV_PART[q]][_SIDE[s]],) for q in _DEV_PART for s in "lr"]
-    n += [extra["trunk"], extra["pelvis_tilt"], extra["shoulder_tilt"], (0,),
-          _PAIR_J["knee"], _PAIR_J["hip"], _PAIR_J["wrist"]]
-    return n
-
-KNOWLEDGE_MAP_JOINTS = _km_joints()
-
-def knowledge_map_joint_weights() -> np.ndarray:
-    "`F×17` float32: row f spreads feature f's mass evenly over the joints it is about (each row sums to 1)."
-    W = np.zeros((len(KNOWLEDGE_MAP_JOINTS), 17), np.float32)
-    for f, js in enumerate(KNOWLEDGE_MAP_JOINTS): W[f, list(js)] = 1.0 / len(js)
-    return W
-
-# %% ../nbs/17_pose.ipynb #e6314143
-def _win(fps, seconds, T): return int(max(3, min(T, round(seconds * fps))))
-
-def _windows(x, w):
-    "Per-frame windows of `w` frames, centred but shifted to stay inside the clip (so edges see a full window): T×…×w."
-    x = np.asarray(x, float); T = len(x); w = max(1, min(w, T))
-    sw = np.lib.stride_tricks.sliding_window_view(x, w, axis=0)
-    starts = np.clip(np.arange(T) - w // 2, 0, T - w)
-    return sw[starts]
-
-def _wmean(x, w): return _windows(x, w).mean(-1)
-
-def _shift(x, k):
-    "x shifted by k frames (y[t] = x[t+k]), edges held."
-    if k == 0: return x
-    idx = np.clip(np.arange(len(x)) + k, 0, len(x) - 1)
-    return x[idx]
-
-def windowed_corr(a:np.ndarray, b:np.ndarray, w:int, eps:float=1e-6) -> np.ndarray:
-    "Per-frame Pearson correlation of `a` and `b` (T×…) over a centred window of `w` frames; 0 where either is flat."
-    ma, mb = _wmean(a, w), _wmean(b, w)
-    cov = _wmean(a * b, w) - ma * mb
-    va, vb = np.maximum(_wmean(a * a, w) - ma ** 2, 0), np.maximum(_wmean(b * b, w) - mb ** 2, 0)
-    den = np.sqrt(va * vb)
-    return np.where(den > eps, cov / np.maximum(den, eps), 0.0)
-
-def windowed_range(x:np.ndarray, w:int) -> np.ndarray:
-    "Per-frame max − min over a centred window of `w` frames."
-    win = _windows(x, w)
-    return win.max(-1) - win.min(-1)
-
-def symmetry_index(l, r, eps:float=1e-6) -> np.ndarray:
-    "Robinson symmetry index 100·(L−R)/mean(L,R) in %, clipped to ±200 (0 when both are ~0)."
-    l, r = np.asarray(l, float), np.asarray(r, float)
-    m = (np.abs(l) + np.abs(r)) / 2
-    return np.clip(np.where(m > eps, 100 * (l - r) / np.maximum(m, eps), 0.0), -200, 200)
-
-# %% ../nbs/17_pose.ipynb #8b83e613
-def kinematic_knowledge_map(joints:np.ndarray, fps:float=25.0, conf_thr:float=0.3) -> np.ndarray:
-    "ScoliGait-style kinematic knowledge map: float32 `T×238` per-frame features (see `KNOWLEDGE_MAP_FEATURES`)."
-    j = np.asarray(joints, float)
-    if j.ndim != 3 or j.shape[1:] != (17, 3):
-        raise DataError(f"joints have shape {j.shape}", field="joints", expected="T×17×3 COCO-17 (x_px, y_px, conf)")
-    T = len(j)
-    if T == 0: return np.zeros((0, 238), np.float32)
-    L = leg_length(j, conf_thr)
-    jf = fill_gaps(j, conf_thr)
-    jf[..., :2] = np.where(np.isfinite(jf[..., :2]), jf[..., :2], j[..., :2])   # never-confident joints: as given
-    d = facing_direction(j, fps, conf_thr)
-    mh = _mid(jf, 11, 12)
-    rel = (jf[:, :, :2] - mh[:, None]) / L                      # T×17×2, relative to the mid-hip, in leg lengths
-    rel[..., 0] *= d[:, None]                                   # forward positive
-    grad = (lambda x: np.gradient(x, axis=0) * fps) if T > 1 else (lambda x: np.zeros_like(x))
-    feats = []
-    # A: joint motion
-    v = grad(rel[:, BODY13]); a = grad(v)
-    A = np.stack([v[..., 0], v[..., 1], np.linalg.norm(v, axis=-1), a[..., 0], a[..., 1]], -1)
-    feats.append(A.reshape(T, -1))
-    # B1: joint angles
-    ang = joint_angles(jf, d, fps, L)
-    feats.append(np.stack([ang[f"{q}_{s}"] for q in _ANGLES for s in "lr"], 1))
-    # B2: segment orientations
-    ms = _mid(jf, 5, 6)
-    orient = [angle_from_down(jf[:, b, :2] - jf[:, a_, :2], d) for _, a_, b in _SEGMENTS]
-    orient += [ang["trunk_flex"], ang["head_flex"], ang["shoulder_tilt"], ang["pelvis_tilt"]]
-    feats.append(np.stack(orient, 1))
-    # B3: segment lengths
-    nrm = lambda p, q: np.linalg.norm(p - q, axis=-1) / L
-    lengths = [nrm(jf[:, b, :2], jf[:, a_, :2]) for _, a_, b in _SEGMENTS]
-    lengths += [nrm(ms, mh), nrm(jf[:, 0, :2], ms), nrm(jf[:, 5, :2], jf[:, 6, :2]), nrm(jf[:, 11, :2], jf[:, 12, :2])]
-    feats.append(np.stack(lengths, 1))
-    # B4: pairwise distances among the 13 body joints
-    P = jf[:, BODY13, :2]
-    iu = np.triu_indices(len(BODY13), 1)
-    feats.append((np.linalg.norm(P[:, :, None] - P[:, None], axis=-1) / L)[:, iu[0], iu[1]])
-    # C: left-right coordination
-    w = _win(fps, _WIN_S, T)
-    li, ri = [p[1] for p in LR_PAIRS], [p[2] for p in LR_PAIRS]
-    yl, yr, xl, xr = rel[:, li, 1], rel[:, ri, 1], rel[:, li, 0], rel[:, ri, 0]
-    feats.append(windowed_corr(yl, yr, w))
-    maxlag = max(1, min(T - 1, int(round(_MAXLAG_S * fps)))) if T > 1 else 0
-    lags = np.arange(0, maxlag + 1)     # one-sided: for anti-phase limbs ±half a cycle are equivalent peaks
-    xc = np.stack([windowed_corr(yl, _shift(yr, k), w) for k in lags], 0)     # lags×T×6
-    feats.append(xc.max(0))
-    feats.append(lags[xc.argmax(0)] / fps)
-    feats.append(windowed_corr(xl, xr, w))
-    feats.append(np.stack([xl - xr, yl - yr], -1).reshape(T, -1))
-    angL = np.stack([ang[f"{q}_l"] for q in _ANGLES], 1); angR = np.stack([ang[f"{q}_r"] for q in _ANGLES], 1)
-    feats.append(angL - angR)
-    romL, romR = windowed_range(angL, w), windowed_range(angR, w)
-    feats.append(symmetry_index(romL, romR))
-    # D: deviations from normative ranges
-    clear = windowed_range(rel[:, [15, 16], 1], w)                             # ankle height below pelvis
-    D = []
-    for q, col, norm in [("knee_rom", 3, "knee_rom"), ("hip_rom", 2, "hip_rom")]:
-        D += [deviation(romL[:, col], *NORMS[norm]), deviation(romR[:, col], *NORMS[norm])]
-    D += [deviation(ang["knee_flex_l"], *NORMS["knee_flex"]), deviation(ang["knee_flex_r"], *NORMS["knee_flex"])]
-    D += [deviation(romL[:, 0], *NORMS["arm_swing_rom"]), deviation(romR[:, 0], *NORMS["arm_swing_rom"])]
-    D += [deviation(ang["elbow_flex_l"], *NORMS["elbow_flex"]), deviation(ang["elbow_flex_r"], *NORMS["elbow_flex"])]
-    D += [deviation(clear[:, 0], *NORMS["foot_clearance"]), deviation(clear[:, 1], *NORMS["foot_clearance"])]
-    D += [deviation(ang[q], *NORMS[q]) for q in ("trunk_flex", "pelvis_tilt", "shoulder_tilt", "head_flex")]
-    si = symmetry_index(romL, romR)
-    D += [deviation(si[:, 3], *NORMS["rom_si"]), deviation(si[:, 2], *NORMS["rom_si"]), deviation(si[:, 0], *NORMS["rom_si"])]
-    feats.append(np.stack(D, 1))
-    out = np.concatenate(feats, 1)
-    assert out.shape == (T, len(KNOWLEDGE_MAP_FEATURES)), out.shape
-    return np.nan_to_num(out, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
-
-# %% ../nbs/17_pose.ipynb #e77beefa
-RANCHO_STARTS = np.array([0.0, 0.02, 0.12, 0.31, 0.50, 0.62, 0.75, 0.87])   # Perry: fraction of the cycle where each phase starts
-TOE_OFF, OPP_TOE_OFF, OPP_HEEL_STRIKE = 0.62, 0.12, 0.50
-
-def rancho_phase(phi) -> np.ndarray:
-    "Rancho phase id (0..7) of the reference (right) leg from its gait-cycle fraction `phi` (0 = heel strike)."
-    return (np.searchsorted(RANCHO_STARTS, np.mod(np.asarray(phi, float), 1.0), side="right") - 1).astype(np.int8)
-
-def _mj(u):
-    "Minimum-jerk profile 0→1."
-    u = np.clip(u, 0, 1); return 10 * u ** 3 - 15 * u ** 4 + 6 * u ** 5
-
-def _toy_foot(phi_cum, stride, fl, lift, x_first, rise=0.40, dorsi=15.0, flat=0.08, to_pitch=35.0):
-    "World (x forward, y up) heel, toe and ankle of one foot for cumulative cycle fractions (integers = heel strikes)."
-    k = np.floor(phi_cum); f = phi_cum - k
-    X = x_first + k * stride                                  # where the heel lands in this cycle
-    pitch = np.zeros_like(f); heel = np.zeros((len(f), 2))    # pitch: foot angle, toe down positive
-    st = f < flat                                             # heel contact: the foot rolls down about the heel
-    pitch[st] = -dorsi * (1 - _mj(f[st] / flat)); heel[st, 0] = X[st]
-    ff = (f >= flat) & (f < rise); heel[ff, 0] = X[ff]        # foot flat, planted
-    hr = (f >= rise) & (f < TOE_OFF)                          # heel rise: the foot rolls about the planted toe
-    pitch[hr] = to_pitch * ((f[hr] - rise) / (TOE_OFF - rise)) ** 2   # the roll speeds up until the toe leaves
-    c, s_ = np.cos(np.radians(pitch[hr])), np.sin(np.radians(pitch[hr]))
-    heel[hr] = np.stack([X[hr] + fl - fl * c, fl * s_], 1)
-    def frame(p):
-        c, s_ = np.cos(np.radians(p)), np.sin(np.radians(p))
-        return np.stack([c, -s_], -1), np.stack([s_, c], -1)   # heel→toe axis, foot "up"
-    fw, up = frame(pitch)
-    toe, ankle = heel + fl * fw, heel + 0.25 * fl * fw + 0.45 * fl * up
-    sw = f >= TOE_OFF                                          # swing: the ankle travels to its next landing place
-    u = (f[sw] - TOE_OFF) / (1 - TOE_OFF)
-    f0, u0 = frame(np.full(sw.sum(), to_pitch)); f1, u1 = frame(np.full(sw.sum(), -dorsi))
-    a0 = np.stack([X[sw] + fl, np.zeros(sw.sum())], 1) - fl * f0 + 0.25 * fl * f0 + 0.45 * fl * u0
-    a1 = np.stack([X[sw] + stride, np.zeros(sw.sum())], 1) + 0.25 * fl * f1 + 0.45 * fl * u1
-    # the swing starts at the speed the roll reached (Hermite: ankle speed at toe off ≈ walking speed, as in real gait)
-    # and ends at rest on the ground (heel strike)
-    h00, h10, h01 = 2 * u ** 3 - 3 * u ** 2 + 1, u ** 3 - 2 * u ** 2 + u, -2 * u ** 3 + 3 * u ** 2
-    dp_du = 2 * to_pitch * (1 - TOE_OFF) / (TOE_OFF - rise)            # deg per unit of swing, at toe off
-    pr = np.radians(to_pitch)
-    m0 = fl * (0.75 * np.sin(pr) + 0.45 * np.cos(pr)) * np.radians(dp_du)
-    ankle[sw] = (h00[:, None] * a0 + h01[:, None] * a1 + np.stack([h10 * m0, np.zeros(sw.sum())], 1)
-                 + np.stack([np.zeros(sw.sum()), lift * np.sin(np.pi * u ** 0.75) ** 2], 1))
-    pitch[sw] = h00 * to_pitch + h10 * dp_du + h01 * (-dorsi)
-    fw, up = frame(pitch[sw])
-    heel[sw] = ankle[sw] - 0.25 * fl * fw - 0.45 * fl * up
-    toe[sw] = heel[sw] + fl * fw
-    return heel, toe, ankle
-
-def _two_link_knee(hip, ankle, l1, l2):
-    "Knee position (forward of the hip→ankle line; world x forward, y up) and knee flexion (deg), law of cosines."
-    d = ankle - hip; D = np.maximum(np.linalg.norm(d, axis=1), 1e-9)
-    flex = 180 - np.degrees(np.arccos(np.clip((l1 ** 2 + l2 ** 2 - D ** 2) / (2 * l1 * l2), -1, 1)))
-    a = np.arccos(np.clip((l1 ** 2 + D ** 2 - l2 ** 2) / (2 * l1 * D), -1, 1))
-    u = d / D[:, None]
-    rot = lambda a: np.stack([u[:, 0] * np.cos(a) - u[:, 1] * np.sin(a), u[:, 0] * np.sin(a) + u[:, 1] * np.cos(a)], 1)
-    k1, k2 = hip + l1 * rot(a), hip + l1 * rot(-a)
-    return np.where((k1[:, 0] >= k2[:, 0])[:, None], k1, k2), flex
-
-def toy_walker(T:int=100, fps:float=25.0, cadence:float=110.0, leg_px:float=80.0, direction:int=1,
-               clearance:float=0.12, phase0:float=0.0, size:tuple=(320, 240), step:float=0.62) -> tuple:
-    "Side-view COCO-17 walker `T×17×3` with planted feet, and its truth: feet, phi_r, phases (T×3), heel strikes, toe offs, knee flexion."
-    H, W = size
-    t = np.arange(T) / fps; cyc = 120.0 / cadence                # seconds per stride (two steps)
-    phi_r = t / cyc + phase0; phi_l = phi_r + 0.5
-    Lth = Lsh = 0.5 * leg_px; fl = 0.26 * leg_px                # thigh, shank (hip→ankle = leg length); foot heel→toe
-    stride = 2 * step * leg_px; v = stride / cyc
-    px = v * t                                                  # pelvis x in the world
-    feet = {s: _toy_foot(phi, stride, fl, clearance * leg_px, -off * stride + 0.25 * leg_px)
-            for s, phi, off in (("r", phi_r, phase0), ("l", phi_l, phase0 + 0.5))}
-    # pelvis height: a small double bump per stride, lowered where a leg could not otherwise reach its ankle
-    hy = 0.45 * fl + 0.985 * leg_px + 0.012 * leg_px * np.cos(4 * np.pi * (phi_r - 0.3))
-    for s in "lr":
-        an = feet[s][2]
-        hy = np.minimum(hy, an[:, 1] + np.sqrt(np.maximum((0.995 * leg_px) ** 2 - (an[:, 0] - px) ** 2, 0)))
-    x0 = W / 2 - direction * v * t[-1] / 2
-    img = lambda p: np.stack([x0 + direction * p[:, 0], H * 0.85 - p[:, 1]], 1)   # world → image pixels (y down)
-    j = np.zeros((T, 17, 3), np.float32); j[..., 2] = 1.0
-    ft = np.zeros((T, 4, 3), np.float32); ft[..., 2] = 1.0
-    truth = {"phi_r": np.mod(phi_r, 1.0)}
-    thigh = {}
-    for s, (hi, ki, ai, fi, dz) in {"l": (11, 13, 15, 0, -0.02), "r": (12, 14, 16, 2, 0.02)}.items():
-        hip = np.stack([px + dz * leg_px, hy], 1); heel, toe, an = feet[s]
-        kn, flex = _two_link_knee(hip, an, Lth, Lsh)
-        j[:, hi, :2], j[:, ki, :2], j[:, ai, :2] = img(hip), img(kn), img(an)
-        ft[:, fi, :2], ft[:, fi + 1, :2] = img(heel), img(toe)
-        truth[f"knee_flex_{s}"] = flex
-        thigh[s] = np.degrees(np.arctan2(kn[:, 0] - hip[:, 0], hip[:, 1] - kn[:, 1]))
-    ms = np.stack([px + 0.03 * leg_px, hy + 0.62 * leg_px], 1)                   # upright trunk
-    for s, (si, ei, wi, dz) in {"l": (5, 7, 9, -0.04), "r": (6, 8, 10, 0.04)}.items():
-        ua = np.radians(-0.6 * (thigh[s] - 8.0)); fa = ua + np.radians(25.0 + 8.0 * np.sin(np.radians(thigh[s])))
-        sp = ms + [dz * leg_px, 0]
-        el = sp + 0.36 * leg_px * np.stack([np.sin(ua), -np.cos(ua)], 1)
-        wr = el + 0.32 * leg_px * np.stack([np.sin(fa), -np.cos(fa)], 1)
-        j[:, si, :2], j[:, ei, :2], j[:, wi, :2] = img(sp), img(el), img(wr)
-    for k, dx, dy in [(0, 0.10, 0.26), (1, 0.08, 0.29), (2, 0.08, 0.29), (3, -0.02, 0.27), (4, -0.02, 0.27)]:
-        j[:, k, :2] = img(ms + [dx * leg_px, dy * leg_px])
-    def crossings(phi, at):  # frames whose cycle fraction has just passed `at`
-        return [int(i) for i in np.flatnonzero(np.diff(np.floor(phi - at)) > 0) + 1]
-    truth["heel_strikes"] = {"l": crossings(phi_l, 0.0), "r": crossings(phi_r, 0.0)}
-    truth["toe_offs"] = {"l": crossings(phi_l, TOE_OFF), "r": crossings(phi_r, TOE_OFF)}
-    fr, fl_ = np.mod(phi_r, 1.0), np.mod(phi_l, 1.0)
-    truth["phases"] = np.stack([rancho_phase(fr), fl_ < TOE_OFF, fr < TOE_OFF], 1).astype(np.int8)
-    truth["feet"] = ft
-    return j, truth
 
 # %% ../nbs/17_pose.ipynb #bdaddbcd
 MP33_TO_COCO17 = [0, 2, 5, 7, 8, 11, 12, 13, 14, 15, 16, 23, 24, 25, 26, 27, 28]
 MP33_FEET = [29, 31, 30, 32]                  # l_heel, l_foot_index, r_heel, r_foot_index
 BODY25_TO_COCO17 = [0, 16, 15, 18, 17, 5, 2, 6, 3, 7, 4, 12, 9, 13, 10, 14, 11]
 BODY25_FEET = [21, 19, 24, 22]                # LHeel, LBigToe, RHeel, RBigToe
-LAYOUTS = {"mediapipe33": (33, MP33_TO_COCO17, MP33_FEET), "body25": (25, BODY25_TO_COCO17, BODY25_FEET)}
+KEYPOINT_LAYOUTS = {"mediapipe33": (33, MP33_TO_COCO17, MP33_FEET), "body25": (25, BODY25_TO_COCO17, BODY25_FEET)}
 
 def to_coco17(raw:np.ndarray, layout:str="mediapipe33") -> tuple:
     "Map raw keypoints `T×K×C` (x_px, y_px[, z], conf last) to (COCO-17 `T×17×3`, feet `T×4×3`); NaN → conf 0."
-    if layout not in LAYOUTS: raise DataError(f"unknown keypoint layout '{layout}'", expected=f"one of {list(LAYOUTS)}")
-    K, idx, feet = LAYOUTS[layout]
+    if layout not in KEYPOINT_LAYOUTS: raise DataError(f"unknown keypoint layout '{layout}'", expected=f"one of {list(KEYPOINT_LAYOUTS)}")
+    K, idx, feet = KEYPOINT_LAYOUTS[layout]
     raw = np.asarray(raw, float)
     if raw.ndim != 3 or raw.shape[1] != K:
         raise DataError(f"keypoints have shape {raw.shape}", field="keypoints", expected=f"T×{K}×C for layout {layout}")
@@ -458,6 +62,7 @@ def _people_from_flat(flat_people, path, frame) -> list:
         if (a[:, 2] > 0).any(): out.append(a)
     return out
 
+# %% ../nbs/17_pose.ipynb #3e9c1ba5
 def load_openpose(path:os.PathLike) -> list:
     "Read OpenPose BODY_25 keypoints: a list over frames of lists of people (`25×3` arrays of x_px, y_px, conf)."
     path = Path(path)
@@ -485,6 +90,7 @@ def _centre_scale(p:np.ndarray, hips, conf_thr=0.3):
     pts = p[ok, :2]
     return c, max(float(np.ptp(pts[:, 1])) if len(pts) > 1 else 0.0, 1.0)
 
+# %% ../nbs/17_pose.ipynb #ebddb732
 def link_tracks(frames_people:list, layout:str="body25", conf_thr:float=0.3) -> np.ndarray:
     "Link per-frame detections (lists of `K×C` arrays) into tracks: `P×T×K×C` (NaN where a track is absent)."
     hips = (12, 9) if layout == "body25" else (23, 24)
@@ -512,6 +118,7 @@ def link_tracks(frames_people:list, layout:str="body25", conf_thr:float=0.3) -> 
         for t, p in tr.items(): out[k, t] = p
     return out
 
+# %% ../nbs/17_pose.ipynb #f174aaf6
 def walking_score(coco:np.ndarray, fps:float, conf_thr:float=0.3) -> float:
     "How far the pelvis travels horizontally over the track (5th–95th percentile range of its x), in leg lengths."
     ok = (coco[:, [11, 12], 2] >= conf_thr).all(1)
@@ -521,6 +128,7 @@ def walking_score(coco:np.ndarray, fps:float, conf_thr:float=0.3) -> float:
     x = coco[ok][:, [11, 12], 0].mean(1)
     return float(np.percentile(x, 95) - np.percentile(x, 5)) / L
 
+# %% ../nbs/17_pose.ipynb #48683dae
 def select_walker(tracks:np.ndarray, layout:str, fps:float, conf_thr:float=0.3) -> tuple:
     "Pick the walking track from `P×T×K×C` tracks: returns (index, scores, notes)."
     scores = [walking_score(to_coco17(tr, layout)[0], fps, conf_thr) for tr in tracks]
@@ -554,6 +162,7 @@ def iter_frames(path:os.PathLike, max_side:int|None=None):
         except av.error.FFmpegError as e:
             raise VideoDecodeError(f"decoding failed at frame {i} ({e})", path=path) from None
 
+# %% ../nbs/17_pose.ipynb #6ded1546
 def video_meta(path:os.PathLike) -> dict:
     "fps, frame count and native size (H, W) of a video (PyAV; counts by decoding when the container does not say)."
     av = need("av", feature="Reading video")
@@ -565,11 +174,13 @@ def video_meta(path:os.PathLike) -> dict:
     except (OSError, IndexError, av.error.FFmpegError) as e:
         raise VideoDecodeError(f"cannot read video metadata ({type(e).__name__}: {e})", path=path) from None
 
+# %% ../nbs/17_pose.ipynb #5556729f
 def _mp_landmarks(res, W, H) -> np.ndarray|None:
     "mediapipe's normalised landmarks → 33×4 (x_px, y_px, z_px, visibility) in the native frame of size W×H."
     if res.pose_landmarks is None: return None
     return np.array([(l.x * W, l.y * H, l.z * W, l.visibility) for l in res.pose_landmarks.landmark], float)
 
+# %% ../nbs/17_pose.ipynb #83e382bc
 def _grey_box(img, lm, conf_thr=0.3, pad=0.15):
     ok = lm[:, 3] >= conf_thr
     if ok.sum() < 4: return img
@@ -580,6 +191,7 @@ def _grey_box(img, lm, conf_thr=0.3, pad=0.15):
     out[max(0, int(y0 - py)):min(h, int(y1 + py) + 1), max(0, int(x0 - px)):min(w, int(x1 + px) + 1)] = 127
     return out
 
+# %% ../nbs/17_pose.ipynb #2bebc72c
 def extract_mediapipe(path:os.PathLike, max_side:int|None=640, max_people:int=1, min_visibility:float=0.5,
                       progress:bool=False, max_frames:int|None=None) -> tuple:
     "Run mediapipe Pose on every frame: (`P×T×33×4` tracks of (x_px, y_px, z_px, visibility) in native pixels, meta)."
@@ -619,8 +231,6 @@ def extract_mediapipe(path:os.PathLike, max_side:int|None=640, max_people:int=1,
     return link_tracks(per_frame, "mediapipe33"), meta
 
 # %% ../nbs/17_pose.ipynb #d927d249
-from dataclasses import dataclass, field as _field
-
 @dataclass
 class PoseTrack:
     "The kept person's pose: COCO-17 joints `T×17×3`, feet `T×4×3` (l_heel, l_toe, r_heel, r_toe), raw keypoints."
@@ -634,6 +244,7 @@ class PoseTrack:
 
     def __len__(self): return len(self.joints)
 
+# %% ../nbs/17_pose.ipynb #a0aedd79
 _LEG_PAIRS = [(11, 12), (13, 14), (15, 16)]     # COCO-17 (with feet appended as 17..20: l_heel, l_toe, r_heel, r_toe)
 _FEET_PAIRS = [(17, 19), (18, 20)]
 _ARM_PAIRS = [(5, 6), (7, 8), (9, 10)]
@@ -663,6 +274,7 @@ def fix_lr_swaps(points:np.ndarray, pairs:Sequence, conf_thr:float=0.3, ratio:fl
         if not done: t += 1
     return p, swapped
 
+# %% ../nbs/17_pose.ipynb #df5778f0
 def _savgol_runs(x:np.ndarray, ok:np.ndarray, win:int, order:int=2) -> np.ndarray:
     from scipy.signal import savgol_filter
     out = x.copy()
@@ -673,6 +285,7 @@ def _savgol_runs(x:np.ndarray, ok:np.ndarray, win:int, order:int=2) -> np.ndarra
         if w > order + 1: out[a:b] = savgol_filter(x[a:b], w, order, axis=0)
     return out
 
+# %% ../nbs/17_pose.ipynb #10a669ec
 def clean_track(track:PoseTrack, conf_thr:float=0.3, max_gap_s:float=0.25, smooth_s:float=0.2, fix_swaps:bool=False) -> PoseTrack:
     "Fix left/right swaps, gate by confidence, fill short gaps, smooth: a new `PoseTrack` (missing joints NaN, conf 0)."
     fps = track.fps
@@ -752,6 +365,7 @@ def _bouts(direction:np.ndarray, valid:np.ndarray, min_len:int) -> list:
     edges = np.flatnonzero(np.diff(np.r_[np.nan, key, np.nan]) != 0)
     return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if key[a] != 0 and b - a >= min_len]
 
+# %% ../nbs/17_pose.ipynb #b8d4f02d
 def _peaks(x:np.ndarray, fps:float, prominence:float, window_s:float=0.6, edge_s:float=0.15) -> np.ndarray:
     """Peaks ≥ 0.4 s apart that rise ≥ `prominence` above the signal's minimum within `window_s` on one side and
     ≥ 30 % of it on the other (a peak near the clip's edge has a short side: scipy's prominence would reject it). A peak
@@ -767,12 +381,14 @@ def _peaks(x:np.ndarray, fps:float, prominence:float, window_s:float=0.6, edge_s
                 or (ql < e and right >= prominence) or (qr > len(x) - 1 - e and left >= prominence)): keep.append(p)
     return np.asarray(keep, int)
 
+# %% ../nbs/17_pose.ipynb #e5508773
 def _subframe_extremum(x:np.ndarray, p:int) -> float:
     "Sub-frame position of the extremum at sample `p` (parabola through p-1, p, p+1)."
     if p <= 0 or p >= len(x) - 1: return float(p)
     den = x[p - 1] - 2 * x[p] + x[p + 1]
     return float(p + (0.5 * (x[p - 1] - x[p + 1]) / den if den != 0 else 0.0))
 
+# %% ../nbs/17_pose.ipynb #41de7dd1
 def _refine_contact(x:np.ndarray, peaks:np.ndarray, fps:float, sign:int, frac:float=0.5, search_s:float=0.15) -> list:
     """Event times (fractional frames) at the moment the foot becomes (heel strike, `sign=+1`) or stops being (toe off,
     `sign=-1`) planted: where its velocity relative to the pelvis crosses `frac` of the stance velocity (a planted foot
@@ -800,6 +416,7 @@ def _refine_contact(x:np.ndarray, peaks:np.ndarray, fps:float, sign:int, frac:fl
         out.append(float(t))
     return out
 
+# %% ../nbs/17_pose.ipynb #cb08c4df
 def _assign_sides(times:list, label_votes:list, fps:float) -> list:
     """Sides for a time-ordered list of one kind of event that must alternate left/right: within each run of regularly
     spaced events the parity is chosen by majority vote of the detector's labels (so a label flip in a few frames
@@ -818,6 +435,7 @@ def _assign_sides(times:list, label_votes:list, fps:float) -> list:
         for i in range(a, b): sides[i] = first if (i - a) % 2 == 0 else ("r" if first == "l" else "l")
     return sides
 
+# %% ../nbs/17_pose.ipynb #28c63541
 def _plateau_edge(x:np.ndarray, p:int, step:int, eps:float=0.02) -> int:
     """The edge of a flat top around peak `p` (within `eps` leg lengths of it): its first frame (`step=-1`, a foot
     arriving: heel strike) or its last (`step=+1`, a foot leaving: toe off). A foot that stays put (freezing of gait)
@@ -826,6 +444,7 @@ def _plateau_edge(x:np.ndarray, p:int, step:int, eps:float=0.02) -> int:
     while 0 <= q + step < len(x) and x[q + step] >= x[p] - eps: q += step
     return q
 
+# %% ../nbs/17_pose.ipynb #e3d39f89
 def _swing_onset(x:np.ndarray, p:int, fps:float, frac:float=0.5, search_s:float=0.2) -> float:
     """Toe off from an ankle curve (no toe point): the first moment after the trough `p` at which the ankle moves
     forward relative to the pelvis at `frac` of walking speed. An ankle can rest near its rearmost place through
@@ -840,6 +459,7 @@ def _swing_onset(x:np.ndarray, p:int, fps:float, frac:float=0.5, search_s:float=
             return float((f - 0.5) + ((thr - a) / (b - a) if b > a and a < thr else 0.0))
     return _subframe_extremum(-x, p)
 
+# %% ../nbs/17_pose.ipynb #f998299c
 def _still_runs(kin:pd.DataFrame, fps:float, speed:float=0.2, min_s:float=0.2) -> list:
     "Runs [a, b) of frames where both ankles rest relative to the pelvis (< `speed` leg lengths/s): standing, freezing."
     v = np.stack([np.abs(np.gradient(kin[f"ankle_fwd_{s}"].to_numpy(float)) * fps) for s in "lr"], 1)
@@ -847,6 +467,15 @@ def _still_runs(kin:pd.DataFrame, fps:float, speed:float=0.2, min_s:float=0.2) -
     edges = np.flatnonzero(np.diff(np.r_[0, still.astype(int), 0]))
     return [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2]) if b - a >= max(2, min_s * fps)]
 
+# %% ../nbs/17_pose.ipynb #922f51c6
+def _walking_time(events:dict, T:int):
+    "Frame → walking time: frames where both feet rest relative to the pelvis (standing, freezing) do not count."
+    moving = np.ones(max(T, 1))
+    for a, b in events.get("still", []): moving[a:b] = 0.0
+    tau_f = np.r_[0.0, np.cumsum(moving[1:])]
+    return lambda x: np.interp(x, np.arange(len(tau_f)), tau_f)
+
+# %% ../nbs/17_pose.ipynb #89808006
 def _stride_from_steps(kin:pd.DataFrame, events:dict, fps:float) -> float|None:
     """Stride duration (s) from distances and speed, for clips too short to hold a whole stride between two events of one
     kind: stride time = stride length / walking speed, the stride length being the sum of a left and a right step length
@@ -880,6 +509,12 @@ def _stride_from_steps(kin:pd.DataFrame, events:dict, fps:float) -> float|None:
         if 0.5 * fps <= per <= 3.0 * fps: out.append(per / fps)
     return float(np.median(out)) if out else None
 
+# %% ../nbs/17_pose.ipynb #1882e2e0
+def _mj(u):
+    "Minimum-jerk profile 0→1."
+    u = np.clip(u, 0, 1); return 10 * u ** 3 - 15 * u ** 4 + 6 * u ** 5
+
+# %% ../nbs/17_pose.ipynb #25d2f0fa
 _SEG_ROWS = {("r", "stance"): [1, 1, 1, 0], ("r", "swing"): [0, 0, 0, 1], ("l", "stance"): [1, 0, 1, 1], ("l", "swing"): [0, 1, 0, 0]}
 
 def _edge_segments(kin:pd.DataFrame, events:dict, min_move:float=0.05, sd_q:float=0.04) -> list:
@@ -936,6 +571,7 @@ def _edge_segments(kin:pd.DataFrame, events:dict, min_move:float=0.05, sd_q:floa
                     if u <= 0.75: out.append([s, seg, e / (1 - u), e * su / (1 - u) ** 2])
     return out
 
+# %% ../nbs/17_pose.ipynb #0196708c
 def detect_gait_events(kin:pd.DataFrame, fps:float, prominence:float=0.15, turn_margin_s:float=0.3, min_reach:float=0.05) -> dict:
     """Heel strikes and toe offs per side, from a kinematics table: `heel_strike`/`toe_off` = frame indices (the first
     frame at or after the event), `*_time` = fractional frames, and the walking `bouts` used."""
@@ -976,6 +612,7 @@ def detect_gait_events(kin:pd.DataFrame, fps:float, prominence:float=0.15, turn_
             events[kind + "_time"][s] = [events[kind + "_time"][s][i] for i in order]
     return events
 
+# %% ../nbs/17_pose.ipynb #14bf698b
 def _cycle_seconds(ev:dict, fps:float, tau=None) -> float|None:
     """Stride duration: the median interval between events of the same kind and side when there are any; otherwise
     (clips of about one stride) the stride length over the walking speed (`_stride_from_steps`); without heel strikes,
@@ -996,13 +633,7 @@ def _cycle_seconds(ev:dict, fps:float, tau=None) -> float|None:
     est = [e for e in est if 0.5 * fps <= e <= 3.0 * fps]
     return float(np.median(est)) / fps if est else None
 
-def _walking_time(events:dict, T:int):
-    "Frame → walking time: frames where both feet rest relative to the pelvis (standing, freezing) do not count."
-    moving = np.ones(max(T, 1))
-    for a, b in events.get("still", []): moving[a:b] = 0.0
-    tau_f = np.r_[0.0, np.cumsum(moving[1:])]
-    return lambda x: np.interp(x, np.arange(len(tau_f)), tau_f)
-
+# %% ../nbs/17_pose.ipynb #a145576e
 _ORDER = [("hs", "r"), ("to", "l"), ("hs", "l"), ("to", "r")]   # a walking cycle's events, in order
 _PERRY_D = np.array([0.12, 0.38, 0.12, 0.38])                  # Perry's spacing of them (fractions of the cycle)
 
@@ -1011,6 +642,7 @@ def _event_list(events:dict, a:int, b:int) -> list:
     return sorted((t, (k, s)) for k, name in (("hs", "heel_strike_time"), ("to", "toe_off_time")) for s in "lr"
                   for t in events.get(name, events[name.replace("_time", "")])[s] if a <= t < b)
 
+# %% ../nbs/17_pose.ipynb #d50a1745
 def _gait_model(events:dict, tau, per0:float) -> np.ndarray:
     """Durations (walking frames) of the cycle's four intervals: right heel strike → left toe off (double support) →
     left heel strike (left swing) → right toe off (double support) → right heel strike (right swing). Least squares
@@ -1037,6 +669,7 @@ def _gait_model(events:dict, tau, per0:float) -> np.ndarray:
     D = np.linalg.lstsq(A, y, rcond=None)[0]
     return np.clip(D, 0.02 * per0, None)
 
+# %% ../nbs/17_pose.ipynb #a977921f
 def _place_cycle(ev:list, nominal:dict, tau, per:float, a:int, b:int, D:np.ndarray|None=None, side:str|None=None):
     """Anchor events `(t, key, own)` at their nominal cycle places, keeping one rhythm; φ over frames a..b (NaN beyond
     reach). With the interval durations `D` (`_gait_model`) the cycle is continued past the first and last event by
@@ -1078,6 +711,7 @@ def _place_cycle(ev:list, nominal:dict, tau, per:float, a:int, b:int, D:np.ndarr
     p[(ut < ur[0] - 0.75 * per) | (ut > ur[-1] + 0.75 * per)] = np.nan   # extrapolate at most 3/4 of a cycle
     return p, [(x, y, o) for x, y, o, _ in anchors]
 
+# %% ../nbs/17_pose.ipynb #113fe381
 def gait_phase(events:dict, T:int, fps:float, side:str="r") -> np.ndarray:
     """Gait-cycle fraction φ of leg `side` per frame (cumulative: the integer part counts cycles; 0 = its heel strike,
     0.62 = its toe off), NaN outside walking bouts. Between the leg's own heel strike and toe off (and toe off and next
@@ -1107,6 +741,7 @@ def gait_phase(events:dict, T:int, fps:float, side:str="r") -> np.ndarray:
         phi[t_all[ok]] = p[ok]
     return phi
 
+# %% ../nbs/17_pose.ipynb #4fe1a201
 def phases_from_phi(phi:np.ndarray, phi_left:np.ndarray|None=None) -> np.ndarray:
     """int8 `T×3` [rancho_phase_right (0..7, −1 no gait), stance_left, stance_right] from the right leg's cycle
     fraction (and the left's, for its stance flag; without it the left is taken as half a cycle behind)."""
@@ -1124,6 +759,7 @@ def phases_from_phi(phi:np.ndarray, phi_left:np.ndarray|None=None) -> np.ndarray
 # %% ../nbs/17_pose.ipynb #0736c6d3
 def _mean(x): return float(np.median(x)) if len(x) else float("nan")   # median: one missed or extra event must not move it
 
+# %% ../nbs/17_pose.ipynb #c7b01495
 def gait_parameters(events:dict, kin:pd.DataFrame, fps:float) -> dict:
     "Cadence, step/stride/stance/swing times per side, stance %, ROMs and L–R asymmetry indices; `gait_cycle_found`."
     hs, to = events.get("heel_strike_time", events["heel_strike"]), events.get("toe_off_time", events["toe_off"])
@@ -1171,8 +807,8 @@ def gait_parameters(events:dict, kin:pd.DataFrame, fps:float) -> dict:
 
 # %% ../nbs/17_pose.ipynb #947f4d4f
 def evaluate_on_truth(joints:np.ndarray, truth:dict, fps:float, feet:np.ndarray|None=None, edge:int=3) -> dict:
-    """Run kinematics → events → phases on known joints and compare with `truth` (from `toy_walker` or the synthetic
-    gait data): heel-strike errors (frames, events ≥ `edge` frames from the clip's ends), phase agreement, knee ROM error."""
+    """Run kinematics → events → phases on known joints and compare with `truth` (from the synthetic gait data:
+    `side_view_walk`, `render_clip`): heel-strike errors (frames, events ≥ `edge` frames from the clip's ends), phase agreement, knee ROM error."""
     T = len(joints)
     kt = kinematics_table(PoseTrack(np.asarray(joints, np.float32), feet, None, fps, (0, 0), "joints"))
     ev = detect_gait_events(kt, fps); ph = phases_from_phi(gait_phase(ev, T, fps), gait_phase(ev, T, fps, "l"))
@@ -1193,6 +829,7 @@ def _pick(tracks:np.ndarray, layout:str, fps:float, size, source:str, notes:list
     coco, feet = to_coco17(raw, layout)
     return PoseTrack(coco, feet, raw.astype(np.float32), fps, tuple(size), source, notes + pick_notes)
 
+# %% ../nbs/17_pose.ipynb #6749dabe
 def pose_from_video(path:os.PathLike, max_side:int|None=640, max_people:int=2, progress:bool=False,
                     max_frames:int|None=None) -> PoseTrack:
     "mediapipe pose of the walking person in a video (raw 33 landmarks kept), not yet cleaned."
@@ -1200,6 +837,7 @@ def pose_from_video(path:os.PathLike, max_side:int|None=640, max_people:int=2, p
     notes = [f"mediapipe pose on {meta['frames']} frames at longer side {max_side or max(meta['height'], meta['width'])} px"]
     return _pick(tracks, "mediapipe33", meta["fps"], (meta["height"], meta["width"]), "mediapipe", notes)
 
+# %% ../nbs/17_pose.ipynb #f98dd567
 def pose_from_openpose(path:os.PathLike, fps:float, size:tuple=(0, 0), n_frames:int|None=None) -> PoseTrack:
     "OpenPose BODY_25 keypoints (merged JSON or a folder of per-frame files) of the walking person, not yet cleaned."
     frames = load_openpose(path)
@@ -1220,6 +858,7 @@ def _band_dev(x, phase, bands):
     d = np.where(x > hi, x - hi, np.where(x < lo, lo - x, 0.0)) / (hi - lo)
     return np.where(np.isfinite(d), d, 0.0)
 
+# %% ../nbs/17_pose.ipynb #857bba29
 def joint_deviation_scores(kin:pd.DataFrame, phases:np.ndarray, km:np.ndarray) -> np.ndarray:
     "Per-frame, per-joint deviation from normative ranges (`T×17`, ≥ 0, in range widths)."
     T = len(kin); S = np.zeros((T, 17))
@@ -1244,10 +883,12 @@ def joint_deviation_scores(kin:pd.DataFrame, phases:np.ndarray, km:np.ndarray) -
     S[:, :5] += D("dev_head_flex")[:, None]
     return S
 
+# %% ../nbs/17_pose.ipynb #fcc2af28
 def attention_prior(scores:np.ndarray) -> np.ndarray:
     "Joint-level attention `T×17` in [0, 1] from deviation scores."
     return (_BASE + (1 - _BASE) * (1 - np.exp(-2 * np.asarray(scores, float)))).astype(np.float32)
 
+# %% ../nbs/17_pose.ipynb #fd811e0e
 def joints_by_phase(scores:np.ndarray, phases:np.ndarray) -> pd.DataFrame:
     "Mean deviation score per joint (rows, COCO-17 names) and Rancho phase of the right leg (columns); NaN where unseen."
     ph = phases[:, 0].astype(int)
@@ -1259,6 +900,7 @@ def joints_by_phase(scores:np.ndarray, phases:np.ndarray) -> pd.DataFrame:
 # %% ../nbs/17_pose.ipynb #b0e7caed
 def _side_name(s): return "left" if s == "l" else "right"
 
+# %% ../nbs/17_pose.ipynb #d6f0245f
 def describe_gait(params:dict, joints_phase:pd.DataFrame|None=None) -> str:
     "A few sentences describing the gait from `gait_parameters` output (and optionally the joints × phases summary)."
     if not params.get("gait_cycle_found"):
@@ -1316,6 +958,7 @@ class GaitAnalysis:
     @property
     def gait_cycle_found(self): return bool(self.params["gait_cycle_found"])
 
+# %% ../nbs/17_pose.ipynb #be46cccc
 def analyse_track(track:PoseTrack, clean:bool=True) -> GaitAnalysis:
     "Clean (optionally) a `PoseTrack` and derive kinematics, events, phases, knowledge map, attention and text."
     t = clean_track(track) if clean else track
@@ -1351,6 +994,7 @@ def draw_skeleton(img:np.ndarray, joints:np.ndarray, scale:tuple=(1.0, 1.0), con
         cv2.putText(out, label, (4, 4 + 12 * th), cv2.FONT_HERSHEY_SIMPLEX, 0.35 * th, (255, 255, 255), th, cv2.LINE_AA)
     return out
 
+# %% ../nbs/17_pose.ipynb #38c1a7c6
 def write_overlay(video:os.PathLike, analysis:GaitAnalysis, path:os.PathLike, max_side:int=480) -> Path:
     "Write the overlay video of `analysis` drawn on `video`'s frames (downscaled to `max_side`)."
     from medclip_nb.video import write_video
@@ -1367,6 +1011,7 @@ def write_overlay(video:os.PathLike, analysis:GaitAnalysis, path:os.PathLike, ma
 def _npy(path:Path, arr):
     atomic_write(path, lambda t: np.save(t, arr), suffix=".npy")
 
+# %% ../nbs/17_pose.ipynb #e4950257
 def _jsonable(o):
     if isinstance(o, dict): return {k: _jsonable(v) for k, v in o.items()}
     if isinstance(o, (list, tuple)): return [_jsonable(v) for v in o]
@@ -1374,6 +1019,7 @@ def _jsonable(o):
     if isinstance(o, np.integer): return int(o)
     return o
 
+# %% ../nbs/17_pose.ipynb #c8b79102
 def write_analysis(analysis:GaitAnalysis, out:os.PathLike, subject:str, clip:str, video:os.PathLike|None=None,
                    overlay:bool=True, overlay_side:int=480) -> dict:
     "Write every output of one clip under `out` (layout above); returns its `pose_index.csv` row (paths relative to `out`)."
@@ -1417,6 +1063,7 @@ def analyse_video(video:os.PathLike, openpose:os.PathLike|None=None, max_side:in
         track = pose_from_video(video, max_side, max_people, progress=progress)
     return analyse_track(track)
 
+# %% ../nbs/17_pose.ipynb #4be4ed0c
 def _find_videos(inputs:Sequence[str]) -> list:
     "(video, subject, clip) for each input file, or each video under an input folder (subject = its first sub-folder)."
     found = []
@@ -1432,6 +1079,7 @@ def _find_videos(inputs:Sequence[str]) -> list:
         else: raise DataError("no such video file or folder", path=p)
     return found
 
+# %% ../nbs/17_pose.ipynb #ee7a7bf4
 def pose_main(argv=None) -> int:
     "medclip pose: pose, kinematics, gait events and phases, knowledge maps, attention priors, text and overlays."
     import argparse, sys
@@ -1477,17 +1125,8 @@ def pose_main(argv=None) -> int:
     return 1 if failed else 0
 
 # %% ../nbs/17_pose.ipynb #2b5253ce
-def _sagittal_knee(J3:np.ndarray) -> dict:
-    "Knee flexion (deg) from 3-D joints (x forward, y up), in the sagittal plane."
-    out = {}
-    for s, (h, k, a) in (("l", (11, 13, 15)), ("r", (12, 14, 16))):
-        u, v = J3[:, k, :2] - J3[:, h, :2], J3[:, a, :2] - J3[:, k, :2]
-        out[s] = np.degrees(np.arccos(np.clip((u * v).sum(-1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1), -1, 1)))
-    return out
-
 def evaluate_on_synthetic(n_subjects:int=18, clips_per_subject:int=2, frames:int=64, fps:float=25.0, seed:int=0) -> pd.DataFrame:
     "One row per synthetic side-view clip: gait found, heel-strike errors, phase agreement, knee-ROM error vs the truth."
-    from medclip_nb.synth.gait import make_subject, render_clip, GAIT_CLASSES
     rows = []
     for i in range(n_subjects):
         lab = GAIT_CLASSES[i % len(GAIT_CLASSES)]
@@ -1498,7 +1137,7 @@ def evaluate_on_synthetic(n_subjects:int=18, clips_per_subject:int=2, frames:int
             ph = r["phases"]
             truth = {"phases": ph, "heel_strikes": {s: [int(f) for f in np.flatnonzero(np.diff(ph[:, 1 + k].astype(int)) == 1) + 1]
                                                     for k, s in enumerate("lr")},
-                     **{f"knee_flex_{s}": v for s, v in _sagittal_knee(r["joints3d"]).items()}}
+                     **{f"knee_flex_{s}": v for s, v in sagittal_knee_flexion(r["joints3d"]).items()}}
             ev = evaluate_on_truth(j, truth, fps)
             rows.append(dict(clip=f"{subj.subject_id}_c{c}", label=lab, freezing=r["truth"]["freeze_s"] > 0,
                              frames=frames, gait_cycle_found=ev["gait_cycle_found"], hs_errors=ev["hs_errors"],
@@ -1507,6 +1146,7 @@ def evaluate_on_synthetic(n_subjects:int=18, clips_per_subject:int=2, frames:int
                              knee_rom_error=ev["knee_rom_error"], cadence=ev["cadence"], cadence_true=r["truth"]["cadence"]))
     return pd.DataFrame(rows)
 
+# %% ../nbs/17_pose.ipynb #d27bb290
 def summarise_synthetic(df:pd.DataFrame) -> dict:
     "Pooled numbers of `evaluate_on_synthetic`."
     f = df[df.gait_cycle_found]

@@ -15,44 +15,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-GAITLAB_CLASSES = ["normal", "koa_early", "koa_mild", "koa_severe", "pd_early", "pd_mild", "pd_severe",
-                   "disabled_assistive", "disabled_unassisted"]
-PHASES = ["initial_contact", "loading_response", "mid_stance", "terminal_stance", "pre_swing", "initial_swing",
-          "mid_swing", "terminal_swing"]
-COCO = [(5, 7), (7, 9), (6, 8), (8, 10), (5, 6), (11, 12), (5, 11), (6, 12), (11, 13), (13, 15), (12, 14), (14, 16)]
+from medclip_nb.gait import RANCHO_PHASES as PHASES
+from medclip_nb.synth.gait import GAIT_CLASSES as GAITLAB_CLASSES, make_subject, render_clip
 
 
-def _walker_joints(t_frames:int, size:int, phase0:float, speed:float) -> np.ndarray:
-    "A crude COCO-17 side-view walker (T×17×2 pixels): legs and arms swing, the body crosses the frame."
-    t = np.arange(t_frames)[:, None]
-    cx = size * (0.25 + 0.5 * (t / max(t_frames - 1, 1))) * speed + size * 0.25 * (1 - speed)
-    swing = np.sin(2 * np.pi * t / 16 + phase0)
-    s = size / 112
-    base = {0: (0, -40), 1: (2, -42), 2: (-2, -42), 3: (3, -41), 4: (-3, -41), 5: (4, -30), 6: (-4, -30),
-            11: (3, 0), 12: (-3, 0)}
-    j = np.zeros((t_frames, 17, 2), np.float32)
-    for k, (dx, dy) in base.items(): j[:, k] = np.c_[cx[:, 0] + dx * s, np.full(t_frames, size * 0.55 + dy * s)]
-    for side, sgn in ((0, 1), (1, -1)):   # left, right
-        sh, hip = j[:, 5 + side], j[:, 11 + side]
-        j[:, 7 + side] = sh + np.c_[sgn * swing[:, 0] * 6 * s, np.full(t_frames, 12 * s)]
-        j[:, 9 + side] = j[:, 7 + side] + np.c_[sgn * swing[:, 0] * 8 * s, np.full(t_frames, 10 * s)]
-        j[:, 13 + side] = hip + np.c_[-sgn * swing[:, 0] * 8 * s, np.full(t_frames, 16 * s)]
-        j[:, 15 + side] = j[:, 13 + side] + np.c_[-sgn * swing[:, 0] * 6 * s, np.full(t_frames, 16 * s)]
-    return j
-
-
-def _render(joints:np.ndarray, size:int) -> np.ndarray:
-    "Draw the stick figure into uint8 RGB frames (T×S×S×3)."
-    from PIL import Image, ImageDraw
-    frames = []
-    for jt in joints:
-        im = Image.new("RGB", (size, size), (40, 44, 52)); d = ImageDraw.Draw(im)
-        d.rectangle([0, int(size * 0.85), size, size], fill=(90, 80, 70))
-        for a, b in COCO: d.line([tuple(jt[a]), tuple(jt[b])], fill=(230, 230, 230), width=max(1, size // 40))
-        x, y = jt[0]; r = size / 28
-        d.ellipse([x - r, y - r, x + r, y + r], fill=(240, 200, 170))
-        frames.append(np.asarray(im))
-    return np.stack(frames)
+def _walker_clip(index:int, frames:int, size:int, seed:int=0) -> tuple:
+    "The project's synthetic walker (subject `index`, a class per subject, side view): uint8 frames T×S×S×3, joints T×17×3 (px)."
+    r = render_clip(make_subject(index, GAITLAB_CLASSES[index % len(GAITLAB_CLASSES)], seed), 0, frames, size, view="side", seed=seed)
+    return r["frames"], r["joints"]
 
 
 def write_tiny_video(path:os.PathLike, frames:np.ndarray, fps:int=25) -> Path:
@@ -110,9 +80,9 @@ def make_fixture_bundle(run_dir:os.PathLike, n:int=60, seed:int=0, classes=None,
     data = run_dir / "fixture_data"; vids = []
     for v in range(min(n_videos, n)):
         sub, cid = subjects[v], clip_ids[v]
-        j = _walker_joints(T, size, phase0=v * 0.7, speed=0.6 + 0.1 * (v % 4))
+        video, j = _walker_clip(v, T, size, seed)
         p = data / "videos" / sub / f"{cid}.mp4"
-        if not p.exists(): write_tiny_video(p, _render(j, size))
+        if not p.exists(): write_tiny_video(p, video)
         wj = np.where(np.isin(np.arange(17), [11, 12, 13, 14, 15, 16]), 1.0, 0.2)   # clinicians look at the legs
         joint_map = np.clip(wj[None] * (0.6 + 0.4 * np.sin(np.arange(T)[:, None] / 4 + v)), 0, 1).astype(np.float32)
         for sub_dir, arr in (("attention_maps", joint_map), ("attention_spatial", _gauss_maps(j, size, 4, wj).astype(np.float16))):

@@ -10,13 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medclip_nb.pose import (KNOWLEDGE_MAP_FEATURES, NO_GAIT, PoseTrack, analyse_track, analyse_video,
-                             evaluate_on_synthetic, evaluate_on_truth, kinematic_knowledge_map, knee_agreement,
-                             pose_main, summarise_synthetic, toy_walker)
+from medclip_nb.gait import KNOWLEDGE_MAP_FEATURES, kinematic_knowledge_map
+from medclip_nb.pose import (NO_GAIT, PoseTrack, analyse_track, analyse_video, evaluate_on_synthetic, evaluate_on_truth,
+                             knee_agreement, pose_main, summarise_synthetic)
+from medclip_nb.synth.gait import side_view_walk
 
 
 def test_knowledge_map_shape_and_names():
-    joints, truth = toy_walker(T=40, fps=25.0)
+    joints, truth = side_view_walk(frames=40, fps=25.0, cadence=110.0)
     km = kinematic_knowledge_map(joints, fps=25.0)
     assert km.shape == (40, 238) and km.dtype == np.float32 and np.isfinite(km).all()
     assert len(KNOWLEDGE_MAP_FEATURES) == 238 == len(set(KNOWLEDGE_MAP_FEATURES))
@@ -31,12 +32,12 @@ def test_knowledge_map_shape_and_names():
 
 
 @pytest.mark.parametrize("feet", [False, True])
-def test_toy_walker_events_and_phases(feet):
-    "Exact joints of the kinematic toy walker: heel strikes within 2 frames, >= 90 % of frames in the right phase."
+def test_walker_events_and_phases(feet):
+    "Exact side-view joints of the simulated walker (`side_view_walk`): heel strikes within 2 frames, >= 90 % of frames in the right phase."
     agree, frames = [], []
     for cadence in (90.0, 115.0, 130.0):
         for phase0 in (0.0, 0.45):
-            joints, truth = toy_walker(T=75, cadence=cadence, phase0=phase0)
+            joints, truth = side_view_walk(frames=75, cadence=cadence, phase0=phase0)
             r = evaluate_on_truth(joints, truth, 25.0, truth["feet"] if feet else None)
             assert r["gait_cycle_found"]
             assert max(abs(e) for e in r["hs_errors"]) <= 2, r["hs_errors"]
@@ -61,7 +62,7 @@ def test_synthetic_gait_data(frames):
 
 
 def test_a_person_standing_still_has_no_gait_cycle():
-    joints, _ = toy_walker(T=60)
+    joints, _ = side_view_walk(frames=60, cadence=110.0)
     still = np.repeat(joints[:1], 60, axis=0)          # the first pose, held
     a = analyse_track(PoseTrack(still, None, None, 25.0, (240, 320), "joints"))
     assert not a.gait_cycle_found and a.params["message"] == NO_GAIT

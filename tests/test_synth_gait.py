@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medclip_nb.synth.gait import (GAIT_CLASSES, SCOLIOSIS_CLASSES, VIEWS, LABEL_COLUMNS, make_subject, render_clip,
+from medclip_nb.synth.gait import (GAIT_CLASSES, SCOLIOSIS_CLASSES, CAMERA_VIEWS, LABEL_COLUMNS, make_subject, render_clip,
                                    render_gait_dataset)
 
 BIN = Path(sys.executable).parent
@@ -57,7 +57,7 @@ def test_same_seed_same_dataset_across_processes(tmp_path):
     assert not pd.read_csv(c / "labels.csv").text.equals(pd.read_csv(a / "labels.csv").text)   # another seed, another dataset
 
 
-@pytest.mark.parametrize("view", VIEWS)
+@pytest.mark.parametrize("view", CAMERA_VIEWS)
 def test_body_inside_frame_every_class(view):
     "Image facts: for every class the body is in every frame, never touches the border, and the joints lie inside."
     for i, label in enumerate(GAIT_CLASSES + SCOLIOSIS_CLASSES):

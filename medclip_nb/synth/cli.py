@@ -39,7 +39,7 @@ def _common(p:argparse.ArgumentParser, out:str, d:dict):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 def _parser() -> argparse.ArgumentParser:
-    from medclip_nb.synth.gait import COHORTS, VIEWS
+    from medclip_nb.synth.gait import COHORTS, CAMERA_VIEWS
     p = argparse.ArgumentParser(prog="medclip synth", description="Render a synthetic dataset with known ground truth in a real on-disk layout.")
     sub = p.add_subparsers(dest="kind", required=True, metavar="{gait,echo,ultrasound}")
     g = sub.add_parser("gait", help="gait videos in the ClinicalCLIP layout (+ ScoliGait table)",
@@ -52,7 +52,7 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--size", type=int, default=d["size"], help=f"frame size in pixels, a multiple of 4 (default: {d['size']})")
     g.add_argument("--fps", type=float, default=d["fps"], help=f"frames per second (default: {d['fps']:g})")
     g.add_argument("--cohort", choices=sorted(COHORTS), default=d["cohort"], help=f"class set (default: {d['cohort']})")
-    g.add_argument("--view", choices=["auto", "mixed", *VIEWS], default=d["view"],
+    g.add_argument("--view", choices=["auto", "mixed", *CAMERA_VIEWS], default=d["view"],
                    help="camera view: auto = side for gaitlab, posterior for scoliosis; mixed = random per clip (default: auto)")
     g.add_argument("--workers", type=int, default=d["workers"], help=f"rendering processes (default: {d['workers']})")
     g.add_argument("--overwrite", action="store_true", help="replace a synthetic dataset already in --out")

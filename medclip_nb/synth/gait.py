@@ -12,30 +12,23 @@ import numpy as np
 import pandas as pd
 
 from ..core import DataError, atomic_write, write_json
-from ..core import COCO17, RANCHO_PHASES
-from ..pose import RANCHO_STARTS
+from ..gait import (RANCHO_PHASES, RANCHO_STARTS, TOE_OFF, SCOLIOSIS_CLASSES, COBB_EDGES, cobb_class,
+                             kinematic_knowledge_map)
 
 # %% auto #0
-__all__ = ['GAIT_CLASSES', 'SCOLIOSIS_CLASSES', 'COHORTS', 'COBB_EDGES', 'SEVERITY_RANGES', 'TOE_OFF', 'PELVIC_TILT', 'HIP_MEAN',
-           'HIP_AMP', 'VIEWS', 'LABEL_COLUMNS', 'X264_OPTIONS', 'cobb_class', 'normative_angle', 'warp_phase',
-           'GaitSubject', 'make_subject', 'simulate_walk', 'make_camera', 'project', 'fit_in_frame',
-           'render_background', 'render_body', 'clinician_attention', 'spatial_attention', 'describe_gait',
-           'resolve_view', 'render_clip', 'contact_sheet', 'assign_labels', 'subject_splits', 'render_gait_dataset',
+__all__ = ['GAIT_CLASSES', 'COHORTS', 'SEVERITY_RANGES', 'PELVIC_TILT', 'HIP_MEAN', 'HIP_AMP', 'CAMERA_VIEWS', 'LABEL_COLUMNS',
+           'X264_OPTIONS', 'normative_angle', 'warp_phase', 'GaitSubject', 'make_subject', 'simulate_walk',
+           'make_camera', 'project', 'fit_in_frame', 'render_background', 'render_body', 'clinician_attention',
+           'spatial_attention', 'describe_synthetic_gait', 'resolve_view', 'render_clip', 'sagittal_knee_flexion',
+           'side_view_walk', 'contact_sheet', 'assign_labels', 'assign_synth_splits', 'render_gait_dataset',
            'kinematic_summary']
 
 # %% ../../nbs/04a_synth.gait.ipynb #eb264361
 GAIT_CLASSES = ["normal", "koa_early", "koa_mild", "koa_severe", "pd_early", "pd_mild", "pd_severe",
                 "disabled_assistive", "disabled_unassisted"]
-SCOLIOSIS_CLASSES = ["none", "mild", "moderate", "severe"]
 COHORTS = {"gaitlab": GAIT_CLASSES, "scoliosis": SCOLIOSIS_CLASSES}
-COBB_EDGES = (10.0, 25.0, 40.0)     # Cobb angle (deg) where mild, moderate and severe start
 SEVERITY_RANGES = {"early": (0.15, 0.35), "mild": (0.45, 0.65), "severe": (0.75, 1.00)}   # grades are stages, not cut points: the gaps keep each grade recognisable
-TOE_OFF = 0.62                      # normative toe-off, as a fraction of the gait cycle (Perry)
 PELVIC_TILT = 10.0                  # anterior pelvic tilt (deg): thigh angle from vertical = hip flexion - tilt
-
-def cobb_class(cobb:float) -> str:
-    "Scoliosis class of a Cobb angle: none < 10° ≤ mild < 25° ≤ moderate < 40° ≤ severe."
-    return SCOLIOSIS_CLASSES[int(np.searchsorted(COBB_EDGES, float(cobb), side="right"))]
 
 # %% ../../nbs/04a_synth.gait.ipynb #8074c585
 _NORM_KEYS = {
@@ -51,6 +44,7 @@ def _periodic_curve(keys, n:int=1000, smooth:float=2.0) -> np.ndarray:
     k = np.exp(-0.5 * ((np.arange(n) - n // 2) * 100 / n / smooth) ** 2); k /= k.sum()
     return np.real(np.fft.ifft(np.fft.fft(v) * np.fft.fft(np.fft.ifftshift(k))))
 
+# %% ../../nbs/04a_synth.gait.ipynb #d603757b
 _NORM = {k: _periodic_curve(v) for k, v in _NORM_KEYS.items()}
 HIP_MEAN = float(_NORM["hip"].mean())
 HIP_AMP = float(np.ptp(_NORM["hip"]) / 2)
@@ -60,6 +54,7 @@ def normative_angle(joint:str, p) -> np.ndarray:
     tab = _NORM[joint]
     return np.interp(np.mod(p, 1.0) * len(tab), np.arange(len(tab) + 1), np.r_[tab, tab[0]])
 
+# %% ../../nbs/04a_synth.gait.ipynb #94096bab
 def warp_phase(psi, stance:float) -> np.ndarray:
     "Map a leg's own cycle fraction onto the normative cycle so that its toe-off falls at `stance` instead of 62 %."
     psi = np.mod(psi, 1.0)
@@ -68,6 +63,7 @@ def warp_phase(psi, stance:float) -> np.ndarray:
 # %% ../../nbs/04a_synth.gait.ipynb #730e3908
 def _u(rng, lo, hi) -> float: return float(rng.uniform(lo, hi))
 
+# %% ../../nbs/04a_synth.gait.ipynb #02d3a554
 def _body(rng, adolescent:bool=False) -> dict:
     "Per-subject anthropometrics (m) after Winter's segment proportions, with individual variation."
     female = bool(rng.random() < 0.5)
@@ -78,12 +74,14 @@ def _body(rng, adolescent:bool=False) -> dict:
                 shoulder_w=(0.19 if female else 0.21) * H * v(), trunk=0.29 * H * v(), neck=0.045 * H,
                 head_r=0.062 * H * v(), upper_arm=0.186 * H * v(), forearm=0.146 * H * v(), build=_u(rng, 0.85, 1.3))
 
+# %% ../../nbs/04a_synth.gait.ipynb #8445ceb5
 _SKIN = [(0.96, 0.80, 0.69), (0.90, 0.72, 0.58), (0.80, 0.60, 0.45), (0.63, 0.45, 0.32), (0.45, 0.31, 0.22), (0.33, 0.22, 0.16)]
 _HAIR = [(0.08, 0.06, 0.05), (0.25, 0.16, 0.09), (0.55, 0.40, 0.22), (0.85, 0.75, 0.55), (0.6, 0.6, 0.6), (0.45, 0.15, 0.08)]
 
 def _colour(rng, sat=(0.2, 0.9), val=(0.15, 0.95)) -> tuple:
     return tuple(float(c) for c in colorsys.hsv_to_rgb(rng.random(), _u(rng, *sat), _u(rng, *val)))
 
+# %% ../../nbs/04a_synth.gait.ipynb #aa7f9132
 def _look(rng) -> dict:
     "Per-subject clothing and colouring."
     skin = np.clip(np.array(_SKIN[rng.integers(len(_SKIN))]) * _u(rng, 0.92, 1.05), 0, 1)
@@ -91,6 +89,7 @@ def _look(rng) -> dict:
                 trousers=_colour(rng, (0.1, 0.7), (0.1, 0.7)), shoes=_colour(rng, (0, 0.4), (0.05, 0.9)),
                 long_sleeves=bool(rng.random() < 0.5), shorts=bool(rng.random() < 0.25), bald=bool(rng.random() < 0.1))
 
+# %% ../../nbs/04a_synth.gait.ipynb #d788eecd
 def _room(rng) -> dict:
     "Per-subject recording room (each subject is filmed in one session): wall, doors, poster, floor, mat."
     return dict(wall=_colour(rng, (0.0, 0.35), (0.45, 0.95)), wall_dist=_u(rng, 1.2, 3.5), period=_u(rng, 3.0, 6.0),
@@ -171,9 +170,11 @@ class GaitSubject:
     room: dict
     gait: dict
 
+# %% ../../nbs/04a_synth.gait.ipynb #39d7c62f
 def _condition(label:str) -> str:
     return "scoliosis" if label in SCOLIOSIS_CLASSES else label.split("_")[0]
 
+# %% ../../nbs/04a_synth.gait.ipynb #9a1c510a
 def make_subject(index:int, label:str, seed:int=0) -> GaitSubject:
     "Simulate subject number `index` (0-based; id `S{index+1:03d}`) of class `label`, deterministically from `seed`."
     if label not in GAIT_CLASSES and label not in SCOLIOSIS_CLASSES:
@@ -202,16 +203,19 @@ def _clip_gait(g:dict, rng) -> dict:
     c["freeze_at"] = _u(rng, 0.1, 0.5) if rng.random() < g["freeze_p"] else None   # fraction of the clip
     return c
 
+# %% ../../nbs/04a_synth.gait.ipynb #d005eba7
 def _smooth(x, w:int):
     "Moving average over `w` samples along axis 0, edges held."
     if w <= 1: return x
     pad = np.concatenate([np.repeat(x[:1], w // 2, 0), x, np.repeat(x[-1:], w - 1 - w // 2, 0)], 0)
     return np.apply_along_axis(lambda v: np.convolve(v, np.ones(w) / w, "valid"), 0, pad)
 
+# %% ../../nbs/04a_synth.gait.ipynb #37cf2881
 def _stance_fractions(c:dict):
     "Right stance, left stance and left heel-strike phase (fractions of the right leg's cycle)."
     return c["stance"] - c["asym"], c["stance"] + c["asym"], 0.5 - c["asym"]
 
+# %% ../../nbs/04a_synth.gait.ipynb #5038279e
 def _phase_track(c:dict, t:np.ndarray, cad:np.ndarray, duration:float):
     "Right-leg cycle phase over time; a freezing episode holds it, starting in double support, for `freeze_s` seconds."
     sR, sL, oL = _stance_fractions(c)
@@ -225,6 +229,7 @@ def _phase_track(c:dict, t:np.ndarray, cad:np.ndarray, duration:float):
         phi[i] = phi[i - 1] + (0.0 if frozen[i] else cad[i] / 120 * dt)
     return phi, frozen
 
+# %% ../../nbs/04a_synth.gait.ipynb #e5d9ab98
 def _leg_sagittal(hip, knee, ankle, b:dict):
     "Knee, ankle, heel and toe (forward, up) relative to the hip joint, from hip/knee flexion and ankle dorsiflexion (deg)."
     th = np.radians(hip - PELVIC_TILT); a = th - np.radians(knee); be = a + np.radians(ankle)
@@ -233,6 +238,7 @@ def _leg_sagittal(hip, knee, ankle, b:dict):
     foot = lambda px, py: an + np.stack([px * np.cos(be) - py * np.sin(be), px * np.sin(be) + py * np.cos(be)], -1)
     return kn, an, foot(-0.22 * b["foot"], -b["ankle_h"]), foot(0.78 * b["foot"], -b["ankle_h"])
 
+# %% ../../nbs/04a_synth.gait.ipynb #d8584631
 def _arm_ik(S, W, l1:float, l2:float, pole):
     "Elbow and wrist of a two-link arm reaching from shoulders `S` towards targets `W` (n×3), bending towards `pole`."
     d = W - S; dist = np.linalg.norm(d, axis=-1, keepdims=True); u = d / np.maximum(dist, 1e-9)
@@ -255,6 +261,7 @@ def _leg_angles(c:dict, p:dict, step_scale, tremor) -> dict:
         ang[s] = dict(hip=hip + 2 * tremor * (-1) ** k, knee=knee, ankle=ankle, swing=sw)
     return ang
 
+# %% ../../nbs/04a_synth.gait.ipynb #9d60273a
 def _place_legs(c:dict, b:dict, ang:dict, contact:dict, phi, step_scale):
     "Pelvis height (stance foot on the floor), circumduction of scuffing swing legs, and 3D leg points relative to the pelvis."
     legs = {s: _leg_sagittal(ang[s]["hip"], ang[s]["knee"], ang[s]["ankle"], b) for s in "lr"}
@@ -278,6 +285,7 @@ def _place_legs(c:dict, b:dict, ang:dict, contact:dict, phi, step_scale):
                       knee=to3(legs[s][0]), ankle=to3(legs[s][1]), heel=to3(legs[s][2]), toe=to3(legs[s][3]))
     return pts, py, abd
 
+# %% ../../nbs/04a_synth.gait.ipynb #ec92a5e1
 def _progression(pts:dict, contact:dict, frozen, dt:float) -> np.ndarray:
     "Forward pelvis velocity: minus the velocity of the stance feet's rolling contact point (heel, then toe)."
     vx, wsum = np.zeros(len(frozen)), np.zeros(len(frozen))
@@ -288,6 +296,7 @@ def _progression(pts:dict, contact:dict, frozen, dt:float) -> np.ndarray:
     vx = np.where(wsum > 0, vx / np.maximum(wsum, 1), 0.0)
     return np.where(frozen, 0.0, _smooth(vx, 3))
 
+# %% ../../nbs/04a_synth.gait.ipynb #76e40128
 def _upper_body(c:dict, b:dict, side:int, contact:dict, phi, step_scale, P) -> dict:
     "Trunk (flexion, lateral lean, rotation), shoulders, head and face points."
     H = b["height"]
@@ -311,6 +320,7 @@ def _upper_body(c:dict, b:dict, side:int, contact:dict, phi, step_scale, P) -> d
     face += [head + _SIGN[s] * hl * 0.98 * hr - fwd * 0.1 * hr for s in "lr"]
     return dict(neck=N, shoulders=sh, head=head, fwd=fwd, face=face, head_top=head + up * hr * 1.05, flex=flex)
 
+# %% ../../nbs/04a_synth.gait.ipynb #c82aedb2
 def _arms(c:dict, b:dict, ang:dict, sh:dict, flex, frozen) -> dict:
     "Elbows and wrists: each arm swings against its leg (or is held flexed when paretic)."
     arms, n = {}, len(flex)
@@ -325,6 +335,7 @@ def _arms(c:dict, b:dict, ang:dict, sh:dict, flex, frozen) -> dict:
         arms[s] = dict(elbow=el, wrist=el + seg(sig + eps) * b["forearm"], swing=np.degrees(np.ptp(sig)) if not c[f"arm_fixed_{s}"] else 0.0)
     return arms
 
+# %% ../../nbs/04a_synth.gait.ipynb #17ca28c6
 def _walking_aid(device:str, side:int, b:dict, P, pts:dict, ang:dict, sh:dict, arms:dict) -> dict:
     "A cane (in the hand opposite the weak leg, planted with it) or a rollator in front; the hands hold it."
     H, n = b["height"], len(P)
@@ -399,13 +410,14 @@ def simulate_walk(subject:GaitSubject, clip:dict, frames:int=32, fps:float=25.0,
                 extra={k: take(v) for k, v in extra.items()}, device=dev, measures=measures)
 
 # %% ../../nbs/04a_synth.gait.ipynb #f4c735ee
-VIEWS = ("side", "frontal", "posterior")
+CAMERA_VIEWS = ("side", "frontal", "posterior")
 
 def _look_at(pos, target):
     f = target - pos; f = f / np.linalg.norm(f)
     r = np.cross(f, [0.0, 1.0, 0.0]); r /= np.linalg.norm(r)
     return f, r, np.cross(r, f)
 
+# %% ../../nbs/04a_synth.gait.ipynb #830048bd
 def make_camera(view:str, motion:dict, body:dict, size:int, rng) -> dict:
     "A pinhole camera for one clip: position per frame, orientation (f, r, u), focal length and principal point (px)."
     H, T = body["height"], len(motion["joints"])
@@ -432,6 +444,7 @@ def make_camera(view:str, motion:dict, body:dict, size:int, rng) -> dict:
     c = np.tile(size / 2.0 + rng.uniform(-0.03, 0.03, 2) * size, (T, 1))          # framing offset
     return dict(view=view, side=side, pos=pos, f=f, r=r, u=u, F=float(F), c=c, size=size)
 
+# %% ../../nbs/04a_synth.gait.ipynb #ce297cbb
 def project(X, cam:dict):
     "World points `X` (T×…×3) → pixel coordinates (T×…×2; x right, y down, pixel centres at +0.5) and depth (T×…)."
     X = np.asarray(X, float)
@@ -441,6 +454,7 @@ def project(X, cam:dict):
     uv = np.stack([d @ cam["r"], -(d @ cam["u"])], -1) * (cam["F"] / np.maximum(z, 1e-3))[..., None]
     return uv + cam["c"].reshape(shape + (2,)), z
 
+# %% ../../nbs/04a_synth.gait.ipynb #b6270eab
 def _points_of_body(motion:dict) -> np.ndarray:
     "Every point that must stay in the picture: joints, heels, toes, the top of the head, the walking aid."
     e = motion["extra"]
@@ -449,6 +463,7 @@ def _points_of_body(motion:dict) -> np.ndarray:
     pts += [v[:, None] for f in motion["device"].get("walker", {}).values() for v in f.values()]
     return np.concatenate(pts, 1)
 
+# %% ../../nbs/04a_synth.gait.ipynb #99c5aa1c
 def fit_in_frame(cam:dict, motion:dict, margin:float=0.04) -> dict:
     "Zoom out (lower the focal length) just enough that the whole body stays `margin`·S inside every frame."
     uv, _ = project(_points_of_body(motion), cam)
@@ -462,16 +477,19 @@ def _step(a, fp):
     "Anti-aliased inside indicator of a signed distance `a` (m, > 0 inside) at pixel footprint `fp` (m)."
     return np.clip(a / np.maximum(fp, 1e-6) + 0.5, 0.0, 1.0)
 
+# %% ../../nbs/04a_synth.gait.ipynb #c33fee3d
 def _mix(base, col, a):
     "Blend colour `col` into `base` (…×3, in place) with coverage `a`; touches only covered pixels."
     idx = np.nonzero(a > 0)
     if idx[0].size: base[idx] += (np.asarray(col, np.float32) - base[idx]) * a[idx].astype(np.float32)[:, None]
     return base
 
+# %% ../../nbs/04a_synth.gait.ipynb #1a38580a
 def _frac_dist(v):
     "Distance from `v` to the nearest integer."
     return np.abs(v - np.round(v))
 
+# %% ../../nbs/04a_synth.gait.ipynb #c00a7d51
 def _wall_texture(along, h, fp, room:dict):
     "Colour of wall points from the along-wall coordinate, height and pixel footprint (broadcastable arrays, m)."
     shape = np.broadcast(along, h).shape
@@ -488,6 +506,7 @@ def _wall_texture(along, h, fp, room:dict):
     img *= (0.88 + 0.12 * np.cos(along * 0.4 + room["door_at"]))[..., None]     # uneven lighting along the wall
     return img
 
+# %% ../../nbs/04a_synth.gait.ipynb #c75adb0f
 def _floor_texture(x, z, fp, room:dict):
     "Colour of floor points (x along the walkway, z across it, pixel footprint; m)."
     shape = np.broadcast(x, z).shape
@@ -506,6 +525,7 @@ def _floor_texture(x, z, fp, room:dict):
     if room["mat"]: fl = _mix(fl, room["mat_colour"], _step(room["mat_w"] - np.abs(z), fp))
     return fl
 
+# %% ../../nbs/04a_synth.gait.ipynb #9c6ce7a2
 def render_background(cam:dict, room:dict, motion:dict, light:dict) -> np.ndarray:
     "Ray-cast the room (floor with the walker's shadow, walls, ceiling) for every frame: float32 T×S×S×3 in [0, 1]."
     S, T = cam["size"], len(cam["pos"])
@@ -578,12 +598,14 @@ def _body_parts(subject:GaitSubject, motion:dict) -> list:
         parts.append(("caps", [bar("l"), bar("r")], thin, grey, 0.0, False))
     return parts
 
+# %% ../../nbs/04a_synth.gait.ipynb #ce802b6f
 def _shade(nx, ny, light:dict):
     "Lambert shading of a surface whose normal has image-plane components (nx, ny); the rest faces the camera."
     nz = np.sqrt(np.maximum(1 - nx * nx - ny * ny, 0))
     Lx, Ly, Lz = light["dir"]
     return light["ambient"] + light["diffuse"] * np.maximum(nx * Lx + ny * Ly + nz * Lz, 0)
 
+# %% ../../nbs/04a_synth.gait.ipynb #4e073591
 def _segment_offset(px, py, ax, ay, bx, by):
     "Offset (qx, qy) from the nearest point of segment a–b to each pixel, and that point's position t in [0, 1]."
     vx, vy = bx - ax, by - ay
@@ -592,6 +614,7 @@ def _segment_offset(px, py, ax, ay, bx, by):
     t = np.minimum(np.maximum(((px - ax) * vx + (py - ay) * vy) / ll, 0), 1)
     return px - (ax + t * vx), py - (ay + t * vy), t
 
+# %% ../../nbs/04a_synth.gait.ipynb #ca3fe28c
 def _draw(img, zbuf, mask, kind:str, P, R, colour, depth:float, light:dict, is_body:bool):
     "Rasterise one primitive into one frame: anti-aliased, shaded, labelling the pixels it covers with its depth."
     S = img.shape[0]
@@ -621,6 +644,7 @@ def _draw(img, zbuf, mask, kind:str, P, R, colour, depth:float, light:dict, is_b
     zbuf[lo1:hi1, lo0:hi0][cov > 0.5] = depth
     if is_body: np.maximum(mask[lo1:hi1, lo0:hi0], cov, out=mask[lo1:hi1, lo0:hi0])
 
+# %% ../../nbs/04a_synth.gait.ipynb #0a4a34f8
 def render_body(background:np.ndarray, subject:GaitSubject, motion:dict, cam:dict, light:dict):
     "Draw the walker over `background` (T×S×S×3): frames, body coverage (T×S×S) and depth of the nearest body surface."
     T, S = background.shape[:2]
@@ -649,6 +673,7 @@ def _wgauss(p, mu:float, sd:float):
     d = np.mod(p - mu + 0.5, 1.0) - 0.5
     return np.exp(-0.5 * (d / sd) ** 2)
 
+# %% ../../nbs/04a_synth.gait.ipynb #120f9de6
 def clinician_attention(subject:GaitSubject, motion:dict, rng=None) -> np.ndarray:
     "Joint-level clinician attention T×17 in [0, 1]: the joints and gait phases a clinician watches for this condition."
     T, cyc, sw = len(motion["joints"]), motion["cycle"], motion["swing"]
@@ -691,6 +716,7 @@ def clinician_attention(subject:GaitSubject, motion:dict, rng=None) -> np.ndarra
     if rng is not None: A *= np.exp(rng.normal(0, 0.1, 17))[None]
     return np.clip(A / A.max(), 0, 1).astype(np.float32)
 
+# %% ../../nbs/04a_synth.gait.ipynb #3832eb30
 def spatial_attention(joints:np.ndarray, joint_attention:np.ndarray, size:int, sigma_px:float) -> np.ndarray:
     "Spatial attention T×(S/4)×(S/4) float16: a Gaussian blob on each joint (pixel coordinates), weighted by its attention."
     g = (np.arange(size // 4, dtype=np.float32) + 0.5) * 4
@@ -701,8 +727,8 @@ def spatial_attention(joints:np.ndarray, joint_attention:np.ndarray, size:int, s
 # %% ../../nbs/04a_synth.gait.ipynb #4f4c6697
 _SIDE = {"l": "left", "r": "right"}
 
-def _findings(m:dict, device:str, device_side:str|None, pick) -> list:
-    "Clinical findings from a clip's measures, each as one phrase in one of several phrasings."
+def _findings_gait(m:dict, pick) -> list:
+    "Speed and cadence, step length, knee flexion, stance symmetry and circumduction, as phrases."
     out = []
     sp, cad = m["speed"], m["cadence"]
     out.append(pick(f"walks at about {sp:.1f} m/s with a cadence of {cad:.0f} steps/min",
@@ -735,6 +761,12 @@ def _findings(m:dict, device:str, device_side:str|None, pick) -> list:
             txt = pick(f"the {_SIDE[s]} leg circumducts in swing ({m[f'circ_{s}']:.0f}° of abduction)",
                        f"the {_SIDE[s]} foot is swung out sideways to clear the floor")
             out.append(txt + (pick(" with a dropped forefoot", ", toes pointing down (foot drop)") if m[f"drop_{s}"] > 5 else ""))
+    return out
+
+# %% ../../nbs/04a_synth.gait.ipynb #45ae84b0
+def _findings_posture(m:dict, device:str, device_side:str|None, pick) -> list:
+    "Walking aid or arm swing, trunk, lean, shoulder and pelvic tilt, freezing and festination, as phrases."
+    out = []
     if device == "cane": out.append(pick(f"uses a cane in the {device_side} hand", f"walks with a single-point cane held in the {device_side} hand"))
     elif device == "walker": out.append(pick("leans on a wheeled walker", "walks with a rollator, both hands on its handles"))
     else:
@@ -769,11 +801,12 @@ def _findings(m:dict, device:str, device_side:str|None, pick) -> list:
                                           f"festinating: the cadence rises {m['fest_pct']:.0f}% within the clip"))
     return out
 
-def describe_gait(measures:dict, device:str="none", device_side:str|None=None, rng=None) -> str:
+# %% ../../nbs/04a_synth.gait.ipynb #d2bf8308
+def describe_synthetic_gait(measures:dict, device:str="none", device_side:str|None=None, rng=None) -> str:
     "A clinician-style description of a walk from its measures, in one of many phrasings; never names a class."
     rng = rng if rng is not None else np.random.default_rng(0)
     pick = lambda *opts: opts[int(rng.integers(len(opts)))]
-    first, *rest = _findings(measures, device, device_side, pick)
+    first, *rest = _findings_gait(measures, pick) + _findings_posture(measures, device, device_side, pick)   # in this order: one rng
     text = pick("", "Gait observation: ", "On video, ", "Clinical note: ") + "; ".join([first] + [rest[i] for i in rng.permutation(len(rest))]) + "."
     return text[0].upper() + text[1:]
 
@@ -784,6 +817,7 @@ def _light(rng) -> dict:
     return dict(dir=tuple(np.float32(v) for v in d), ambient=np.float32(_u(rng, 0.4, 0.6)), diffuse=np.float32(_u(rng, 0.35, 0.6)),
                 shadow=_u(rng, 0.4, 1.0), shadow_dx=_u(rng, -0.3, 0.3), far_dim=_u(rng, 0.4, 1.0))
 
+# %% ../../nbs/04a_synth.gait.ipynb #13e0c735
 def _camera_effects(img:np.ndarray, rng) -> np.ndarray:
     "Exposure, white balance, vignetting, flicker, gamma and sensor noise, then 8-bit quantisation."
     T, S = img.shape[:2]
@@ -798,6 +832,7 @@ def _camera_effects(img:np.ndarray, rng) -> np.ndarray:
     noise = rng.integers(-a, a + 1, out.shape, dtype=np.int16) + rng.integers(-a, a + 1, out.shape, dtype=np.int16)
     return np.clip(out + noise + 0.5, 0, 255).astype(np.uint8)
 
+# %% ../../nbs/04a_synth.gait.ipynb #85d75548
 def _visibility(uv, z, zbuf, motion:dict, cam:dict) -> np.ndarray:
     "True where a joint is inside the frame and not behind a nearer body part (face points: also facing the camera)."
     T, S = len(uv), cam["size"]
@@ -808,17 +843,20 @@ def _visibility(uv, z, zbuf, motion:dict, cam:dict) -> np.ndarray:
     vis[:, :5] &= ((motion["joints"][:, :5] - head) * (cam["pos"][:, None] - head)).sum(-1) > 0
     return vis
 
+# %% ../../nbs/04a_synth.gait.ipynb #8c231161
 def resolve_view(view:str, cohort:str, rng) -> str:
     "A clip's camera view: a fixed view, `auto` (side for gaitlab, posterior for scoliosis) or `mixed` (random per clip)."
     if view == "auto": return "posterior" if cohort == "scoliosis" else "side"
-    if view == "mixed": return VIEWS[int(rng.integers(len(VIEWS)))]
-    if view not in VIEWS: raise DataError(f"unknown view '{view}'", field="view", expected=f"one of {list(VIEWS) + ['auto', 'mixed']}")
+    if view == "mixed": return CAMERA_VIEWS[int(rng.integers(len(CAMERA_VIEWS)))]
+    if view not in CAMERA_VIEWS: raise DataError(f"unknown view '{view}'", field="view", expected=f"one of {list(CAMERA_VIEWS) + ['auto', 'mixed']}")
     return view
 
+# %% ../../nbs/04a_synth.gait.ipynb #d9e93625
 def _check_size(frames:int, size:int):
     if size % 4 or size < 32: raise DataError(f"size {size} is not supported", field="size", expected="a multiple of 4, at least 32")
     if frames < 2: raise DataError(f"frames={frames} is too short", field="frames", expected="at least 2 frames")
 
+# %% ../../nbs/04a_synth.gait.ipynb #baea8ffb
 def render_clip(subject:GaitSubject, clip_index:int=0, frames:int=32, size:int=112, fps:float=25.0,
                 view:str="side", seed:int=0) -> dict:
     "Simulate and render clip `clip_index` of `subject`: video frames, joints, attention maps, phases, text and truth."
@@ -833,13 +871,51 @@ def render_clip(subject:GaitSubject, clip_index:int=0, frames:int=32, size:int=1
     att = clinician_attention(subject, motion, rng)
     body_px = cam["F"] * subject.body["height"] / np.median(z)
     m = dict(motion["measures"], height=subject.body["height"], screening=subject.condition == "scoliosis")
-    text = describe_gait(m, subject.device, _SIDE["l" if subject.side > 0 else "r"], rng)
+    text = describe_synthetic_gait(m, subject.device, _SIDE["l" if subject.side > 0 else "r"], rng)
     truth = dict(view=view, camera_side=cam["side"], focal_px=round(cam["F"], 2), body_px=round(float(body_px), 1),
                  **{k: round(v, 3) if isinstance(v, float) else v for k, v in m.items()})
     return dict(frames=_camera_effects(img, rng), joints=joints, attention=att,
                 spatial=spatial_attention(joints, att, size, sigma_px=max(1.5, 0.035 * body_px)),
                 phases=np.stack([motion["rancho"], motion["contact"][:, 0], motion["contact"][:, 1]], 1).astype(np.int8),
                 text=text, mask=mask > 0.5, truth=truth, joints3d=motion["joints"].astype(np.float32))
+
+# %% ../../nbs/04a_synth.gait.ipynb #124bd59c
+def sagittal_knee_flexion(J3:np.ndarray) -> dict:
+    "Knee flexion (deg) per side (`l`, `r`) from 3-D joints `T×17×3` (x forward, y up), in the sagittal plane."
+    out = {}
+    for s, (h, k, a) in (("l", (11, 13, 15)), ("r", (12, 14, 16))):
+        u, v = J3[:, k, :2] - J3[:, h, :2], J3[:, a, :2] - J3[:, k, :2]
+        out[s] = np.degrees(np.arccos(np.clip((u * v).sum(-1) / np.linalg.norm(u, axis=-1) / np.linalg.norm(v, axis=-1), -1, 1)))
+    return out
+
+# %% ../../nbs/04a_synth.gait.ipynb #fe259058
+def side_view_walk(label:str="normal", index:int=0, frames:int=60, fps:float=25.0, leg_px:float=80.0, direction:int=1,
+                   size:tuple=(240, 320), seed:int=0, clip_index:int=0, **clip) -> tuple:
+    """Exact side-view COCO-17 joints `T×17×3` (confidence 1) of clip `clip_index` of subject `index` of class `label`,
+    `leg_px` pixels per leg length, walking towards image +x (`direction=1`) or −x, the floor at 85 % of the image
+    height; and their truth: `phases` (`T×3`, as `render_clip`), `heel_strikes` and `toe_offs` per side (frames where
+    the contact starts and ends), `knee_flex_l`/`_r` (sagittal), `feet` (`T×4×3`: l_heel, l_toe, r_heel, r_toe),
+    `cadence`, `leg_px` and `thigh_px`."""
+    subject = make_subject(index, label, seed)
+    rng = np.random.default_rng([seed, int(subject.subject_id[1:]), clip_index, 31337])   # the clip's draw, as in render_clip
+    c = _clip_gait(subject.gait, rng)
+    if unknown := sorted(set(clip) - set(c)):
+        raise DataError(f"unknown clip parameter(s) {unknown}", field="clip", expected=f"some of {sorted(c)}")
+    m = simulate_walk(subject, c | clip, frames, fps)
+    b, (H, W) = subject.body, size
+    scale = leg_px / (b["thigh"] + b["shank"])
+    P = m["extra"]["pelvis"]
+    x0 = W / 2 - direction * scale * (P[0, 0] + P[-1, 0]) / 2                   # the walk centred in the image
+    img = lambda X: np.stack([x0 + direction * scale * X[..., 0], H * 0.85 - scale * X[..., 1],
+                              np.ones(X.shape[:-1])], -1).astype(np.float32)
+    e, contact = m["extra"], m["contact"].astype(int)
+    edges = lambda k, d: [int(f) for f in np.flatnonzero(np.diff(contact[:, k]) == d) + 1]
+    knee = sagittal_knee_flexion(m["joints"])
+    truth = dict(phases=np.stack([m["rancho"], contact[:, 0], contact[:, 1]], 1).astype(np.int8),
+                 heel_strikes={s: edges(k, 1) for k, s in enumerate("lr")}, toe_offs={s: edges(k, -1) for k, s in enumerate("lr")},
+                 knee_flex_l=knee["l"], knee_flex_r=knee["r"], cadence=float((c | clip)["cadence"]), leg_px=leg_px,
+                 feet=img(np.stack([e["heel_l"], e["toe_l"], e["heel_r"], e["toe_r"]], 1)), thigh_px=b["thigh"] * scale)
+    return img(m["joints"]), truth
 
 # %% ../../nbs/04a_synth.gait.ipynb #b14d71ce
 def contact_sheet(rows:dict, n:int=4, scale:int=1):
@@ -870,7 +946,8 @@ def assign_labels(subjects:int, cohort:str="gaitlab", seed:int=0) -> list:
     classes = COHORTS[cohort]
     return [classes[i % len(classes)] for i in np.random.default_rng([seed, 101]).permutation(subjects)]
 
-def subject_splits(labels:list, seed:int=0, val:float=0.15, test:float=0.15) -> list:
+# %% ../../nbs/04a_synth.gait.ipynb #4c1bd453
+def assign_synth_splits(labels:list, seed:int=0, val:float=0.15, test:float=0.15) -> list:
     "Subject-level train/val/test per subject, stratified by class (classes with < 3 subjects stay in train)."
     rng, split = np.random.default_rng([seed, 202]), ["train"] * len(labels)
     for c in dict.fromkeys(labels):
@@ -882,13 +959,14 @@ def subject_splits(labels:list, seed:int=0, val:float=0.15, test:float=0.15) -> 
         for i in idx[nt:nt + nv]: split[i] = "val"
     return split
 
+# %% ../../nbs/04a_synth.gait.ipynb #c74e587f
 def _save_npy(path:Path, arr:np.ndarray):
     atomic_write(path, lambda t: np.save(t, arr), suffix=".npy")
 
+# %% ../../nbs/04a_synth.gait.ipynb #07e25462
 def _render_job(job:tuple) -> dict:
     "Worker: render one clip and write its files; returns its labels.csv row and its ground truth."
     from medclip_nb.video import write_video
-    from medclip_nb.pose import kinematic_knowledge_map
     subject, k, frames, size, fps, view, cohort, seed, out = job
     v = resolve_view(view, cohort, np.random.default_rng([seed, int(subject.subject_id[1:]), k, 4242]))
     r = render_clip(subject, k, frames, size, fps, v, seed)
@@ -904,6 +982,7 @@ def _render_job(job:tuple) -> dict:
                view=v, fps=fps, condition=subject.condition)
     return dict(row=row, truth=r["truth"])
 
+# %% ../../nbs/04a_synth.gait.ipynb #78ce867c
 def _clear_outputs(out:Path, overwrite:bool):
     "Refuse to mix two datasets in one folder; with `overwrite`, remove only what this generator writes."
     found = [n for n in _OUTPUTS if (out / n).exists()]
@@ -941,7 +1020,7 @@ def _ground_truth(people:list, args:dict, clips:dict) -> dict:
         "joints": "float32 T×17×3 (x_px, y_px, visibility) of the projected 3D joints, pixel centres at +0.5; visibility 0 outside the frame, behind a nearer body part, or (face points) turned away",
         "attention": "attention_maps: T×17 clinician attention in [0,1]: per-condition joint weights × gait-phase windows (initial contact, loading/mid-stance, swing, freezing) scaled by severity, × a per-clip clinician emphasis exp(N(0, 0.1)) per joint; attention_spatial: float16 T×(S/4)×(S/4) Gaussian blobs (sigma 3.5 % of body height) on the joints weighted by their attention",
         "text": "clinician-style note built from the clip's simulated measures (speed, cadence, step length, knee flexion, stance symmetry, arm swing, trunk, freezing, festination, walking aid, shoulder/pelvic tilt) with random phrasings and clause order; never contains a class name",
-        "knowledge_map": "float32 T×238 from medclip_nb.pose.kinematic_knowledge_map(joints, fps)",
+        "knowledge_map": "float32 T×238 from medclip_nb.gait.kinematic_knowledge_map(joints, fps)",
         "camera": "pinhole; side view pans with the walker (camera on their left or right, 3-6 m away), frontal/posterior views stand at the end of the walkway; the body fills 55-80 % of the frame height and never leaves it; per-clip lighting, exposure, white balance, vignetting, flicker and sensor noise; each subject has their own body, clothes and room",
         "video": f"H.264 (libx264 {X264_OPTIONS}), yuv420p",
         "splits": "subject-level train/val/test (about 70/15/15 per class): no subject has clips on two sides",
@@ -966,9 +1045,9 @@ def render_gait_dataset(out, subjects:int=60, clips_per_subject:int=3, frames:in
     out.mkdir(parents=True, exist_ok=True)
     _clear_outputs(out, overwrite)
     people = [make_subject(i, lab, seed) for i, lab in enumerate(labels)]
-    split = dict(zip((p.subject_id for p in people), subject_splits(labels, seed)))
+    split = dict(zip((p.subject_id for p in people), assign_synth_splits(labels, seed)))
     jobs = [(p, k, frames, size, float(fps), view, cohort, seed, out) for p in people for k in range(clips_per_subject)]
-    import medclip_nb.video, medclip_nb.pose, av, scipy.ndimage   # import once, before the workers fork
+    import medclip_nb.video, av, scipy.ndimage   # import once, before the workers fork
     results = []
     with tqdm(total=len(jobs), desc=f"rendering {cohort} clips", unit="clip", disable=not progress) as bar:
         if workers == 1 or len(jobs) == 1:
@@ -994,6 +1073,7 @@ def _angle(a, b, c):
     cos = (u * v).sum(-1) / np.maximum(np.linalg.norm(u, axis=-1) * np.linalg.norm(v, axis=-1), 1e-6)
     return np.degrees(np.arccos(np.clip(cos, -1, 1)))
 
+# %% ../../nbs/04a_synth.gait.ipynb #f2976c10
 def kinematic_summary(joints:np.ndarray, fps:float=25.0) -> dict:
     "Per-clip kinematic summary of COCO-17 joints T×17×(2|3) in pixels: side-agnostic excursions, posture and rhythm."
     j = np.asarray(joints, float)[..., :2]
