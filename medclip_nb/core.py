@@ -213,7 +213,8 @@ class DataConfig:
                                     "on-disk layout (datasets.LAYOUTS); null: detect it")
     root: str | None = schema_key(None, doc="dataset folder; null: render `data.synth` first into <out>/data/<recipe>")
     synth: SynthConfig = schema_section(SynthConfig)
-    modalities: list | None = schema_key(None, MODALITIES, "what the reader loads; null: follow model.modalities")
+    modalities: list | None = schema_key(None, doc="what the reader loads (datasets.MODALITY_COLUMNS: also joints, phases); "
+                                         "null: follow model.modalities")
     frames: int = schema_key(8, doc="frames sampled per clip")
     size: int | list | None = schema_key(112, doc="frame / image size (or [height, width]; null: as stored)")
     train_sampling: str = schema_key("random", ("uniform", "random", "segment"),
