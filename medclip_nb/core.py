@@ -482,6 +482,7 @@ def _merge_recipe(base:dict, recipe:Mapping, name:str, prefix:str="") -> dict:
             sections = {s.rsplit(".", 1)[0] for s in flat if "." in s}
             raise _unknown_key(key, flat, name, candidates=[*flat, *sections])
         if isinstance(base[k], dict):
+            if v is None: continue                      # `train:` with every key commented out
             if not isinstance(v, Mapping):
                 raise ConfigError(f"config key '{key}' in recipe '{name}': expected a mapping of {list(base[k])}, got {v!r}")
             _merge_recipe(base[k], v, name, key + ".")
