@@ -5,10 +5,30 @@
 # %% ../nbs/95_cli.ipynb #ab0424c6
 from __future__ import annotations
 import argparse, importlib, sys
+from pathlib import Path
+from typing import Sequence
 from .core import MedclipError, load_config, available_recipes
 
 # %% auto #0
-__all__ = ['COMMANDS', 'config_main', 'demo_main', 'main']
+__all__ = ['COMMANDS', 'run_command', 'config_main', 'demo_main', 'main']
+
+# %% ../nbs/95_cli.ipynb #5d6e2701
+COMMANDS = {
+    "synth":     ("medclip_nb.synth.cli:synth_main", "render a synthetic dataset (gait, echo, ultrasound) with known ground truth"),
+    "validate":  ("medclip_nb.datasets:validate_main", "check a dataset folder and list every problem with file, row and field"),
+    "pose":      ("medclip_nb.pose:pose_main", "extract pose, kinematics, gait phases and clinical priors from videos"),
+    "train":     ("medclip_nb.train:train_main", "train a recipe; prints the run folder last"),
+    "evaluate":  ("medclip_nb.evaluate:evaluate_main", "evaluate a run and write its analysis bundle"),
+    "predict":   ("medclip_nb.predict:predict_main", "predict a new video (and description) with a trained run"),
+    "dashboard": ("medclip_nb.dashboard:dashboard_main", "serve the Panel dashboard for runs"),
+    "demo":      ("medclip_nb.cli:demo_main", "the main job: synthetic data, train, evaluate, serve the dashboard"),
+    "config":    ("medclip_nb.cli:config_main", "show a recipe's resolved config, every key (key=value overrides checked)"),
+}
+
+def run_command(cmd:str, argv:Sequence[str]=()):
+    "Import the module behind subcommand `cmd` (only now) and call its `main(argv)` function."
+    mod, fn = COMMANDS[cmd][0].split(":")
+    return getattr(importlib.import_module(mod), fn)(list(argv))
 
 # %% ../nbs/95_cli.ipynb #9e7002f9
 def config_main(argv=None) -> int:
@@ -27,9 +47,14 @@ def config_main(argv=None) -> int:
 def _step(title:str):
     print(f"\n=== {title}", flush=True)
 
+def _demo_summary(done, out) -> int:
+    print("\n=== where everything went")
+    for what, path in done: print(f"{what:>16}: {path}")
+    if not done: print(f"nothing was produced under {out}")
+    return 0
+
 def demo_main(argv=None) -> int:
     "Run the whole pipeline on synthetic gait data and serve the dashboard."
-    from pathlib import Path
     p = argparse.ArgumentParser(prog="medclip demo", description=demo_main.__doc__)
     p.add_argument("--out", default="runs/demo", help="folder for the data, the run and its analysis (default: runs/demo)")
     p.add_argument("--recipe", default="clinicalclip_gait", help="recipe to train (default: clinicalclip_gait)")
@@ -38,61 +63,26 @@ def demo_main(argv=None) -> int:
     p.add_argument("overrides", nargs="*", help="key=value recipe overrides for training")
     a = p.parse_args(argv)
     out = Path(a.out).resolve(); data = out / "data"
-    done = []
-    def run(cmd, *args):
-        if cmd not in COMMANDS:
-            print(f"(skipped: 'medclip {cmd}' is not part of this install yet)"); return None
-        mod, fn = COMMANDS[cmd][0].split(":")
-        return getattr(importlib.import_module(mod), fn)(list(args))
     _step(f"1. synthetic gait data -> {data}")
     if (data / "labels.csv").exists(): print(f"reusing {data}")
-    elif run("synth", "gait", "--out", str(data)) is None: return _demo_summary(done, out)
-    done.append(("data", data))
+    else: run_command("synth", ["gait", "--out", str(data)])
+    done = [("data", data)]
     _step("2. validate the dataset")
-    rc = run("validate", str(data))
+    rc = run_command("validate", [str(data)])
     if rc: print("validation failed: see the list above"); return rc
     _step(f"3. train {a.recipe}")
-    if "train" not in COMMANDS: print("(skipped: 'medclip train' is not part of this install yet)"); return _demo_summary(done, out)
     from medclip_nb.train import train
     run_dir = train(a.recipe, data=data, out=out / "runs", name=a.recipe, overrides=a.overrides)
     done.append(("run", run_dir))
     _step("4. evaluate")
-    if run("evaluate", str(run_dir)) is None: return _demo_summary(done, out)
+    run_command("evaluate", [str(run_dir)])
     done.append(("analysis bundle", run_dir / "analysis"))
     _demo_summary(done, out)
     if a.no_serve: return 0
     _step(f"5. dashboard at http://127.0.0.1:{a.port}  (Ctrl-C to stop)")
-    return run("dashboard", str(run_dir), "--port", str(a.port)) or 0
+    return run_command("dashboard", [str(run_dir), "--port", str(a.port)]) or 0
 
-def _demo_summary(done, out) -> int:
-    print("\n=== where everything went")
-    for what, path in done: print(f"{what:>16}: {path}")
-    if not done: print(f"nothing was produced under {out}")
-    return 0
-
-# %% ../nbs/95_cli.ipynb #5d6e2701
-_ALL_COMMANDS = {
-    "synth":     ("medclip_nb.synth.cli:synth_main", "render a synthetic dataset (gait, echo, ultrasound) with known ground truth"),
-    "validate":  ("medclip_nb.datasets:validate_main", "check a dataset folder and list every problem with file, row and field"),
-    "pose":      ("medclip_nb.pose:pose_main", "extract pose, kinematics, gait phases and clinical priors from videos"),
-    "train":     ("medclip_nb.train:train_main", "train a recipe; prints the run folder last"),
-    "evaluate":  ("medclip_nb.evaluate:evaluate_main", "evaluate a run and write its analysis bundle"),
-    "predict":   ("medclip_nb.predict:predict_main", "predict a new video (and description) with a trained run"),
-    "dashboard": ("medclip_nb.dashboard:dashboard_main", "serve the Panel dashboard for runs"),
-        "demo":      ("medclip_nb.cli:demo_main", "the main job: synthetic data, train, evaluate, serve the dashboard"),
-    "config":    ("medclip_nb.cli:config_main", "show a recipe's resolved config (key=value overrides checked)"),
-}
-
-def _installed(target:str) -> bool:
-    "Whether the module behind a subcommand exists (found without importing it)."
-    import importlib.util
-    mod = target.split(":")[0]
-    try: return importlib.util.find_spec(mod) is not None
-    except ModuleNotFoundError: return False
-
-# A subcommand appears once the module of its stage exists: no placeholder commands.
-COMMANDS = {k: v for k, v in _ALL_COMMANDS.items() if _installed(v[0])}
-
+# %% ../nbs/95_cli.ipynb #7b1c3e52
 def _usage() -> str:
     w = max(map(len, COMMANDS))
     lines = [f"  {k.ljust(w)}  {h}" for k, (_, h) in COMMANDS.items()]
@@ -109,8 +99,7 @@ def main(argv=None) -> int:
     cmd, rest = argv[0], argv[1:]
     if cmd not in COMMANDS:
         print(f"medclip: unknown command '{cmd}'; commands: {', '.join(COMMANDS)}", file=sys.stderr); return 2
-    mod, fn = COMMANDS[cmd][0].split(":")
-    try: return int(getattr(importlib.import_module(mod), fn)(rest) or 0)
+    try: return int(run_command(cmd, rest) or 0)
     except MedclipError as e:
         print(f"medclip {cmd}: error: {e}", file=sys.stderr); return 2
     except KeyboardInterrupt:

@@ -4,8 +4,8 @@
 
 # %% ../nbs/00_core.ipynb #28d6383f
 from __future__ import annotations
-import os, random, copy, json, difflib, importlib.resources as ir
-from dataclasses import dataclass, field, fields
+import os, random, copy, json, difflib, types, typing, importlib.resources as ir
+from dataclasses import dataclass, field, fields, asdict, is_dataclass, MISSING
 from pathlib import Path
 from typing import Any, Sequence, Mapping
 
@@ -13,10 +13,12 @@ import numpy as np
 import yaml
 
 # %% auto #0
-__all__ = ['COCO17', 'RANCHO_PHASES', 'VARIABLE_LENGTH', 'MedclipError', 'ConfigError', 'DataError', 'VideoDecodeError',
-           'MissingModelError', 'MissingDependencyError', 'need', 'Sample', 'Batch', 'collate', 'ModelOutput',
-           'recipes_dir', 'available_recipes', 'Config', 'load_config', 'seed_everything', 'pick_device',
-           'atomic_write', 'write_json', 'in_test']
+__all__ = ['COCO17', 'RANCHO_PHASES', 'VARIABLE_LENGTH', 'MODALITIES', 'MedclipError', 'ConfigError', 'DataError',
+           'VideoDecodeError', 'MissingModelError', 'MissingDependencyError', 'need', 'Sample', 'Batch', 'collate',
+           'ModelOutput', 'recipes_dir', 'available_recipes', 'schema_key', 'schema_section', 'SynthConfig',
+           'DataConfig', 'LossWeights', 'LrMult', 'ModelConfig', 'TrainConfig', 'EvaluateConfig', 'RecipeConfig',
+           'KeySpec', 'schema_keys', 'schema_defaults', 'Config', 'check_value', 'resolve_config', 'load_config',
+           'seed_everything', 'pick_device', 'atomic_write', 'write_json', 'in_test']
 
 # %% ../nbs/00_core.ipynb #4f948392
 class MedclipError(Exception):
@@ -178,6 +180,200 @@ def available_recipes() -> list:
     "Names of the packaged recipes."
     return sorted(p.stem for p in recipes_dir().glob("*.yaml"))
 
+# %% ../nbs/00_core.ipynb #347e3151
+MODALITIES = ("video", "image", "text", "attention", "kinematics", "boxes")   # the modality names of `Sample.inputs`
+
+def schema_key(default, choices:Sequence|None=None, doc:str=""):
+    "A schema field: its `default` (copied for each config), the allowed values (`choices`; of each item for a list), a `doc`."
+    meta = {"choices": tuple(choices) if choices is not None else None, "doc": doc}
+    if isinstance(default, (list, dict)):
+        return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
+    return field(default=default, metadata=meta)
+
+def schema_section(cls):
+    "A schema field holding a nested section (the dataclass `cls`), its defaults by default."
+    return field(default_factory=cls, metadata={"choices": None, "doc": cls.__doc__})
+
+# %% ../nbs/00_core.ipynb #9d327433
+@dataclass
+class SynthConfig:
+    "`data.synth`: the synthetic dataset rendered when `data.root` is null (see `medclip_nb.synth`)."
+    kind: str = schema_key("gait", ("gait", "echo", "ultrasound"), "which generator")
+    subjects: int = schema_key(60, doc="subjects to render")
+    clips_per_subject: int = schema_key(3, doc="clips (ultrasound: images) per subject")
+    frames: int = schema_key(32, doc="frames per rendered clip")
+    size: int | None = schema_key(112, doc="rendered frame size (null: 112)")
+    cohort: str | None = schema_key("gaitlab", ("gaitlab", "scoliosis"), "gait cohort (null: gaitlab)")
+    seed: int = schema_key(0, doc="generator seed")
+
+@dataclass
+class DataConfig:
+    "`data`: where the clips come from and how the reader samples them."
+    layout: str | None = schema_key("clinicalclip", ("clinicalclip", "echonet", "spatialclip", "scoligait", "filenames"),
+                                    "on-disk layout (datasets.LAYOUTS); null: detect it")
+    root: str | None = schema_key(None, doc="dataset folder; null: render `data.synth` first into <out>/data/<recipe>")
+    synth: SynthConfig = schema_section(SynthConfig)
+    modalities: list | None = schema_key(None, doc="what the reader loads (datasets.MODALITY_COLUMNS: also joints, phases); "
+                                         "null: follow model.modalities")
+    frames: int = schema_key(8, doc="frames sampled per clip")
+    size: int | list | None = schema_key(112, doc="frame / image size (or [height, width]; null: as stored)")
+    train_sampling: str = schema_key("random", ("uniform", "random", "segment"),
+                                     "frame sampling for training (seeded per epoch); evaluation is always uniform")
+    augment: list | None = schema_key([], doc="training augmentations (datasets.AUGMENTATIONS)")
+    tta: list | None = schema_key([], doc="test-time augmentations averaged in at evaluation")
+    batch_size: int = schema_key(16)
+    num_workers: int = schema_key(0, doc="DataLoader workers: 0 on CPU; >0 forks")
+    val_fraction: float = schema_key(0.2, doc="subject-held-out fractions, used when the index has no split")
+    test_fraction: float = schema_key(0.2)
+    shots_per_bin: int | None = schema_key(0, doc="few-shot: k training clips per bin (model.bins) or class; 0 = all")
+    classes: list | None = schema_key(None, doc="class names `medclip validate` checks the labels against (null: the data's)")
+
+# %% ../nbs/00_core.ipynb #938ead96
+@dataclass
+class _EncoderKeys:
+    "The model's branches: one encoder per modality, projected into a shared space."
+    modalities: list = schema_key(["video"], MODALITIES, "branches the model encodes")
+    embed_dim: int = schema_key(128, doc="width of the shared (CLIP) space")
+    video_encoder: str = schema_key("tiny3d", doc="encoders.VIDEO_ENCODERS (or frames:<image encoder>)")
+    video_pretrained: str | None = schema_key(None, doc="local weights file / folder for the video encoder")
+    multiscale: list = schema_key([1], doc="EchoZoom / S² scales for the video encoder ([1] = off)")
+    frame_pooling: str = schema_key("mean", ("mean", "mil", "concept"), "how frame tokens become one clip vector")
+    concepts: list = schema_key(["head_neck", "trunk", "arms", "hips_pelvis", "knees", "ankles_feet"],
+                                doc="concept queries (body regions) of frame_pooling=concept")
+    image_encoder: str = schema_key("resnet18", doc="encoders.IMAGE_ENCODERS")
+    image_pretrained: str | None = schema_key(None, doc="local weights file (CLIP: folder), or 'packaged'")
+    text_encoder: str = schema_key("minilm", doc="text.TEXT_ENCODERS: hash | hashing | minilm | hf | clip")
+    text_path: str | None = schema_key(None, doc="local folder for the hf / clip text encoders")
+    attention_kind: str = schema_key("joint", ("frame", "joint", "spatial"), "level of the clinician attention maps")
+    kinematics_features: int = schema_key(238, doc="width of the kinematic knowledge map")
+    kinematics_encoder: str = schema_key("conv", ("conv", "transformer", "joint_attention"),
+                                         "joint_attention: attention over joints x frames")
+    box_labels: int = schema_key(14, doc="number of anatomy codes")
+    box_layers: int = schema_key(0, doc="self-attention layers relating the anatomy boxes (0: pooling only)")
+    box_layout: bool = schema_key(False, doc="also read the boxes as a per-label layout with pairwise relations")
+
+# %% ../nbs/00_core.ipynb #963b0aaf
+@dataclass
+class _FusionHeadKeys(_EncoderKeys):
+    "How the branches are fused and what the head predicts."
+    fusion: str = schema_key("gated", doc="none | mean | concat | gated | latent (checked by the model's builder)")
+    gate: str = schema_key("modality", ("modality", "feature"), "gated fusion: a weight per modality, or per feature (GMU)")
+    num_latents: int = schema_key(8)
+    heads: int = schema_key(4, doc="attention heads of the fusion / pooling layers")
+    head: str = schema_key("classification", doc="classification | regression | ordinal | zeroshot (the model's builder)")
+    num_classes: int = schema_key(2)
+    class_names: list | None = schema_key(None, doc="for prompt heads; or pass `classes=` to the model")
+    prompt_templates: str = schema_key("generic", doc="text.CLASS_TEMPLATES key")
+    prompt_bins: bool = schema_key(False, doc="ordinal head: bin logits from similarity to bin prompts (NumCLIP)")
+    bins: list | None = schema_key(None, doc="ordinal bin edges: one definition for labels, prompts, anchors")
+    bin_template: str = schema_key("a value {range}")
+    bin_unit: str = schema_key("")
+    coop: bool = schema_key(False, doc="learnable CoOp context for the prompts")
+    target_mean: float = schema_key(0.0, doc="regression targets are standardised with these")
+    target_std: float = schema_key(1.0)
+    proj_hidden: int | None = schema_key(None, doc="hidden width of the projections (null: linear)")
+    head_hidden: int | None = schema_key(None, doc="hidden width of the head")
+    dropout: float = schema_key(0.1)
+    modality_dropout: float = schema_key(0.0, doc="training only: probability of masking a modality in the fusion")
+    temperature: float = schema_key(0.07, doc="initial CLIP temperature (logit scale = 1 / temperature)")
+    top_layers: int = schema_key(1, doc="backbone blocks unfrozen in stage 2")
+
+# %% ../nbs/00_core.ipynb #36886b59
+@dataclass
+class LossWeights:
+    "`model.losses`: weight of each loss term, 0 = off (the terms: `medclip_nb.model.LOSS_TERMS`)."
+    ce: float = schema_key(1.0); dwce: float = schema_key(0.0); t2i_kl: float = schema_key(0.0)
+    regression: float = schema_key(0.0); clip: float = schema_key(0.0); prior_clip: float = schema_key(0.0)
+    supcon: float = schema_key(0.0); attention_consistency: float = schema_key(0.0)
+    kinematics_attention: float = schema_key(0.0); distill: float = schema_key(0.0)
+    feature_preservation: float = schema_key(0.0); unimodal_ce: float = schema_key(0.0)
+
+@dataclass
+class LrMult:
+    "`model.lr_mult`: learning-rate multiplier of each parameter group."
+    backbones: float = schema_key(0.1); priors: float = schema_key(1.0); projections: float = schema_key(1.0)
+    fusion: float = schema_key(1.0); head: float = schema_key(1.0); logit_scale: float = schema_key(1.0)
+
+@dataclass
+class ModelConfig(_FusionHeadKeys):
+    "`model`: encoders, fusion, head and objectives (`model.model_settings` reads these defaults)."
+    losses: LossWeights = schema_section(LossWeights)
+    lr_mult: LrMult = schema_section(LrMult)
+    label_smoothing: float = schema_key(0.0)
+    regression_loss: str = schema_key("smooth_l1", ("smooth_l1", "l1", "mse"))
+    distill_temperature: float = schema_key(4.0)
+    distill_alpha: float = schema_key(0.5, doc="weight of the soft (teacher) part of the distillation loss")
+    dwce_weight: float = schema_key(1.0, doc="NumCLIP distance weight of the distance-weighted CE")
+    feature_preservation: str = schema_key("cosine", ("cosine", "mse"))
+
+# %% ../nbs/00_core.ipynb #1f759e3c
+@dataclass
+class TrainConfig:
+    "`train`: the optimisation and the Lightning trainer."
+    max_epochs: int = schema_key(20)
+    lr: float = schema_key(1e-3)
+    weight_decay: float = schema_key(1e-4)
+    schedule: str | None = schema_key("cosine", ("constant", "cosine", "stage_cosine"),
+                                      "learning rate per epoch: cosine goes 1 -> 0.05; stage_cosine restarts per stage")
+    stages: list | None = schema_key([], doc="freeze/unfreeze stages: presets (train.STAGE_PRESETS) or {epochs, stage, ...}")
+    precision: str = schema_key("32-true", doc="e.g. bf16-mixed, 16-mixed on GPU")
+    compile: bool | None = schema_key(False, doc="torch.compile the model")
+    accelerator: str = schema_key("auto", doc="cpu | gpu | auto")
+    devices: int | str | list = schema_key(1)
+    strategy: str = schema_key("auto", doc="ddp for several GPUs / CPU processes / nodes")
+    num_nodes: int = schema_key(1)
+    teacher: str | None = schema_key(None, doc="teacher run folder (knowledge distillation)")
+    teacher_overrides: list | None = schema_key([], doc="key=value overrides of the teacher trained first when teacher is null")
+    gradient_clip: float | None = schema_key(1.0, doc="null: no clipping")
+    log_every: int | None = schema_key(5, doc="log every n steps")
+    limit_batches: int | float | None = schema_key(None, doc="debugging: cap batches per epoch")
+
+@dataclass
+class EvaluateConfig:
+    "`evaluate`: the clinical cut-off of a regression task (null: the recipe's, `evaluate.CLINICAL_THRESHOLDS`)."
+    threshold: float | None = schema_key(None, doc="targets on the `positive` side of it are the positive class")
+    positive: str = schema_key("above", ("above", "below"))
+
+@dataclass
+class RecipeConfig:
+    "A whole recipe: its name, seed and task, and one section per stage of the data flow."
+    recipe: str | None = schema_key(None, doc="the recipe's name (null: the file's)")
+    seed: int = schema_key(0)
+    task: str = schema_key("classification", ("classification", "regression"))
+    classes: list | None = schema_key(None, doc="as data.classes")
+    data: DataConfig = schema_section(DataConfig)
+    model: ModelConfig = schema_section(ModelConfig)
+    train: TrainConfig = schema_section(TrainConfig)
+    evaluate: EvaluateConfig = schema_section(EvaluateConfig)
+
+# %% ../nbs/00_core.ipynb #78848d60
+@dataclass(frozen=True)
+class KeySpec:
+    "One leaf key of the schema: dotted name, default, allowed types and values (None: any), doc."
+    key: str
+    default: Any
+    types: tuple
+    choices: tuple | None = None
+    doc: str = ""
+
+def _union_members(tp) -> tuple:
+    return typing.get_args(tp) if isinstance(tp, types.UnionType) or typing.get_origin(tp) is typing.Union else (tp,)
+
+def schema_keys(cls=None, prefix:str="") -> dict:
+    "Every leaf key of the schema (or of the section `cls`), dotted and in order -> its `KeySpec`."
+    cls = cls or RecipeConfig
+    hints, out = typing.get_type_hints(cls, globalns=globals()), {}
+    for f in fields(cls):
+        tp, key = hints[f.name], prefix + f.name
+        if is_dataclass(tp): out.update(schema_keys(tp, key + ".")); continue
+        default = f.default_factory() if f.default_factory is not MISSING else f.default
+        out[key] = KeySpec(key, default, _union_members(tp), f.metadata.get("choices"), f.metadata.get("doc", ""))
+    return out
+
+def schema_defaults(cls=None) -> dict:
+    "The defaults of the schema (or of the section `cls`) as a nested dict, in the schema's order."
+    return asdict((cls or RecipeConfig)())
+
 # %% ../nbs/00_core.ipynb #ab6b8d47
 def _flatten(d:Mapping, prefix="") -> dict:
     out = {}
@@ -207,6 +403,12 @@ def _coerce(key:str, value, default):
     raise ConfigError(f"config key '{key}': got {value!r} ({_type_name(v)}), expected a value of type "
                       f"{_type_name(default)} (default: {default!r})")
 
+def _unknown_key(key:str, allowed, name:str, candidates=None) -> ConfigError:
+    "The error for a key no config has: close matches first, then every allowed key."
+    close = difflib.get_close_matches(key, list(candidates or allowed), n=3)
+    hint = f" Did you mean {close}?" if close else ""
+    return ConfigError(f"unknown config key '{key}' in recipe '{name}'.{hint} Allowed keys: {sorted(allowed)}")
+
 # %% ../nbs/00_core.ipynb #baee6099
 class Config:
     "A nested recipe config with attribute access (`cfg.train.lr`) and dotted-key overrides."
@@ -235,11 +437,7 @@ class Config:
         items = overrides.items() if isinstance(overrides, Mapping) else [_split_override(o) for o in overrides]
         data, flat = copy.deepcopy(self._data), self.flat()
         for key, value in items:
-            if key not in flat:
-                close = difflib.get_close_matches(key, flat, n=3)
-                hint = f" Did you mean {close}?" if close else ""
-                raise ConfigError(f"unknown config key '{key}' in recipe '{self._name}'.{hint} "
-                                  f"Allowed keys: {sorted(flat)}")
+            if key not in flat: raise _unknown_key(key, flat, self._name)
             *parents, leaf = key.split(".")
             node = data
             for p in parents: node = node[p]
@@ -251,21 +449,77 @@ def _split_override(o:str):
     k, v = o.split("=", 1)
     return k.strip(), v
 
+# %% ../nbs/00_core.ipynb #2ccb3075
+def _types_text(types_:tuple) -> str: return " or ".join("null" if t is type(None) else t.__name__ for t in types_)
+
+def _is_type(value, t) -> bool:
+    if t is type(None): return value is None
+    return isinstance(value, t) and not (isinstance(value, bool) and t in (int, float))
+
+def check_value(spec:KeySpec, value):
+    "`value` as the schema's type for `spec.key`, or a `ConfigError` naming the key, the expected type and the value."
+    if not any(_is_type(value, t) for t in spec.types):
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if float in spec.types and isinstance(value, str):   # YAML 1.1 reads '1e-3' as a string
+            try: return check_value(spec, float(value))
+            except ValueError: pass
+        if float in spec.types and number: value = float(value)
+        elif str in spec.types and number: value = str(value)
+        else: raise ConfigError(f"config key '{spec.key}': got {value!r} ({_type_name(value)}), expected a value of type "
+                                f"{_types_text(spec.types)} (default: {spec.default!r})")
+    if spec.choices is not None and value is not None:
+        bad = [v for v in (value if isinstance(value, list) else [value]) if v not in spec.choices]
+        if bad: raise ConfigError(f"config key '{spec.key}' = {value!r}: unknown {bad}; choose one of {list(spec.choices)}")
+    return value
+
+# %% ../nbs/00_core.ipynb #821e76e8
+def _merge_recipe(base:dict, recipe:Mapping, name:str, prefix:str="") -> dict:
+    "`recipe` laid over `base` (the schema defaults) section by section; a key the schema lacks is a `ConfigError`."
+    for k, v in recipe.items():
+        key = f"{prefix}{k}"
+        if k not in base:
+            flat = schema_keys()
+            sections = {s.rsplit(".", 1)[0] for s in flat if "." in s}
+            raise _unknown_key(key, flat, name, candidates=[*flat, *sections])
+        if isinstance(base[k], dict):
+            if v is None: continue                      # `train:` with every key commented out
+            if not isinstance(v, Mapping):
+                raise ConfigError(f"config key '{key}' in recipe '{name}': expected a mapping of {list(base[k])}, got {v!r}")
+            _merge_recipe(base[k], v, name, key + ".")
+        else: base[k] = copy.deepcopy(v)
+    return base
+
+def resolve_config(data:Mapping, name:str="config") -> dict:
+    "A full nested config with every value checked against the schema, `recipe` named and `data.modalities` following `model.modalities` unless set."
+    out = copy.deepcopy(dict(data))
+    for key, spec in schema_keys().items():
+        *parents, leaf = key.split(".")
+        node = out
+        for p in parents: node = node[p]
+        node[leaf] = check_value(spec, node[leaf])
+    if out["recipe"] is None: out["recipe"] = name
+    if out["data"]["modalities"] is None: out["data"]["modalities"] = list(out["model"]["modalities"])
+    return out
+
 # %% ../nbs/00_core.ipynb #b8a40ce5
-def load_config(recipe:str|os.PathLike, overrides:Sequence[str]|Mapping=()) -> Config:
-    "Load a packaged recipe by name (or a YAML file by path) and apply `key=value` overrides."
+def _recipe_file(recipe:str|os.PathLike) -> tuple:
+    "(path, name) of a packaged recipe name or a YAML file path."
     p = Path(recipe)
     if p.suffix in (".yaml", ".yml"):
         if not p.exists(): raise ConfigError(f"recipe file '{p}' does not exist")
-        name = p.stem
-    else:
-        name, p = str(recipe), recipes_dir() / f"{recipe}.yaml"
-        if not p.exists():
-            raise ConfigError(f"unknown recipe '{recipe}'; available recipes: {available_recipes()}")
+        return p, p.stem
+    p = recipes_dir() / f"{recipe}.yaml"
+    if not p.exists(): raise ConfigError(f"unknown recipe '{recipe}'; available recipes: {available_recipes()}")
+    return p, str(recipe)
+
+def load_config(recipe:str|os.PathLike, overrides:Sequence[str]|Mapping=()) -> Config:
+    "Schema defaults <- a packaged recipe by name (or a YAML file by path) <- `key=value` overrides, checked against the schema."
+    p, name = _recipe_file(recipe)
     try: data = yaml.safe_load(p.read_text()) or {}
     except yaml.YAMLError as e: raise ConfigError(f"recipe file '{p}' is not valid YAML: {e}") from e
     if not isinstance(data, dict): raise ConfigError(f"recipe file '{p}': expected a mapping at the top level")
-    return Config(data, name).with_overrides(overrides)
+    cfg = Config(_merge_recipe(schema_defaults(), data, name), name).with_overrides(overrides)
+    return Config(resolve_config(cfg.to_dict(), name), name)
 
 # %% ../nbs/00_core.ipynb #28626516
 def seed_everything(seed:int=0, deterministic:bool=False) -> int:

@@ -21,70 +21,24 @@ from .fusion import (Fused, masked_softmax, ConcatMLPFusion, GatedFusion, Latent
 from . import losses as L
 
 # %% auto #0
-__all__ = ['MODEL_DEFAULTS', 'BACKBONE_MODALITIES', 'PRIOR_MODALITIES', 'NUM_PHASES', 'LOSS_TERMS', 'STAGES', 'model_settings',
-           'MedClipModel', 'phase_attention', 'build_model', 'model_parts', 'top_layer_parameters', 'set_trainable',
-           'freeze', 'unfreeze', 'apply_stage', 'trainable_parts', 'param_groups', 'fake_batch']
+__all__ = ['BACKBONE_MODALITIES', 'PRIOR_MODALITIES', 'NUM_PHASES', 'LOSS_TERMS', 'STAGES', 'model_settings', 'MedClipModel',
+           'phase_attention', 'build_model', 'model_parts', 'top_layer_parameters', 'set_trainable', 'freeze',
+           'unfreeze', 'apply_stage', 'trainable_parts', 'param_groups', 'fake_batch']
 
 # %% ../nbs/10_model.ipynb #45f9a233
-MODEL_DEFAULTS = {
-    "modalities": ["video"],      # branches the model encodes: video, image, text, attention, kinematics, boxes
-    "embed_dim": 128,             # width of the shared (CLIP) space
-    "video_encoder": "tiny3d",    # encoders.VIDEO_ENCODERS
-    "video_pretrained": None,     # local weights file / folder for the video encoder
-    "multiscale": [1],            # EchoZoom / S² scales for the video encoder ([1] = off)
-    "frame_pooling": "mean",      # mean | mil | concept
-    "concepts": list(BODY_REGIONS),  # concept queries for frame_pooling=concept
-    "image_encoder": "resnet18",  # encoders.IMAGE_ENCODERS
-    "image_pretrained": None,     # local weights file (CLIP: folder), or "packaged" (the ImageNet weights of efficientnet_lite0)
-    "text_encoder": "minilm",     # hash | hashing | minilm | hf | clip
-    "text_path": None,            # local folder for hf / clip text encoders
-    "attention_kind": "joint",    # frame | joint | spatial clinician maps
-    "kinematics_features": 238,
-    "kinematics_encoder": "conv",  # conv | transformer (KinematicsEncoder) | joint_attention (JointAttentionEncoder)
-    "box_labels": 14,             # number of anatomy codes
-    "box_layers": 0,              # self-attention layers relating the anatomy boxes (SpatialBoxEncoder)
-    "box_layout": False,          # also read the boxes as a per-label layout with pairwise relations (anatomy_layout)
-    "fusion": "gated",            # none | mean | concat | gated | latent
-    "gate": "modality",           # gated fusion: one weight per modality, or per feature (GMU) read from all modalities
-    "num_latents": 8,
-    "heads": 4,
-    "head": "classification",     # classification | regression | ordinal | zeroshot
-    "num_classes": 2,
-    "class_names": None,          # for prompt heads; or pass `classes=` to the model
-    "prompt_templates": "generic",  # text.CLASS_TEMPLATES key
-    "prompt_bins": False,         # ordinal head: bin logits from similarity to bin prompts (NumCLIP) instead of a linear layer
-    "bins": None,                 # ordinal bin edges (one definition for labels, prompts, anchors)
-    "bin_template": "a value {range}",
-    "bin_unit": "",
-    "coop": False,                # learnable CoOp context for the prompts
-    "target_mean": 0.0,
-    "target_std": 1.0,
-    "proj_hidden": None,
-    "head_hidden": None,
-    "dropout": 0.1,
-    "modality_dropout": 0.0,      # training only: probability of masking a modality of a sample in the fusion
-    "temperature": 0.07,          # initial CLIP temperature (logit scale = 1 / temperature)
-    "top_layers": 1,              # backbone blocks unfrozen in stage 2
-    "lr_mult": {"backbones": 0.1, "priors": 1.0, "projections": 1.0, "fusion": 1.0, "head": 1.0, "logit_scale": 1.0},
-    "losses": {"ce": 1.0},        # loss name -> weight (see `MedClipModel.compute_losses`)
-    "label_smoothing": 0.0,
-    "regression_loss": "smooth_l1",
-    "distill_temperature": 4.0,
-    "distill_alpha": 0.5,
-    "dwce_weight": 1.0,           # NumCLIP distance weight λ of the distance-weighted CE
-    "feature_preservation": "cosine",
-}
+from .core import ModelConfig, schema_defaults   # the model section's keys and defaults: the config schema
 BACKBONE_MODALITIES = ("video", "image", "text")
 PRIOR_MODALITIES = ("attention", "kinematics", "boxes")
 NUM_PHASES = 8   # Rancho gait phases (contracts: ids 0..7)
 
 def model_settings(cfg:Config|Mapping) -> dict:
-    "The recipe's `model:` section merged over `MODEL_DEFAULTS`; unknown keys and bad choices raise `ConfigError`."
+    "The recipe's `model:` section merged over the schema's defaults (`core.ModelConfig`); unknown keys and bad choices raise `ConfigError`."
     m = (cfg.to_dict() if isinstance(cfg, Config) else dict(cfg)).get("model") or {}
-    unknown = sorted(set(m) - set(MODEL_DEFAULTS))
-    if unknown: raise ConfigError(f"unknown model keys {unknown}; allowed: {sorted(MODEL_DEFAULTS)}")
-    s = {**copy.deepcopy(MODEL_DEFAULTS), **copy.deepcopy(m)}
-    s["lr_mult"] = {**MODEL_DEFAULTS["lr_mult"], **(m.get("lr_mult") or {})}
+    defaults = schema_defaults(ModelConfig)
+    unknown = sorted(set(m) - set(defaults))
+    if unknown: raise ConfigError(f"unknown model keys {unknown}; allowed: {sorted(defaults)}")
+    s = {**defaults, **copy.deepcopy(m)}      # a partial `losses` replaces the default weights, as a whole
+    s["lr_mult"] = {**defaults["lr_mult"], **(m.get("lr_mult") or {})}
     choices = {"frame_pooling": ("mean", "mil", "concept"), "fusion": ("none", "mean", "concat", "gated", "latent"),
                "head": ("classification", "regression", "ordinal", "zeroshot"),
                "kinematics_encoder": ("conv", "transformer", "joint_attention"), "gate": ("modality", "feature")}
