@@ -535,7 +535,7 @@ class KinematicsEncoder(Encoder):
 # %% ../nbs/07_encoders.ipynb #2c8910fc
 class JointAttentionEncoder(Encoder):
     """Knowledge map `(B, T, F)` -> (per-frame tokens (B,T,D), embedding (B,D)) through attention over joints × frames.
-    `feature_joints` (F, J) says which joints each feature is about (`pose.knowledge_map_joint_weights`): every joint
+    `feature_joints` (F, J) says which joints each feature is about (`gait.knowledge_map_joint_weights`): every joint
     embeds only its own features, each joint's sequence passes the same temporal convolutions, and `heads` attention
     maps over all (frame, joint) cells — conditioned on the whole clip — pool the cells into the embedding. The embedding
     is made from the attended cells only, so `forward(..., return_attention=True)`'s map (B, T, J; mean over heads,

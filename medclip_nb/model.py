@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from fastcore.basics import patch
 
 from .core import Batch, ModelOutput, Config, ConfigError, DataError
+from .gait import knowledge_map_joint_weights
 from .encoders import (build_video_encoder, build_image_encoder, AttentionMapEncoder, KinematicsEncoder, JointAttentionEncoder,
                                  SpatialBoxEncoder, ProjectionHead, LogitScale)
 from .text import build_text_encoder, class_prompts, CoOpPromptLearner, OrdinalBins
@@ -22,9 +23,10 @@ from .losses import LOSS_TERMS, compute_loss_terms
 
 # %% auto #0
 __all__ = ['MODEL_DEFAULTS', 'BACKBONE_MODALITIES', 'PRIOR_MODALITIES', 'NUM_PHASES', 'LOSS_TERMS', 'KINEMATICS_ENCODERS',
-           'ENCODERS', 'TRAINING_STAGES', 'model_settings', 'build_encoder', 'phase_attention_weights', 'fake_batch',
-           'MedClipModel', 'build_model', 'model_parts', 'top_layer_parameters', 'set_trainable', 'freeze', 'unfreeze',
-           'apply_stage', 'trainable_parts', 'param_groups']
+           'ENCODERS', 'PART_SELECTORS', 'TRAINING_STAGES', 'model_settings', 'build_encoder',
+           'phase_attention_weights', 'fake_batch', 'MedClipModel', 'build_model', 'model_parts',
+           'top_layer_parameters', 'set_trainable', 'freeze', 'unfreeze', 'apply_stage', 'trainable_parts',
+           'param_groups']
 
 # %% ../nbs/10_model.ipynb #45f9a233
 MODEL_DEFAULTS = {
@@ -138,11 +140,10 @@ def _scatter_mask(rows:torch.Tensor, values:torch.Tensor, B:int) -> torch.Tensor
 # %% ../nbs/10_model.ipynb #9d49bbd6
 def _joint_attention_encoder(s:dict) -> JointAttentionEncoder:
     "Attention over joints × frames of the knowledge map: its features must be the gait knowledge map's."
-    from medclip_nb.pose import knowledge_map_joint_weights     # which joints each knowledge-map feature is about
-    W = knowledge_map_joint_weights()
+    W = knowledge_map_joint_weights()     # which joints each knowledge-map feature is about
     if s["kinematics_features"] != len(W):
         raise ConfigError(f"model.kinematics_encoder = joint_attention reads the {len(W)}-feature knowledge map of "
-                          f"medclip_nb.pose; model.kinematics_features is {s['kinematics_features']}")
+                          f"medclip_nb.gait; model.kinematics_features is {s['kinematics_features']}")
     return JointAttentionEncoder(W, dim=s["embed_dim"])
 
 KINEMATICS_ENCODERS = {   # model.kinematics_encoder -> builder(model settings)
@@ -465,17 +466,20 @@ def top_layer_parameters(module:nn.Module, n:int=1) -> list:
     return [p for p in params if id(p) in chosen]
 
 # %% ../nbs/10_model.ipynb #5c4319bb
+PART_SELECTORS = {   # selector -> the parameters it picks (any other selector is a part name or prefix)
+    "all": lambda model: list(model.parameters()),
+    "backbones": lambda model: [p for m in BACKBONE_MODALITIES if m in model.encoders for p in model.encoders[m].parameters()],
+    "priors": lambda model: [p for m in PRIOR_MODALITIES if m in model.encoders for p in model.encoders[m].parameters()],
+    "top_layers": lambda model: [p for m in BACKBONE_MODALITIES if m in model.encoders
+                                 for p in top_layer_parameters(_core(model.encoders[m]), model.settings["top_layers"])],
+}
+
 def _select(model:MedClipModel, selectors:Sequence[str]|str) -> list:
     "Parameters picked by the selectors (see the table above)."
     if isinstance(selectors, str): selectors = [selectors]
     parts, out = model_parts(model), {}
     for sel in selectors:
-        if sel == "all": picked = list(model.parameters())
-        elif sel == "backbones": picked = [p for m in BACKBONE_MODALITIES if m in model.encoders for p in model.encoders[m].parameters()]
-        elif sel == "priors": picked = [p for m in PRIOR_MODALITIES if m in model.encoders for p in model.encoders[m].parameters()]
-        elif sel == "top_layers":
-            n = model.settings["top_layers"]
-            picked = [p for m in BACKBONE_MODALITIES if m in model.encoders for p in top_layer_parameters(_core(model.encoders[m]), n)]
+        if sel in PART_SELECTORS: picked = PART_SELECTORS[sel](model)
         else:
             names = [k for k in parts if k == sel or k.startswith(sel + ".")]
             if not names: raise ConfigError(f"unknown model part '{sel}'; parts: {sorted(parts)}, or one of "
