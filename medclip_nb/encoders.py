@@ -5,6 +5,7 @@
 # %% ../nbs/07_encoders.ipynb #9d821e41
 from __future__ import annotations
 import math, hashlib
+from functools import partial
 from pathlib import Path
 from typing import Sequence
 
@@ -12,12 +13,14 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 
 from .core import MissingModelError, ConfigError, DataError, need
+from .video import NORM_PRESETS
 from .text import check_hf_folder, quiet_transformers
 
 # %% auto #0
-__all__ = ['TV_VIDEO_FAMILY', 'NORM_STATS', 'TV_IMAGE_FAMILY', 'LITE0_BLOCKS', 'LITE_NORM', 'PACKAGED_WEIGHTS', 'IMAGE_ENCODERS',
+__all__ = ['TV_VIDEO_FAMILY', 'TV_IMAGE_FAMILY', 'LITE0_BLOCKS', 'LITE_NORM', 'PACKAGED_WEIGHTS', 'IMAGE_ENCODERS',
            'VIDEO_ENCODERS', 'ATTENTION_KINDS', 'BOX_FEATURES', 'Encoder', 'load_torchvision_weights', 'Tiny3DCNN',
            'TorchvisionVideoEncoder', 'renormalize', 'TorchvisionImageEncoder', 'CLIPVisionEncoder', 'Conv2dSame',
            'MBConvLite', 'EfficientNetLite0', 'packaged_weights', 'EfficientNetLiteEncoder', 'FrameEncoder',
@@ -63,26 +66,7 @@ class Encoder(nn.Module):
                 and not any(p.requires_grad for p in self.parameters())
                 and not any(m.training for m in self.modules() if next(m.children(), None) is None))
 
-    def _cached_call(self, x):
-        "Each sample's output, computed once per distinct input (content hash) and weights (`_weights_stamp`)."
-        stamp = _weights_stamp(self)
-        if self.__dict__.get("_cache_stamp") != stamp: self.__dict__.update(_cache={}, _cache_bytes=0, _cache_stamp=stamp)
-        cache, keys = self.__dict__["_cache"], [_content_key(t) for t in x]
-        todo = list(dict.fromkeys(k for k in keys if k not in cache))
-        if todo:
-            first = [keys.index(k) for k in todo]
-            with torch.no_grad(): out = super().__call__(x[first])
-            if not _per_sample(out, len(first)):    # not a tuple of batch-first tensors: never cache this encoder
-                self.__dict__["_uncacheable"] = True
-                return super().__call__(x)
-            rows = [tuple(None if o is None else o[j].detach().cpu().clone() for o in out) for j in range(len(first))]
-            size = sum(t.numel() * t.element_size() for r in rows for t in r if t is not None)
-            if size > self.cache_mb * 2**20: return out if len(first) == len(keys) else super().__call__(x)
-            if self.__dict__["_cache_bytes"] + size > self.cache_mb * 2**20: cache.clear(); self.__dict__["_cache_bytes"] = 0
-            cache.update(zip(todo, rows)); self.__dict__["_cache_bytes"] += size
-        rows = [cache[k] for k in keys]
-        return tuple(None if rows[0][j] is None else torch.stack([r[j] for r in rows]).to(x.device) for j in range(len(rows[0])))
-
+# %% ../nbs/07_encoders.ipynb #58fac3e2
 def _content_key(t:torch.Tensor) -> tuple:
     raw = t.detach().contiguous().cpu().reshape(-1).view(torch.uint8).numpy()
     return (tuple(t.shape), str(t.dtype), hashlib.blake2b(raw.tobytes(), digest_size=16).digest())
@@ -94,6 +78,27 @@ def _weights_stamp(m:nn.Module) -> tuple:
 def _per_sample(out, n:int) -> bool:
     return isinstance(out, tuple) and len(out) > 0 and out[0] is not None and all(
         o is None or (torch.is_tensor(o) and o.ndim >= 1 and o.shape[0] == n) for o in out)
+
+@patch
+def _cached_call(self:Encoder, x):
+    "Each sample's output, computed once per distinct input (content hash) and weights (`_weights_stamp`)."
+    stamp = _weights_stamp(self)
+    if self.__dict__.get("_cache_stamp") != stamp: self.__dict__.update(_cache={}, _cache_bytes=0, _cache_stamp=stamp)
+    cache, keys = self.__dict__["_cache"], [_content_key(t) for t in x]
+    todo = list(dict.fromkeys(k for k in keys if k not in cache))
+    if todo:
+        first = [keys.index(k) for k in todo]
+        with torch.no_grad(): out = super(Encoder, self).__call__(x[first])
+        if not _per_sample(out, len(first)):    # not a tuple of batch-first tensors: never cache this encoder
+            self.__dict__["_uncacheable"] = True
+            return super(Encoder, self).__call__(x)
+        rows = [tuple(None if o is None else o[j].detach().cpu().clone() for o in out) for j in range(len(first))]
+        size = sum(t.numel() * t.element_size() for r in rows for t in r if t is not None)
+        if size > self.cache_mb * 2**20: return out if len(first) == len(keys) else super(Encoder, self).__call__(x)
+        if self.__dict__["_cache_bytes"] + size > self.cache_mb * 2**20: cache.clear(); self.__dict__["_cache_bytes"] = 0
+        cache.update(zip(todo, rows)); self.__dict__["_cache_bytes"] += size
+    rows = [cache[k] for k in keys]
+    return tuple(None if rows[0][j] is None else torch.stack([r[j] for r in rows]).to(x.device) for j in range(len(rows[0])))
 
 def _check_video(x, who:str):
     if x.ndim != 5: raise DataError(f"{who} takes video batches B×C×T×H×W; got shape {tuple(x.shape)}",
@@ -201,22 +206,18 @@ class TorchvisionVideoEncoder(Encoder):
         return tokens, (tokens.mean(1) if cls is None else cls)
 
 # %% ../nbs/07_encoders.ipynb #98e7125c
-NORM_STATS = {"imagenet": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
-              "kinetics": ((0.43216, 0.394666, 0.37645), (0.22803, 0.22145, 0.216989)),
-              "clip": ((0.48145466, 0.4578275, 0.40821073), (0.26862954, 0.26130258, 0.27577711)),
-              "unit": ((0.0, 0.0, 0.0), (1.0, 1.0, 1.0))}
-
 def renormalize(x, src:str, mean, std, dim:int=1):
-    "Re-express `x`, normalised with `NORM_STATS[src]`, with `mean`/`std` (per channel along `dim`)."
-    if src not in NORM_STATS: raise ConfigError(f"unknown input_norm '{src}'; choose one of {sorted(NORM_STATS)}")
+    "Re-express `x`, normalised with `NORM_PRESETS[src]`, with `mean`/`std` (per channel along `dim`)."
+    if src not in NORM_PRESETS: raise ConfigError(f"unknown input_norm '{src}'; choose one of {sorted(NORM_PRESETS)}")
     if x.ndim <= dim or x.shape[dim] != len(mean):   # a 1-channel axis would broadcast silently into len(mean) channels
         raise DataError(f"expected {len(mean)} channels along dim {dim}, got shape {tuple(x.shape)}", field="image",
                         expected="B×3×H×W normalised images")
     shape = [1] * x.ndim; shape[dim] = -1
     t = lambda v: torch.as_tensor(v, dtype=x.dtype, device=x.device).view(shape)
-    m0, s0 = NORM_STATS[src]
+    m0, s0 = NORM_PRESETS[src]
     return (x * t(s0) + t(m0) - t(mean)) / t(std)
 
+# %% ../nbs/07_encoders.ipynb #2c18c0fa
 TV_IMAGE_FAMILY = {"resnet18": "resnet", "resnet34": "resnet", "resnet50": "resnet",
                    "convnext_tiny": "convnext", "convnext_small": "convnext"}
 
@@ -249,6 +250,7 @@ class TorchvisionImageEncoder(Encoder):
         if self.family == "convnext": emb = self.backbone.classifier[0](emb[..., None, None]).flatten(1)
         return f.flatten(2).transpose(1, 2), emb
 
+# %% ../nbs/07_encoders.ipynb #f6b8c47a
 class CLIPVisionEncoder(Encoder):
     "The vision tower of a local CLIP folder: `(B,C,H,W) -> (projected patch tokens (B,N,D), image embedding (B,D))`."
     def __init__(self, path, trainable:bool=False, input_norm:str="imagenet", example_repo:str="openai/clip-vit-base-patch32"):
@@ -265,7 +267,7 @@ class CLIPVisionEncoder(Encoder):
             self.backbone = CLIPVisionModelWithProjection.from_pretrained(self.path, config=vcfg, local_files_only=True)
         pp = self.path/"preprocessor_config.json"
         pcfg = json.loads(pp.read_text()) if pp.exists() else {}
-        self.mean, self.std = pcfg.get("image_mean", NORM_STATS["clip"][0]), pcfg.get("image_std", NORM_STATS["clip"][1])
+        self.mean, self.std = pcfg.get("image_mean", NORM_PRESETS["clip"][0]), pcfg.get("image_std", NORM_PRESETS["clip"][1])
         renormalize(torch.zeros(1, 3, 1, 1), input_norm, self.mean, self.std)   # validate the name now
         self.input_norm, self.image_size, self.out_dim = input_norm, int(vcfg.image_size), int(vcfg.projection_dim)
         self.freeze_(trainable)
@@ -311,6 +313,7 @@ class MBConvLite(nn.Module):
         y = self._bn2(self._project_conv(F.relu6(self._bn1(self._depthwise_conv(y)))))
         return x + y if self.residual else y
 
+# %% ../nbs/07_encoders.ipynb #72e6c127
 class EfficientNetLite0(nn.Module):
     "EfficientNet-Lite0 up to its last feature map (B, 1280, H/32, W/32), named as in `efficientnet_pytorch`."
     def __init__(self):
@@ -335,6 +338,7 @@ def packaged_weights(arch:str) -> Path:
     module, file = PACKAGED_WEIGHTS[arch]
     return Path(need(module, feature=f"the packaged {arch} weights").__file__).parent/file
 
+# %% ../nbs/07_encoders.ipynb #790e2cc4
 class EfficientNetLiteEncoder(Encoder):
     "EfficientNet-Lite0 without its head: `(B,C,H,W) -> (spatial tokens (B,h*w,1280), embedding (B,1280))`."
     def __init__(self, pretrained=None, trainable:bool=True, input_norm:str="imagenet"):
@@ -372,27 +376,37 @@ class FrameEncoder(Encoder):
         return tokens, (tokens.mean(1) if self.aggregate == "mean" else tokens.amax(1))
 
 # %% ../nbs/07_encoders.ipynb #78c49fb4
-IMAGE_ENCODERS = sorted(TV_IMAGE_FAMILY) + ["efficientnet_lite0", "clip"]
-VIDEO_ENCODERS = ["tiny3d"] + sorted(TV_VIDEO_FAMILY) + [f"frames:{n}" for n in IMAGE_ENCODERS]
+def _clip_image_encoder(pretrained=None, **kw) -> Encoder:
+    if pretrained is None: raise ConfigError("image encoder 'clip' needs `pretrained`: a local CLIP checkpoint folder")
+    return CLIPVisionEncoder(pretrained, **kw)
+
+IMAGE_ENCODERS = {   # name -> builder(pretrained, **kw)
+    **{name: partial(TorchvisionImageEncoder, name) for name in sorted(TV_IMAGE_FAMILY)},
+    "efficientnet_lite0": EfficientNetLiteEncoder,
+    "clip": _clip_image_encoder,
+}
 
 def build_image_encoder(name:str, pretrained=None, **kw) -> Encoder:
     "An image encoder by name: a torchvision ResNet/ConvNeXt or EfficientNet-Lite0 (`pretrained`: state-dict file, or 'packaged') or 'clip' (`pretrained`: folder)."
     if pretrained == "packaged": pretrained = packaged_weights(name)
-    if name == "efficientnet_lite0": return EfficientNetLiteEncoder(pretrained, **kw)
-    if name == "clip":
-        if pretrained is None: raise ConfigError("image encoder 'clip' needs `pretrained`: a local CLIP checkpoint folder")
-        return CLIPVisionEncoder(pretrained, **kw)
-    if name not in TV_IMAGE_FAMILY: raise ConfigError(f"unknown image encoder '{name}'; choose one of {IMAGE_ENCODERS}")
-    return TorchvisionImageEncoder(name, pretrained, **kw)
+    if name not in IMAGE_ENCODERS: raise ConfigError(f"unknown image encoder '{name}'; choose one of {list(IMAGE_ENCODERS)}")
+    return IMAGE_ENCODERS[name](pretrained, **kw)
+
+# %% ../nbs/07_encoders.ipynb #565fe06a
+def _frames_encoder(image_name:str, pretrained=None, aggregate:str="mean", **kw) -> FrameEncoder:
+    return FrameEncoder(build_image_encoder(image_name, pretrained, **kw), aggregate=aggregate)
+
+VIDEO_ENCODERS = {   # name -> builder(pretrained, **kw); `frames:<image encoder>` runs an image encoder on every frame
+    "tiny3d": lambda pretrained=None, **kw: Tiny3DCNN(pretrained=pretrained, **kw),
+    **{name: partial(TorchvisionVideoEncoder, name) for name in sorted(TV_VIDEO_FAMILY)},
+    **{f"frames:{name}": partial(_frames_encoder, name) for name in IMAGE_ENCODERS},
+}
 
 def build_video_encoder(name:str, pretrained=None, **kw) -> Encoder:
     "A video encoder by name (see `VIDEO_ENCODERS`); `pretrained` is a local weights file or folder, never a download."
-    if name == "tiny3d": return Tiny3DCNN(pretrained=pretrained, **kw)
-    if name in TV_VIDEO_FAMILY: return TorchvisionVideoEncoder(name, pretrained, **kw)
-    if name.startswith("frames:"):
-        aggregate = kw.pop("aggregate", "mean")
-        return FrameEncoder(build_image_encoder(name.split(":", 1)[1], pretrained, **kw), aggregate=aggregate)
-    raise ConfigError(f"unknown video encoder '{name}'; choose one of {VIDEO_ENCODERS}")
+    if name in VIDEO_ENCODERS: return VIDEO_ENCODERS[name](pretrained, **kw)
+    if name.startswith("frames:"): return _frames_encoder(name.split(":", 1)[1], pretrained, **kw)   # its error lists the image encoders
+    raise ConfigError(f"unknown video encoder '{name}'; choose one of {list(VIDEO_ENCODERS)}")
 
 # %% ../nbs/07_encoders.ipynb #f269b8da
 def masked_mean(x, mask=None, dim:int=1):
@@ -521,7 +535,7 @@ class KinematicsEncoder(Encoder):
 # %% ../nbs/07_encoders.ipynb #2c8910fc
 class JointAttentionEncoder(Encoder):
     """Knowledge map `(B, T, F)` -> (per-frame tokens (B,T,D), embedding (B,D)) through attention over joints × frames.
-    `feature_joints` (F, J) says which joints each feature is about (`pose.knowledge_map_joint_weights`): every joint
+    `feature_joints` (F, J) says which joints each feature is about (`gait.knowledge_map_joint_weights`): every joint
     embeds only its own features, each joint's sequence passes the same temporal convolutions, and `heads` attention
     maps over all (frame, joint) cells — conditioned on the whole clip — pool the cells into the embedding. The embedding
     is made from the attended cells only, so `forward(..., return_attention=True)`'s map (B, T, J; mean over heads,
@@ -601,6 +615,7 @@ def box_features(boxes, conf=None, mask=None, eps:float=1e-4):
                          torch.where(has_nn, torch.cos(nn_ang), z), has_nn.float(), conf], -1)
     return feats * mask[..., None]
 
+# %% ../nbs/07_encoders.ipynb #3bc49826
 def anatomy_layout_size(n_labels:int) -> int:
     "Length of `anatomy_layout`'s vector: 5 slot values and a presence flag per label, 3 relations per pair of labels."
     return n_labels * 6 + n_labels * (n_labels - 1) // 2 * 3
@@ -624,6 +639,7 @@ def anatomy_layout(boxes, labels, n_labels:int, conf=None, mask=None):
     rel = rel * (present[:, i] & present[:, j])[..., None]
     return torch.cat([s.flatten(1), present.float(), rel.flatten(1)], 1)
 
+# %% ../nbs/07_encoders.ipynb #c13b51d8
 class SpatialBoxEncoder(Encoder):
     "Anatomy boxes -> (per-box tokens (B,N,D), 0 at padding; set embedding (B,D)). Permutation-invariant, pad-masked; `layers` of self-attention relate every box to the others."
     def __init__(self, n_labels:int=14, dim:int=128, label_dim:int=32, hidden:int=128, layers:int=0, heads:int=4,

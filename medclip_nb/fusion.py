@@ -6,18 +6,20 @@
 from __future__ import annotations
 import math
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from collections.abc import Hashable
+from typing import Callable, Mapping, Sequence
 
 import torch
 from torch import nn
 import torch.nn.functional as F
 
-from .core import DataError
+from .core import ConfigError, DataError
 
 # %% auto #0
-__all__ = ['BODY_REGIONS', 'Fused', 'masked_softmax', 'ConcatMLPFusion', 'GatedFusion', 'LatentAttentionPooling',
-           'ConceptCrossAttention', 'AttentionMIL', 'MultiScale', 'ClassificationHead', 'RegressionHead',
-           'OrdinalRegressionHead', 'prompt_matrix', 'zero_shot_logits', 'zero_shot_regression', 'PromptHead']
+__all__ = ['BODY_REGIONS', 'FUSIONS', 'GATES', 'FRAME_POOLINGS', 'HEADS', 'Fused', 'masked_softmax', 'ConcatMLPFusion',
+           'GatedFusion', 'LatentAttentionPooling', 'ConceptCrossAttention', 'AttentionMIL', 'MultiScale',
+           'ClassificationHead', 'RegressionHead', 'OrdinalRegressionHead', 'prompt_matrix', 'zero_shot_logits',
+           'zero_shot_regression', 'PromptHead', 'choose', 'SingleModality', 'MeanFusion']
 
 # %% ../nbs/08_fusion.ipynb #f1b59d99
 @dataclass
@@ -111,6 +113,7 @@ class GatedFusion(nn.Module):
 # %% ../nbs/08_fusion.ipynb #5d36dafc
 class LatentAttentionPooling(nn.Module):
     "Learned latent queries cross-attend over every modality's tokens (masked by presence/padding); mean of latents."
+    reads_tokens = True   # the model hands it each modality's token sequence, not only the pooled vector
     def __init__(self, modalities:Sequence[str], dim:int, num_latents:int=8, heads:int=4, mlp_ratio:int=2, dropout:float=0.0):
         super().__init__()
         self.modalities, self.out_dim = list(modalities), dim
@@ -313,3 +316,60 @@ class PromptHead(nn.Module):
         if self.anchors is None: return {"logits": zero_shot_logits(x, prompt_emb, logit_scale)}
         pred, logits = zero_shot_regression(x, prompt_emb, self.anchors, logit_scale)
         return {"logits": logits, "prediction": pred}
+
+# %% ../nbs/08_fusion.ipynb #d59100e0
+def choose(table:Mapping, name, what:str):
+    "The entry `name` of the registry `table`; an unknown name is a `ConfigError` naming `what` and listing the keys."
+    if not isinstance(name, Hashable) or name not in table: raise ConfigError(f"{what} = {name!r}; choose one of {list(table)}")
+    return table[name]
+
+# %% ../nbs/08_fusion.ipynb #c94ae2fd
+class SingleModality(nn.Module):
+    "Fusion `none`: the one modality's vector as it is (a model with a single modality has nothing to fuse)."
+    def __init__(self, modalities:Sequence[str]):
+        super().__init__()
+        self.modalities = list(modalities)
+    def forward(self, feats:Mapping[str,torch.Tensor], present:Mapping[str,torch.Tensor]|None=None) -> Fused:
+        return Fused(feats[self.modalities[0]])
+
+class MeanFusion(nn.Module):
+    "Fusion `mean`: the average of the present modalities' vectors; the equal weights are its gate weights."
+    def __init__(self, modalities:Sequence[str]):
+        super().__init__()
+        self.modalities = list(modalities)
+    def forward(self, feats:Mapping[str,torch.Tensor], present:Mapping[str,torch.Tensor]) -> Fused:
+        x = torch.stack([torch.where(present[m][:, None], feats[m], torch.zeros_like(feats[m])) for m in self.modalities], 1)
+        w = masked_softmax(torch.zeros(x.shape[:2], device=x.device), torch.stack([present[m] for m in self.modalities], 1))
+        return Fused((w.unsqueeze(-1) * x).sum(1), w, list(self.modalities))
+
+# %% ../nbs/08_fusion.ipynb #77f13ed1
+FUSIONS = {   # model.fusion -> builder(modalities, dim, model settings)
+    "none": lambda modalities, dim, s: SingleModality(modalities),
+    "mean": lambda modalities, dim, s: MeanFusion(modalities),
+    "concat": lambda modalities, dim, s: ConcatMLPFusion(modalities, dim, out_dim=dim, hidden=2 * dim, dropout=s["dropout"]),
+    "gated": lambda modalities, dim, s: GatedFusion(modalities, dim, dropout=s["dropout"],
+                                                    per_feature=choose(GATES, s["gate"], "model.gate")),
+    "latent": lambda modalities, dim, s: LatentAttentionPooling(modalities, dim, num_latents=s["num_latents"], heads=s["heads"]),
+}
+GATES = {"modality": False, "feature": True}   # model.gate -> GatedFusion(per_feature=...)
+
+FRAME_POOLINGS = {   # model.frame_pooling -> builder(dim, model settings); `mean` keeps the encoder's own clip vector
+    "mean": lambda dim, s: None,
+    "mil": lambda dim, s: AttentionMIL(dim, hidden=max(32, dim // 2)),
+    "concept": lambda dim, s: ConceptCrossAttention(dim, s["concepts"], heads=s["heads"]),
+}
+
+# %% ../nbs/08_fusion.ipynb #d1bf48b5
+def _zeroshot_head(dim:int, s:dict, num_classes:int, bins, classes):
+    if bins is None and classes is None:
+        raise ConfigError("a zero-shot classification head needs class names: set model.class_names or pass classes=")
+    return PromptHead(None if bins is None else bins.anchors)
+
+HEADS = {   # model.head -> builder(dim, model settings, number of classes, ordinal bins | None, class names | None)
+    "classification": lambda dim, s, num_classes, bins, classes: ClassificationHead(dim, num_classes, hidden=s["head_hidden"],
+                                                                                    dropout=s["dropout"]),
+    "regression": lambda dim, s, num_classes, bins, classes: RegressionHead(dim, hidden=s["head_hidden"] or 64, dropout=s["dropout"],
+                                                                            target_mean=s["target_mean"], target_std=s["target_std"]),
+    "ordinal": lambda dim, s, num_classes, bins, classes: OrdinalRegressionHead(dim, bins, external_logits=bool(s["prompt_bins"])),
+    "zeroshot": _zeroshot_head,
+}

@@ -4,18 +4,20 @@
 
 # %% ../nbs/09_losses.ipynb #d33c0082
 from __future__ import annotations
-import itertools
-from typing import Mapping, Sequence
+import inspect, itertools
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
 
-from .core import DataError
+from .core import Batch, ConfigError, DataError
 
 # %% auto #0
-__all__ = ['clip_logits', 'group_ids', 'clip_loss', 'prior_aware_clip_loss', 'pairwise_clip_loss', 'supcon_loss', 'cross_entropy',
-           'distillation_loss', 'clinician_frame_weights', 'clinician_joint_weights', 'attention_consistency_loss',
-           'distance_weighted_ce', 'text_to_image_kl', 'regression_loss', 'feature_preservation_loss']
+__all__ = ['LOSS_TERMS', 'clip_logits', 'group_ids', 'clip_loss', 'prior_aware_clip_loss', 'pairwise_clip_loss', 'supcon_loss',
+           'cross_entropy', 'distillation_loss', 'clinician_frame_weights', 'clinician_joint_weights',
+           'attention_consistency_loss', 'distance_weighted_ce', 'text_to_image_kl', 'regression_loss',
+           'feature_preservation_loss', 'LossInputs', 'loss_term', 'loss_term_docs', 'compute_loss_terms']
 
 # %% ../nbs/09_losses.ipynb #07e891c6
 def _zero_like_graph(*ts:torch.Tensor) -> torch.Tensor:
@@ -194,3 +196,169 @@ def feature_preservation_loss(current:torch.Tensor, initial:torch.Tensor, presen
     if kind == "cosine": return (1 - F.cosine_similarity(c, i, dim=-1)).mean()
     if kind == "mse": return F.mse_loss(c, i)
     raise ValueError(f"kind must be 'cosine' or 'mse', got {kind!r}")
+
+# %% ../nbs/09_losses.ipynb #065a00d3
+@dataclass
+class LossInputs:
+    "What a loss term reads: the model (settings, bins, encoders; duck-typed), its `ModelOutput`, the `Batch`, teacher logits."
+    model: Any
+    out: Any
+    batch: Batch
+    teacher_logits: torch.Tensor|None = None
+
+    @property
+    def settings(self) -> dict: return self.model.settings
+    @property
+    def device(self) -> torch.device: return self.out.fused.device
+    @property
+    def labels(self): return None if self.batch.labels is None else self.batch.labels.to(self.device)
+    @property
+    def targets(self): return None if self.batch.targets is None else self.batch.targets.to(self.device)
+    @property
+    def present(self) -> dict: return self.out.extras["present"]
+
+def _require(ok, what:str):
+    "A loss term that lacks an input is a configuration error that says what is missing."
+    if not ok: raise ConfigError(what)
+
+def _bin_labels(x:LossInputs) -> torch.Tensor:
+    "The ordinal bin of each target (-1 where the target is unknown)."
+    _require(x.model.bins is not None and x.out.logits is not None, "ordinal losses need model.bins and an ordinal/prompt head")
+    targets = x.targets
+    known = ~torch.isnan(targets)
+    y = torch.full_like(targets, -1, dtype=torch.long)
+    if known.any(): y[known] = x.model.bins.label(targets[known])
+    return y
+
+# %% ../nbs/09_losses.ipynb #30eeeff0
+LOSS_TERMS = {}   # name in `model.losses` -> term(LossInputs) -> unweighted scalar; its docstring documents it
+
+def loss_term(name:str):
+    "Register the decorated function as the loss term `name` (a key of `model.losses`)."
+    def register(term):
+        LOSS_TERMS[name] = term
+        return term
+    return register
+
+def loss_term_docs() -> dict:
+    "{loss term: what it computes}, read from each registered function's docstring."
+    return {name: inspect.getdoc(term) for name, term in LOSS_TERMS.items()}
+
+def compute_loss_terms(model, out, batch:Batch, weights:Mapping|None=None, teacher_logits:torch.Tensor|None=None) -> dict:
+    "Weighted loss terms of the recipe (`model.settings['losses']`, or `weights`: name -> weight) plus their 'total'."
+    weights = dict(model.settings["losses"] if weights is None else weights)
+    unknown = sorted(set(weights) - set(LOSS_TERMS))
+    if unknown: raise ConfigError(f"unknown loss terms {unknown}; choose from {sorted(LOSS_TERMS)}")
+    inputs = LossInputs(model, out, batch, teacher_logits)
+    terms = {name: w * LOSS_TERMS[name](inputs) for name, w in weights.items() if w}   # weight 0: skipped, not computed
+    terms["total"] = sum(terms.values()) if terms else _zero_like_graph(out.fused)
+    return terms
+
+# %% ../nbs/09_losses.ipynb #844bd6d3
+@loss_term("ce")
+def _ce_term(x:LossInputs) -> torch.Tensor:
+    "cross-entropy on the logits (labels -1 ignored)"
+    _require(x.out.logits is not None and x.labels is not None, "loss 'ce' needs class logits and labels")
+    return cross_entropy(x.out.logits, x.labels, label_smoothing=x.settings["label_smoothing"])
+
+@loss_term("dwce")
+def _dwce_term(x:LossInputs) -> torch.Tensor:
+    "NumCLIP distance-weighted CE on the ordinal bin logits (bins of the targets)"
+    return distance_weighted_ce(x.out.logits, _bin_labels(x), weight=x.settings["dwce_weight"])
+
+@loss_term("t2i_kl")
+def _t2i_kl_term(x:LossInputs) -> torch.Tensor:
+    "NumCLIP text→image KL on the bin logits"
+    return text_to_image_kl(x.out.logits, _bin_labels(x))
+
+@loss_term("regression")
+def _regression_term(x:LossInputs) -> torch.Tensor:
+    "smooth-L1 / L1 / MSE (model.regression_loss) of prediction vs target"
+    _require(x.out.prediction is not None, "loss 'regression' needs a regression / ordinal head")
+    return regression_loss(x.out.prediction, x.targets, kind=x.settings["regression_loss"])
+
+# %% ../nbs/09_losses.ipynb #c9430cef
+def _raw_same(batch:Batch, mod:str) -> torch.Tensor|None:
+    "(B, B) True where two samples have identical raw input of `mod` (priors, text); None for video/image."
+    if mod not in batch.inputs or mod in ("video", "image"): return None
+    if mod == "text":
+        t = batch.inputs["text"]; n = len(t)
+        return torch.tensor([[t[i] is not None and t[i] == t[j] for j in range(n)] for i in range(n)])
+    x = batch.inputs[mod]
+    if mod == "boxes":
+        x = torch.cat([x.reshape(len(x), -1), batch.inputs["box_labels"].reshape(len(x), -1).to(x.dtype)], 1)
+    g = group_ids(x)
+    return g[:, None] == g[None, :]
+
+@loss_term("clip")
+def _clip_term(x:LossInputs) -> torch.Tensor:
+    "pairwise CLIP InfoNCE over every pair of embedded modalities"
+    _require(len(x.out.embeddings) >= 2, "loss 'clip' needs at least two embedded modalities")
+    return pairwise_clip_loss(x.out.embeddings, x.present, x.out.logit_scale)
+
+@loss_term("prior_clip")
+def _prior_clip_term(x:LossInputs) -> torch.Tensor:
+    "pairwise CLIP where samples with identical priors / text are not negatives"
+    _require(len(x.out.embeddings) >= 2, "loss 'prior_clip' needs at least two embedded modalities")
+    same = {m: _raw_same(x.batch, m) for m in x.out.embeddings}
+    def groups(m1, m2):
+        a, b = same[m1], same[m2]
+        g = a if b is None else (b if a is None else a | b)
+        return None if g is None else g.to(x.device)
+    return pairwise_clip_loss(x.out.embeddings, x.present, x.out.logit_scale, groups=groups)
+
+@loss_term("supcon")
+def _supcon_term(x:LossInputs) -> torch.Tensor:
+    "supervised contrastive on the fused embedding with the class prompts"
+    _require(x.labels is not None, "loss 'supcon' needs labels")
+    return supcon_loss(F.normalize(x.out.fused, dim=-1), x.labels, x.out.extras.get("prompt_embeddings"), x.out.logit_scale)
+
+# %% ../nbs/09_losses.ipynb #0807d8d0
+@loss_term("attention_consistency")
+def _attention_consistency_term(x:LossInputs) -> torch.Tensor:
+    "KL(clinician frame weights ‖ model frame attention)"
+    frame = x.out.frame_attention
+    _require(frame is not None, "loss 'attention_consistency' needs frame attention (model.frame_pooling mil or concept)")
+    if "attention" not in x.batch.inputs: return _zero_like_graph(frame)
+    ok = x.batch.present["attention"].to(x.device) & x.present["video"]
+    return attention_consistency_loss(torch.nan_to_num(frame), clinician_frame_weights(x.batch.inputs["attention"].to(x.device)), ok)
+
+@loss_term("kinematics_attention")
+def _kinematics_attention_term(x:LossInputs) -> torch.Tensor:
+    "KL(clinician frame × joint map ‖ the joint_attention kinematics encoder's attention)"
+    att = x.out.extras.get("kinematics_attention")
+    _require(att is not None, "loss 'kinematics_attention' needs model.kinematics_encoder = joint_attention and kinematics in "
+                              "model.modalities; set model.losses.kinematics_attention=0 to train without it")
+    clin = x.batch.inputs.get("attention")
+    if clin is None or clin.dim() != 3 or clin.shape[-1] != att.shape[-1]:
+        return _zero_like_graph(att)          # no joint-level clinician map in this batch: nothing to align with
+    ok = x.batch.present["attention"].to(x.device) & x.present["kinematics"]
+    clin = clin.to(x.device).float()
+    if clin.shape[1] != att.shape[1]:      # onto the encoder's frames
+        clin = F.interpolate(clin.transpose(1, 2), size=att.shape[1], mode="nearest-exact").transpose(1, 2)
+    cols = x.model.encoders["kinematics"].joints   # the joints the knowledge map describes
+    return attention_consistency_loss(torch.nan_to_num(att[..., cols]).flatten(1), clin[..., cols].flatten(1), ok)
+
+# %% ../nbs/09_losses.ipynb #0c3415b1
+@loss_term("distill")
+def _distill_term(x:LossInputs) -> torch.Tensor:
+    "Hinton KD against teacher logits (+ hard CE), needs teacher_logits"
+    _require(x.teacher_logits is not None, "loss 'distill' needs teacher_logits (run the teacher model on the batch)")
+    s = x.settings
+    return distillation_loss(x.out.logits, x.teacher_logits.to(x.device), x.labels, s["distill_temperature"], s["distill_alpha"])
+
+@loss_term("feature_preservation")
+def _feature_preservation_term(x:LossInputs) -> torch.Tensor:
+    "distance to the frozen initial embeddings (after remember_initial())"
+    init = x.model.initial_embeddings(x.batch)
+    return sum(feature_preservation_loss(torch.nan_to_num(x.out.embeddings[m]), torch.nan_to_num(init[m]), x.present[m],
+                                         kind=x.settings["feature_preservation"]) for m in init) / max(len(init), 1)
+
+@loss_term("unimodal_ce")
+def _unimodal_ce_term(x:LossInputs) -> torch.Tensor:
+    "cross-entropy of the fusion and head given each modality alone, averaged over the modalities"
+    # every branch must classify on its own, not only through the gate's favourite
+    _require(x.settings["head"] == "classification" and x.labels is not None, "loss 'unimodal_ce' needs model.head classification and labels")
+    per = [cross_entropy(lg, x.labels[rows], label_smoothing=x.settings["label_smoothing"])
+           for rows, lg in x.model.unimodal_logits(x.out).values()]
+    return sum(per) / len(per)

@@ -10,23 +10,24 @@ from typing import Mapping, Sequence
 import torch
 from torch import nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 
-from .core import Batch, ModelOutput, Config, ConfigError, DataError
+from .core import Batch, ModelOutput, Config, ConfigError, DataError, ModelConfig, schema_defaults
+from .gait import knowledge_map_joint_weights
 from .encoders import (build_video_encoder, build_image_encoder, AttentionMapEncoder, KinematicsEncoder, JointAttentionEncoder,
                                  SpatialBoxEncoder, ProjectionHead, LogitScale)
 from .text import build_text_encoder, class_prompts, CoOpPromptLearner, OrdinalBins
-from .fusion import (Fused, masked_softmax, ConcatMLPFusion, GatedFusion, LatentAttentionPooling,
-                               ConceptCrossAttention, AttentionMIL, MultiScale, BODY_REGIONS, ClassificationHead,
-                               RegressionHead, OrdinalRegressionHead, PromptHead, prompt_matrix)
-from . import losses as L
+from .fusion import (Fused, ConceptCrossAttention, MultiScale, BODY_REGIONS, FUSIONS, GATES, FRAME_POOLINGS, HEADS,
+                               choose, prompt_matrix)
+from .losses import LOSS_TERMS, compute_loss_terms
 
 # %% auto #0
-__all__ = ['BACKBONE_MODALITIES', 'PRIOR_MODALITIES', 'NUM_PHASES', 'LOSS_TERMS', 'STAGES', 'model_settings', 'MedClipModel',
-           'phase_attention', 'build_model', 'model_parts', 'top_layer_parameters', 'set_trainable', 'freeze',
-           'unfreeze', 'apply_stage', 'trainable_parts', 'param_groups', 'fake_batch']
+__all__ = ['BACKBONE_MODALITIES', 'PRIOR_MODALITIES', 'NUM_PHASES', 'KINEMATICS_ENCODERS', 'ENCODERS', 'PART_SELECTORS',
+           'TRAINING_STAGES', 'model_settings', 'build_encoder', 'phase_attention_weights', 'fake_batch',
+           'MedClipModel', 'build_model', 'model_parts', 'top_layer_parameters', 'set_trainable', 'freeze', 'unfreeze',
+           'apply_stage', 'trainable_parts', 'param_groups']
 
 # %% ../nbs/10_model.ipynb #45f9a233
-from .core import ModelConfig, schema_defaults   # the model section's keys and defaults: the config schema
 BACKBONE_MODALITIES = ("video", "image", "text")
 PRIOR_MODALITIES = ("attention", "kinematics", "boxes")
 NUM_PHASES = 8   # Rancho gait phases (contracts: ids 0..7)
@@ -39,11 +40,8 @@ def model_settings(cfg:Config|Mapping) -> dict:
     if unknown: raise ConfigError(f"unknown model keys {unknown}; allowed: {sorted(defaults)}")
     s = {**defaults, **copy.deepcopy(m)}      # a partial `losses` replaces the default weights, as a whole
     s["lr_mult"] = {**defaults["lr_mult"], **(m.get("lr_mult") or {})}
-    choices = {"frame_pooling": ("mean", "mil", "concept"), "fusion": ("none", "mean", "concat", "gated", "latent"),
-               "head": ("classification", "regression", "ordinal", "zeroshot"),
-               "kinematics_encoder": ("conv", "transformer", "joint_attention"), "gate": ("modality", "feature")}
-    for k, allowed in choices.items():
-        if s[k] not in allowed: raise ConfigError(f"model.{k} = {s[k]!r}; choose one of {list(allowed)}")
+    for k, table in (("frame_pooling", FRAME_POOLINGS), ("fusion", FUSIONS), ("head", HEADS), ("gate", GATES)):
+        choose(table, s[k], f"model.{k}")   # the registries are the allowed values (the kinematics encoder is checked when built)
     bad = [x for x in s["modalities"] if x not in BACKBONE_MODALITIES + PRIOR_MODALITIES]
     if bad or not s["modalities"]:
         raise ConfigError(f"model.modalities {s['modalities']}: unknown {bad}; choose from {list(BACKBONE_MODALITIES + PRIOR_MODALITIES)}")
@@ -55,20 +53,7 @@ def model_settings(cfg:Config|Mapping) -> dict:
     if unknown_losses: raise ConfigError(f"unknown loss terms {unknown_losses}; choose from {sorted(LOSS_TERMS)}")
     return s
 
-LOSS_TERMS = {
-    "ce": "cross-entropy on the logits (labels -1 ignored)",
-    "dwce": "NumCLIP distance-weighted CE on the ordinal bin logits (bins of the targets)",
-    "t2i_kl": "NumCLIP text→image KL on the bin logits",
-    "regression": "smooth-L1 / L1 / MSE (model.regression_loss) of prediction vs target",
-    "clip": "pairwise CLIP InfoNCE over every pair of embedded modalities",
-    "prior_clip": "pairwise CLIP where samples with identical priors / text are not negatives",
-    "supcon": "supervised contrastive on the fused embedding with the class prompts",
-    "attention_consistency": "KL(clinician frame weights ‖ model frame attention)",
-    "kinematics_attention": "KL(clinician frame × joint map ‖ the joint_attention kinematics encoder's attention)",
-    "distill": "Hinton KD against teacher logits (+ hard CE), needs teacher_logits",
-    "feature_preservation": "distance to the frozen initial embeddings (after remember_initial())",
-    "unimodal_ce": "cross-entropy of the fusion and head given each modality alone, averaged over the modalities",
-}
+
 
 # %% ../nbs/10_model.ipynb #8e67d7d9
 class _Branch:
@@ -88,251 +73,45 @@ def _scatter_mask(rows:torch.Tensor, values:torch.Tensor, B:int) -> torch.Tensor
     out[rows] = values
     return out
 
-def _kinematics_encoder(s:dict) -> nn.Module:
-    if s["kinematics_encoder"] != "joint_attention":
-        return KinematicsEncoder(in_features=s["kinematics_features"], dim=s["embed_dim"], arch=s["kinematics_encoder"])
-    from medclip_nb.pose import knowledge_map_joint_weights     # which joints each knowledge-map feature is about
-    W = knowledge_map_joint_weights()
+# %% ../nbs/10_model.ipynb #9d49bbd6
+def _joint_attention_encoder(s:dict) -> JointAttentionEncoder:
+    "Attention over joints × frames of the knowledge map: its features must be the gait knowledge map's."
+    W = knowledge_map_joint_weights()     # which joints each knowledge-map feature is about
     if s["kinematics_features"] != len(W):
         raise ConfigError(f"model.kinematics_encoder = joint_attention reads the {len(W)}-feature knowledge map of "
-                          f"medclip_nb.pose; model.kinematics_features is {s['kinematics_features']}")
+                          f"medclip_nb.gait; model.kinematics_features is {s['kinematics_features']}")
     return JointAttentionEncoder(W, dim=s["embed_dim"])
 
-def _build_encoder(mod:str, s:dict) -> nn.Module:
-    "The encoder of one modality, from the model settings."
-    if mod == "video":
-        enc = build_video_encoder(s["video_encoder"], pretrained=s["video_pretrained"])
-        scales = [int(x) for x in s["multiscale"]]
-        return enc if scales == [1] else MultiScale(enc, scales)
-    if mod == "image": return build_image_encoder(s["image_encoder"], pretrained=s["image_pretrained"])
-    if mod == "text": return build_text_encoder(s["text_encoder"], path=s["text_path"])
-    if mod == "attention": return AttentionMapEncoder(kind=s["attention_kind"], dim=s["embed_dim"])
-    if mod == "kinematics": return _kinematics_encoder(s)
-    if mod == "boxes": return SpatialBoxEncoder(n_labels=s["box_labels"], dim=s["embed_dim"],
-                                                  layers=s["box_layers"], heads=s["heads"],
-                                                  layout=bool(s["box_layout"]))
-    raise ConfigError(f"no encoder for modality '{mod}'")
+KINEMATICS_ENCODERS = {   # model.kinematics_encoder -> builder(model settings)
+    "conv": lambda s: KinematicsEncoder(in_features=s["kinematics_features"], dim=s["embed_dim"], arch="conv"),
+    "transformer": lambda s: KinematicsEncoder(in_features=s["kinematics_features"], dim=s["embed_dim"], arch="transformer"),
+    "joint_attention": _joint_attention_encoder,
+}
+
+# %% ../nbs/10_model.ipynb #34249fa4
+def _video_encoder(s:dict) -> nn.Module:
+    "The recipe's video encoder; wrapped in `MultiScale` (EchoZoom / S²) unless `model.multiscale` is [1]."
+    enc = build_video_encoder(s["video_encoder"], pretrained=s["video_pretrained"])
+    scales = [int(x) for x in s["multiscale"]]
+    return enc if scales == [1] else MultiScale(enc, scales)
+
+ENCODERS = {   # modality -> builder(model settings) of its encoder
+    "video": _video_encoder,
+    "image": lambda s: build_image_encoder(s["image_encoder"], pretrained=s["image_pretrained"]),
+    "text": lambda s: build_text_encoder(s["text_encoder"], path=s["text_path"]),
+    "attention": lambda s: AttentionMapEncoder(kind=s["attention_kind"], dim=s["embed_dim"]),
+    "kinematics": lambda s: choose(KINEMATICS_ENCODERS, s["kinematics_encoder"], "model.kinematics_encoder")(s),
+    "boxes": lambda s: SpatialBoxEncoder(n_labels=s["box_labels"], dim=s["embed_dim"], layers=s["box_layers"], heads=s["heads"],
+                                         layout=bool(s["box_layout"])),
+}
+
+def build_encoder(modality:str, s:dict) -> nn.Module:
+    "The encoder of one modality, from the model settings (see `ENCODERS`)."
+    if modality not in ENCODERS: raise ConfigError(f"no encoder for modality '{modality}'; encoders exist for {list(ENCODERS)}")
+    return ENCODERS[modality](s)
 
 def _out_dim(enc:nn.Module) -> int:
     return int(getattr(enc, "out_dim", 0) or getattr(enc, "dim"))
-
-# %% ../nbs/10_model.ipynb #c18d8d70
-class MedClipModel(nn.Module):
-    "Encoders per modality → projections → frame pooling → fusion → head, built from a recipe; `forward(Batch) -> ModelOutput`."
-    def __init__(self, cfg:Config|Mapping, classes:Sequence[str]|None=None):
-        super().__init__()
-        s = self.settings = model_settings(cfg)
-        self.recipe = cfg.get("recipe") if hasattr(cfg, "get") else None
-        self.modalities, E = list(s["modalities"]), int(s["embed_dim"])
-        self.classes = list(classes) if classes is not None else (list(s["class_names"]) if s["class_names"] else None)
-        self.num_classes = len(self.classes) if self.classes is not None else int(s["num_classes"])
-        self.bins = OrdinalBins(s["bins"], unit=s["bin_unit"], template=s["bin_template"]) if s["bins"] else None
-        self.uses_prompts = s["head"] == "zeroshot" or (s["head"] == "ordinal" and s["prompt_bins"])
-        encoded = self.modalities + (["text"] if self.uses_prompts and "text" not in self.modalities else [])
-        self.encoders = nn.ModuleDict({m: _build_encoder(m, s) for m in encoded})
-        self.projections = nn.ModuleDict({m: ProjectionHead(_out_dim(self.encoders[m]), E, hidden=s["proj_hidden"],
-                                                            dropout=s["dropout"], normalize=False) for m in encoded})
-        self.logit_scale = LogitScale(1.0 / s["temperature"])
-        self.pooling = self._build_pooling(s, E) if "video" in self.modalities else None
-        self.fusion = self._build_fusion(s, E)
-        self.head = self._build_head(s, E)
-        self.prompt_learner = self._build_prompt_learner(s) if self.uses_prompts and s["coop"] else None
-        self.__dict__["_initial"] = None   # frozen copy for feature preservation: deliberately not a submodule
-
-    # --- construction -------------------------------------------------------------------------------------------
-    def _build_pooling(self, s, E):
-        if s["frame_pooling"] == "mil": return AttentionMIL(E, hidden=max(32, E // 2))
-        if s["frame_pooling"] == "concept": return ConceptCrossAttention(E, s["concepts"], heads=s["heads"])
-        return None
-
-    def _build_fusion(self, s, E):
-        mods = self.modalities
-        if s["fusion"] == "concat": return ConcatMLPFusion(mods, E, out_dim=E, hidden=2 * E, dropout=s["dropout"])
-        if s["fusion"] == "gated": return GatedFusion(mods, E, dropout=s["dropout"], per_feature=s["gate"] == "feature")
-        if s["fusion"] == "latent": return LatentAttentionPooling(mods, E, num_latents=s["num_latents"], heads=s["heads"])
-        return None   # none / mean: no parameters
-
-    def _build_head(self, s, E):
-        h = s["head"]
-        if h == "classification": return ClassificationHead(E, self.num_classes, hidden=s["head_hidden"], dropout=s["dropout"])
-        if h == "regression": return RegressionHead(E, hidden=s["head_hidden"] or 64, dropout=s["dropout"],
-                                                    target_mean=s["target_mean"], target_std=s["target_std"])
-        if h == "ordinal": return OrdinalRegressionHead(E, self.bins, external_logits=bool(s["prompt_bins"]))
-        if self.bins is None and self.classes is None:
-            raise ConfigError("a zero-shot classification head needs class names: set model.class_names or pass classes=")
-        return PromptHead(None if self.bins is None else self.bins.anchors)
-
-    def _prompt_names(self):
-        return self.bins.prompts() if self.bins is not None else self.classes
-
-    def _build_prompt_learner(self, s):
-        if self.bins is None and self.classes is None:
-            raise ConfigError("CoOp prompts need class names: set model.class_names or pass classes=")
-        return CoOpPromptLearner(self.encoders["text"], self._prompt_names(), readable=self.bins is None)
-
-    # --- encoding -------------------------------------------------------------------------------------------------
-    def _encode_one(self, mod, batch:Batch, encoder, projection) -> _Branch:
-        B = len(batch)
-        dev = self.logit_scale.log_scale.device
-        present = batch.present.get(mod)
-        present = (torch.zeros(B, dtype=torch.bool) if present is None or mod not in batch.inputs else present).to(dev)
-        E = projection.out_dim
-        if not bool(present.any()):
-            return _Branch(torch.full((B, 1, E), float("nan"), device=dev), torch.zeros(B, 1, dtype=torch.bool, device=dev),
-                           torch.full((B, E), float("nan"), device=dev), present)
-        idx, att = present.nonzero()[:, 0], [None]      # att: the encoder's own attention, when it has one
-        if mod == "text":
-            texts = [batch.inputs["text"][i] for i in idx.tolist()]
-            pooled = projection(encoder(texts).to(dev))
-            tokens, tmask = pooled.unsqueeze(1), torch.ones(len(idx), 1, dtype=torch.bool, device=dev)
-        elif mod == "boxes":
-            pm = batch.pad_masks["boxes"].to(dev)[idx]
-            conf = batch.inputs["box_conf"].to(dev)[idx] if "box_conf" in batch.inputs else None
-            tok, emb = encoder(batch.inputs["boxes"].to(dev)[idx], batch.inputs["box_labels"].to(dev)[idx], conf, pm)
-            tokens, tmask, pooled = projection(tok), pm, projection(emb)
-        else:
-            x = batch.inputs[mod].to(dev)[idx]
-            tok, emb, *att = encoder(x, return_attention=True) if isinstance(encoder, JointAttentionEncoder) else encoder(x)
-            tokens, pooled = projection(tok), projection(emb)
-            tmask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=dev)
-        return _Branch(_scatter(present, tokens, B), _scatter_mask(present, tmask, B), _scatter(present, pooled, B), present,
-                       None if not att or att[0] is None else _scatter(present, att[0], B))
-
-    def encode(self, batch:Batch, encoders=None, projections=None) -> dict:
-        "Run every modality's encoder and projection on the rows that have it: {modality: _Branch}."
-        encoders, projections = encoders or self.encoders, projections or self.projections
-        return {m: self._encode_one(m, batch, encoders[m], projections[m]) for m in encoders}
-
-    # --- prompts --------------------------------------------------------------------------------------------------
-    def prompt_embeddings(self) -> torch.Tensor:
-        "(C, E) unit prompt embeddings in the shared space: class prompts (templates averaged) or ordinal bin prompts."
-        enc, proj = self.encoders["text"], self.projections["text"]
-        dev = self.logit_scale.log_scale.device
-        if self.prompt_learner is not None: return F.normalize(proj(self.prompt_learner().to(dev)), dim=-1)
-        if self.bins is not None: return F.normalize(proj(enc(self.bins.prompts()).to(dev)), dim=-1)
-        prompts = class_prompts(self.classes, self.settings["prompt_templates"])
-        flat = proj(enc([p for ps in prompts for p in ps]).to(dev))
-        return prompt_matrix(flat.view(len(prompts), len(prompts[0]), -1))
-
-    # --- modality dropout -----------------------------------------------------------------------------------------
-    def _drop_modalities(self, present:dict) -> dict:
-        "Training only: mask each (sample, modality) with probability p, keeping at least one present modality per sample."
-        p = self.settings["modality_dropout"]
-        if not self.training or p <= 0 or len(self.modalities) < 2: return present
-        P = torch.stack([present[m] for m in self.modalities], 1)
-        keep = P & (torch.rand(P.shape, device=P.device) >= p)
-        lost = P.any(1) & ~keep.any(1)                       # samples that would have nothing left
-        if lost.any():                                        # give each back one of its own modalities, at random
-            pick = torch.multinomial(P[lost].float(), 1)[:, 0]
-            keep[lost.nonzero()[:, 0], pick] = True
-        return {m: keep[:, i] for i, m in enumerate(self.modalities)}
-
-    # --- forward --------------------------------------------------------------------------------------------------
-    def forward(self, batch:Batch) -> ModelOutput:
-        br = self.encode(batch)
-        B, dev = len(batch), self.logit_scale.log_scale.device
-        present = {m: br[m].present for m in self.modalities}
-        none = [i for i in range(B) if not any(bool(present[m][i]) for m in self.modalities)]
-        if none:
-            raise DataError(f"clips {[batch.clip_ids[i] for i in none][:5]} have none of the model's modalities {self.modalities}",
-                            expected=f"at least one of {self.modalities} per sample")
-        out = ModelOutput(logit_scale=self.logit_scale(), extras={"present": present})
-        if "kinematics" in br and br["kinematics"].attention is not None:   # (B, T, 17): where the skeleton branch looked
-            out.extras["kinematics_attention"] = br["kinematics"].attention
-        vectors = {m: br[m].pooled for m in self.modalities}
-        if "video" in self.modalities: vectors["video"] = self._pool_video(batch, br["video"], out)
-        out.embeddings = {m: F.normalize(v, dim=-1) for m, v in vectors.items()}   # NaN rows stay NaN
-        fpresent = self._drop_modalities(present)
-        out.extras["fusion_present"] = fpresent
-        fused = self._fuse(out.embeddings, br, fpresent)
-        out.fused, out.gate_weights, out.gate_modalities = fused.fused, fused.weights, list(fused.names)
-        self._head(out)
-        return out
-
-    def _pool_video(self, batch, vb:_Branch, out:ModelOutput) -> torch.Tensor:
-        "Pool the video's frame tokens into one vector; fill frame / phase / joint (region) attention."
-        if self.pooling is None: return vb.pooled
-        rows = vb.present
-        B, T_in = len(batch), batch.inputs["video"].shape[2]
-        if not bool(rows.any()): return vb.pooled
-        r = self.pooling(vb.tokens[rows], vb.token_mask[rows])
-        pooled = _scatter(rows, r.fused, B)
-        frame = _scatter(rows, _to_frames(r.attention["frame"], T_in), B)
-        out.frame_attention = frame
-        out.extras["frame_attention_tokens"] = _scatter(rows, r.attention["frame"], B)
-        if isinstance(self.pooling, ConceptCrossAttention):
-            out.joint_attention = _scatter(rows, r.weights, B)                      # (B, K) body-region weights
-            out.extras["concepts"] = list(r.names)
-            out.extras["concept_frame_attention"] = _scatter(rows, r.attention["concept_frame"], B)
-        if "phases" in batch.inputs:
-            out.phase_attention = phase_attention(frame, batch.inputs["phases"].to(frame.device),
-                                                  batch.present["phases"].to(frame.device) & rows)
-        return pooled
-
-    def _fuse(self, emb:dict, br:dict, present:dict) -> Fused:
-        kind = self.settings["fusion"]
-        if kind == "none":
-            m = self.modalities[0]; return Fused(emb[m])
-        if kind == "mean":
-            x = torch.stack([torch.where(present[m][:, None], emb[m], torch.zeros_like(emb[m])) for m in self.modalities], 1)
-            w = masked_softmax(torch.zeros(x.shape[:2], device=x.device), torch.stack([present[m] for m in self.modalities], 1))
-            return Fused((w.unsqueeze(-1) * x).sum(1), w, list(self.modalities))
-        if kind == "latent":
-            toks = {m: (br[m].tokens if br[m].tokens is not None else emb[m]) for m in self.modalities}
-            masks = {m: br[m].token_mask for m in self.modalities if br[m].token_mask is not None}
-            if "video" in self.modalities and self.pooling is not None:   # the pooled clip vector joins the frame tokens
-                toks["video"] = torch.cat([emb["video"].unsqueeze(1), br["video"].tokens], 1)
-                masks["video"] = torch.cat([present["video"][:, None], br["video"].token_mask], 1)
-            return self.fusion(toks, present, token_masks=masks)
-        return self.fusion(emb, present)
-
-    def unimodal_logits(self, out:ModelOutput) -> dict:
-        "{modality: (rows, logits)}: the fusion and head given that modality alone, on the rows that have it."
-        if self.settings["fusion"] == "latent":
-            raise ConfigError("loss 'unimodal_ce' fuses the pooled embeddings: use model.fusion gated, concat or mean, not latent")
-        present, res = out.extras["present"], {}
-        for m in self.modalities:
-            rows = present[m]
-            if not bool(rows.any()): continue
-            emb = {k: out.embeddings[k][rows] for k in self.modalities}
-            alone = {k: torch.full((int(rows.sum()),), k == m, dtype=torch.bool, device=rows.device) for k in self.modalities}
-            res[m] = (rows, self.head(self._fuse(emb, {}, alone).fused)["logits"])
-        return res
-
-    def _head(self, out:ModelOutput):
-        h, x = self.settings["head"], out.fused
-        if self.uses_prompts:
-            prompts = self.prompt_embeddings()
-            out.extras["prompt_embeddings"] = prompts
-            if h == "ordinal":
-                r = self.head(x, bin_logits=out.logit_scale * F.normalize(x, dim=-1) @ prompts.t())
-            else: r = self.head(x, prompt_emb=prompts, logit_scale=out.logit_scale)
-        else: r = self.head(x)
-        out.logits, out.prediction = r.get("logits"), r.get("prediction")
-        if "coarse" in r: out.extras["coarse_prediction"] = r["coarse"]
-
-    # --- losses ---------------------------------------------------------------------------------------------------
-    def compute_losses(self, out:ModelOutput, batch:Batch, weights:Mapping|None=None,
-                       teacher_logits:torch.Tensor|None=None) -> dict:
-        "Weighted loss terms of the recipe (`model.losses`, or `weights`: name -> weight) plus their 'total' (see `LOSS_TERMS`)."
-        return _compute_losses(self, out, batch, weights, teacher_logits)
-
-    # --- feature preservation ------------------------------------------------------------------------------------
-    def remember_initial(self):
-        "Snapshot the encoders and projections now (frozen, eval) as the reference of the feature-preservation loss."
-        snap = nn.ModuleDict({"encoders": copy.deepcopy(self.encoders), "projections": copy.deepcopy(self.projections)})
-        for p in snap.parameters(): p.requires_grad_(False)
-        self.__dict__["_initial"] = snap.eval()
-        return self
-
-    @torch.no_grad()
-    def initial_embeddings(self, batch:Batch) -> dict:
-        "Unit embeddings of the remembered initial encoders for the same samples ({modality: (B, E)}, NaN where missing)."
-        snap = self.__dict__["_initial"]
-        if snap is None: raise ConfigError("no initial features remembered: call `model.remember_initial()` before training")
-        snap.to(self.logit_scale.log_scale.device).eval()
-        br = self.encode(batch, snap["encoders"], snap["projections"])
-        return {m: F.normalize(b.pooled, dim=-1) for m, b in br.items() if m in self.modalities}
 
 # %% ../nbs/10_model.ipynb #76029c9d
 def _to_frames(w:torch.Tensor, T:int) -> torch.Tensor:
@@ -341,7 +120,7 @@ def _to_frames(w:torch.Tensor, T:int) -> torch.Tensor:
     f = F.interpolate(w.unsqueeze(1), size=T, mode="nearest-exact").squeeze(1)
     return f / f.sum(1, keepdim=True)
 
-def phase_attention(frame_attention:torch.Tensor, phases:torch.Tensor, present:torch.Tensor|None=None,
+def phase_attention_weights(frame_attention:torch.Tensor, phases:torch.Tensor, present:torch.Tensor|None=None,
                     num_phases:int=NUM_PHASES) -> torch.Tensor:
     "(B, T) frame attention + per-frame phase ids (B, T) or (B, T, 3) [rancho, stance_l, stance_r] -> (B, P); NaN rows where absent."
     ids = (phases[..., 0] if phases.dim() == 3 else phases).long()
@@ -353,102 +132,246 @@ def phase_attention(frame_attention:torch.Tensor, phases:torch.Tensor, present:t
     pa = torch.einsum("bt,btp->bp", torch.nan_to_num(frame_attention), onehot)
     return torch.where(ok[:, None], pa, torch.full_like(pa, float("nan")))
 
-# %% ../nbs/10_model.ipynb #380f3a57
-def _raw_same(batch:Batch, mod:str) -> torch.Tensor|None:
-    "(B, B) True where two samples have identical raw input of `mod` (priors, text); None for video/image."
-    if mod not in batch.inputs or mod in ("video", "image"): return None
-    if mod == "text":
-        t = batch.inputs["text"]; n = len(t)
-        return torch.tensor([[t[i] is not None and t[i] == t[j] for j in range(n)] for i in range(n)])
-    x = batch.inputs[mod]
-    if mod == "boxes":
-        x = torch.cat([x.reshape(len(x), -1), batch.inputs["box_labels"].reshape(len(x), -1).to(x.dtype)], 1)
-    g = L.group_ids(x)
-    return g[:, None] == g[None, :]
+# %% ../nbs/10_model.ipynb #733d70d2
+def fake_batch(modalities:Sequence[str], batch_size:int=2, frames:int=8, size:int=32, missing:Mapping|None=None,
+               num_classes:int=2, target_range:tuple=(0.0, 100.0), kinematics_features:int=238, boxes:int=3,
+               box_labels:int=14, phases:bool=False, empty_boxes:Sequence[int]=(), seed:int=0) -> Batch:
+    "A random `Batch` with `modalities` (video C×T×H×W, image, text, joint attention T×17, kinematics, boxes), some missing (`missing={modality: [rows]}`)."
+    import numpy as np
+    from medclip_nb.core import Sample, collate
+    rng = np.random.default_rng(seed)
+    missing = {k: set(v) for k, v in (missing or {}).items()}
+    words = ["short steps", "reduced knee flexion", "trunk lean to the left", "freezing episodes", "wide base", "arm swing reduced"]
+    samples = []
+    for i in range(batch_size):
+        x = {}
+        for m in modalities:
+            if i in missing.get(m, ()): continue
+            if m == "video": x[m] = rng.standard_normal((3, frames, size, size)).astype("float32")
+            elif m == "image": x[m] = rng.standard_normal((3, size, size)).astype("float32")
+            elif m == "text": x[m] = " and ".join(rng.choice(words, 2, replace=False))
+            elif m == "attention": x[m] = rng.random((frames, 17)).astype("float32")
+            elif m == "kinematics": x[m] = rng.standard_normal((frames, kinematics_features)).astype("float32")
+            elif m == "boxes":
+                n = 0 if i in empty_boxes else int(rng.integers(1, boxes + 1))   # an image may show no anatomy
+                xy = rng.random((n, 2)) * 0.6; wh = 0.1 + rng.random((n, 2)) * 0.3
+                x["boxes"] = np.concatenate([xy, wh], 1).astype("float32")
+                x["box_labels"] = rng.integers(0, box_labels, n).astype("int64")
+                x["box_conf"] = rng.random(n).astype("float32")
+        if phases: x["phases"] = np.sort(rng.integers(0, NUM_PHASES, frames)).astype("int64")
+        samples.append(Sample(f"c{i}", f"S{i % 3:03d}", x, label=int(rng.integers(0, num_classes)),
+                              target=float(rng.uniform(*target_range))))
+    return collate(samples)
 
-def _compute_losses(model:"MedClipModel", out:ModelOutput, batch:Batch, weights:Mapping|None=None,
-                    teacher_logits:torch.Tensor|None=None) -> dict:
-    s = model.settings
-    weights = dict(s["losses"] if weights is None else weights)
-    unknown = sorted(set(weights) - set(LOSS_TERMS))
-    if unknown: raise ConfigError(f"unknown loss terms {unknown}; choose from {sorted(LOSS_TERMS)}")
-    dev = out.fused.device
-    labels = batch.labels.to(dev) if batch.labels is not None else None
-    targets = batch.targets.to(dev) if batch.targets is not None else None
-    present = out.extras["present"]
-    def need(ok, what):
-        if not ok: raise ConfigError(what)
-    def bin_labels():
-        need(model.bins is not None and out.logits is not None, "ordinal losses need model.bins and an ordinal/prompt head")
-        known = ~torch.isnan(targets)
-        y = torch.full_like(targets, -1, dtype=torch.long)
-        if known.any(): y[known] = model.bins.label(targets[known])
-        return y
-    terms = {}
-    for name, w in weights.items():
-        if not w: continue
-        if name == "ce":
-            need(out.logits is not None and labels is not None, "loss 'ce' needs class logits and labels")
-            v = L.cross_entropy(out.logits, labels, label_smoothing=s["label_smoothing"])
-        elif name == "dwce": v = L.distance_weighted_ce(out.logits, bin_labels(), weight=s["dwce_weight"])
-        elif name == "t2i_kl": v = L.text_to_image_kl(out.logits, bin_labels())
-        elif name == "regression":
-            need(out.prediction is not None, "loss 'regression' needs a regression / ordinal head")
-            v = L.regression_loss(out.prediction, targets, kind=s["regression_loss"])
-        elif name in ("clip", "prior_clip"):
-            need(len(out.embeddings) >= 2, f"loss '{name}' needs at least two embedded modalities")
-            groups = None
-            if name == "prior_clip":
-                same = {m: _raw_same(batch, m) for m in out.embeddings}
-                def groups(m1, m2):
-                    a, b = same[m1], same[m2]
-                    g = a if b is None else (b if a is None else a | b)
-                    return None if g is None else g.to(dev)
-            v = L.pairwise_clip_loss(out.embeddings, present, out.logit_scale, groups=groups)
-        elif name == "supcon":
-            need(labels is not None, "loss 'supcon' needs labels")
-            v = L.supcon_loss(F.normalize(out.fused, dim=-1), labels, out.extras.get("prompt_embeddings"), out.logit_scale)
-        elif name == "attention_consistency":
-            need(out.frame_attention is not None, "loss 'attention_consistency' needs frame attention (model.frame_pooling mil or concept)")
-            if "attention" not in batch.inputs: v = L._zero_like_graph(out.frame_attention)
-            else:
-                ok = batch.present["attention"].to(dev) & present["video"]
-                v = L.attention_consistency_loss(torch.nan_to_num(out.frame_attention),
-                                                 L.clinician_frame_weights(batch.inputs["attention"].to(dev)), ok)
-        elif name == "kinematics_attention":
-            att = out.extras.get("kinematics_attention")
-            need(att is not None, "loss 'kinematics_attention' needs model.kinematics_encoder = joint_attention and kinematics in "
-                          "model.modalities; set model.losses.kinematics_attention=0 to train without it")
-            clin = batch.inputs.get("attention")
-            if clin is None or clin.dim() != 3 or clin.shape[-1] != att.shape[-1]:
-                v = L._zero_like_graph(att)          # no joint-level clinician map in this batch: nothing to align with
-            else:
-                ok = batch.present["attention"].to(dev) & present["kinematics"]
-                clin = clin.to(dev).float()
-                if clin.shape[1] != att.shape[1]:      # onto the encoder's frames
-                    clin = F.interpolate(clin.transpose(1, 2), size=att.shape[1], mode="nearest-exact").transpose(1, 2)
-                cols = model.encoders["kinematics"].joints   # the joints the knowledge map describes
-                v = L.attention_consistency_loss(torch.nan_to_num(att[..., cols]).flatten(1), clin[..., cols].flatten(1), ok)
-        elif name == "distill":
-            need(teacher_logits is not None, "loss 'distill' needs teacher_logits (run the teacher model on the batch)")
-            v = L.distillation_loss(out.logits, teacher_logits.to(dev), labels, s["distill_temperature"], s["distill_alpha"])
-        elif name == "unimodal_ce":   # every branch must classify on its own, not only through the gate's favourite
-            need(s["head"] == "classification" and labels is not None, "loss 'unimodal_ce' needs model.head classification and labels")
-            per = [L.cross_entropy(lg, labels[rows], label_smoothing=s["label_smoothing"])
-                   for rows, lg in model.unimodal_logits(out).values()]
-            v = sum(per) / len(per)
-        elif name == "feature_preservation":
-            init = model.initial_embeddings(batch)
-            v = sum(L.feature_preservation_loss(torch.nan_to_num(out.embeddings[m]), torch.nan_to_num(init[m]), present[m],
-                                                kind=s["feature_preservation"]) for m in init) / max(len(init), 1)
-        terms[name] = w * v
-    terms["total"] = sum(terms.values()) if terms else L._zero_like_graph(out.fused)
-    return terms
+# %% ../nbs/10_model.ipynb #c18d8d70
+_CHOICES = (("frame_pooling", FRAME_POOLINGS), ("fusion", FUSIONS), ("head", HEADS), ("kinematics_encoder", KINEMATICS_ENCODERS),
+            ("gate", GATES))   # settings named from a registry: every one is checked, used by this model or not
 
+class MedClipModel(nn.Module):
+    "Encoders per modality → projections → frame pooling → fusion → head, built from a recipe; `forward(Batch) -> ModelOutput`."
+    def __init__(self, cfg:Config|Mapping, classes:Sequence[str]|None=None):
+        super().__init__()
+        s = self.settings = model_settings(cfg)
+        for key, table in _CHOICES: choose(table, s[key], f"model.{key}")
+        self.recipe = cfg.get("recipe") if hasattr(cfg, "get") else None
+        self.modalities, E = list(s["modalities"]), int(s["embed_dim"])
+        self.classes = list(classes) if classes is not None else (list(s["class_names"]) if s["class_names"] else None)
+        self.num_classes = len(self.classes) if self.classes is not None else int(s["num_classes"])
+        self.bins = OrdinalBins(s["bins"], unit=s["bin_unit"], template=s["bin_template"]) if s["bins"] else None
+        self.uses_prompts = s["head"] == "zeroshot" or (s["head"] == "ordinal" and s["prompt_bins"])
+        encoded = self.modalities + (["text"] if self.uses_prompts and "text" not in self.modalities else [])
+        # built in this order (encoders, projections, temperature, pooling, fusion, head, prompts): the seeded initialisation
+        self.encoders = nn.ModuleDict({m: build_encoder(m, s) for m in encoded})
+        self.projections = nn.ModuleDict({m: ProjectionHead(_out_dim(self.encoders[m]), E, hidden=s["proj_hidden"],
+                                                            dropout=s["dropout"], normalize=False) for m in encoded})
+        self.logit_scale = LogitScale(1.0 / s["temperature"])
+        self.pooling = FRAME_POOLINGS[s["frame_pooling"]](E, s) if "video" in self.modalities else None
+        self.fusion = FUSIONS[s["fusion"]](self.modalities, E, s)
+        self.head = HEADS[s["head"]](E, s, self.num_classes, self.bins, self.classes)
+        self.prompt_learner = self._build_prompt_learner() if self.uses_prompts and s["coop"] else None
+        self.__dict__["_initial"] = None   # frozen copy for feature preservation: deliberately not a submodule
+
+@patch
+def _prompt_names(self:MedClipModel):
+    return self.bins.prompts() if self.bins is not None else self.classes
+
+@patch
+def _build_prompt_learner(self:MedClipModel):
+    if self.bins is None and self.classes is None:
+        raise ConfigError("CoOp prompts need class names: set model.class_names or pass classes=")
+    return CoOpPromptLearner(self.encoders["text"], self._prompt_names(), readable=self.bins is None)
 
 def build_model(cfg:Config|Mapping, classes:Sequence[str]|None=None) -> MedClipModel:
     "Build the `MedClipModel` of a recipe config (class names, when known, fix the class count and order)."
     return MedClipModel(cfg, classes=classes)
+
+# %% ../nbs/10_model.ipynb #7024b5cc
+@patch
+def _encode_one(self:MedClipModel, mod, batch:Batch, encoder, projection) -> _Branch:
+    B = len(batch)
+    dev = self.logit_scale.log_scale.device
+    present = batch.present.get(mod)
+    present = (torch.zeros(B, dtype=torch.bool) if present is None or mod not in batch.inputs else present).to(dev)
+    E = projection.out_dim
+    if not bool(present.any()):
+        return _Branch(torch.full((B, 1, E), float("nan"), device=dev), torch.zeros(B, 1, dtype=torch.bool, device=dev),
+                       torch.full((B, E), float("nan"), device=dev), present)
+    idx, att = present.nonzero()[:, 0], [None]      # att: the encoder's own attention, when it has one
+    if mod == "text":
+        texts = [batch.inputs["text"][i] for i in idx.tolist()]
+        pooled = projection(encoder(texts).to(dev))
+        tokens, tmask = pooled.unsqueeze(1), torch.ones(len(idx), 1, dtype=torch.bool, device=dev)
+    elif mod == "boxes":
+        pm = batch.pad_masks["boxes"].to(dev)[idx]
+        conf = batch.inputs["box_conf"].to(dev)[idx] if "box_conf" in batch.inputs else None
+        tok, emb = encoder(batch.inputs["boxes"].to(dev)[idx], batch.inputs["box_labels"].to(dev)[idx], conf, pm)
+        tokens, tmask, pooled = projection(tok), pm, projection(emb)
+    else:
+        x = batch.inputs[mod].to(dev)[idx]
+        tok, emb, *att = encoder(x, return_attention=True) if isinstance(encoder, JointAttentionEncoder) else encoder(x)
+        tokens, pooled = projection(tok), projection(emb)
+        tmask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=dev)
+    return _Branch(_scatter(present, tokens, B), _scatter_mask(present, tmask, B), _scatter(present, pooled, B), present,
+                   None if not att or att[0] is None else _scatter(present, att[0], B))
+
+@patch
+def encode(self:MedClipModel, batch:Batch, encoders=None, projections=None) -> dict:
+    "Run every modality's encoder and projection on the rows that have it: {modality: _Branch}."
+    encoders, projections = encoders or self.encoders, projections or self.projections
+    return {m: self._encode_one(m, batch, encoders[m], projections[m]) for m in encoders}
+
+# %% ../nbs/10_model.ipynb #1140af92
+@patch
+def prompt_embeddings(self:MedClipModel) -> torch.Tensor:
+    "(C, E) unit prompt embeddings in the shared space: class prompts (templates averaged) or ordinal bin prompts."
+    enc, proj = self.encoders["text"], self.projections["text"]
+    dev = self.logit_scale.log_scale.device
+    if self.prompt_learner is not None: return F.normalize(proj(self.prompt_learner().to(dev)), dim=-1)
+    if self.bins is not None: return F.normalize(proj(enc(self.bins.prompts()).to(dev)), dim=-1)
+    prompts = class_prompts(self.classes, self.settings["prompt_templates"])
+    flat = proj(enc([p for ps in prompts for p in ps]).to(dev))
+    return prompt_matrix(flat.view(len(prompts), len(prompts[0]), -1))
+
+@patch
+def _drop_modalities(self:MedClipModel, present:dict) -> dict:
+    "Training only: mask each (sample, modality) with probability p, keeping at least one present modality per sample."
+    p = self.settings["modality_dropout"]
+    if not self.training or p <= 0 or len(self.modalities) < 2: return present
+    P = torch.stack([present[m] for m in self.modalities], 1)
+    keep = P & (torch.rand(P.shape, device=P.device) >= p)
+    lost = P.any(1) & ~keep.any(1)                       # samples that would have nothing left
+    if lost.any():                                        # give each back one of its own modalities, at random
+        pick = torch.multinomial(P[lost].float(), 1)[:, 0]
+        keep[lost.nonzero()[:, 0], pick] = True
+    return {m: keep[:, i] for i, m in enumerate(self.modalities)}
+
+# %% ../nbs/10_model.ipynb #42441f70
+@patch
+def forward(self:MedClipModel, batch:Batch) -> ModelOutput:
+    br = self.encode(batch)
+    B, dev = len(batch), self.logit_scale.log_scale.device
+    present = {m: br[m].present for m in self.modalities}
+    none = [i for i in range(B) if not any(bool(present[m][i]) for m in self.modalities)]
+    if none:
+        raise DataError(f"clips {[batch.clip_ids[i] for i in none][:5]} have none of the model's modalities {self.modalities}",
+                        expected=f"at least one of {self.modalities} per sample")
+    out = ModelOutput(logit_scale=self.logit_scale(), extras={"present": present})
+    if "kinematics" in br and br["kinematics"].attention is not None:   # (B, T, 17): where the skeleton branch looked
+        out.extras["kinematics_attention"] = br["kinematics"].attention
+    vectors = {m: br[m].pooled for m in self.modalities}
+    if "video" in self.modalities: vectors["video"] = self._pool_video(batch, br["video"], out)
+    out.embeddings = {m: F.normalize(v, dim=-1) for m, v in vectors.items()}   # NaN rows stay NaN
+    fpresent = self._drop_modalities(present)
+    out.extras["fusion_present"] = fpresent
+    fused = self._fuse(out.embeddings, br, fpresent)
+    out.fused, out.gate_weights, out.gate_modalities = fused.fused, fused.weights, list(fused.names)
+    self._head(out)
+    return out
+
+@patch
+def _pool_video(self:MedClipModel, batch, vb:_Branch, out:ModelOutput) -> torch.Tensor:
+    "Pool the video's frame tokens into one vector; fill frame / phase / joint (region) attention."
+    if self.pooling is None: return vb.pooled
+    rows = vb.present
+    B, T_in = len(batch), batch.inputs["video"].shape[2]
+    if not bool(rows.any()): return vb.pooled
+    r = self.pooling(vb.tokens[rows], vb.token_mask[rows])
+    pooled = _scatter(rows, r.fused, B)
+    frame = _scatter(rows, _to_frames(r.attention["frame"], T_in), B)
+    out.frame_attention = frame
+    out.extras["frame_attention_tokens"] = _scatter(rows, r.attention["frame"], B)
+    if isinstance(self.pooling, ConceptCrossAttention):
+        out.joint_attention = _scatter(rows, r.weights, B)                      # (B, K) body-region weights
+        out.extras["concepts"] = list(r.names)
+        out.extras["concept_frame_attention"] = _scatter(rows, r.attention["concept_frame"], B)
+    if "phases" in batch.inputs:
+        out.phase_attention = phase_attention_weights(frame, batch.inputs["phases"].to(frame.device),
+                                              batch.present["phases"].to(frame.device) & rows)
+    return pooled
+
+# %% ../nbs/10_model.ipynb #84b36ce4
+@patch
+def _fuse(self:MedClipModel, emb:dict, br:dict, present:dict) -> Fused:
+    "Fuse the unit embeddings; a fusion that reads tokens (latent) gets each modality's tokens, the video's pooled vector first."
+    if not getattr(self.fusion, "reads_tokens", False): return self.fusion(emb, present)
+    toks = {m: (br[m].tokens if br[m].tokens is not None else emb[m]) for m in self.modalities}
+    masks = {m: br[m].token_mask for m in self.modalities if br[m].token_mask is not None}
+    if "video" in self.modalities and self.pooling is not None:   # the pooled clip vector joins the frame tokens
+        toks["video"] = torch.cat([emb["video"].unsqueeze(1), br["video"].tokens], 1)
+        masks["video"] = torch.cat([present["video"][:, None], br["video"].token_mask], 1)
+    return self.fusion(toks, present, token_masks=masks)
+
+@patch
+def unimodal_logits(self:MedClipModel, out:ModelOutput) -> dict:
+    "{modality: (rows, logits)}: the fusion and head given that modality alone, on the rows that have it."
+    if self.settings["fusion"] == "latent":
+        raise ConfigError("loss 'unimodal_ce' fuses the pooled embeddings: use model.fusion gated, concat or mean, not latent")
+    present, res = out.extras["present"], {}
+    for m in self.modalities:
+        rows = present[m]
+        if not bool(rows.any()): continue
+        emb = {k: out.embeddings[k][rows] for k in self.modalities}
+        alone = {k: torch.full((int(rows.sum()),), k == m, dtype=torch.bool, device=rows.device) for k in self.modalities}
+        res[m] = (rows, self.head(self._fuse(emb, {}, alone).fused)["logits"])
+    return res
+
+@patch
+def _head(self:MedClipModel, out:ModelOutput):
+    h, x = self.settings["head"], out.fused
+    if self.uses_prompts:
+        prompts = self.prompt_embeddings()
+        out.extras["prompt_embeddings"] = prompts
+        if h == "ordinal":
+            r = self.head(x, bin_logits=out.logit_scale * F.normalize(x, dim=-1) @ prompts.t())
+        else: r = self.head(x, prompt_emb=prompts, logit_scale=out.logit_scale)
+    else: r = self.head(x)
+    out.logits, out.prediction = r.get("logits"), r.get("prediction")
+    if "coarse" in r: out.extras["coarse_prediction"] = r["coarse"]
+
+# %% ../nbs/10_model.ipynb #380f3a57
+@patch
+def compute_losses(self:MedClipModel, out:ModelOutput, batch:Batch, weights:Mapping|None=None,
+                   teacher_logits:torch.Tensor|None=None) -> dict:
+    "Weighted loss terms of the recipe (`model.losses`, or `weights`: name -> weight) plus their 'total' (`losses.LOSS_TERMS`)."
+    return compute_loss_terms(self, out, batch, weights, teacher_logits)
+
+@patch
+def remember_initial(self:MedClipModel):
+    "Snapshot the encoders and projections now (frozen, eval) as the reference of the feature-preservation loss."
+    snap = nn.ModuleDict({"encoders": copy.deepcopy(self.encoders), "projections": copy.deepcopy(self.projections)})
+    for p in snap.parameters(): p.requires_grad_(False)
+    self.__dict__["_initial"] = snap.eval()
+    return self
+
+@patch
+@torch.no_grad()
+def initial_embeddings(self:MedClipModel, batch:Batch) -> dict:
+    "Unit embeddings of the remembered initial encoders for the same samples ({modality: (B, E)}, NaN where missing)."
+    snap = self.__dict__["_initial"]
+    if snap is None: raise ConfigError("no initial features remembered: call `model.remember_initial()` before training")
+    snap.to(self.logit_scale.log_scale.device).eval()
+    br = self.encode(batch, snap["encoders"], snap["projections"])
+    return {m: F.normalize(b.pooled, dim=-1) for m, b in br.items() if m in self.modalities}
 
 # %% ../nbs/10_model.ipynb #b91f1562
 def _core(enc:nn.Module) -> nn.Module: return enc.backbone if isinstance(enc, MultiScale) else enc
@@ -458,7 +381,9 @@ def model_parts(model:MedClipModel) -> dict:
     parts = {f"encoders.{m}": e for m, e in model.encoders.items()}
     parts.update({f"projections.{m}": p for m, p in model.projections.items()})
     for name in ("pooling", "fusion", "head", "logit_scale"):
-        if getattr(model, name) is not None: parts[name] = getattr(model, name)
+        module = getattr(model, name)
+        if module is None or (name == "fusion" and not any(True for _ in module.parameters())): continue   # none / mean: nothing to train
+        parts[name] = module
     if model.prompt_learner is not None:   # only its own context: the text encoder is a part of its own
         parts["prompts"] = model.prompt_learner
     return parts
@@ -476,17 +401,21 @@ def top_layer_parameters(module:nn.Module, n:int=1) -> list:
     chosen |= {id(p) for p in params[last_in_big + 1:]}
     return [p for p in params if id(p) in chosen]
 
+# %% ../nbs/10_model.ipynb #5c4319bb
+PART_SELECTORS = {   # selector -> the parameters it picks (any other selector is a part name or prefix)
+    "all": lambda model: list(model.parameters()),
+    "backbones": lambda model: [p for m in BACKBONE_MODALITIES if m in model.encoders for p in model.encoders[m].parameters()],
+    "priors": lambda model: [p for m in PRIOR_MODALITIES if m in model.encoders for p in model.encoders[m].parameters()],
+    "top_layers": lambda model: [p for m in BACKBONE_MODALITIES if m in model.encoders
+                                 for p in top_layer_parameters(_core(model.encoders[m]), model.settings["top_layers"])],
+}
+
 def _select(model:MedClipModel, selectors:Sequence[str]|str) -> list:
     "Parameters picked by the selectors (see the table above)."
     if isinstance(selectors, str): selectors = [selectors]
     parts, out = model_parts(model), {}
     for sel in selectors:
-        if sel == "all": picked = list(model.parameters())
-        elif sel == "backbones": picked = [p for m in BACKBONE_MODALITIES if m in model.encoders for p in model.encoders[m].parameters()]
-        elif sel == "priors": picked = [p for m in PRIOR_MODALITIES if m in model.encoders for p in model.encoders[m].parameters()]
-        elif sel == "top_layers":
-            n = model.settings["top_layers"]
-            picked = [p for m in BACKBONE_MODALITIES if m in model.encoders for p in top_layer_parameters(_core(model.encoders[m]), n)]
+        if sel in PART_SELECTORS: picked = PART_SELECTORS[sel](model)
         else:
             names = [k for k in parts if k == sel or k.startswith(sel + ".")]
             if not names: raise ConfigError(f"unknown model part '{sel}'; parts: {sorted(parts)}, or one of "
@@ -513,23 +442,24 @@ def set_trainable(model:MedClipModel, selectors:Sequence[str]|str, trainable:boo
 def freeze(model:MedClipModel, selectors:Sequence[str]|str) -> MedClipModel: return set_trainable(model, selectors, False)
 def unfreeze(model:MedClipModel, selectors:Sequence[str]|str) -> MedClipModel: return set_trainable(model, selectors, True)
 
-STAGES = {0: ["priors", "pooling", "fusion", "head", "prompts"],
+# %% ../nbs/10_model.ipynb #47a23380
+TRAINING_STAGES = {0: ["priors", "pooling", "fusion", "head", "prompts"],
           1: ["priors", "pooling", "fusion", "head", "prompts", "projections", "logit_scale"],
           2: ["priors", "pooling", "fusion", "head", "prompts", "projections", "logit_scale", "top_layers"],
           "joint": None}   # what trains when the model is built (pretrained backbones stay as their encoders set them)
 
 def apply_stage(model:MedClipModel, stage:int|str) -> list:
     "SpatialCLIP's three stages (0, 1, 2) or 'joint': freeze everything, then unfreeze the stage's parts. Returns the selectors used."
-    if stage not in STAGES: raise ConfigError(f"stage must be one of {list(STAGES)}, got {stage!r}")
+    if stage not in TRAINING_STAGES: raise ConfigError(f"stage must be one of {list(TRAINING_STAGES)}, got {stage!r}")
     # the first call records the built state, so a later 'joint' stage returns to it (not to "everything trains")
     built = model.__dict__.setdefault("_built_trainable", {n: p.requires_grad for n, p in model.named_parameters()})
-    if STAGES[stage] is None:
+    if TRAINING_STAGES[stage] is None:
         for n, p in model.named_parameters(): p.requires_grad_(built[n])
         _sync_encoders(model)
         return ["joint"]
     freeze(model, "all")
     parts = model_parts(model)
-    sel = [x for x in STAGES[stage] if x in ("priors", "top_layers") or any(k == x or k.startswith(x + ".") for k in parts)]
+    sel = [x for x in TRAINING_STAGES[stage] if x in ("priors", "top_layers") or any(k == x or k.startswith(x + ".") for k in parts)]
     unfreeze(model, sel)
     return sel
 
@@ -563,34 +493,3 @@ def param_groups(model:MedClipModel, cfg:Config|Mapping|None=None, lr:float|None
                                         "weight_decay": wd if decay else 0.0})
             g["params"].append(p)
     return list(groups.values())
-
-# %% ../nbs/10_model.ipynb #733d70d2
-def fake_batch(modalities:Sequence[str], batch_size:int=2, frames:int=8, size:int=32, missing:Mapping|None=None,
-               num_classes:int=2, target_range:tuple=(0.0, 100.0), kinematics_features:int=238, boxes:int=3,
-               box_labels:int=14, phases:bool=False, empty_boxes:Sequence[int]=(), seed:int=0) -> Batch:
-    "A random `Batch` with `modalities` (video C×T×H×W, image, text, joint attention T×17, kinematics, boxes), some missing (`missing={modality: [rows]}`)."
-    import numpy as np
-    from medclip_nb.core import Sample, collate
-    rng = np.random.default_rng(seed)
-    missing = {k: set(v) for k, v in (missing or {}).items()}
-    words = ["short steps", "reduced knee flexion", "trunk lean to the left", "freezing episodes", "wide base", "arm swing reduced"]
-    samples = []
-    for i in range(batch_size):
-        x = {}
-        for m in modalities:
-            if i in missing.get(m, ()): continue
-            if m == "video": x[m] = rng.standard_normal((3, frames, size, size)).astype("float32")
-            elif m == "image": x[m] = rng.standard_normal((3, size, size)).astype("float32")
-            elif m == "text": x[m] = " and ".join(rng.choice(words, 2, replace=False))
-            elif m == "attention": x[m] = rng.random((frames, 17)).astype("float32")
-            elif m == "kinematics": x[m] = rng.standard_normal((frames, kinematics_features)).astype("float32")
-            elif m == "boxes":
-                n = 0 if i in empty_boxes else int(rng.integers(1, boxes + 1))   # an image may show no anatomy
-                xy = rng.random((n, 2)) * 0.6; wh = 0.1 + rng.random((n, 2)) * 0.3
-                x["boxes"] = np.concatenate([xy, wh], 1).astype("float32")
-                x["box_labels"] = rng.integers(0, box_labels, n).astype("int64")
-                x["box_conf"] = rng.random(n).astype("float32")
-        if phases: x["phases"] = np.sort(rng.integers(0, NUM_PHASES, frames)).astype("int64")
-        samples.append(Sample(f"c{i}", f"S{i % 3:03d}", x, label=int(rng.integers(0, num_classes)),
-                              target=float(rng.uniform(*target_range))))
-    return collate(samples)

@@ -88,3 +88,22 @@ def test_packaged_lite0_weights_recognise_a_real_photograph(media):
     structures = {"mobile home", "boathouse", "patio", "picket fence", "park bench", "window screen", "window shade",
                   "solar dish", "greenhouse", "sliding door", "barn", "prison", "apiary", "lumbermill", "library"}
     assert len(structures & set(top)) >= 3 and p.max() > 50 / len(names), (top, float(p.max()))
+
+
+def test_one_normalisation_table():
+    "The encoders renormalise with video's presets: one table of channel statistics in the package."
+    from medclip_nb import video
+    assert not hasattr(E, "NORM_STATS")
+    x = torch.rand(1, 3, 2, 2)
+    for name, (mean, std) in video.NORM_PRESETS.items():
+        torch.testing.assert_close(E.renormalize(x, name, *video.NORM_PRESETS["unit"]), x * torch.tensor(std).view(1, 3, 1, 1) + torch.tensor(mean).view(1, 3, 1, 1))
+    with pytest.raises(ConfigError, match=r"choose one of \['clip', 'imagenet', 'kinetics', 'unit'\]"): E.renormalize(x, "cifar", (0, 0, 0), (1, 1, 1))
+
+
+def test_registries_are_tables_of_builders():
+    "Every name an error lists is a key of the table, and every key builds."
+    assert list(E.IMAGE_ENCODERS)[-2:] == ["efficientnet_lite0", "clip"]
+    assert all(f"frames:{n}" in E.VIDEO_ENCODERS for n in E.IMAGE_ENCODERS)
+    with pytest.raises(ConfigError, match="choose one of") as err: E.build_video_encoder("i3d")
+    assert all(repr(k) in str(err.value) for k in E.VIDEO_ENCODERS)
+    assert type(E.VIDEO_ENCODERS["tiny3d"](None, widths=(4, 8))) is E.Tiny3DCNN
