@@ -21,6 +21,11 @@ __all__ = ['SAMPLINGS', 'FITS', 'COCO17_FLIP', 'NORM_PRESETS', 'write_video', 'V
            'echo_zoom', 'read_image', 'default_cache_dir', 'content_key', 'ClipCache', 'contact_sheet']
 
 # %% ../nbs/03_video.ipynb #d3af30a0
+def _container_format(path:Path):
+    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".avi": "avi", ".mkv": "matroska", ".webm": "webm"}.get(
+        path.suffix.lower())
+
+# %% ../nbs/03_video.ipynb #98fe1dde
 _DEFAULT_CODEC = {".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".avi": "mpeg4", ".mkv": "libx264",
                   ".webm": "libvpx-vp9"}
 
@@ -63,10 +68,6 @@ def write_video(path:os.PathLike, frames, fps:float=25, codec:str|None=None, crf
                 for pkt in st.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")): out.mux(pkt)
             for pkt in st.encode(): out.mux(pkt)
     return atomic_write(path, _write, suffix=path.suffix)
-
-def _container_format(path:Path):
-    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".avi": "avi", ".mkv": "matroska", ".webm": "webm"}.get(
-        path.suffix.lower())
 
 # %% ../nbs/03_video.ipynb #458415cd
 @dataclass(frozen=True)

@@ -30,16 +30,19 @@ def lv_profile(s):
     s = np.clip(s, 0, 1)
     return np.sqrt(np.clip(1 - (1 - s) ** 2, 0, None)) * (1 - 0.22 * s ** 3)
 
+# %% ../../nbs/04b_synth.echo.ipynb #890b2bff
 PROFILE_MEAN = float(lv_profile((np.arange(20000) + 0.5) / 20000).mean())  # ∫₀¹ p(s) ds
 
 def lv_area(length, half_width):
     "Area (px²) of the LV cavity of long axis `length` and widest half-width `half_width` (px)."
     return 2 * np.asarray(half_width) * np.asarray(length) * PROFILE_MEAN
 
+# %% ../../nbs/04b_synth.echo.ipynb #10ab6809
 def area_length_volume(area_cm2, length_cm):
     "Single-plane area–length volume (mL) of a cavity of area `area_cm2` and long axis `length_cm`: 8A²/(3πL)."
     return 8 * np.asarray(area_cm2, float) ** 2 / (3 * np.pi * np.asarray(length_cm, float))
 
+# %% ../../nbs/04b_synth.echo.ipynb #bfbd85ad
 def ejection_fraction(edv, esv):
     "Ejection fraction in %."
     return 100 * (np.asarray(edv, float) - np.asarray(esv, float)) / np.asarray(edv, float)
@@ -55,6 +58,7 @@ def contraction(phi, systole:float):
     dias = dias * (1 - 0.5 * (1 - np.cos(np.pi * kick)))         # atrial contraction (A wave) back to 0
     return np.where(phi < systole, 0.5 * (1 - np.cos(np.pi * phi / systole)), dias)
 
+# %% ../../nbs/04b_synth.echo.ipynb #309585df
 def mitral_opening(phi, systole:float):
     "Mitral leaflet opening in [0,1]: closed in systole and isovolumic relaxation, wide in early filling, again with the atrial kick."
     phi = np.mod(np.asarray(phi, float), 1.0); psi = (phi - systole) / (1 - systole)
