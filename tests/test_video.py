@@ -243,8 +243,8 @@ def _fill_at_once(root, path, seeds, tmp, timeout=120):
     "Start one filler process per seed, release them together, and return [(first clip, hits, misses)]."
     import subprocess, sys, time
     import medclip_nb
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(medclip_nb.__file__).parents[1]),
-                                                        os.environ.get("PYTHONPATH", "")])}
+    paths = [str(Path(medclip_nb.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]   # the same medclip_nb
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
     go = tmp / "go"
     procs = [subprocess.Popen([sys.executable, "-c", _FILL, str(root), str(path), str(s), str(tmp / f"ready{s}"), str(go),
                                str(tmp / f"clip{s}.npy")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
