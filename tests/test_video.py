@@ -4,7 +4,7 @@ Real clips (../shared/media/gait, see its README):
 - mobile_gaitlab_input.mp4: Apache-2.0, stanfordnmbl/mobile-gaitlab demo/in/input.mp4 (Kidziński et al.)
 - sports2d_demo.mp4: BSD-3-Clause, davidpagnon/Sports2D Sports2D/Demo/demo.mp4
 """
-import os, json, multiprocessing as mp
+import os, json
 from pathlib import Path
 
 import numpy as np
@@ -221,18 +221,52 @@ def test_echo_zoom_views_same_size(good):
 
 # ---------- cache ----------
 
-def _fill(args):
-    root, path, seed = args
-    c = ClipCache(root)
-    out = [read_clip(path, 8, size=32, cache=c) for _ in range(3)]
-    out.append(read_clip(path, 8, size=32, sampling="random", seed=seed, cache=c))
-    return out[0], c.hits, c.misses
+# Each filler is a fresh interpreter (not a fork of this possibly threaded pytest worker): it fills the cache as a
+# DataLoader worker would, waiting at a start line so that both write the same entries at the same time.
+_FILL = """
+import json, sys, time
+from pathlib import Path
+import numpy as np
+from medclip_nb.video import ClipCache, read_clip
+root, path, seed, ready, go, out = sys.argv[1:]
+c = ClipCache(root)
+Path(ready).touch()
+while not Path(go).exists(): time.sleep(0.005)
+clips = [read_clip(path, 8, size=32, cache=c) for _ in range(3)]
+clips.append(read_clip(path, 8, size=32, sampling="random", seed=int(seed), cache=c))
+np.save(out, clips[0])
+print(json.dumps([c.hits, c.misses]))
+"""
+
+
+def _fill_at_once(root, path, seeds, tmp, timeout=120):
+    "Start one filler process per seed, release them together, and return [(first clip, hits, misses)]."
+    import subprocess, sys, time
+    import medclip_nb
+    paths = [str(Path(medclip_nb.__file__).parents[1]), os.environ.get("PYTHONPATH", "")]   # the same medclip_nb
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in paths if p)}
+    go = tmp / "go"
+    procs = [subprocess.Popen([sys.executable, "-c", _FILL, str(root), str(path), str(s), str(tmp / f"ready{s}"), str(go),
+                               str(tmp / f"clip{s}.npy")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                              env=env) for s in seeds]
+    try:
+        t0 = time.time()
+        while not all((tmp / f"ready{s}").exists() for s in seeds):
+            assert all(p.poll() is None for p in procs), [p.communicate() for p in procs]
+            assert time.time() - t0 < timeout, "filler processes did not start"
+            time.sleep(0.01)
+        go.touch()                                             # both start reading at the same moment
+        outs = [p.communicate(timeout=timeout) for p in procs]
+    finally:
+        for p in procs:
+            if p.poll() is None: p.kill()
+    for p, (so, se) in zip(procs, outs): assert p.returncode == 0, se
+    return [(np.load(tmp / f"clip{s}.npy"), *json.loads(so.strip().splitlines()[-1])) for s, (so, _) in zip(seeds, outs)]
 
 
 def test_cache_two_processes_at_once(good, tmp_path):
     root = tmp_path / "cache"
-    with mp.get_context("fork").Pool(2) as pool:
-        res = pool.map(_fill, [(root, good["mp4"], 1), (root, good["mp4"], 2)])
+    res = _fill_at_once(root, good["mp4"], [1, 2], tmp_path)
     ref = read_clip(good["mp4"], 8, size=32)
     for clip, hits, misses in res:
         np.testing.assert_array_equal(clip, ref)

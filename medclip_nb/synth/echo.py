@@ -16,10 +16,10 @@ from ..core import DataError, atomic_write, write_json, need
 __all__ = ['NOMINAL', 'CM_PER_PX', 'PROFILE_MEAN', 'REFLECT', 'FILELIST_COLUMNS', 'TRACING_COLUMNS', 'lv_profile', 'lv_area',
            'area_length_volume', 'ejection_fraction', 'contraction', 'mitral_opening', 'EchoSubject', 'sample_ef',
            'echonet_file_name', 'sample_echo_subject', 'cycle_state', 'frame_phases', 'lv_volume', 'lv_frame',
-           'echo_reflectivity', 'to_pixels', 'sector_geometry', 'speckle_field', 'bmode', 'anatomy_frames',
+           'to_pixels', 'echo_reflectivity', 'sector_geometry', 'speckle_field', 'bmode', 'anatomy_frames',
            'render_echo_frames', 'traced_frames', 'lv_tracing', 'volumes_from_tracings', 'ef_from_tracings',
-           'stratified_split', 'render_echo_dataset', 'otsu_threshold', 'tracing_mask', 'lv_area_curve',
-           'dominant_rate_bpm', 'echo_contact_sheet']
+           'stratified_split', 'render_echo_dataset', 'otsu_threshold', 'tracing_mask', 'dominant_rate_bpm',
+           'lv_area_curve', 'echo_contact_sheet']
 
 # %% ../../nbs/04b_synth.echo.ipynb #46b70784
 NOMINAL = 112      # geometry is defined on a 112-pixel frame and scaled to the requested size
@@ -30,16 +30,19 @@ def lv_profile(s):
     s = np.clip(s, 0, 1)
     return np.sqrt(np.clip(1 - (1 - s) ** 2, 0, None)) * (1 - 0.22 * s ** 3)
 
+# %% ../../nbs/04b_synth.echo.ipynb #890b2bff
 PROFILE_MEAN = float(lv_profile((np.arange(20000) + 0.5) / 20000).mean())  # ∫₀¹ p(s) ds
 
 def lv_area(length, half_width):
     "Area (px²) of the LV cavity of long axis `length` and widest half-width `half_width` (px)."
     return 2 * np.asarray(half_width) * np.asarray(length) * PROFILE_MEAN
 
+# %% ../../nbs/04b_synth.echo.ipynb #10ab6809
 def area_length_volume(area_cm2, length_cm):
     "Single-plane area–length volume (mL) of a cavity of area `area_cm2` and long axis `length_cm`: 8A²/(3πL)."
     return 8 * np.asarray(area_cm2, float) ** 2 / (3 * np.pi * np.asarray(length_cm, float))
 
+# %% ../../nbs/04b_synth.echo.ipynb #bfbd85ad
 def ejection_fraction(edv, esv):
     "Ejection fraction in %."
     return 100 * (np.asarray(edv, float) - np.asarray(esv, float)) / np.asarray(edv, float)
@@ -55,6 +58,7 @@ def contraction(phi, systole:float):
     dias = dias * (1 - 0.5 * (1 - np.cos(np.pi * kick)))         # atrial contraction (A wave) back to 0
     return np.where(phi < systole, 0.5 * (1 - np.cos(np.pi * phi / systole)), dias)
 
+# %% ../../nbs/04b_synth.echo.ipynb #309585df
 def mitral_opening(phi, systole:float):
     "Mitral leaflet opening in [0,1]: closed in systole and isovolumic relaxation, wide in early filling, again with the atrial kick."
     phi = np.mod(np.asarray(phi, float), 1.0); psi = (phi - systole) / (1 - systole)
@@ -91,16 +95,19 @@ class EchoSubject:
     clutter: float            # near-field reverberation haze
     speckle_seed: int
 
+# %% ../../nbs/04b_synth.echo.ipynb #09e876b2
 def sample_ef(rng) -> float:
     "An LVEF (%) from an echo-lab-like mixture: mostly normal, a mildly reduced and a reduced group, within 15–80."
     u = rng.random()
     ef = rng.normal(61, 6) if u < 0.6 else rng.uniform(40, 52) if u < 0.8 else rng.uniform(15, 40)
     return float(np.clip(ef, 15, 80))
 
+# %% ../../nbs/04b_synth.echo.ipynb #7d3a6a9e
 def echonet_file_name(seed:int, i:int) -> str:
     "EchoNet-style file name (`0X` + 16 hex digits), deterministic in (seed, i)."
     return "0X" + hashlib.sha1(f"medclip-echo-{seed}-{i}".encode()).hexdigest()[:16].upper()
 
+# %% ../../nbs/04b_synth.echo.ipynb #f9e71ad0
 def sample_echo_subject(rng, file_name:str, ef:float|None=None, heart_rate:float|None=None) -> EchoSubject:
     "Draw one subject's anatomy, function and scanner settings (EF and heart rate may be fixed)."
     ef = sample_ef(rng) if ef is None else float(ef)
@@ -117,6 +124,7 @@ def sample_echo_subject(rng, file_name:str, ef:float|None=None, heart_rate:float
                        rng.uniform(-23, -17), rng.uniform(48, 56), rng.uniform(0.3, 0.7), rng.uniform(0.002, 0.008),
                        rng.uniform(0.5, 1.5), int(rng.integers(2**31)))
 
+# %% ../../nbs/04b_synth.echo.ipynb #9d2b9e18
 def cycle_state(sub:EchoSubject, phi) -> dict:
     "LV length, half-width, wall thickness and mitral opening at cycle phases `phi`."
     phi = np.asarray(phi, float); c = contraction(phi, sub.systole)
@@ -125,22 +133,23 @@ def cycle_state(sub:EchoSubject, phi) -> dict:
                 wall=sub.wall * (1 + 0.45 * c * sub.width_shortening / 0.3),   # walls thicken as they shorten
                 mitral=mitral_opening(phi, sub.systole))
 
+# %% ../../nbs/04b_synth.echo.ipynb #5805ab82
 def frame_phases(sub:EchoSubject, frames:int, fps:float):
     "Cycle phase of each frame."
     return np.mod(sub.phase0 + np.arange(frames) / fps * sub.heart_rate / 60, 1.0)
 
+# %% ../../nbs/04b_synth.echo.ipynb #a300a936
 def lv_volume(sub:EchoSubject, phi) -> np.ndarray:
     "True LV volume (mL, area–length of the drawn cavity) at phases `phi`."
     st = cycle_state(sub, phi)
     return area_length_volume(lv_area(st["L"], st["W"]) * CM_PER_PX ** 2, st["L"] * CM_PER_PX)
 
 # %% ../../nbs/04b_synth.echo.ipynb #82bf2fe1
-REFLECT = dict(blood=8e-4, myocardium=0.30, pericardium=1.0, valve=0.6, background=0.02, atrial_wall=0.2)
-
 def _soft(d, width=1.0):
     "Anti-aliased membership from a signed distance (negative inside)."
     return np.clip(0.5 - d / width, 0, 1)
 
+# %% ../../nbs/04b_synth.echo.ipynb #24022782
 def _seg_dist(u, v, a, b):
     "Distance from points (u, v) [T,H,W] to the per-frame segments a→b [T,2]."
     a = a[:, None, None, :]; b = b[:, None, None, :]
@@ -148,16 +157,19 @@ def _seg_dist(u, v, a, b):
     h = np.clip(((u - a[..., 0]) * du + (v - a[..., 1]) * dv) / (du * du + dv * dv + 1e-9), 0, 1)
     return np.hypot(u - a[..., 0] - h * du, v - a[..., 1] - h * dv)
 
+# %% ../../nbs/04b_synth.echo.ipynb #2930d8bd
 def _ellipse_d(u, v, cu, cv, a, b):
     "Approximate signed distance to an axis-aligned ellipse."
     return (np.sqrt(((u - cu) / a) ** 2 + ((v - cv) / b) ** 2) - 1) * np.minimum(a, b)
 
+# %% ../../nbs/04b_synth.echo.ipynb #5ba98be8
 def _valve(u, v, hinge1, hinge2, closed_tip, open1, open2, o):
     "Distance to two leaflets hinged at the annulus: they meet at `closed_tip` when o=0 and swing to open1/2 at o=1."
     o = o[:, None]
     return np.minimum(_seg_dist(u, v, hinge1, closed_tip * (1 - o) + open1 * o),
                       _seg_dist(u, v, hinge2, closed_tip * (1 - o) + open2 * o))
 
+# %% ../../nbs/04b_synth.echo.ipynb #ee0e1360
 def lv_frame(sub:EchoSubject, size:int=112):
     "Pixel centres in the LV frame: (u, v) [1,H,W] in nominal pixels."
     k = size / NOMINAL
@@ -165,6 +177,17 @@ def lv_frame(sub:EchoSubject, size:int=112):
     px, py = (x + 0.5) / k - sub.apex_x, (y + 0.5) / k - sub.apex_y
     al = math.radians(sub.tilt_deg); sa, ca = np.float32(math.sin(al)), np.float32(math.cos(al))
     return (px * sa + py * ca)[None], (px * ca - py * sa)[None]
+
+# %% ../../nbs/04b_synth.echo.ipynb #bfe5576f
+def to_pixels(sub:EchoSubject, u, v, size:int=112):
+    "LV-frame points (nominal px) → image pixel coordinates (x, y) of a `size` frame (pixel centres at integers)."
+    al = math.radians(sub.tilt_deg); k = size / NOMINAL
+    x = sub.apex_x + np.asarray(u) * math.sin(al) + np.asarray(v) * math.cos(al)
+    y = sub.apex_y + np.asarray(u) * math.cos(al) - np.asarray(v) * math.sin(al)
+    return x * k - 0.5, y * k - 0.5
+
+# %% ../../nbs/04b_synth.echo.ipynb #ff11a58c
+REFLECT = dict(blood=8e-4, myocardium=0.30, pericardium=1.0, valve=0.6, background=0.02, atrial_wall=0.2)
 
 def echo_reflectivity(sub:EchoSubject, st:dict, size:int=112) -> np.ndarray:
     "Backscatter map [T,H,W] of the apical four-chamber anatomy in the cycle states `st` (from `cycle_state`)."
@@ -213,13 +236,6 @@ def echo_reflectivity(sub:EchoSubject, st:dict, size:int=112) -> np.ndarray:
     R += (lg["valve"] - R) * _soft(d_valve)
     return np.exp(R)
 
-def to_pixels(sub:EchoSubject, u, v, size:int=112):
-    "LV-frame points (nominal px) → image pixel coordinates (x, y) of a `size` frame (pixel centres at integers)."
-    al = math.radians(sub.tilt_deg); k = size / NOMINAL
-    x = sub.apex_x + np.asarray(u) * math.sin(al) + np.asarray(v) * math.cos(al)
-    y = sub.apex_y + np.asarray(u) * math.cos(al) - np.asarray(v) * math.sin(al)
-    return x * k - 0.5, y * k - 0.5
-
 # %% ../../nbs/04b_synth.echo.ipynb #9948dc88
 def sector_geometry(sub:EchoSubject, size:int=112, beams:int=96) -> dict:
     "Per-pixel radius and fractional (depth, beam) indices of the fan, and its anti-aliased mask."
@@ -232,6 +248,7 @@ def sector_geometry(sub:EchoSubject, size:int=112, beams:int=96) -> dict:
     return dict(depth=r / R, ir=np.clip(r / R, 0, 1) * (size - 1), it=np.clip((th + ha) / (2 * ha), 0, 1) * (beams - 1),
                 mask=mask.astype(np.float32), nr=size, nb=beams)
 
+# %% ../../nbs/04b_synth.echo.ipynb #449b7f00
 def _bilinear(field, ir, it):
     "Sample a [T, nr, nb] field at fractional (ir, it) positions → [T, H, W]."
     i0, j0 = np.floor(ir).astype(int), np.floor(it).astype(int)
@@ -240,6 +257,7 @@ def _bilinear(field, ir, it):
     return ((field[:, i0, j0] * (1 - fj) + field[:, i0, j1] * fj) * (1 - fi)
             + (field[:, i1, j0] * (1 - fj) + field[:, i1, j1] * fj) * fi)
 
+# %% ../../nbs/04b_synth.echo.ipynb #a4e4b2bb
 def speckle_field(rng, frames:int, nr:int, nb:int, rho:float, sigma=(0.7, 0.9)) -> np.ndarray:
     "Unit-power complex speckle [T, nr, nb] on the polar grid; consecutive frames share a fraction `rho`."
     from scipy import ndimage
@@ -249,6 +267,7 @@ def speckle_field(rng, frames:int, nr:int, nb:int, rho:float, sigma=(0.7, 0.9)) 
         return z / np.sqrt(np.mean(np.abs(z) ** 2))
     return (rho * field(1) + math.sqrt(1 - rho ** 2) * field(frames)).astype(np.complex64)
 
+# %% ../../nbs/04b_synth.echo.ipynb #4202c82d
 def bmode(R:np.ndarray, geo:dict, rng, gain_db=-20.0, dynamic_range=52.0, rho=0.5, noise_floor=0.005, clutter=1.0):
     "uint8 B-mode frames [T,H,W] from a backscatter map [T,H,W] (see the section text for the chain)."
     s = np.abs(_bilinear(speckle_field(rng, len(R), geo["nr"], geo["nb"], rho), geo["ir"], geo["it"]))
@@ -270,6 +289,7 @@ def anatomy_frames(sub:EchoSubject, phi, size:int=112, bins:int=40) -> np.ndarra
     w = (pos - i).astype(np.float32)[:, None, None]
     return Rg[i] * (1 - w) + Rg[i + 1] * w
 
+# %% ../../nbs/04b_synth.echo.ipynb #7169fa0b
 def render_echo_frames(sub:EchoSubject, frames:int=128, fps:float=50, size:int=112) -> np.ndarray:
     "One subject's video as uint8 grey frames [T,H,W]."
     R = anatomy_frames(sub, frame_phases(sub, frames, fps), size)
@@ -282,6 +302,7 @@ def traced_frames(sub:EchoSubject, frames:int, fps:float) -> tuple[int, int]:
     vol = lv_volume(sub, frame_phases(sub, frames, fps))
     return int(np.argmax(vol)), int(np.argmin(vol))
 
+# %% ../../nbs/04b_synth.echo.ipynb #1a1f9521
 def lv_tracing(sub:EchoSubject, phi:float, size:int=112, chords:int=20, rng=None, jitter:float=0.25) -> np.ndarray:
     "Rows (X1, Y1, X2, Y2) [1+chords, 4]: the long axis, then chords from apex to base (septal end first)."
     st = cycle_state(sub, [phi]); L, W = float(st["L"][0]), float(st["W"][0])
@@ -294,6 +315,7 @@ def lv_tracing(sub:EchoSubject, phi:float, size:int=112, chords:int=20, rng=None
     if rng is not None and jitter: ch = ch + rng.normal(0, jitter * k, ch.shape)
     return np.concatenate([np.array(rows), ch])
 
+# %% ../../nbs/04b_synth.echo.ipynb #cfa95716
 def volumes_from_tracings(tracings:pd.DataFrame, cm_per_px:float=CM_PER_PX) -> pd.DataFrame:
     "Per (FileName, Frame): long axis L (cm), area A (cm², chords × spacing) and area–length volume (mL)."
     out = []
@@ -306,6 +328,7 @@ def volumes_from_tracings(tracings:pd.DataFrame, cm_per_px:float=CM_PER_PX) -> p
         out.append(dict(FileName=fn, Frame=int(fr), length_cm=L, area_cm2=A, volume_ml=float(area_length_volume(A, L))))
     return pd.DataFrame(out)
 
+# %% ../../nbs/04b_synth.echo.ipynb #bdb0002b
 def ef_from_tracings(tracings:pd.DataFrame, cm_per_px:float=CM_PER_PX) -> pd.DataFrame:
     "EDV, ESV and EF per video from its traced frames (largest volume = ED). FileName loses its extension."
     v = volumes_from_tracings(tracings, cm_per_px)
@@ -316,9 +339,6 @@ def ef_from_tracings(tracings:pd.DataFrame, cm_per_px:float=CM_PER_PX) -> pd.Dat
     return res
 
 # %% ../../nbs/04b_synth.echo.ipynb #0f03f103
-FILELIST_COLUMNS = ["FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split"]
-TRACING_COLUMNS = ["FileName", "X1", "Y1", "X2", "Y2", "Frame"]
-
 def stratified_split(values, rng, block:int=8, val:int=1, test:int=1) -> list:
     "TRAIN/VAL/TEST per item, stratified by sorting `values` into blocks of `block`."
     order = np.argsort(values, kind="stable"); out = ["TRAIN"] * len(order)
@@ -329,8 +349,13 @@ def stratified_split(values, rng, block:int=8, val:int=1, test:int=1) -> list:
         for j in idx[n_val:n_val + n_test]: out[j] = "TEST"
     return out
 
+# %% ../../nbs/04b_synth.echo.ipynb #b4819eec
 def _write_csv(path, df:pd.DataFrame):
     atomic_write(path, lambda t: df.to_csv(t, index=False, float_format="%.6g", lineterminator="\n"))
+
+# %% ../../nbs/04b_synth.echo.ipynb #02c2e2d2
+FILELIST_COLUMNS = ["FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split"]
+TRACING_COLUMNS = ["FileName", "X1", "Y1", "X2", "Y2", "Frame"]
 
 def render_echo_dataset(out, subjects:int=48, seed:int=0, frames:int=128, progress:bool=True,
                         fps:float=50, size:int=112, chords:int=20, codec:str="mpeg4", quality:int=5) -> Path:
@@ -381,6 +406,7 @@ def otsu_threshold(values:np.ndarray) -> float:
     between = (m[-1] * w - m) ** 2 / np.clip(w * (1 - w), 1e-12, None)
     return float(edges[int(np.argmax(between)) + 1])
 
+# %% ../../nbs/04b_synth.echo.ipynb #74ed5f66
 def tracing_mask(rows:np.ndarray, shape:tuple) -> np.ndarray:
     "Boolean mask of the cavity outlined by one frame's tracing rows (long axis first), as the official loader draws it."
     from PIL import Image, ImageDraw
@@ -390,6 +416,15 @@ def tracing_mask(rows:np.ndarray, shape:tuple) -> np.ndarray:
     ImageDraw.Draw(im).polygon([(float(x), float(y)) for x, y in poly], fill=1)
     return np.asarray(im, bool)
 
+# %% ../../nbs/04b_synth.echo.ipynb #9d098798
+def dominant_rate_bpm(curve:np.ndarray, fps:float, lo:float=30, hi:float=240, pad:int=16384) -> float:
+    "Frequency (per minute) of the strongest oscillation of `curve` between `lo` and `hi` per minute."
+    x = (np.asarray(curve, float) - np.mean(curve)) * np.hanning(len(curve))
+    spec = np.abs(np.fft.rfft(x, pad)); bpm = np.fft.rfftfreq(pad, 1 / fps) * 60
+    band = (bpm >= lo) & (bpm <= hi)
+    return float(bpm[band][np.argmax(spec[band])])
+
+# %% ../../nbs/04b_synth.echo.ipynb #9389e51f
 def lv_area_curve(frames:np.ndarray, ed_tracing:np.ndarray, smooth:float=0.8, margin:int=4) -> np.ndarray:
     "LV blood-pool area (px) per frame of grey/RGB `frames`, located by the end-diastolic tracing rows (long axis first)."
     from scipy import ndimage
@@ -408,13 +443,6 @@ def lv_area_curve(frames:np.ndarray, ed_tracing:np.ndarray, smooth:float=0.8, ma
         seed = lab[sy - 1:sy + 2, sx - 1:sx + 2]; seed = seed[seed > 0]
         areas.append(int((lab == np.bincount(seed).argmax()).sum()) if len(seed) else 0)
     return np.array(areas, float)
-
-def dominant_rate_bpm(curve:np.ndarray, fps:float, lo:float=30, hi:float=240, pad:int=16384) -> float:
-    "Frequency (per minute) of the strongest oscillation of `curve` between `lo` and `hi` per minute."
-    x = (np.asarray(curve, float) - np.mean(curve)) * np.hanning(len(curve))
-    spec = np.abs(np.fft.rfft(x, pad)); bpm = np.fft.rfftfreq(pad, 1 / fps) * 60
-    band = (bpm >= lo) & (bpm <= hi)
-    return float(bpm[band][np.argmax(spec[band])])
 
 # %% ../../nbs/04b_synth.echo.ipynb #af5e340a
 def echo_contact_sheet(root, n:int=4, scale:int=2):

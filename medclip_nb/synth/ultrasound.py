@@ -14,7 +14,7 @@ from ..core import DataError, atomic_write, write_json, need
 # %% auto #0
 __all__ = ['ANATOMY', 'CODES', 'VIEW_CODES', 'VIEWS', 'FLUID', 'SOFT', 'BONE', 'BUILDERS', 'RULES', 'DEFECTS', 'Prim', 'place',
            'bbox', 'paint', 'head_axial', 'midsagittal', 'abdomen_axial', 'view_defects', 'UltrasoundCase',
-           'sample_case', 'sample_subject', 'case_prims', 'fan_geometry', 'render_case', 'true_boxes', 'detect',
+           'sample_subject', 'sample_case', 'case_prims', 'fan_geometry', 'render_case', 'true_boxes', 'detect',
            'describe', 'subject_splits', 'render_ultrasound_dataset', 'draw_detections', 'ultrasound_contact_sheet',
            'box_features']
 
@@ -52,6 +52,7 @@ class Prim:
     vis: float = 1.0
     bone: bool = False          # casts an acoustic shadow
 
+# %% ../../nbs/04c_synth.ultrasound.ipynb #ccce3676
 def place(prims:list, center, scale:float, angle_deg:float=0.0, mirror:bool=False) -> list:
     "Map primitives from fetal units to pixels: optional left-right mirror, rotation, scaling, translation."
     ca, sa = math.cos(math.radians(angle_deg)), math.sin(math.radians(angle_deg))
@@ -69,6 +70,7 @@ def place(prims:list, center, scale:float, angle_deg:float=0.0, mirror:bool=Fals
         out.append(replace(q, p=p))
     return out
 
+# %% ../../nbs/04c_synth.ultrasound.ipynb #ceeca2cd
 def bbox(q:Prim) -> tuple:
     "Unclipped pixel extent (x_min, y_min, x_max, y_max) of a placed primitive."
     if q.kind == "segment":
@@ -80,6 +82,7 @@ def bbox(q:Prim) -> tuple:
     hx, hy = math.sqrt((a * c) ** 2 + (b * s) ** 2), math.sqrt((a * s) ** 2 + (b * c) ** 2)
     return cx - hx, cy - hy, cx + hx, cy + hy
 
+# %% ../../nbs/04c_synth.ultrasound.ipynb #224d1c19
 def _distance(q:Prim, x, y):
     "Approximate signed distance (px, negative inside) of pixel centres (x, y) to a placed primitive."
     if q.kind == "segment":
@@ -92,6 +95,7 @@ def _distance(q:Prim, x, y):
     d = (np.sqrt((u / a) ** 2 + (v / b) ** 2) - 1) * min(a, b)
     return np.abs(d) - th[0] / 2 if th else d
 
+# %% ../../nbs/04c_synth.ultrasound.ipynb #22cfbee5
 def paint(logR:np.ndarray, q:Prim, shadow:np.ndarray|None=None):
     "Blend a placed primitive into the log-power map `logR` (and its bone power into `shadow`) in place."
     H, W = logR.shape
@@ -112,6 +116,7 @@ def _rot(pts, deg, pivot):
     c, s = math.cos(math.radians(deg)), math.sin(math.radians(deg))
     return [(pivot[0] + c * (x - pivot[0]) - s * (y - pivot[1]), pivot[1] + s * (x - pivot[0]) + c * (y - pivot[1])) for x, y in pts]
 
+# %% ../../nbs/04c_synth.ultrasound.ipynb #9e3b450d
 def head_axial(tilt=0.0, falx_rot=0.0, missing=()) -> list:
     "Transventricular axial head section (half occipito-frontal diameter = 1)."
     off = 0.5 * math.sin(math.radians(tilt))                  # falx slides off-centre in an oblique plane
@@ -127,6 +132,7 @@ def head_axial(tilt=0.0, falx_rot=0.0, missing=()) -> list:
             Prim("ellipse", (*cp(-1, f1), 0.44 * min(f1, 1.25), 0.19 * min(f1, 1.25), fr - 6), 0.3, "CP1", vis("CP1", f1)),
             Prim("ellipse", (*cp(1, f2), 0.44 * min(f2, 1.25), 0.19 * min(f2, 1.25), fr + 6), 0.3, "CP2", vis("CP2", f2))]
 
+# %% ../../nbs/04c_synth.ultrasound.ipynb #cef45329
 def midsagittal(offset=0.0, flexion=0.0) -> list:
     "Mid-sagittal fetal profile, head left, face up, body to the right (head radius = 1)."
     pivot = (0.8, 0.55)
@@ -152,6 +158,7 @@ def midsagittal(offset=0.0, flexion=0.0) -> list:
             Prim("segment", (0.72, 0.96, 1.5, 1.12, 0.05), FLUID, "NT"),
             Prim("segment", (0.72, 1.06, 1.52, 1.22, 0.03), 0.35)]                   # nuchal skin
 
+# %% ../../nbs/04c_synth.ultrasound.ipynb #a218f324
 def abdomen_axial(tilt=0.0, uv_depth=0.45, missing=()) -> list:
     "Axial abdominal section at the stomach and portal sinus (abdominal half-width = 1), spine down."
     t = math.radians(tilt); a = 1 / math.cos(t); sx = 0.55 * math.sin(t)
@@ -164,6 +171,7 @@ def abdomen_axial(tilt=0.0, uv_depth=0.45, missing=()) -> list:
             Prim("ellipse", (sx - 0.13, 0.56, 0.07, 0.06, 0), BONE, "SP", vis("SP"), True),
             Prim("ellipse", (sx + 0.13, 0.56, 0.07, 0.06, 0), BONE, "SP", vis("SP"), True)]
 
+# %% ../../nbs/04c_synth.ultrasound.ipynb #e71f9402
 BUILDERS = {"head_axial": head_axial, "midsagittal": midsagittal, "abdomen_axial": abdomen_axial}
 
 # %% ../../nbs/04c_synth.ultrasound.ipynb #dc24f02c
@@ -200,6 +208,7 @@ DEFECTS = {"head_axial": ["oblique", "falx_misaligned", "missing_CP", "missing_C
            "midsagittal": ["parasagittal", "hyperflexed", "hyperextended", "not_horizontal", "too_small"],
            "abdomen_axial": ["oblique", "uv_at_cord_insertion", "missing_ST", "missing_UV", "too_small"]}
 
+# %% ../../nbs/04c_synth.ultrasound.ipynb #2c36bd1e
 @dataclass
 class UltrasoundCase:
     "One image to draw: view, plane parameters, placement and scanner/subject appearance."
@@ -211,14 +220,23 @@ class UltrasoundCase:
     seed: int
     intended: list = field(default_factory=list)   # defects asked for (the label comes from `view_defects`)
 
+# %% ../../nbs/04c_synth.ultrasound.ipynb #19348be9
 def _within(rng, limit, frac=(0.0, 0.92)):
     "A signed value inside ±limit, often close to it."
     return float(rng.choice([-1, 1]) * limit * rng.uniform(*frac) ** 0.6)
 
+# %% ../../nbs/04c_synth.ultrasound.ipynb #533361b4
 def _beyond(rng, limit, hi):
     "A signed value beyond ±limit, often just beyond."
     return float(rng.choice([-1, 1]) * (limit * 1.08 + (hi - limit * 1.08) * rng.random() ** 1.5))
 
+# %% ../../nbs/04c_synth.ultrasound.ipynb #0f45f8a1
+def sample_subject(rng) -> dict:
+    "Per-mother scanning conditions: body habitus (attenuation, noise), gain, and how often her views come out standard."
+    return dict(attenuation=float(rng.uniform(0.6, 2.0)), noise=float(rng.uniform(0.01, 0.04)),
+                gain_db=float(rng.uniform(-4, 4)), p_standard=float(np.clip(0.5 + rng.normal(0, 0.12), 0.2, 0.8)))
+
+# %% ../../nbs/04c_synth.ultrasound.ipynb #4f9626be
 def sample_case(rng, image_id:str, subject_id:str, subject:dict, size=(256, 192)) -> UltrasoundCase:
     "Draw a case: view, defects (if any), plane parameters, placement and appearance."
     W, H = size
@@ -259,11 +277,7 @@ def sample_case(rng, image_id:str, subject_id:str, subject:dict, size=(256, 192)
                placenta=float(rng.uniform(-1, 1)), distractors=int(rng.integers(0, 3)))
     return UltrasoundCase(image_id, subject_id, view, p, app, int(rng.integers(2**31)), defects)
 
-def sample_subject(rng) -> dict:
-    "Per-mother scanning conditions: body habitus (attenuation, noise), gain, and how often her views come out standard."
-    return dict(attenuation=float(rng.uniform(0.6, 2.0)), noise=float(rng.uniform(0.01, 0.04)),
-                gain_db=float(rng.uniform(-4, 4)), p_standard=float(np.clip(0.5 + rng.normal(0, 0.12), 0.2, 0.8)))
-
+# %% ../../nbs/04c_synth.ultrasound.ipynb #00854d24
 def case_prims(case:UltrasoundCase) -> list:
     "The case's primitives placed in pixels."
     p = case.params
@@ -284,6 +298,7 @@ def fan_geometry(size=(256, 192), beams:int=128, depths:int=192, half_angle:floa
                 it=np.clip((th + half_angle) / (2 * half_angle), 0, 1) * (beams - 1), mask=mask.astype(np.float32),
                 nr=depths, nb=beams, r0=r0, r1=r1, half_angle=half_angle, apex_y=apex_y)
 
+# %% ../../nbs/04c_synth.ultrasound.ipynb #e6141478
 def _polar_sample(img, geo):
     "Resample a Cartesian image onto the (depth × beam) polar grid."
     from scipy import ndimage
@@ -292,6 +307,7 @@ def _polar_sample(img, geo):
     x = img.shape[1] / 2 + rr[:, None] * np.sin(th)[None] - 0.5; y = geo["apex_y"] + rr[:, None] * np.cos(th)[None] - 0.5
     return ndimage.map_coordinates(img, [y, x], order=1, mode="constant")
 
+# %% ../../nbs/04c_synth.ultrasound.ipynb #a5768dcb
 def _bilinear(field, ir, it):
     "Sample a [nr, nb] polar field at fractional (ir, it) → Cartesian."
     i0, j0 = np.floor(ir).astype(int), np.floor(it).astype(int)
@@ -299,6 +315,7 @@ def _bilinear(field, ir, it):
     fi, fj = (ir - i0).astype(np.float32), (it - j0).astype(np.float32)
     return (field[i0, j0] * (1 - fj) + field[i0, j1] * fj) * (1 - fi) + (field[i1, j0] * (1 - fj) + field[i1, j1] * fj) * fi
 
+# %% ../../nbs/04c_synth.ultrasound.ipynb #0aec0343
 def render_case(case:UltrasoundCase, size=(256, 192)) -> tuple[np.ndarray, list]:
     "Render a case: uint8 grey image [H, W] and its placed primitives."
     from scipy import ndimage
@@ -348,6 +365,7 @@ def true_boxes(prims:list, size=(256, 192)) -> list:
         out.append(dict(label=c, bbox=[cx0, cy0, cx1, cy1], visibility=max(q.vis for q in ps), visible_fraction=frac))
     return out
 
+# %% ../../nbs/04c_synth.ultrasound.ipynb #c036028c
 def detect(case:UltrasoundCase, prims:list, size=(256, 192), rng=None) -> list:
     "Noisy detections [{label, bbox [x_min, y_min, x_max, y_max] px, confidence}] of a rendered case."
     W, H = size; rng = rng if rng is not None else np.random.default_rng(case.seed + 1)
@@ -372,14 +390,6 @@ def detect(case:UltrasoundCase, prims:list, size=(256, 192), rng=None) -> list:
     return dets
 
 # %% ../../nbs/04c_synth.ultrasound.ipynb #b51abfce
-_TEMPLATES = [
-    "Acquired ultrasound representation of a developing fetus captures {n} tissue components: {items}.",
-    "Early pregnancy scan; structures identified: {items}.",
-    "Fetal sonogram in which {items} can be seen.",
-    "Grey-scale ultrasound of the fetus showing {items}, {n} findings in total.",
-    "Obstetric ultrasound frame. Visible anatomy: {items}.",
-]
-
 def _where(b, size) -> str:
     "Coarse position of a box centre, as a phrase: 'at the upper left', 'at the top', 'on the right', 'in the centre'..."
     W, H = size; cx, cy = (b[0] + b[2]) / 2 / W, (b[1] + b[3]) / 2 / H
@@ -387,6 +397,15 @@ def _where(b, size) -> str:
     if v and h: return f"at the {v} {h}"
     if v: return "at the top" if v == "upper" else "at the bottom"
     return f"on the {h}" if h else "in the centre"
+
+# %% ../../nbs/04c_synth.ultrasound.ipynb #bfbed304
+_TEMPLATES = [
+    "Acquired ultrasound representation of a developing fetus captures {n} tissue components: {items}.",
+    "Early pregnancy scan; structures identified: {items}.",
+    "Fetal sonogram in which {items} can be seen.",
+    "Grey-scale ultrasound of the fetus showing {items}, {n} findings in total.",
+    "Obstetric ultrasound frame. Visible anatomy: {items}.",
+]
 
 def describe(detections:list, size=(256, 192), rng=None) -> str:
     "A clinical-style description of the detected structures (confidence ≥ 0.4), in a random phrasing."
@@ -406,12 +425,14 @@ def _record(case, dets, text, label):
     return dict(image_path=f"images/{case.image_id}.png", description=text, class_label=label,
                 coordinates=dets, subject_id=case.subject_id)
 
+# %% ../../nbs/04c_synth.ultrasound.ipynb #b8d88b8f
 def subject_splits(subject_ids:list, rng, fractions=(0.7, 0.15, 0.15)) -> dict:
     "subject → 'train' | 'val' | 'test' from a seeded permutation (every split gets at least one subject when possible)."
     ids = list(rng.permutation(subject_ids)); n = len(ids)
     n_val = max(int(round(fractions[1] * n)), 1 if n >= 3 else 0); n_test = max(int(round(fractions[2] * n)), 1 if n >= 3 else 0)
     return {s: ("val" if i < n_val else "test" if i < n_val + n_test else "train") for i, s in enumerate(ids)}
 
+# %% ../../nbs/04c_synth.ultrasound.ipynb #c7a991a0
 def render_ultrasound_dataset(out, subjects:int=120, seed:int=0, progress:bool=True, images_per_subject:int=4,
                               size=(256, 192)) -> Path:
     "Render fetal ultrasound stills of `subjects` mothers into `out` as SpatialCLIP JSON; returns `out`."
@@ -467,6 +488,7 @@ def draw_detections(img:np.ndarray, coordinates:list, scale:int=1, min_conf:floa
         dr.rectangle(b, outline=col); dr.text((b[0] + 2, b[1] + 1), f"{d['label']} {d['confidence']:.2f}", fill=col)
     return im
 
+# %% ../../nbs/04c_synth.ultrasound.ipynb #71fc4237
 def ultrasound_contact_sheet(root, per_cell:int=1, scale:int=1):
     "PIL image: for each view, a standard and a non-standard example with detections and the ground-truth reason."
     from PIL import Image, ImageDraw
