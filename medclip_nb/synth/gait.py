@@ -4,7 +4,7 @@
 
 # %% ../../nbs/04a_synth.gait.ipynb #8a2fbee3
 from __future__ import annotations
-import colorsys, shutil
+import colorsys, os, shutil, tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,16 +12,17 @@ import numpy as np
 import pandas as pd
 
 from ..core import DataError, atomic_write, write_json
+from ..video import default_cache_dir
 from ..gait import (RANCHO_PHASES, RANCHO_STARTS, TOE_OFF, SCOLIOSIS_CLASSES, COBB_EDGES, cobb_class,
                              kinematic_knowledge_map)
 
 # %% auto #0
 __all__ = ['GAIT_CLASSES', 'COHORTS', 'SEVERITY_RANGES', 'PELVIC_TILT', 'HIP_MEAN', 'HIP_AMP', 'CAMERA_VIEWS', 'LABEL_COLUMNS',
-           'X264_OPTIONS', 'normative_angle', 'warp_phase', 'GaitSubject', 'make_subject', 'simulate_walk',
-           'make_camera', 'project', 'fit_in_frame', 'render_background', 'render_body', 'clinician_attention',
-           'spatial_attention', 'describe_synthetic_gait', 'resolve_view', 'render_clip', 'sagittal_knee_flexion',
-           'side_view_walk', 'contact_sheet', 'assign_labels', 'assign_synth_splits', 'render_gait_dataset',
-           'kinematic_summary']
+           'X264_OPTIONS', 'EXAMPLE_CLIP', 'EXAMPLE_SIZE', 'normative_angle', 'warp_phase', 'GaitSubject',
+           'make_subject', 'simulate_walk', 'make_camera', 'project', 'fit_in_frame', 'render_background',
+           'render_body', 'clinician_attention', 'spatial_attention', 'describe_synthetic_gait', 'resolve_view',
+           'render_clip', 'sagittal_knee_flexion', 'side_view_walk', 'contact_sheet', 'assign_labels',
+           'assign_synth_splits', 'render_gait_dataset', 'example_gait_dataset', 'kinematic_summary']
 
 # %% ../../nbs/04a_synth.gait.ipynb #eb264361
 GAIT_CLASSES = ["normal", "koa_early", "koa_mild", "koa_severe", "pd_early", "pd_mild", "pd_severe",
@@ -1065,6 +1066,27 @@ def render_gait_dataset(out, subjects:int=60, clips_per_subject:int=3, frames:in
     args = dict(subjects=subjects, clips_per_subject=clips_per_subject, frames=frames, size=size, seed=seed, cohort=cohort, view=view, fps=fps)
     write_json(out / "ground_truth.json", _ground_truth(people, args, {r["row"]["clip_id"]: r["truth"] for r in results}))
     return out
+
+# %% ../../nbs/04a_synth.gait.ipynb #7f13cd31
+EXAMPLE_CLIP = "S001_c0"   # the clip the notebooks follow from file to dashboard
+EXAMPLE_SIZE = dict(subjects=9, clips_per_subject=2, frames=32, size=64, seed=0)
+
+def example_gait_dataset(cache:os.PathLike|None=None) -> Path:
+    """The small synthetic gait dataset the notebooks follow (`EXAMPLE_SIZE`), rendered once into `cache` (default: beside
+    the clip cache, `$MEDCLIP_CACHE` or `~/.cache/medclip_nb`) and reused; a half-written one is never seen."""
+    base = Path(cache) if cache is not None else default_cache_dir().parent
+    root = base / "example_gait_v1"
+    if (root / "ground_truth.json").is_file(): return root
+    base.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=".example_gait_", dir=base))   # render beside it, then move it in at once
+    try:
+        render_gait_dataset(tmp, progress=False, workers=1, **EXAMPLE_SIZE)
+        try: os.replace(tmp, root)
+        except OSError:                    # another process moved its copy in first: theirs is the same dataset
+            if not (root / "ground_truth.json").is_file(): raise
+    finally: shutil.rmtree(tmp, ignore_errors=True)
+    return root
+
 
 # %% ../../nbs/04a_synth.gait.ipynb #eedbc18c
 def _angle(a, b, c):
