@@ -26,7 +26,7 @@ from .synth.ultrasound import render_ultrasound_dataset
 from .core import available_recipes
 from .datasets import (SPLIT_NAMES, SubjectBatchSampler, open_run_reader, make_splits, split_dataset, shots_per_bin,
                                  few_shot_train, write_few_shot_list)
-from .model import STAGES, build_model, param_groups, apply_stage
+from .model import TRAINING_STAGES as STAGES, build_model, param_groups, apply_stage
 from .metrics import quick_metrics
 from .run import run_tta, LoadedRun, load_run, final_metrics
 
