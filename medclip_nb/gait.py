@@ -9,17 +9,20 @@ import numpy as np
 from .core import DataError
 
 # %% auto #0
-__all__ = ['COCO17', 'BODY13', 'LR_PAIRS', 'RANCHO_PHASES', 'RANCHO_STARTS', 'TOE_OFF', 'OPP_TOE_OFF', 'OPP_HEEL_STRIKE', 'NORMS',
-           'KNOWLEDGE_MAP_FEATURES', 'KNOWLEDGE_MAP_JOINTS', 'SCOLIOSIS_CLASSES', 'COBB_EDGES', 'rancho_phase',
-           'angle_from_down', 'leg_length', 'fill_gaps', 'facing_direction', 'joint_angles', 'deviation',
-           'knowledge_map_joint_weights', 'windowed_corr', 'windowed_range', 'symmetry_index',
-           'kinematic_knowledge_map', 'cobb_class']
+__all__ = ['COCO17', 'BODY13', 'LR_PAIRS', 'COCO17_FLIP', 'RANCHO_PHASES', 'RANCHO_STARTS', 'TOE_OFF', 'OPP_TOE_OFF',
+           'OPP_HEEL_STRIKE', 'NORMS', 'KNOWLEDGE_MAP_FEATURES', 'KNOWLEDGE_MAP_JOINTS', 'SCOLIOSIS_CLASSES',
+           'COBB_EDGES', 'rancho_phase', 'angle_from_down', 'leg_length', 'fill_gaps', 'facing_direction',
+           'joint_angles', 'deviation', 'knowledge_map_joint_weights', 'windowed_corr', 'windowed_range',
+           'symmetry_index', 'kinematic_knowledge_map', 'cobb_class']
 
 # %% ../nbs/01_gait.ipynb #60336bc8
 COCO17 = ["nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow",
           "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle"]
 BODY13 = [0] + list(range(5, 17))   # nose + shoulders..ankles: the face points are too jittery for features
 LR_PAIRS = [("shoulder", 5, 6), ("elbow", 7, 8), ("wrist", 9, 10), ("hip", 11, 12), ("knee", 13, 14), ("ankle", 15, 16)]
+
+# %% ../nbs/01_gait.ipynb #0bd18f7a
+COCO17_FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]  # COCO-17 index after a horizontal mirror
 
 # %% ../nbs/01_gait.ipynb #b07939c2
 RANCHO_PHASES = ["initial_contact", "loading_response", "mid_stance", "terminal_stance",

@@ -15,9 +15,9 @@ from fastcore.basics import patch
 from .core import DataError, VideoDecodeError, need, atomic_write
 
 # %% auto #0
-__all__ = ['SAMPLINGS', 'FITS', 'COCO17_FLIP', 'NORM_PRESETS', 'write_video', 'VideoInfo', 'probe_video', 'sample_indices',
-           'Affine', 'plan_resize', 'resize_array', 'read_frames', 'read_clip', 'crop', 'center_crop', 'random_crop',
-           'resize', 'letterbox', 'random_resized_crop', 'hflip', 'warp_map', 'norm_stats', 'to_tensor', 'from_tensor',
+__all__ = ['SAMPLINGS', 'FITS', 'NORM_PRESETS', 'write_video', 'VideoInfo', 'probe_video', 'sample_indices', 'Affine',
+           'plan_resize', 'resize_array', 'read_frames', 'read_clip', 'crop', 'center_crop', 'random_crop', 'resize',
+           'letterbox', 'random_resized_crop', 'hflip', 'warp_map', 'norm_stats', 'to_tensor', 'from_tensor',
            'echo_zoom', 'read_image', 'default_cache_dir', 'content_key', 'ClipCache', 'contact_sheet']
 
 # %% ../nbs/03_video.ipynb #d3af30a0
@@ -366,9 +366,6 @@ def read_clip(path:os.PathLike, num_frames:int=16, size=None, fit:str="crop", sa
     if num_clips == 1: clip, idx = clip[0], idx[0]
     extras = ([idx] if return_indices else []) + ([aff] if return_affine else [])
     return (clip, *extras) if extras else clip
-
-# %% ../nbs/03_video.ipynb #0bd18f7a
-COCO17_FLIP = [0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15]  # COCO-17 index after a horizontal mirror
 
 # %% ../nbs/03_video.ipynb #87691453
 def _hw_of(x): return tuple(x.shape[-3:-1])
