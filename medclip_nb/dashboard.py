@@ -8,7 +8,8 @@ __all__ = ['COLOR_BY', 'DASHBOARD_VIEWS', 'RUN_WIDTH', 'vega_spec', 'metrics_fra
            'alignment_chart', 'recall_frame', 'gate_summary', 'gate_chart', 'gate_distribution',
            'gate_distribution_chart', 'phase_sources', 'phase_matrix', 'phase_heatmap', 'frame_curves',
            'frame_curves_chart', 'consistency_chart', 'clinician_map', 'probability_frame', 'probability_chart',
-           'joint_heatmap', 'sniff_video', 'check_upload', 'Dashboard', 'build_app', 'serve_kwargs', 'dashboard_main']
+           'joint_heatmap', 'sniff_video', 'check_upload', 'Dashboard', 'case_heading', 'case_attention', 'build_app',
+           'serve_kwargs', 'dashboard_main']
 
 # %% ../nbs/90_dashboard.ipynb #c0222217
 import argparse, html, io, json, logging, os, tempfile, threading, uuid
@@ -28,7 +29,7 @@ from .core import COCO17, RANCHO_PHASES, MedclipError, DataError
 from .video import probe_video
 from .bundle import BUNDLE_VERSION, TABLE_COLUMNS, CLASSIFICATION_COLUMNS, find_runs, Bundle, load_bundle
 from .interpret import (FramesUnavailable, keyframes, IMAGE_SUFFIXES, heat_colors, overlay_attention, dim_by_weight,
-                                  frame_strip, nearest_cases, clinician_maps)
+                                  frame_strip, nearest_cases, clinician_maps, Case, case_data)
 from .predict import predict
 
 _log = logging.getLogger(__name__)
@@ -657,27 +658,27 @@ def consistency_section(self:Dashboard, names):
     return self._per_run(names, lambda n, b: [_vega(consistency_chart(b)) if b.table("attention_consistency") is not None
                                               else _note("no attention consistency in this bundle")])
 
-# %% ../nbs/90_dashboard.ipynb #056de214
-@patch
-def case_view(self:Dashboard, key, n_frames=8, alpha=0.55):
-    "One case: key frames with the model's attention, the clinician map beside them, probabilities, nearest cases."
-    run, clip = key
-    try: b = self.bundle(run); i = b.row(clip)
-    except DataError as e: return _note(f"Choose a clip: {e}", "warning")
-    p = b.predictions.iloc[i]
-    head = f"### {clip}\nsubject **{p.subject_id}** · split **{p.split}** · run **{run}**"
-    if b.task == "classification":
+# %% ../nbs/90_dashboard.ipynb #4262d913
+def case_heading(c:Case, run:str) -> str:
+    "Markdown heading of a case: clip, subject, split, run; truth and prediction; the clip's text."
+    p = c.row
+    head = f"### {c.clip_id}\nsubject **{p.subject_id}** · split **{p.split}** · run **{run}**"
+    if c.task == "classification":
         ok = "✓" if bool(p.get("correct")) else "✗"
         head += f"\n\ntrue **{p.get('label_name', '?')}** · predicted **{p.get('pred_name', '?')}** " \
                 f"({float(p.get('prob_' + str(p.get('pred_name')), np.nan)):.2f}) {ok}"
     else: head += f"\n\ntarget **{p.get('target')}** · prediction **{p.get('prediction')}**"
     if isinstance(p.get("text"), str) and p.get("text"): head += f"\n\n> {html.escape(p['text'])}"
+    return head
+
+# %% ../nbs/90_dashboard.ipynb #2aefce22
+def case_attention(c:Case, alpha:float=0.55) -> tuple:
+    "Two lists of panes: the model's attention over the key frames (and per frame, per joint), the clinician's map."
     model_col, clin_col = [pn.pane.Markdown("**Model attention**")], [pn.pane.Markdown("**Clinician map**")]
-    fa = b.frame_attention[i] if b.frame_attention is not None else None
-    sa = b.spatial_attention(clip)
-    ckind, cmap = clinician_map(b, clip)
-    try:
-        frames, pos = keyframes(p.get("video_path") or p.get("image_path") or "", n_frames)
+    fa, sa, ka = c.frame_attention, c.spatial, c.kinematics_attention
+    ckind, cmap = next(iter(c.clinician.items()), (None, None))     # the first map found (see `clinician_map`)
+    if c.frames is not None:
+        frames, pos = c.frames, c.positions
         shown = overlay_attention(frames, sa, pos, alpha) if sa is not None else \
                 dim_by_weight(frames, fa, pos) if fa is not None else frames
         model_col.append(pn.pane.PNG(frame_strip(shown), css_classes=["mc-frames"], sizing_mode="scale_width", max_width=900))
@@ -685,12 +686,10 @@ def case_view(self:Dashboard, key, n_frames=8, alpha=0.55):
                                           "frames dimmed where frame attention is low" if fa is not None else "no model attention stored"))
         if ckind == "spatial":
             clin_col.append(pn.pane.PNG(frame_strip(overlay_attention(frames, cmap, pos, alpha)), sizing_mode="scale_width", max_width=900))
-    except FramesUnavailable as e:
-        model_col.append(_note(str(e), "warning"))
+    else: model_col.append(_note(c.frames_unavailable, "warning"))
     if fa is not None:
         model_col.append(_vega(alt.Chart(pd.DataFrame({"frame": np.arange(len(fa)), "weight": fa})).mark_area(opacity=0.6).encode(
             x="frame:Q", y=alt.Y("weight:Q", title="frame attention")).properties(width=360, height=110)))
-    ka = b.kinematics_attention[i] if b.kinematics_attention is not None else None
     if ka is not None and not np.isnan(ka).any():
         model_col.append(_vega(joint_heatmap(ka, "skeleton attention (where the kinematics branch looked)")))
     if ckind == "joint": clin_col.append(_vega(joint_heatmap(cmap, "clinician joint attention")))
@@ -698,14 +697,24 @@ def case_view(self:Dashboard, key, n_frames=8, alpha=0.55):
         clin_col.append(_vega(alt.Chart(pd.DataFrame({"frame": np.arange(len(cmap)), "weight": cmap})).mark_area(opacity=0.6).encode(
             x="frame:Q", y="weight:Q").properties(width=360, height=110, title="clinician frame attention")))
     elif ckind is None: clin_col.append(_note("no clinician map found for this clip"))
+    return model_col, clin_col
+
+# %% ../nbs/90_dashboard.ipynb #056de214
+@patch
+def case_view(self:Dashboard, key, n_frames=8, alpha=0.55):
+    "One case: key frames with the model's attention, the clinician map beside them, probabilities, nearest cases."
+    run, clip = key
+    try: b = self.bundle(run); c = case_data(self.runs[run], clip, n_frames)
+    except DataError as e: return _note(f"Choose a clip: {e}", "warning")
+    model_col, clin_col = case_attention(c, alpha)
     lower = []
     if b.task == "classification":
-        lower.append(_vega(probability_chart(probability_frame(b, clip), truth=p.get("label_name")), "mc-probabilities"))
+        lower.append(_vega(probability_chart(c.probs, truth=c.row.get("label_name")), "mc-probabilities"))
     try: lower.append(pn.Column(pn.pane.Markdown("**Nearest cases** (cosine, first modality)"),
                                 _df(nearest_cases(b, clip, k=6), max_height=260)))
     except DataError as e: lower.append(_note(str(e), "warning"))
-    return pn.Column(pn.pane.Markdown(head, css_classes=["mc-case-head"]), pn.Row(pn.Column(*model_col), pn.Column(*clin_col)),
-                     pn.Row(*lower), sizing_mode="stretch_width")
+    return pn.Column(pn.pane.Markdown(case_heading(c, run), css_classes=["mc-case-head"]),
+                     pn.Row(pn.Column(*model_col), pn.Column(*clin_col)), pn.Row(*lower), sizing_mode="stretch_width")
 
 # %% ../nbs/90_dashboard.ipynb #c38d4f27
 @patch
