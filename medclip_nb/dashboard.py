@@ -886,6 +886,7 @@ def _parser():
     p.add_argument("--title", default="medclip dashboard")
     return p
 
+# %% ../nbs/90_dashboard.ipynb #dced55d7
 def serve_kwargs(a) -> dict:
     "Keyword arguments of `pn.serve` from parsed `medclip dashboard` options."
     origins = list(a.allow_websocket_origin or [])
@@ -902,6 +903,7 @@ def serve_kwargs(a) -> dict:
     if a.oauth_extra_params: kw["oauth_extra_params"] = json.loads(a.oauth_extra_params)
     return kw
 
+# %% ../nbs/90_dashboard.ipynb #6f2c6b86
 def dashboard_main(argv=None) -> int:
     "Entry point of `medclip dashboard RUN_DIR... [--port P] [--address A] [--basic-auth ...] [--max-upload-mb N]`."
     a = _parser().parse_args(argv)
