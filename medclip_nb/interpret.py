@@ -4,22 +4,22 @@
 
 # %% ../nbs/16_interpret.ipynb #907159f0
 from __future__ import annotations
-import base64, html, io, os
+import base64, functools, html, io, os
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Sequence
+
 import numpy as np
 import pandas as pd
-from .core import DataError, atomic_write
-import functools
-from typing import Sequence
-from .core import MedclipError
+
+from .core import COCO17, DataError, MedclipError, atomic_write
 from .video import probe_video, read_clip
 from .bundle import Bundle, load_bundle
 
-
 # %% auto #0
-__all__ = ['IMAGE_SUFFIXES', 'COCO17', 'FramesUnavailable', 'keyframes', 'heat_colors', 'overlay_attention', 'dim_by_weight',
-           'frame_strip', 'nearest_cases', 'clinician_maps', 'case_data', 'png_data_uri', 'heatmap_image',
-           'case_report_html', 'write_case_report', 'browser_frame', 'case_browser']
+__all__ = ['IMAGE_SUFFIXES', 'FramesUnavailable', 'keyframes', 'heat_colors', 'overlay_attention', 'dim_by_weight', 'frame_strip',
+           'png_data_uri', 'heatmap_image', 'nearest_cases', 'clinician_maps', 'Case', 'case_data', 'case_report_html',
+           'write_case_report', 'browser_frame', 'case_browser']
 
 # %% ../nbs/16_interpret.ipynb #d3331243
 class FramesUnavailable(MedclipError):
@@ -53,6 +53,7 @@ def heat_colors(a:np.ndarray) -> np.ndarray:
     t = np.clip(a, 0, 1) * (len(_LUT) - 1)
     return np.stack([np.interp(t, np.arange(len(_LUT)), _LUT[:, c]) for c in range(3)], -1)
 
+# %% ../nbs/16_interpret.ipynb #1f2ebe05
 def _at(maps:np.ndarray, pos:np.ndarray) -> np.ndarray:
     "Rows of `maps` (time first) at relative positions `pos` in [0, 1] (nearest frame)."
     return maps[np.clip((pos * (len(maps) - 1)).round().astype(int), 0, len(maps) - 1)]
@@ -71,12 +72,14 @@ def overlay_attention(frames:np.ndarray, maps:np.ndarray, pos:np.ndarray, alpha:
         out.append(((1 - w) * f + w * heat_colors(a)).clip(0, 255).astype(np.uint8))
     return np.stack(out)
 
+# %% ../nbs/16_interpret.ipynb #bb423744
 def dim_by_weight(frames:np.ndarray, weights:np.ndarray, pos:np.ndarray) -> np.ndarray:
     "Show frame-level attention: frames the model ignores are dimmed (brightness 0.3 + 0.7·w/max w)."
     w = _at(np.asarray(weights, np.float32), pos)
     k = 0.3 + 0.7 * w / max(float(w.max()), 1e-9)
     return (frames * k[:, None, None, None]).clip(0, 255).astype(np.uint8)
 
+# %% ../nbs/16_interpret.ipynb #aa448831
 def frame_strip(frames:np.ndarray, height:int=140, gap:int=3) -> bytes:
     "Frames side by side, resized to `height`, as PNG bytes."
     from PIL import Image
@@ -85,6 +88,21 @@ def frame_strip(frames:np.ndarray, height:int=140, gap:int=3) -> bytes:
     x = 0
     for im in ims: strip.paste(im, (x, 0)); x += im.width + gap
     buf = io.BytesIO(); strip.save(buf, "PNG"); return buf.getvalue()
+
+# %% ../nbs/16_interpret.ipynb #0d838ef2
+def png_data_uri(img:np.ndarray|bytes) -> str:
+    "A uint8 H×W×3 image (or PNG bytes) as a `data:image/png;base64,...` URI."
+    from PIL import Image
+    if not isinstance(img, (bytes, bytearray)):
+        buf = io.BytesIO(); Image.fromarray(np.asarray(img, np.uint8)).save(buf, "PNG"); img = buf.getvalue()
+    return "data:image/png;base64," + base64.b64encode(img).decode("ascii")
+
+def heatmap_image(a:np.ndarray, cell:int=12) -> np.ndarray:
+    "A 2-D map (rows × cols) as an inferno-coloured uint8 image, each cell `cell` px, scaled by the map's range."
+    a = np.asarray(a, np.float32)
+    a = (a - np.nanmin(a)) / max(float(np.nanmax(a) - np.nanmin(a)), 1e-6)
+    img = heat_colors(np.nan_to_num(a)).astype(np.uint8)
+    return np.repeat(np.repeat(img, cell, 0), cell, 1)
 
 # %% ../nbs/16_interpret.ipynb #b3700b3e
 def nearest_cases(b:Bundle, query, k:int=5, modality:str|None=None, splits:Sequence[str]|None=None,
@@ -113,9 +131,6 @@ def nearest_cases(b:Bundle, query, k:int=5, modality:str|None=None, splits:Seque
 
 
 # %% ../nbs/16_interpret.ipynb #f1195614
-COCO17 = ["nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow", "l_wrist",
-          "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle"]
-
 def clinician_maps(pred_row) -> dict:
     """The clinician's maps of one clip by kind ({'spatial': T×H×W, 'joint': T×J, 'frame': T}): the row's
     `attention_path`, and the ClinicalCLIP siblings `attention_spatial/` and `attention_maps/` of its video."""
@@ -135,7 +150,31 @@ def clinician_maps(pred_row) -> dict:
         if kind and kind not in out: out[kind] = a
     return out
 
-def case_data(run_dir, clip_id:str, n_frames:int=8) -> dict:
+# %% ../nbs/16_interpret.ipynb #f93fdcc1
+@dataclass
+class Case:
+    "One clip of a run, as the case views show it (from `case_data`)."
+    run_dir: Path
+    clip_id: str
+    row: pd.Series                          # the clip's row of the bundle's predictions table
+    task: str                               # "classification" or "regression"
+    classes: list
+    probs: pd.DataFrame                     # class, probability (the run's class order)
+    frame_attention: np.ndarray|None = None        # the model's weight per model frame
+    kinematics_attention: np.ndarray|None = None   # frames × joints, where the skeleton branch looked
+    phases: pd.DataFrame|None = None        # the clip's rows of the bundle's phase_attention table
+    consistency: pd.DataFrame|None = None   # its rows of attention_consistency
+    gates: pd.DataFrame|None = None         # its rows of gates
+    spatial: np.ndarray|None = None         # the model's spatial saliency (T×h×w), when stored
+    clinician: dict = field(default_factory=dict)  # the clinician's maps by kind (see `clinician_maps`)
+    nearest: pd.DataFrame|None = None       # nearest training cases in the embedding space
+    frames: np.ndarray|None = None          # key frames (n×H×W×3 uint8) ...
+    positions: np.ndarray|None = None       # ... and their positions in [0, 1] along the clip
+    frames_unavailable: str|None = None     # why there are no frames
+    recipe: str|None = None
+
+# %% ../nbs/16_interpret.ipynb #552c946a
+def case_data(run_dir, clip_id:str, n_frames:int=8) -> Case:
     """Everything a case view shows, from the bundle: the prediction row, probabilities, frame / phase attention,
     consistency rows, the model's spatial saliency (if stored), the clinician maps, nearest training cases and key
     frames (decoded from the video; None with a reason when they cannot be)."""
@@ -151,27 +190,10 @@ def case_data(run_dir, clip_id:str, n_frames:int=8) -> dict:
     frames = pos = None; why = None
     try: frames, pos = keyframes(str(p.get("video_path") or p.get("image_path") or ""), n=n_frames)
     except FramesUnavailable as e: why = str(e)
-    return {"run_dir": Path(run_dir), "clip_id": clip_id, "row": p, "task": b.task, "classes": b.classes, "probs": probs,
-            "frame_attention": None if b.frame_attention is None else np.asarray(b.frame_attention[i], np.float32),
-            "kinematics_attention": None if b.kinematics_attention is None else np.asarray(b.kinematics_attention[i], np.float32),
-            "phases": sel("phase_attention"), "consistency": sel("attention_consistency"), "gates": sel("gates"),
-            "spatial": b.spatial_attention(clip_id), "clinician": clinician_maps(p), "nearest": near,
-            "frames": frames, "positions": pos, "frames_unavailable": why, "recipe": b.schema.get("recipe")}
-
-# %% ../nbs/16_interpret.ipynb #0d838ef2
-def png_data_uri(img:np.ndarray|bytes) -> str:
-    "A uint8 H×W×3 image (or PNG bytes) as a `data:image/png;base64,...` URI."
-    from PIL import Image
-    if not isinstance(img, (bytes, bytearray)):
-        buf = io.BytesIO(); Image.fromarray(np.asarray(img, np.uint8)).save(buf, "PNG"); img = buf.getvalue()
-    return "data:image/png;base64," + base64.b64encode(img).decode("ascii")
-
-def heatmap_image(a:np.ndarray, cell:int=12) -> np.ndarray:
-    "A 2-D map (rows × cols) as an inferno-coloured uint8 image, each cell `cell` px, scaled by the map's range."
-    a = np.asarray(a, np.float32)
-    a = (a - np.nanmin(a)) / max(float(np.nanmax(a) - np.nanmin(a)), 1e-6)
-    img = heat_colors(np.nan_to_num(a)).astype(np.uint8)
-    return np.repeat(np.repeat(img, cell, 0), cell, 1)
+    as_array = lambda a: None if a is None else np.asarray(a[i], np.float32)
+    return Case(Path(run_dir), clip_id, p, b.task, b.classes, probs, as_array(b.frame_attention),
+                as_array(b.kinematics_attention), sel("phase_attention"), sel("attention_consistency"), sel("gates"),
+                b.spatial_attention(clip_id), clinician_maps(p), near, frames, pos, why, b.schema.get("recipe"))
 
 # %% ../nbs/16_interpret.ipynb #1a35d8fd
 _CSS = """body{font-family:system-ui,sans-serif;margin:24px;max-width:1100px;color:#222}
@@ -200,29 +222,31 @@ def _frame_bars(w:np.ndarray, label:str) -> str:
                    f'background:#4e79a7;height:{60 * v / top:.0f}px;vertical-align:bottom"></span>' for t, v in enumerate(w))
     return f'<div><div class="muted">{_esc(label)}</div><div style="height:62px;display:flex;align-items:flex-end">{bars}</div></div>'
 
-def _model_views(d:dict) -> str:
-    parts, frames, pos = [], d["frames"], d["positions"]
-    if frames is not None and d["spatial"] is not None:
-        parts.append(f'<img alt="model saliency" src="{png_data_uri(frame_strip(overlay_attention(frames, d["spatial"], pos)))}">'
+# %% ../nbs/16_interpret.ipynb #015cbb63
+def _model_views(d:Case) -> str:
+    parts, frames, pos = [], d.frames, d.positions
+    if frames is not None and d.spatial is not None:
+        parts.append(f'<img alt="model saliency" src="{png_data_uri(frame_strip(overlay_attention(frames, d.spatial, pos)))}">'
                      '<div class="muted">model spatial saliency over the key frames</div>')
-    if frames is not None and d["frame_attention"] is not None and not np.isnan(d["frame_attention"]).any():
-        parts.append(f'<img alt="frame attention" src="{png_data_uri(frame_strip(dim_by_weight(frames, d["frame_attention"], pos)))}">'
+    if frames is not None and d.frame_attention is not None and not np.isnan(d.frame_attention).any():
+        parts.append(f'<img alt="frame attention" src="{png_data_uri(frame_strip(dim_by_weight(frames, d.frame_attention, pos)))}">'
                      '<div class="muted">key frames dimmed where the model\'s frame attention is low</div>')
-    if d["frame_attention"] is not None and not np.isnan(d["frame_attention"]).any():
-        parts.append(_frame_bars(d["frame_attention"], "model frame attention (one bar per model frame)"))
-    ka = d.get("kinematics_attention")
+    if d.frame_attention is not None and not np.isnan(d.frame_attention).any():
+        parts.append(_frame_bars(d.frame_attention, "model frame attention (one bar per model frame)"))
+    ka = d.kinematics_attention
     if ka is not None and not np.isnan(ka).any():
         parts.append(f'<img alt="skeleton attention" src="{png_data_uri(heatmap_image(ka.T, cell=8))}">'
                      f'<div class="muted">where the skeleton branch looked: rows are joints ({_esc(", ".join(COCO17))}), '
                      'columns frames, as the clinician map beside it</div>')
-    if d["phases"] is not None and len(d["phases"]):
-        ph = d["phases"].assign(source=d["phases"]["source"] if "source" in d["phases"] else "video")
+    if d.phases is not None and len(d.phases):
+        ph = d.phases.assign(source=d.phases["source"] if "source" in d.phases else "video")
         table = ph.pivot_table(index="phase", columns="source", values="weight", sort=False).reset_index()
         parts.append("<div class='muted'>model attention per gait phase (one column per attention source)</div>" + _table(table))
     return "".join(parts) or '<p class="muted">the model exposes no attention for this clip</p>'
 
-def _clinician_views(d:dict) -> str:
-    parts, c, frames, pos = [], d["clinician"], d["frames"], d["positions"]
+# %% ../nbs/16_interpret.ipynb #f1cbb0ad
+def _clinician_views(d:Case) -> str:
+    parts, c, frames, pos = [], d.clinician, d.frames, d.positions
     if "spatial" in c and frames is not None:
         parts.append(f'<img alt="clinician map" src="{png_data_uri(frame_strip(overlay_attention(frames, c["spatial"], pos)))}">'
                      '<div class="muted">clinician spatial attention over the key frames</div>')
@@ -235,35 +259,37 @@ def _clinician_views(d:dict) -> str:
     if "frame" in c: parts.append(_frame_bars(c["frame"], "clinician frame attention"))
     return "".join(parts) or '<p class="muted">no clinician map for this clip</p>'
 
-def case_report_html(d:dict) -> str:
+# %% ../nbs/16_interpret.ipynb #8058c8bf
+def case_report_html(d:Case) -> str:
     "The report of one case (from `case_data`) as a self-contained HTML string."
-    p, task = d["row"], d["task"]
+    p, task = d.row, d.task
     if task == "classification":
         ok = bool(p.get("correct"))
         verdict = (f'predicted <b>{_esc(p.get("pred_name"))}</b>, true <b>{_esc(p.get("label_name") or "unknown")}</b> '
                    f'<span class="{"ok" if ok else "bad"}">{"✔ correct" if ok else "✘ wrong"}</span>')
-        probs = _prob_rows(d["probs"], p.get("label_name"))
+        probs = _prob_rows(d.probs, p.get("label_name"))
     else:
         verdict = f'predicted <b>{float(p.get("prediction")):.2f}</b>, true <b>{float(p.get("target")):.2f}</b>'
         probs = ""
-    frames = (f'<img alt="key frames" src="{png_data_uri(frame_strip(d["frames"]))}">'
-              if d["frames"] is not None else f'<p class="muted">{_esc(d["frames_unavailable"])}</p>')
-    cons = d["consistency"]
+    frames = (f'<img alt="key frames" src="{png_data_uri(frame_strip(d.frames))}">'
+              if d.frames is not None else f'<p class="muted">{_esc(d.frames_unavailable)}</p>')
+    cons = d.consistency
     cons = None if cons is None else cons.drop(columns=["clip_id", "label_name"], errors="ignore")
-    gates = None if d["gates"] is None else d["gates"][["modality", "weight"]]
-    return f"""<!doctype html><html><head><meta charset="utf-8"><title>case {_esc(d['clip_id'])}</title><style>{_CSS}</style></head><body>
-<h1>Case {_esc(d['clip_id'])}</h1>
-<p>subject <b>{_esc(p.get('subject_id'))}</b> · split <b>{_esc(p.get('split'))}</b> · recipe <b>{_esc(d['recipe'])}</b> · run <code>{_esc(d['run_dir'])}</code></p>
+    gates = None if d.gates is None else d.gates[["modality", "weight"]]
+    return f"""<!doctype html><html><head><meta charset="utf-8"><title>case {_esc(d.clip_id)}</title><style>{_CSS}</style></head><body>
+<h1>Case {_esc(d.clip_id)}</h1>
+<p>subject <b>{_esc(p.get('subject_id'))}</b> · split <b>{_esc(p.get('split'))}</b> · recipe <b>{_esc(d.recipe)}</b> · run <code>{_esc(d.run_dir)}</code></p>
 <p>{verdict}</p>
 <h2>Key frames</h2>{frames}
 <h2>Prediction</h2>{probs}<p class="muted">fusion gate weights</p>{_table(gates)}
 <h2>Attention: model beside clinician</h2><div class="pair"><div><h3>model</h3>{_model_views(d)}</div>
 <div><h3>clinician</h3>{_clinician_views(d)}</div></div>
 <h3>agreement with the clinician map (beside reference maps)</h3>{_table(cons)}
-<h2>Nearest training cases (cosine of the embeddings)</h2>{_table(d['nearest'])}
+<h2>Nearest training cases (cosine of the embeddings)</h2>{_table(d.nearest)}
 <h2>Text</h2><p>{_esc(p.get('text')) or '<span class="muted">no text</span>'}</p>
 <p class="muted">Written from the analysis bundle by medclip_nb.interpret.write_case_report.</p></body></html>"""
 
+# %% ../nbs/16_interpret.ipynb #55392a2e
 def write_case_report(run_dir, clip_id:str, out=None) -> Path:
     "Write ONE self-contained HTML report of `clip_id` (default `RUN_DIR/analysis/cases/<clip_id>.html`); returns its path."
     d = case_data(run_dir, clip_id)
@@ -273,16 +299,17 @@ def write_case_report(run_dir, clip_id:str, out=None) -> Path:
     return atomic_write(out, lambda t: Path(t).write_text(page, encoding="utf-8"), suffix=".html")
 
 # %% ../nbs/16_interpret.ipynb #992c8b1e
-def browser_frame(d:dict, t:int, model:bool=True, clinician:bool=False) -> np.ndarray:
+def browser_frame(d:Case, t:int, model:bool=True, clinician:bool=False) -> np.ndarray:
     "Frame `t` of a case (from `case_data`) with the chosen overlays, as a uint8 H×W×3 image."
-    if d["frames"] is None: raise DataError(d["frames_unavailable"] or "no frames", field="video")
-    f, pos = d["frames"][t:t + 1], d["positions"][t:t + 1]
-    if model and d["spatial"] is not None: f = overlay_attention(f, d["spatial"], pos)
-    elif model and d["frame_attention"] is not None and not np.isnan(d["frame_attention"]).any():
-        f = dim_by_weight(f, d["frame_attention"], pos)
-    if clinician and "spatial" in d["clinician"]: f = overlay_attention(f, d["clinician"]["spatial"], pos, alpha=0.4)
+    if d.frames is None: raise DataError(d.frames_unavailable or "no frames", field="video")
+    f, pos = d.frames[t:t + 1], d.positions[t:t + 1]
+    if model and d.spatial is not None: f = overlay_attention(f, d.spatial, pos)
+    elif model and d.frame_attention is not None and not np.isnan(d.frame_attention).any():
+        f = dim_by_weight(f, d.frame_attention, pos)
+    if clinician and "spatial" in d.clinician: f = overlay_attention(f, d.clinician["spatial"], pos, alpha=0.4)
     return f[0]
 
+# %% ../nbs/16_interpret.ipynb #cd70bad3
 def case_browser(run_dir, n_frames:int=16, width:int=320):
     "An ipywidgets browser of a run's cases: case picker, frame slider, model / clinician overlay toggles, probabilities."
     import ipywidgets as W
@@ -298,22 +325,22 @@ def case_browser(run_dir, n_frames:int=16, width:int=320):
         buf = io.BytesIO(); Image.fromarray(a).save(buf, "PNG"); return buf.getvalue()
     def load(*_):
         d = state["d"] = case_data(run_dir, pick.value, n_frames=n_frames)
-        p = d["row"]
-        frame.max = max(0, (0 if d["frames"] is None else len(d["frames"])) - 1); frame.value = min(frame.value, frame.max)
-        top = d["probs"].sort_values("probability", ascending=False).head(3)
+        p = d.row
+        frame.max = max(0, (0 if d.frames is None else len(d.frames)) - 1); frame.value = min(frame.value, frame.max)
+        top = d.probs.sort_values("probability", ascending=False).head(3)
         probs = ", ".join(f"{c} {v:.2f}" for c, v in zip(top["class"], top["probability"])) if b.task == "classification" else ""
         info.value = (f"<b>{_esc(pick.value)}</b> · subject {_esc(p.get('subject_id'))} · split {_esc(p.get('split'))}<br>"
                       f"true <b>{_esc(p.get('label_name'))}</b> · predicted <b>{_esc(p.get('pred_name'))}</b> ({_esc(probs)})<br>"
-                      f"<i>{_esc(p.get('text'))}</i>" + (f"<br><span style='color:#c33'>{_esc(d['frames_unavailable'])}</span>"
-                                                          if d["frames"] is None else ""))
-        side.value = png(heatmap_image(d["clinician"]["joint"].T, cell=6)) if "joint" in d["clinician"] else b""
+                      f"<i>{_esc(p.get('text'))}</i>" + (f"<br><span style='color:#c33'>{_esc(d.frames_unavailable)}</span>"
+                                                          if d.frames is None else ""))
+        side.value = png(heatmap_image(d.clinician["joint"].T, cell=6)) if "joint" in d.clinician else b""
         draw()
     def draw(*_):
         d = state["d"]
-        img.value = b"" if d["frames"] is None else png(browser_frame(d, frame.value, show_model.value, show_clin.value))
+        img.value = b"" if d.frames is None else png(browser_frame(d, frame.value, show_model.value, show_clin.value))
     pick.observe(load, "value"); frame.observe(draw, "value")
     show_model.observe(draw, "value"); show_clin.observe(draw, "value")
     load()
     box = W.VBox([W.HBox([pick, show_model, show_clin]), frame, W.HBox([img, side]), info])
-    box.state = state   # the loaded case, for tests and for users who want the arrays
+    box.state = state   # the loaded case (a `Case`), for tests and for users who want the arrays
     return box

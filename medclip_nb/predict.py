@@ -5,6 +5,7 @@
 # %% ../nbs/13_predict.ipynb #6030fcb9
 from __future__ import annotations
 import os, sys, json, argparse
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -13,9 +14,8 @@ from .core import Sample, collate, DataError, ConfigError, MedclipError, COCO17
 from .video import read_clip, to_tensor, probe_video
 from .run import load_run
 
-
 # %% auto #0
-__all__ = ['PRIOR_INPUTS', 'cached_run', 'predict', 'format_table', 'predict_main']
+__all__ = ['PRIOR_INPUTS', 'cached_run', 'Prediction', 'predict', 'format_table', 'predict_main']
 
 # %% ../nbs/13_predict.ipynb #38306707
 _RUNS: dict = {}
@@ -30,6 +30,7 @@ def cached_run(run_dir):
         _RUNS[p] = (stamp, load_run(p))
     return _RUNS[p][1]
 
+# %% ../nbs/13_predict.ipynb #f776c1dd
 def _reader_settings(run) -> dict:
     "frames, size, fit, stride and normalisation of the run's evaluation reader (its test split)."
     ds = run.dataset("test")
@@ -51,7 +52,29 @@ def _frame_prior(path, idx, n_frames:int, name:str):
     if not np.isfinite(a).all(): raise DataError(f"{name} has NaN/inf values", path=path, field=name, expected="finite values")
     return torch.from_numpy(a)
 
-def predict(run_dir, video_path, text:str|None=None, priors:dict|None=None) -> dict:
+# %% ../nbs/13_predict.ipynb #55da75ca
+@dataclass
+class Prediction:
+    "One video's prediction by a run: class probabilities in the run's class order, attention and embeddings."
+    class_names: list                               # the run's classes, in its order ([] for regression)
+    task: str                                       # "classification" or "regression"
+    modalities_used: list = field(default_factory=list)     # what the model was given (sorted)
+    modalities_missing: list = field(default_factory=list)  # what the run reads but was not given: masked, not zeros
+    clip_frames_used: list = field(default_factory=list)    # indices of the decoded video frames
+    notes: list = field(default_factory=list)               # e.g. a description this run cannot read
+    probabilities: list = field(default_factory=list)       # one per class name ([] when the run has no classes)
+    predicted: str|None = None                      # the most probable class
+    prediction: float|None = None                   # the regression value, when the model has one
+    frame_attention: list|None = None               # one weight per decoded frame
+    kinematics_attention: list|None = None          # frames × joints, where the skeleton branch looked
+    embedding: dict = field(default_factory=dict)   # modality -> embedding of the inputs given
+
+    def to_dict(self) -> dict:
+        "The result as plain JSON-able data, keys in field order."
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+# %% ../nbs/13_predict.ipynb #b1c2d3e4
+def predict(run_dir, video_path, text:str|None=None, priors:dict|None=None) -> Prediction:
     """Class probabilities (run's class order), prediction, frame attention and embeddings for one video, with optional
     user text and per-frame `priors` {"kinematics"|"attention": .npy path} (what `medclip pose` writes for the video)."""
     run = cached_run(run_dir)
@@ -74,42 +97,39 @@ def predict(run_dir, video_path, text:str|None=None, priors:dict|None=None) -> d
         inputs[m] = _frame_prior(path, idx, n_frames, m)
     batch = collate([Sample(video_path.stem, "upload", inputs, None, None, {"video_path": str(video_path)})])
     out = run.predict_batch(batch)
-    res = {"class_names": list(run.classes), "task": run.task, "modalities_used": sorted(inputs),
-           "modalities_missing": [m for m in mods if m not in inputs],
-           "clip_frames_used": [int(i) for i in np.asarray(idx).reshape(-1)], "notes": notes}
+    res = Prediction(list(run.classes), run.task, sorted(inputs), [m for m in mods if m not in inputs],
+                     [int(i) for i in np.asarray(idx).reshape(-1)], notes)
     if run.classes and out.logits is not None and out.logits.shape[-1] == len(run.classes):
         import torch
-        p = torch.softmax(out.logits.float(), -1)[0].tolist()
-        res["probabilities"] = p
-        res["predicted"] = run.classes[int(np.argmax(p))]
-    else: res["probabilities"], res["predicted"] = [], None
-    res["prediction"] = float(out.prediction.reshape(-1)[0]) if out.prediction is not None else None
-    res["frame_attention"] = out.frame_attention[0].tolist() if out.frame_attention is not None else None
+        res.probabilities = torch.softmax(out.logits.float(), -1)[0].tolist()
+        res.predicted = run.classes[int(np.argmax(res.probabilities))]
+    res.prediction = float(out.prediction.reshape(-1)[0]) if out.prediction is not None else None
+    res.frame_attention = out.frame_attention[0].tolist() if out.frame_attention is not None else None
     ka = (out.extras or {}).get("kinematics_attention")     # where the skeleton branch looked (T×17), when it has attention
-    res["kinematics_attention"] = ka[0].tolist() if ka is not None and not bool(ka[0].isnan().any()) else None
-    res["embedding"] = {m: e[0].tolist() for m, e in (out.embeddings or {}).items()
-                        if m in inputs and not bool(e[0].isnan().any())}
+    res.kinematics_attention = ka[0].tolist() if ka is not None and not bool(ka[0].isnan().any()) else None
+    res.embedding = {m: e[0].tolist() for m, e in (out.embeddings or {}).items() if m in inputs and not bool(e[0].isnan().any())}
     return res
 
 # %% ../nbs/13_predict.ipynb #888dcb69
-def format_table(res:dict) -> str:
+def format_table(res:Prediction) -> str:
     "Probabilities per class, best first (or the regression value)."
     lines = []
-    if res.get("probabilities"):
-        w = max(len(c) for c in res["class_names"])
-        for c, p in sorted(zip(res["class_names"], res["probabilities"]), key=lambda t: -t[1]):
+    if res.probabilities:
+        w = max(len(c) for c in res.class_names)
+        for c, p in sorted(zip(res.class_names, res.probabilities), key=lambda t: -t[1]):
             lines.append(f"{c:<{w}}  {p:6.3f}  {'#' * int(round(p * 30))}")
-        lines.append(f"predicted: {res['predicted']}")
-    if res.get("prediction") is not None and res.get("task") == "regression":
-        lines.append(f"prediction: {res['prediction']:.3f}")
-    if res.get("kinematics_attention"):
-        per_joint = np.asarray(res["kinematics_attention"]).sum(0)
+        lines.append(f"predicted: {res.predicted}")
+    if res.prediction is not None and res.task == "regression":
+        lines.append(f"prediction: {res.prediction:.3f}")
+    if res.kinematics_attention:
+        per_joint = np.asarray(res.kinematics_attention).sum(0)
         top = ", ".join(f"{COCO17[j]} {per_joint[j]:.0%}" for j in np.argsort(-per_joint)[:3])
         lines.append(f"skeleton attention: {top}")
-    if res.get("modalities_missing"): lines.append(f"masked (not given): {', '.join(res['modalities_missing'])}")
-    lines += [f"note: {n}" for n in res.get("notes", [])]
+    if res.modalities_missing: lines.append(f"masked (not given): {', '.join(res.modalities_missing)}")
+    lines += [f"note: {n}" for n in res.notes]
     return "\n".join(lines)
 
+# %% ../nbs/13_predict.ipynb #c0997c52
 def predict_main(argv=None) -> int:
     "CLI: `medclip predict RUN_DIR VIDEO [--text ...] [--kinematics NPY] [--attention NPY] [--json]`."
     p = argparse.ArgumentParser(prog="medclip predict", description="Predict one video with a trained run.")
@@ -121,5 +141,5 @@ def predict_main(argv=None) -> int:
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     a = p.parse_args(argv)
     res = predict(a.run_dir, a.video, a.text, {m: getattr(a, m) for m in PRIOR_INPUTS if getattr(a, m)})
-    print(json.dumps(res) if a.json else format_table(res))
+    print(json.dumps(res.to_dict()) if a.json else format_table(res))
     return 0

@@ -16,7 +16,7 @@ from browser_fixtures import (dashboard_runs, dashboard_out, dashboard_url, chro
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("dashboard_browser")]
 
-VIEWS = {  # tab -> what shows that it rendered
+TAB_MARKERS = {  # tab -> what shows that it rendered
     "Summary": ".mc-view-summary .mc-chart canvas", "Embeddings": ".mc-embedding canvas",
     "Alignment": ".mc-view-alignment .mc-chart canvas", "Gates": ".mc-view-gates .mc-chart canvas",
     "Attention": ".mc-view-attention .mc-chart canvas", "Case": ".mc-case-head",
@@ -25,7 +25,7 @@ VIEWS = {  # tab -> what shows that it rendered
 
 def open_tab(pg, name):
     pg.locator(".bk-tab", has_text=name).first.click()
-    pg.locator(VIEWS[name]).first.wait_for(state="attached")
+    pg.locator(TAB_MARKERS[name]).first.wait_for(state="attached")
 
 
 def settle(pg, ms=600):
@@ -41,7 +41,7 @@ def assert_clean(pg):
 
 def test_every_view_renders(dash_page, dashboard_url, dashboard_out):
     dash_page.goto(dashboard_url)
-    for i, name in enumerate(VIEWS):
+    for i, name in enumerate(TAB_MARKERS):
         open_tab(dash_page, name)
         settle(dash_page)
         dash_page.screenshot(path=str(dashboard_out / f"{i}_{name.lower()}.png"), full_page=True)

@@ -173,9 +173,9 @@ def test_predict_end_to_end(run_a, media):
     vid = sorted(Path(json.loads((run_a / "data.json").read_text())["root"]).glob("videos/*/*.mp4"))[0]
     for v in (vid, media / "gait" / "mobile_gaitlab_input.mp4"):
         r = predict(run_a, v)
-        assert r["class_names"] == classes
-        assert abs(sum(r["probabilities"]) - 1) < 1e-5 and r["predicted"] in classes
-        assert len(r["frame_attention"]) == 4 and r["modalities_missing"] == ["kinematics", "attention"]
+        assert r.class_names == classes
+        assert abs(sum(r.probabilities) - 1) < 1e-5 and r.predicted in classes
+        assert len(r.frame_attention) == 4 and r.modalities_missing == ["kinematics", "attention"]
     # the loaded model gives the same probabilities as the evaluation reader for the same clip
     lr = load_run(run_a)
     ds = lr.dataset("train")
@@ -185,15 +185,15 @@ def test_predict_end_to_end(run_a, media):
     # the reader also loads the priors; a bare upload masks them, so compare with them absent
     s = ds[i]; s.inputs.pop("attention"); s.inputs.pop("kinematics")
     p2 = torch.softmax(lr.predict_batch(collate([s])).logits, -1)[0].tolist()
-    assert np.allclose(p2, predict(run_a, vid)["probabilities"], atol=1e-5)
+    assert np.allclose(p2, predict(run_a, vid).probabilities, atol=1e-5)
     # and with the clip's priors given as files, predict equals the reader with everything
     row = pd.read_csv(Path(json.loads((run_a / "data.json").read_text())["root"]) / "labels.csv")
     row = row[row["video"] == str(vid.relative_to(vid.parents[2]))].iloc[0]
     root = vid.parents[2]
     full = predict(run_a, vid, priors={"kinematics": root / row["knowledge_map"], "attention": root / row["attention_map"]})
-    assert np.allclose(p.tolist(), full["probabilities"], atol=1e-5)
-    ka = np.asarray(full["kinematics_attention"])             # the skeleton branch's attention over the clip's frames × joints
-    assert ka.shape == (4, 17) and abs(ka.sum() - 1) < 1e-4 and predict(run_a, vid)["kinematics_attention"] is None
+    assert np.allclose(p.tolist(), full.probabilities, atol=1e-5)
+    ka = np.asarray(full.kinematics_attention)             # the skeleton branch's attention over the clip's frames × joints
+    assert ka.shape == (4, 17) and abs(ka.sum() - 1) < 1e-4 and predict(run_a, vid).kinematics_attention is None
     assert "skeleton attention: " in format_table(full)
 
 
