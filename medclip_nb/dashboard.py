@@ -12,8 +12,7 @@ __all__ = ['COLOR_BY', 'DASHBOARD_VIEWS', 'RUN_WIDTH', 'vega_spec', 'metrics_fra
            'serve_kwargs', 'dashboard_main']
 
 # %% ../nbs/90_dashboard.ipynb #c0222217
-import argparse, html, io, json, logging, os, tempfile, threading, uuid
-from dataclasses import dataclass, field
+import argparse, html, json, logging, os, tempfile, threading, uuid
 from functools import partial
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -25,10 +24,11 @@ import panel as pn
 import altair as alt
 from fastcore.basics import patch
 
-from .core import COCO17, RANCHO_PHASES, MedclipError, DataError
+from .core import MedclipError, DataError
+from .gait import COCO17, RANCHO_PHASES
 from .video import probe_video
-from .bundle import BUNDLE_VERSION, TABLE_COLUMNS, CLASSIFICATION_COLUMNS, find_runs, Bundle, load_bundle
-from .interpret import (FramesUnavailable, keyframes, IMAGE_SUFFIXES, heat_colors, overlay_attention, dim_by_weight,
+from .bundle import find_runs, Bundle, load_bundle
+from .interpret import (FramesUnavailable, keyframes, overlay_attention, dim_by_weight,
                                   frame_strip, nearest_cases, clinician_maps, Case, case_data)
 from .predict import predict
 

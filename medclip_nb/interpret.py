@@ -12,7 +12,8 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .core import COCO17, DataError, MedclipError, atomic_write
+from .core import DataError, MedclipError, atomic_write
+from .gait import COCO17
 from .video import probe_video, read_clip
 from .bundle import Bundle, load_bundle
 

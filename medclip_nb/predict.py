@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import Sample, collate, DataError, ConfigError, MedclipError, COCO17
+from .core import Sample, collate, DataError, ConfigError, MedclipError
+from .gait import COCO17
 from .video import read_clip, to_tensor, probe_video
 from .run import load_run
 
