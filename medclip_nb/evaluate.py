@@ -574,8 +574,11 @@ def _gradient_maps(model, ds, batch_size:int, spatial:bool, kinematic:bool) -> t
     return cams, sal
 
 # %% ../nbs/15_evaluate.ipynb #cfbb5482
-def _joint_level(c) -> bool: return c is not None and np.ndim(c) == 2 and np.shape(c)[1] == 17
+def _joint_level(c) -> bool:
+    "True for a joint-level (T×17) clinician map."
+    return c is not None and np.ndim(c) == 2 and np.shape(c)[1] == 17
 
+# %% ../nbs/15_evaluate.ipynb #0b6c0de5
 @patch(as_prop=True)
 def gradient_maps(self:Evaluation) -> tuple:
     "({clip_id: Grad-CAM} when `spatial`, {clip_id: T×17 kinematic saliency} for a kinematics model with joint-level clinician maps), computed once."

@@ -98,6 +98,7 @@ def _mask_out(b, remove:Sequence[str], modalities:Sequence[str]):
 _PER_CLIP = ("clip_ids", "subject_ids", "clinician", "phases", "kinematics_attention")   # lists, one entry per clip
 _STACKED = ("labels", "targets", "logits", "prediction", "gates", "frame_attention", "region_attention", "region_weights")
 
+# %% ../nbs/11_run.ipynb #4cbd8eab
 def _read_batch(acc:dict, b, o):
     "Append batch `b` and the model's output `o` for it to the accumulators `acc` of `infer`."
     B = len(b)
