@@ -27,8 +27,8 @@ __all__ = ['CONSISTENCY_REFERENCES', 'CLINICAL_THRESHOLDS', 'EVALUATION_SECTIONS
            'clinical_threshold', 'classification_report', 'regression_report', 'embeddings_2d', 'joint_regions',
            'model_and_clinician_maps', 'Evaluation', 'read_splits', 'predictions_section', 'report_section',
            'embeddings_section', 'gates_section', 'attention_section', 'consistency_section', 'spatial_section',
-           'ablations_section', 'evaluate_model', 'evaluate_run', 'evaluate_main', 'clip_kfold', 'summarize_folds',
-           'cross_validate', 'leakage_comparison']
+           'ablations_section', 'run_sections', 'evaluate_model', 'evaluate_run', 'evaluate_main', 'clip_kfold',
+           'summarize_folds', 'cross_validate', 'leakage_comparison']
 
 # %% ../nbs/15_evaluate.ipynb #94274d2c
 def _unit(x):
@@ -659,6 +659,14 @@ def ablations_section(ev:Evaluation) -> BundleParts:
 EVALUATION_SECTIONS = [predictions_section, report_section, embeddings_section, gates_section, attention_section,
                        consistency_section, spatial_section, ablations_section]   # in order: metrics.json lists keys in this order
 
+# %% ../nbs/15_evaluate.ipynb #aec36495
+def run_sections(ev:Evaluation, sections:Sequence[Callable]=EVALUATION_SECTIONS) -> BundleParts:
+    "Read every split of `ev`, then run `sections` in order and merge what they return (nothing is written)."
+    read_splits(ev)
+    parts = BundleParts()
+    for section in sections: parts.add(section(ev))
+    return parts
+
 # %% ../nbs/15_evaluate.ipynb #5c75d9ee
 def evaluate_model(model, datasets_by_split:dict, classes:Sequence[str]|None, task:str, out_dir, split:str="test",
                    recipe:str|None=None, threshold:float|None=None, positive:str="above", batch_size:int=16,
@@ -675,9 +683,7 @@ def evaluate_model(model, datasets_by_split:dict, classes:Sequence[str]|None, ta
     ev = Evaluation(model, datasets_by_split, list(classes or []), task, split, recipe, threshold, positive, batch_size,
                     n_boot, seed, umap, ablate, spatial, list(tta or []))
     ev.progress = tqdm(total=ev.n_steps, desc="evaluate", unit="clip", disable=not progress)
-    read_splits(ev)
-    parts = BundleParts()
-    for section in sections: parts.add(section(ev))
+    parts = run_sections(ev, sections)
     ev.progress.close()
     return write_bundle(out, parts, {"recipe": recipe, "task": task, "classes": ev.classes, "modalities": ev.modalities,
                                      "split": split, "tta": ev.tta})
