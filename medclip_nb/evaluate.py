@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_evaluate.ipynb #fe280801
 from __future__ import annotations
-import json, math
+import json
 from dataclasses import dataclass, field
 from fastcore.basics import patch
 from pathlib import Path

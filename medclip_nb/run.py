@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import yaml
 
-from .core import Config, ConfigError, DataError, Batch, atomic_write
+from .core import Config, ConfigError, DataError, Batch
 from .datasets import open_run_reader, split_dataset, make_loader
 from .model import build_model
 from .metrics import softmax_np, quick_metrics
