@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 from .core import DataError, RANCHO_PHASES
 from .core import ConfigError, need
+from .gait import knowledge_map_joint_weights, BODY13
 from .datasets import REGION_JOINTS, make_loader, subject_kfold
 from .metrics import (classification_metrics, confusion_table, regression_metrics, subject_level, bootstrap_ci,
                                 paired_permutation_test, reliability_table, expected_calibration_error, softmax_np,
@@ -194,9 +195,8 @@ def kinematics_attribution(model, batch) -> np.ndarray:
 
 # %% ../nbs/15_evaluate.ipynb #60f09e2e
 def kinematics_saliency(model, batch) -> np.ndarray:
-    """`kinematics_attribution` spread over each feature's joints (`pose.knowledge_map_joint_weights`): float32
+    """`kinematics_attribution` spread over each feature's joints (`gait.knowledge_map_joint_weights`): float32
     (B, T, 17), each clip scaled to max 1; NaN rows for clips without kinematics."""
-    from medclip_nb.pose import knowledge_map_joint_weights
     W = knowledge_map_joint_weights()
     a = kinematics_attribution(model, batch)
     if a.shape[-1] != len(W):
@@ -604,7 +604,6 @@ def _video_consistency(ev:Evaluation) -> pd.DataFrame | None:
 # %% ../nbs/15_evaluate.ipynb #03513760
 def _skeleton_consistency(ev:Evaluation) -> list:
     "Attention consistency over the 13 body joints of the skeleton attention and of the kinematic saliency, per source."
-    from medclip_nb.pose import BODY13      # the joints the knowledge map describes (no eyes, no ears)
     r, ped, out = ev.reading, ev.scored, []
     skeleton = {str(c): a for c, a in zip(r.clip_ids, r.kinematics_attention) if a is not None}
     for source, maps in (("kinematics_attention", skeleton), ("kinematics_saliency", ev.gradient_maps[1])):
