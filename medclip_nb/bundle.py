@@ -4,18 +4,18 @@
 
 # %% ../nbs/14_bundle.ipynb #c4d06d35
 from __future__ import annotations
-import functools, json, os
+import functools, json, math, os
+from datetime import datetime, timezone
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
 import numpy as np
 import pandas as pd
-from .core import DataError, atomic_write
-
+from .core import DataError, atomic_write, write_json
 
 # %% auto #0
 __all__ = ['BUNDLE_VERSION', 'TABLE_COLUMNS', 'CLASSIFICATION_COLUMNS', 'BUNDLE_FILES', 'find_runs', 'write_table', 'write_array',
-           'Bundle', 'load_bundle']
+           'BundleParts', 'write_bundle', 'Bundle', 'load_bundle']
 
 # %% ../nbs/14_bundle.ipynb #9ab3d489
 BUNDLE_VERSION = 1
@@ -71,13 +71,55 @@ BUNDLE_FILES = ["schema.json", "metrics.json", "predictions.parquet", "embedding
 
 # %% ../nbs/14_bundle.ipynb #e59b9267
 def write_table(df:pd.DataFrame, path:Path):
+    "Write `df` (index dropped) as Parquet, atomically."
     atomic_write(path, lambda t: df.reset_index(drop=True).to_parquet(t, index=False), suffix=".parquet")
 
+# %% ../nbs/14_bundle.ipynb #e365afbd
 def write_array(arr:np.ndarray, path:Path):
+    "Write `arr` as .npy, atomically."
     def w(t):
         with open(t, "wb") as f: np.save(f, arr)
     atomic_write(path, w, suffix=".npy")
 
+# %% ../nbs/14_bundle.ipynb #620cc011
+def _json_value(v):
+    "JSON-safe metric value: NaN/inf become null, numpy scalars plain numbers."
+    if isinstance(v, (bool, str, int)) or v is None: return v
+    if isinstance(v, np.integer): return int(v)
+    v = float(v)
+    return v if math.isfinite(v) else None
+
+# %% ../nbs/14_bundle.ipynb #b7383c97
+@dataclass
+class BundleParts:
+    "What evaluation sections produce: bundle files by name (tables, arrays), flat metrics, {clip_id: T×h×w saliency}."
+    files: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    spatial_attention: dict = field(default_factory=dict)
+
+    def add(self, other:"BundleParts") -> "BundleParts":
+        "Merge `other` in (later metrics keys after earlier ones, as metrics.json lists them)."
+        self.files.update(other.files); self.metrics.update(other.metrics); self.spatial_attention.update(other.spatial_attention)
+        return self
+
+# %% ../nbs/14_bundle.ipynb #1dec9bac
+def write_bundle(out_dir:os.PathLike, parts:BundleParts, schema:dict) -> Path:
+    """Write `parts` to `out_dir`: tables and arrays, metrics.json, `spatial_attention/<clip_id>.npy` (float16), and
+    schema.json last (a reader that sees schema.json sees a complete bundle), with `BUNDLE_VERSION` and the time.
+    A bundle file these parts lack is removed, so none survives from an earlier evaluation."""
+    out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
+    for f in BUNDLE_FILES:
+        if f not in parts.files and f not in ("schema.json", "metrics.json") and (out / f).exists(): (out / f).unlink()
+    for f, obj in parts.files.items():
+        (write_array if f.endswith(".npy") else write_table)(obj, out / f)
+    write_json(out / "metrics.json", {k: _json_value(v) for k, v in parts.metrics.items()})
+    sdir = out / "spatial_attention"
+    if sdir.is_dir():
+        for f in sdir.glob("*.npy"): f.unlink()
+    for cid, cam in parts.spatial_attention.items(): write_array(cam.astype(np.float16), sdir / f"{cid}.npy")
+    write_json(out / "schema.json", {"version": BUNDLE_VERSION, **schema,
+                                     "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+    return out
 
 # %% ../nbs/14_bundle.ipynb #a997f085
 @dataclass

@@ -4,37 +4,45 @@
 
 # %% ../nbs/15_evaluate.ipynb #fe280801
 from __future__ import annotations
-import json, math
+import json
+from dataclasses import dataclass, field
+from fastcore.basics import patch
 from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
 from .core import DataError, RANCHO_PHASES
-from .core import ConfigError, Batch, need, write_json, atomic_write
+from .core import ConfigError, need
+from .gait import knowledge_map_joint_weights, BODY13
 from .datasets import REGION_JOINTS, make_loader, subject_kfold
 from .metrics import (classification_metrics, confusion_table, regression_metrics, subject_level, bootstrap_ci,
                                 paired_permutation_test, reliability_table, expected_calibration_error, softmax_np,
                                 fit_temperature, binary_roc_auc, binary_average_precision)
-from .run import run_tta, average_views, infer, load_run, _subset_batch, _np
-from .bundle import BUNDLE_VERSION, BUNDLE_FILES, write_table, write_array
-
+from .run import Inference, run_tta, infer, load_run
+from .bundle import BundleParts, write_bundle
 
 # %% auto #0
-__all__ = ['CONSISTENCY_REFERENCES', 'CLINICAL_THRESHOLDS', 'recall_at_k', 'alignment_health', 'consistency_scores',
-           'attention_consistency', 'consistency_summary', 'phase_attention', 'kinematics_attribution',
-           'kinematics_saliency', 'clinical_threshold', 'classification_report', 'regression_report', 'embeddings_2d',
-           'joint_regions', 'model_and_clinician_maps', 'evaluate_model', 'evaluate_run', 'evaluate_main', 'clip_kfold',
-           'summarize_folds', 'cross_validate', 'leakage_comparison', 'grad_cam_supported', 'video_grad_cam']
+__all__ = ['CONSISTENCY_REFERENCES', 'CLINICAL_THRESHOLDS', 'EVALUATION_SECTIONS', 'recall_at_k', 'alignment_health',
+           'consistency_scores', 'attention_consistency', 'consistency_summary', 'phase_attention',
+           'kinematics_attribution', 'kinematics_saliency', 'grad_cam_supported', 'video_grad_cam',
+           'clinical_threshold', 'classification_report', 'regression_report', 'embeddings_2d', 'joint_regions',
+           'model_and_clinician_maps', 'Evaluation', 'read_splits', 'predictions_section', 'report_section',
+           'embeddings_section', 'gates_section', 'attention_section', 'consistency_section', 'spatial_section',
+           'ablations_section', 'run_sections', 'evaluate_model', 'evaluate_run', 'evaluate_main', 'clip_kfold',
+           'summarize_folds', 'cross_validate', 'leakage_comparison']
 
 # %% ../nbs/15_evaluate.ipynb #94274d2c
 def _unit(x):
+    "Rows scaled to unit length (float64)."
     x = np.asarray(x, np.float64); return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
 
+# %% ../nbs/15_evaluate.ipynb #5d061002
 def recall_at_k(sim:np.ndarray, ks=(1, 5, 10)) -> dict:
     "Recall@k of retrieving item i's partner (the diagonal) among all columns, for each row i."
     ranks = (sim > np.diag(sim)[:, None]).sum(1)   # how many candidates beat the true partner
     return {k: float((ranks < k).mean()) for k in ks}
 
+# %% ../nbs/15_evaluate.ipynb #30d09693
 def alignment_health(embeddings:dict, max_pairs:int=5000, seed:int=0):
     "Per modality pair: sampled matched/mismatched cosines (long table) and a summary (gap, modality gap, recall@k)."
     names = sorted(embeddings); rng = np.random.default_rng(seed)
@@ -64,10 +72,14 @@ def alignment_health(embeddings:dict, max_pairs:int=5000, seed:int=0):
 def _frames_like(a:np.ndarray, T:int) -> np.ndarray:
     "Resample axis 0 of `a` to T steps (nearest), so a clinician map sits on the model's frame grid."
     return a if len(a) == T else a[np.clip(np.round(np.linspace(0, len(a) - 1, T)).astype(int), 0, len(a) - 1)]
+
+# %% ../nbs/15_evaluate.ipynb #8a1aead6
 def _centre_map(shape):
+    "A Gaussian bump in the middle of a grid of `shape`: the map of a model that looks at the centre."
     grids = np.meshgrid(*[np.linspace(-1, 1, s) for s in shape], indexing="ij")
     return np.exp(-sum(g ** 2 for g in grids) * 2.0)
 
+# %% ../nbs/15_evaluate.ipynb #e5d6fad2
 def consistency_scores(model_map, clinician_map, k:int|None=None) -> tuple:
     "Spearman correlation and top-k overlap (k = 20 % of cells by default) between two maps of the same shape."
     from scipy.stats import spearmanr
@@ -79,14 +91,17 @@ def consistency_scores(model_map, clinician_map, k:int|None=None) -> tuple:
     top = lambda v: set(np.argsort(-v, kind="stable")[:k])
     return float(rho), len(top(a) & top(b)) / k
 
+# %% ../nbs/15_evaluate.ipynb #694ba18d
 CONSISTENCY_REFERENCES = ["model", "shuffled", "uniform", "centre", "random"]
 
+# %% ../nbs/15_evaluate.ipynb #cc4dcaf6
 def _other_clip(i:int, labels, n:int, rng) -> int|None:
     "A random clip other than i, of another class when labels are given (and another class exists)."
     pool = [j for j in range(n) if j != i and (labels is None or labels[j] != labels[i])]
     pool = pool or [j for j in range(n) if j != i]
     return int(rng.choice(pool)) if pool else None
 
+# %% ../nbs/15_evaluate.ipynb #9250b01f
 def attention_consistency(model_maps, clinician_maps, clip_ids, labels=None, seed:int=0, source:str="model") -> pd.DataFrame:
     """Per clip: agreement with the clinician's map of the model's map and of reference maps read beside it —
     `uniform`, `centre`, `random` (cells drawn at random) and `shuffled`: the model's map of *another* clip (of
@@ -178,10 +193,10 @@ def kinematics_attribution(model, batch) -> np.ndarray:
     out[~present] = np.nan
     return out
 
+# %% ../nbs/15_evaluate.ipynb #60f09e2e
 def kinematics_saliency(model, batch) -> np.ndarray:
-    """`kinematics_attribution` spread over each feature's joints (`pose.knowledge_map_joint_weights`): float32
+    """`kinematics_attribution` spread over each feature's joints (`gait.knowledge_map_joint_weights`): float32
     (B, T, 17), each clip scaled to max 1; NaN rows for clips without kinematics."""
-    from medclip_nb.pose import knowledge_map_joint_weights
     W = knowledge_map_joint_weights()
     a = kinematics_attribution(model, batch)
     if a.shape[-1] != len(W):
@@ -190,19 +205,65 @@ def kinematics_saliency(model, batch) -> np.ndarray:
     joint = a @ W
     return (joint / np.clip(joint.reshape(len(joint), -1).max(1), 1e-12, None)[:, None, None]).astype(np.float32)
 
+# %% ../nbs/15_evaluate.ipynb #209a764f
+def _cam_hook_name(model) -> str|None:
+    "The video encoder's method that returns its feature map (the one Grad-CAM hooks), or None."
+    encs = getattr(model, "encoders", None)
+    enc = encs["video"] if encs is not None and "video" in encs else None
+    return next((n for n in ("_features", "feature_map") if enc is not None and hasattr(type(enc), n)), None)
+
+# %% ../nbs/15_evaluate.ipynb #d1f86439
+def grad_cam_supported(model) -> bool:
+    "True when the model has a video encoder whose feature map Grad-CAM can reach (tiny3d, torchvision video models)."
+    return _cam_hook_name(model) is not None
+
+# %% ../nbs/15_evaluate.ipynb #8dc64b20
+def video_grad_cam(model, batch) -> np.ndarray:
+    "Grad-CAM of the video encoder for each clip of `batch`: float32 (B, t, h, w) in [0, 1]; NaN rows for clips without video."
+    import torch
+    name = _cam_hook_name(model)
+    enc = model.encoders["video"] if name else None
+    if name is None:
+        raise ConfigError("Grad-CAM needs a video encoder with a feature map (tiny3d or a torchvision video model)")
+    store, orig = {}, getattr(enc, name)
+    def hooked(x):
+        out = orig(x)
+        fm = out[0] if isinstance(out, tuple) else out
+        store["fmap"] = fm
+        return out
+    setattr(enc, name, hooked)      # instance attribute: shadows the method for this call only
+    try:
+        model.eval()
+        with torch.enable_grad():
+            b = batch
+            b.inputs["video"] = b.inputs["video"].detach().float().requires_grad_(True)
+            o = model(b)
+            fm = store["fmap"]
+            if o.logits is not None and o.prediction is None:
+                score = o.logits.gather(1, o.logits.argmax(1, keepdim=True)).sum()
+            else: score = o.prediction.sum()
+            grad, = torch.autograd.grad(score, fm)
+    finally:
+        delattr(enc, name)
+    w = grad.mean((2, 3, 4), keepdim=True)
+    cam = torch.relu((w * fm).sum(1)).detach().float().cpu().numpy()          # (n_video, t, h, w)
+    cam = cam / np.clip(cam.reshape(len(cam), -1).max(1), 1e-12, None)[:, None, None, None]
+    present = b.present["video"].numpy() if "video" in b.present else np.zeros(len(b), bool)
+    out = np.full((len(b), *cam.shape[1:]), np.nan, np.float32)
+    out[present] = cam if len(cam) == present.sum() else cam[present]
+    return out
 
 # %% ../nbs/15_evaluate.ipynb #52bedce2
 CLINICAL_THRESHOLDS = {"cardiacclip_lvef": (50.0, "below"),   # reduced ejection fraction: EF < 50 %
                        "scoligait": (20.0, "above")}           # scoliosis needing follow-up: Cobb ≥ 20°
 
+# %% ../nbs/15_evaluate.ipynb #25c71570
 def clinical_threshold(recipe:str|None, cfg=None) -> tuple:
     "(threshold, 'above'|'below') of the recipe's clinical cut-off: `evaluate.threshold`/`evaluate.positive` in the config, else the recipe's default."
     ev = (cfg.get("evaluate") if cfg is not None and hasattr(cfg, "get") else None)
     if ev is not None and ev.get("threshold") is not None:
         return float(ev.get("threshold")), str(ev.get("positive", "above"))
     return CLINICAL_THRESHOLDS.get(str(recipe), (None, "above"))
-
-
 
 # %% ../nbs/15_evaluate.ipynb #89562f77
 def _ci_functions() -> dict:
@@ -221,16 +282,9 @@ def _ci_functions() -> dict:
             "roc_auc": auc(binary_roc_auc), "pr_auc": auc(binary_average_precision),   # 1000s of resamples: no input checks
             "ece": lambda y, p: expected_calibration_error(p, y)}
 
-def classification_report(df:pd.DataFrame, classes:Sequence[str], logits:np.ndarray, val_logits=None, val_labels=None,
-                          n_boot:int=500, seed:int=0) -> tuple:
-    """Metrics (flat dict: clip-level, `subject_` level, `_ci_low/_ci_high` by subject bootstrap, ECE before/after a
-    temperature fitted on validation) and the calibration table, for the labelled rows of `df` (predictions order)."""
-    import warnings
-    with warnings.catch_warnings():   # "y_pred contains classes not in y_true" is normal in small resamples
-        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
-        return _classification_report(df, classes, logits, val_logits, val_labels, n_boot, seed)
-
+# %% ../nbs/15_evaluate.ipynb #c537c2c2
 def _classification_report(df, classes, logits, val_logits, val_labels, n_boot, seed):
+    "`classification_report` without its warning filter."
     prob_cols = [f"prob_{c}" for c in classes]
     lab = df["label"].to_numpy() >= 0
     d, z = df[lab], np.asarray(logits)[lab]
@@ -260,6 +314,17 @@ def _classification_report(df, classes, logits, val_logits, val_labels, n_boot, 
     cal = cal[cal["count"] > 0].reset_index(drop=True)
     return m, cal
 
+# %% ../nbs/15_evaluate.ipynb #4b1ee350
+def classification_report(df:pd.DataFrame, classes:Sequence[str], logits:np.ndarray, val_logits=None, val_labels=None,
+                          n_boot:int=500, seed:int=0) -> tuple:
+    """Metrics (flat dict: clip-level, `subject_` level, `_ci_low/_ci_high` by subject bootstrap, ECE before/after a
+    temperature fitted on validation) and the calibration table, for the labelled rows of `df` (predictions order)."""
+    import warnings
+    with warnings.catch_warnings():   # "y_pred contains classes not in y_true" is normal in small resamples
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        return _classification_report(df, classes, logits, val_logits, val_labels, n_boot, seed)
+
+# %% ../nbs/15_evaluate.ipynb #ab98e944
 def regression_report(df:pd.DataFrame, threshold=None, positive:str="above", n_boot:int=500, seed:int=0) -> dict:
     "MAE/RMSE/R² (+ AUROC at the clinical threshold), clip- and subject-level, with subject-bootstrap CIs."
     d = df[np.isfinite(df["target"].to_numpy(float)) & np.isfinite(df["prediction"].to_numpy(float))]
@@ -274,7 +339,6 @@ def regression_report(df:pd.DataFrame, threshold=None, positive:str="above", n_b
     m.update({f"subject_{k}": v for k, v in sm.items()})
     return m
 
-
 # %% ../nbs/15_evaluate.ipynb #b9960ef5
 def _record_columns(ds, clip_ids) -> pd.DataFrame:
     "video_path (absolute), image_path, text and attention_path of `clip_ids` from the dataset's index."
@@ -288,6 +352,7 @@ def _record_columns(ds, clip_ids) -> pd.DataFrame:
                          "text": ["" if not isinstance(t, str) else t for t in text],
                          "attention_path": paths("attention_path")})
 
+# %% ../nbs/15_evaluate.ipynb #029b51f9
 def embeddings_2d(E:np.ndarray, modalities:Sequence[str], pred:pd.DataFrame, umap:bool|None=None, seed:int=0) -> pd.DataFrame:
     "PCA (and UMAP when umap-learn is installed, or `umap=True`) of every clip×modality embedding in one shared 2-D map."
     from sklearn.decomposition import PCA
@@ -315,11 +380,13 @@ def embeddings_2d(E:np.ndarray, modalities:Sequence[str], pred:pd.DataFrame, uma
     cols = ["clip_id", "modality", "method", "x", "y", "label_name", "subject_id", "split"]
     return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=cols)
 
+# %% ../nbs/15_evaluate.ipynb #03632c65
 def joint_regions(joint_map, regions:Sequence[str]) -> np.ndarray:
     "A T×17 (COCO-17) joint map averaged within each body region: T×K."
     c = np.asarray(joint_map, float)
     return np.stack([c[:, REGION_JOINTS[r]].mean(1) for r in regions], 1)
 
+# %% ../nbs/15_evaluate.ipynb #28de9263
 def model_and_clinician_maps(frame_att, region_att, region_w, regions, clinician) -> tuple:
     """The model's attention and the clinician's map on one grid: T×K (frame × body region) when the model has
     concept (region) attention and the clinician map is joint-level T×17, else T (frames). Returns (model, clinician, level)."""
@@ -331,44 +398,167 @@ def model_and_clinician_maps(frame_att, region_att, region_w, regions, clinician
     clin = c.reshape(len(c), -1).mean(1)      # frame profile of a frame-, joint- or spatial map
     return np.asarray(frame_att, float), _frames_like(clin, len(frame_att)), "frame"
 
+# %% ../nbs/15_evaluate.ipynb #c42bdfe2
+@dataclass
+class Evaluation:
+    "The context of one evaluation: what to read and how, and (after `read_splits`) what the model read."
+    model: object
+    datasets: dict                    # {split: dataset}; the evaluated split and the splits shown beside it
+    classes: list
+    task: str
+    split: str = "test"               # the evaluated split: metrics, calibration, consistency and ablations use it only
+    recipe: str | None = None
+    threshold: float | None = None    # the clinical cut-off of a regression task
+    positive: str = "above"
+    batch_size: int = 16
+    n_boot: int = 500
+    seed: int = 0
+    umap: bool | None = None
+    ablate: bool = True
+    spatial: bool = False             # Grad-CAM of the video encoder per clip
+    tta: list = field(default_factory=list)
+    progress: object = None           # a progress bar (tqdm) or None
+    readings: dict = field(default_factory=dict)   # {split: Inference}, filled by `read_splits`
+    predictions: pd.DataFrame | None = None        # all splits' rows, `datasets` order
 
-# %% ../nbs/15_evaluate.ipynb #4a225a1b
-def _clean(v):
-    "JSON-safe metric value: NaN/inf become null, numpy scalars plain floats."
-    if isinstance(v, (bool, str, int)) or v is None: return v
-    if isinstance(v, np.integer): return int(v)
-    v = float(v)
-    return v if math.isfinite(v) else None
+    @property
+    def modalities(self) -> list: return list(getattr(self.model, "modalities", []))
+    @property
+    def removals(self) -> list:
+        "The modalities ablated one at a time (none for a one-modality model)."
+        return [m for m in self.modalities if len(self.modalities) > 1] if self.ablate else []
+    @property
+    def reading(self) -> Inference: return self.readings[self.split]
+    @property
+    def evaluated(self) -> np.ndarray: return (self.predictions["split"] == self.split).to_numpy()
+    @property
+    def scored(self) -> pd.DataFrame:
+        "The evaluated split's rows of the predictions table."
+        return self.predictions[self.evaluated].reset_index(drop=True)
+    @property
+    def n_steps(self) -> int:
+        "Clips the model reads in all (for a progress bar): every split, then the evaluated split once per ablation."
+        return (1 + len(self.tta)) * (sum(len(d) for d in self.datasets.values()) + len(self.removals) * len(self.datasets[self.split]))
 
-def _predictions_frame(r:dict, ds, split:str, classes, task:str) -> pd.DataFrame:
-    n = len(r["clip_ids"])
-    df = pd.DataFrame({"clip_id": [str(c) for c in r["clip_ids"]], "subject_id": [str(s) for s in r["subject_ids"]],
+# %% ../nbs/15_evaluate.ipynb #43674d31
+def _predictions_frame(r:Inference, ds, split:str, classes, task:str) -> pd.DataFrame:
+    "One row per clip of the reading `r` of `ds`: ids, split, paths and text, label, prediction and class probabilities."
+    n = len(r)
+    df = pd.DataFrame({"clip_id": [str(c) for c in r.clip_ids], "subject_id": [str(s) for s in r.subject_ids],
                        "split": split})
-    df = pd.concat([df, _record_columns(ds, r["clip_ids"])], axis=1)
-    labels = r["labels"].astype(np.int64)
+    df = pd.concat([df, _record_columns(ds, r.clip_ids)], axis=1)
+    labels = r.labels.astype(np.int64)
     names = lambda ids: [classes[i] if classes and 0 <= i < len(classes) else "" for i in ids]
     df["label"], df["label_name"] = labels, names(labels)
-    if task == "classification" and r["logits"] is not None:
-        prob = softmax_np(r["logits"]); pred = prob.argmax(1).astype(np.int64)
+    if task == "classification" and r.logits is not None:
+        prob = softmax_np(r.logits); pred = prob.argmax(1).astype(np.int64)
         df["pred"], df["pred_name"] = pred, names(pred)
         for k, c in enumerate(classes): df[f"prob_{c}"] = prob[:, k].astype(np.float32)
         df["correct"] = (pred == labels) & (labels >= 0)
     else:
         df["pred"], df["pred_name"] = np.full(n, -1, np.int64), ""
-    df["target"] = r["targets"].astype(np.float64)
-    df["prediction"] = r["prediction"].reshape(n).astype(np.float64) if r["prediction"] is not None else np.nan
+    df["target"] = r.targets.astype(np.float64)
+    df["prediction"] = r.prediction.reshape(n).astype(np.float64) if r.prediction is not None else np.nan
     if task != "classification":
         df["correct"] = False
     return df
 
-def _score(df:pd.DataFrame, classes, task:str, threshold, positive) -> tuple:
-    "The headline metric of a task for ablations: (name, value, higher_is_better)."
-    if task == "classification":
-        d = df[df["label"] >= 0]
-        return "accuracy", float((d["pred"] == d["label"]).mean()), True
-    d = df[np.isfinite(df["target"]) & np.isfinite(df["prediction"])]
-    return "mae", float((d["target"] - d["prediction"]).abs().mean()), False
+# %% ../nbs/15_evaluate.ipynb #d26d06e2
+def read_splits(ev:Evaluation) -> Evaluation:
+    "Read every split of `ev` with its model (`infer`, test-time augmentation included) and build the predictions table."
+    preds = []
+    for sp, ds in ev.datasets.items():
+        ev.readings[sp] = infer(ev.model, ds, ev.batch_size, progress=ev.progress, tta=ev.tta)
+        preds.append(_predictions_frame(ev.readings[sp], ds, sp, ev.classes, ev.task))
+    pred = pd.concat(preds, ignore_index=True)
+    dup = pred["clip_id"][pred["clip_id"].duplicated()]
+    if len(dup): raise DataError(f"clip ids occur more than once across the splits: {dup.unique()[:5].tolist()}",
+                                 field="clip_id", expected="each clip in one split (rows are looked up by clip id)")
+    ev.predictions = pred
+    return ev
 
+# %% ../nbs/15_evaluate.ipynb #ed1c9b8b
+def predictions_section(ev:Evaluation) -> BundleParts:
+    "`predictions.parquet`: one row per clip of every split (the row order of every per-clip array)."
+    return BundleParts({"predictions.parquet": ev.predictions})
+
+# %% ../nbs/15_evaluate.ipynb #65a00de5
+def report_section(ev:Evaluation) -> BundleParts:
+    "The evaluated split's metrics (classification: with `confusion.parquet` and `calibration.parquet`; regression at the clinical threshold)."
+    ped, parts = ev.scored, BundleParts()
+    if ev.task == "classification":
+        val = ev.readings.get("val")
+        metrics, cal = classification_report(ped, ev.classes, ev.reading.logits, None if val is None else val.logits,
+                                             None if val is None else val.labels, n_boot=ev.n_boot, seed=ev.seed)
+        lab = ped[ped["label"] >= 0]
+        parts.files["confusion.parquet"] = confusion_table(lab["label"], lab["pred"], ev.classes)
+        parts.files["calibration.parquet"] = cal
+    else:
+        metrics = regression_report(ped, ev.threshold, ev.positive, n_boot=ev.n_boot, seed=ev.seed)
+    parts.metrics = {"split": ev.split, **metrics}
+    return parts
+
+# %% ../nbs/15_evaluate.ipynb #7d13eed2
+def _embedding_matrix(ev:Evaluation) -> np.ndarray:
+    "N×M×D embeddings of every clip (predictions order) and model modality (schema order); NaN where a clip lacks one."
+    embs = [r.embeddings for r in ev.readings.values()]
+    D = next((np.concatenate([e[m] for e in embs if m in e]).shape[1] for m in ev.modalities if any(m in e for e in embs)), 0)
+    E = np.full((len(ev.predictions), len(ev.modalities), D), np.nan, np.float32)
+    for j, m in enumerate(ev.modalities):
+        E[:, j] = np.concatenate([e[m] if m in e else np.full((len(r), D), np.nan) for e, r in zip(embs, ev.readings.values())])
+    return E
+
+# %% ../nbs/15_evaluate.ipynb #afb69f1a
+def embeddings_section(ev:Evaluation) -> BundleParts:
+    "`embeddings.npy`, their shared 2-D maps, and the alignment health of the evaluated split."
+    E = _embedding_matrix(ev)
+    parts = BundleParts({"embeddings.npy": E,
+                         "embeddings_2d.parquet": embeddings_2d(E, ev.modalities, ev.predictions, umap=ev.umap, seed=ev.seed)})
+    al, summ = alignment_health({m: E[ev.evaluated, j] for j, m in enumerate(ev.modalities)}, seed=ev.seed)
+    if len(summ): parts.files["alignment.parquet"], parts.files["alignment_summary.parquet"] = al, summ
+    return parts
+
+# %% ../nbs/15_evaluate.ipynb #1df3db63
+def gates_section(ev:Evaluation) -> BundleParts:
+    "`gates.parquet`: the gated fusion's weight per clip and modality (nothing for a model without gates)."
+    g = [r.gates for r in ev.readings.values()]
+    gm = next((r.gate_modalities for r in ev.readings.values() if r.gate_modalities), None)
+    if not (all(x is not None for x in g) and gm): return BundleParts()
+    pred, G = ev.predictions, np.concatenate(g)
+    return BundleParts({"gates.parquet": pd.DataFrame({"clip_id": np.repeat(pred["clip_id"].to_numpy(), len(gm)),
+                                                       "label_name": np.repeat(pred["label_name"].to_numpy(), len(gm)),
+                                                       "modality": np.tile(gm, len(pred)), "weight": G.reshape(-1).astype(np.float32)})})
+
+# %% ../nbs/15_evaluate.ipynb #094873b0
+def _phase_rows(ev:Evaluation, frame_maps:list, source:str) -> pd.DataFrame | None:
+    "Phase-attention rows of the clips (predictions order) that have gait phases and a map in `frame_maps` (None where absent)."
+    phases, pred = [p for r in ev.readings.values() for p in r.phases], ev.predictions
+    have = [i for i, (p, w) in enumerate(zip(phases, frame_maps)) if p is not None and w is not None and not np.isnan(w).any()]
+    if not have: return None
+    ph = [np.asarray(phases[i]).reshape(len(phases[i]), -1)[:, 0].astype(int) for i in have]
+    return phase_attention([frame_maps[i] for i in have], [_frames_like(p, len(frame_maps[i])) for i, p in zip(have, ph)],
+                           pred["clip_id"].to_numpy()[have], pred["label_name"].to_numpy()[have], source=source)
+
+# %% ../nbs/15_evaluate.ipynb #2a6f1ee4
+def attention_section(ev:Evaluation) -> BundleParts:
+    """`frame_attention.npy` (N×T), `kinematics_attention.npy` (N×T×17, NaN rows for clips without knowledge maps),
+    and `phase_attention.parquet`: each map's total per gait phase."""
+    parts, rows = BundleParts(), []
+    fa = [r.frame_attention for r in ev.readings.values()]
+    if all(x is not None for x in fa):
+        FA = parts.files["frame_attention.npy"] = np.concatenate(fa).astype(np.float32)
+        rows.append(_phase_rows(ev, list(FA), "video"))
+    KA = [a for r in ev.readings.values() for a in r.kinematics_attention]
+    if any(a is not None for a in KA):
+        shape = next(a.shape for a in KA if a is not None)
+        parts.files["kinematics_attention.npy"] = np.stack([np.full(shape, np.nan, np.float32) if a is None or a.shape != shape
+                                                            else a.astype(np.float32) for a in KA])
+    rows.append(_phase_rows(ev, [None if a is None else a.sum(1) for a in KA], "kinematics_attention"))
+    rows = [r for r in rows if r is not None]
+    if rows: parts.files["phase_attention.parquet"] = pd.concat(rows, ignore_index=True)
+    return parts
+
+# %% ../nbs/15_evaluate.ipynb #3aaf66ef
 def _gradient_maps(model, ds, batch_size:int, spatial:bool, kinematic:bool) -> tuple:
     """The maps that need gradients, in one pass over `ds` (each clip decoded once): ({clip_id: t×h×w Grad-CAM} for
     the clips with video when `spatial`, {clip_id: T×17 kinematic saliency} for those with a knowledge map when `kinematic`)."""
@@ -383,10 +573,104 @@ def _gradient_maps(model, ds, batch_size:int, spatial:bool, kinematic:bool) -> t
                 if not np.isnan(s).any(): sal[str(cid)] = s
     return cams, sal
 
+# %% ../nbs/15_evaluate.ipynb #cfbb5482
+def _joint_level(c) -> bool:
+    "True for a joint-level (T×17) clinician map."
+    return c is not None and np.ndim(c) == 2 and np.shape(c)[1] == 17
+
+# %% ../nbs/15_evaluate.ipynb #0b6c0de5
+@patch(as_prop=True)
+def gradient_maps(self:Evaluation) -> tuple:
+    "({clip_id: Grad-CAM} when `spatial`, {clip_id: T×17 kinematic saliency} for a kinematics model with joint-level clinician maps), computed once."
+    if "_gradient_maps" not in self.__dict__:
+        kinematic = "kinematics" in self.modalities and any(_joint_level(c) for c in self.reading.clinician)
+        self.__dict__["_gradient_maps"] = _gradient_maps(self.model, self.datasets[self.split], self.batch_size, self.spatial, kinematic)
+    return self.__dict__["_gradient_maps"]
+
+# %% ../nbs/15_evaluate.ipynb #6b73a409
+def _video_consistency(ev:Evaluation) -> pd.DataFrame | None:
+    "Attention consistency of the video branch's frame (or concept-region) attention with the clinician's maps."
+    r, ped = ev.reading, ev.scored
+    if not all(x.frame_attention is not None for x in ev.readings.values()): return None
+    idx = [i for i, c in enumerate(r.clinician) if c is not None and not np.isnan(r.frame_attention[i]).any()]
+    if not idx: return None
+    maps = [model_and_clinician_maps(r.frame_attention[i], None if r.region_attention is None else r.region_attention[i],
+                                     None if r.region_weights is None else r.region_weights[i], r.regions, r.clinician[i]) for i in idx]
+    ids = ped["clip_id"].to_numpy()[idx]
+    ac = attention_consistency([m[0] for m in maps], [m[1] for m in maps], ids, ped["label_name"].to_numpy()[idx],
+                               seed=ev.seed, source="video")
+    return ac.assign(level=ac["clip_id"].map(dict(zip(ids, [m[2] for m in maps]))))
+
+# %% ../nbs/15_evaluate.ipynb #03513760
+def _skeleton_consistency(ev:Evaluation) -> list:
+    "Attention consistency over the 13 body joints of the skeleton attention and of the kinematic saliency, per source."
+    r, ped, out = ev.reading, ev.scored, []
+    skeleton = {str(c): a for c, a in zip(r.clip_ids, r.kinematics_attention) if a is not None}
+    for source, maps in (("kinematics_attention", skeleton), ("kinematics_saliency", ev.gradient_maps[1])):
+        idx = [i for i, c in enumerate(r.clinician) if _joint_level(c) and str(r.clip_ids[i]) in maps]
+        if not idx: continue
+        model_maps = [maps[str(r.clip_ids[i])][:, BODY13] for i in idx]
+        clin_maps = [_frames_like(np.asarray(r.clinician[i])[:, BODY13], len(m)) for i, m in zip(idx, model_maps)]
+        ac = attention_consistency(model_maps, clin_maps, ped["clip_id"].to_numpy()[idx], ped["label_name"].to_numpy()[idx],
+                                   seed=ev.seed, source=source)
+        out.append(ac.assign(level="frame×joint"))
+    return out
+
+# %% ../nbs/15_evaluate.ipynb #0dce0597
+def consistency_section(ev:Evaluation) -> BundleParts:
+    "`attention_consistency.parquet` of every attention source against the clinician's maps, and its summary metrics."
+    tables = [t for t in [_video_consistency(ev), *_skeleton_consistency(ev)] if t is not None]
+    if not tables: return BundleParts()
+    ac = pd.concat(tables, ignore_index=True)
+    return BundleParts({"attention_consistency.parquet": ac},
+                       consistency_summary(ac, ev.scored.set_index("clip_id")["subject_id"], seed=ev.seed))
+
+# %% ../nbs/15_evaluate.ipynb #99770d94
+def spatial_section(ev:Evaluation) -> BundleParts:
+    "Grad-CAM saliency of the video encoder per evaluated clip (`spatial_attention/<clip_id>.npy`), when asked for."
+    return BundleParts(spatial_attention=ev.gradient_maps[0])
+
+# %% ../nbs/15_evaluate.ipynb #18455084
+def _score(df:pd.DataFrame, classes, task:str, threshold, positive) -> tuple:
+    "The headline metric of a task for ablations: (name, value, higher_is_better)."
+    if task == "classification":
+        d = df[df["label"] >= 0]
+        return "accuracy", float((d["pred"] == d["label"]).mean()), True
+    d = df[np.isfinite(df["target"]) & np.isfinite(df["prediction"])]
+    return "mae", float((d["target"] - d["prediction"]).abs().mean()), False
+
+# %% ../nbs/15_evaluate.ipynb #08333942
+def ablations_section(ev:Evaluation) -> BundleParts:
+    "`ablations.parquet`: each modality masked out through presence, scored on the clips that keep another modality."
+    rows, ped, ds = [], ev.scored, ev.datasets[ev.split]
+    for m in ev.removals:
+        ra = infer(ev.model, ds, ev.batch_size, remove=[m], progress=ev.progress, tta=ev.tta)
+        if not ra.clip_ids: continue
+        da = _predictions_frame(ra, ds, ev.split, ev.classes, ev.task)
+        full = ped.set_index("clip_id").loc[da["clip_id"]].reset_index()
+        name, v_full, higher = _score(full, ev.classes, ev.task, ev.threshold, ev.positive)
+        _, v, _ = _score(da, ev.classes, ev.task, ev.threshold, ev.positive)
+        rows.append({"removed": m, "metric": name, "value": v, "full": v_full, "drop": (v_full - v) if higher else (v - v_full),
+                     "n": len(da)})
+    return BundleParts({"ablations.parquet": pd.DataFrame(rows)} if rows else {})
+
+# %% ../nbs/15_evaluate.ipynb #86214412
+EVALUATION_SECTIONS = [predictions_section, report_section, embeddings_section, gates_section, attention_section,
+                       consistency_section, spatial_section, ablations_section]   # in order: metrics.json lists keys in this order
+
+# %% ../nbs/15_evaluate.ipynb #aec36495
+def run_sections(ev:Evaluation, sections:Sequence[Callable]=EVALUATION_SECTIONS) -> BundleParts:
+    "Read every split of `ev`, then run `sections` in order and merge what they return (nothing is written)."
+    read_splits(ev)
+    parts = BundleParts()
+    for section in sections: parts.add(section(ev))
+    return parts
+
+# %% ../nbs/15_evaluate.ipynb #5c75d9ee
 def evaluate_model(model, datasets_by_split:dict, classes:Sequence[str]|None, task:str, out_dir, split:str="test",
                    recipe:str|None=None, threshold:float|None=None, positive:str="above", batch_size:int=16,
                    n_boot:int=500, seed:int=0, umap:bool|None=None, ablate:bool=True, spatial:bool=False,
-                   progress:bool=True, tta:Sequence[str]=()) -> Path:
+                   progress:bool=True, tta:Sequence[str]=(), sections:Sequence[Callable]=EVALUATION_SECTIONS) -> Path:
     """Evaluate `model` on `datasets_by_split[split]` (other splits' clips join the predictions, embeddings and maps so
     case views can show nearest training cases; `val` fits the temperature) and write the analysis bundle to `out_dir`.
     `spatial=True` adds Grad-CAM saliency of the video encoder per evaluated clip (`spatial_attention/<clip_id>.npy`).
@@ -395,137 +679,13 @@ def evaluate_model(model, datasets_by_split:dict, classes:Sequence[str]|None, ta
     if split not in datasets_by_split:
         raise DataError(f"split '{split}' not among the datasets given {list(datasets_by_split)}", field="split")
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    classes = list(classes or [])
-    mods = list(getattr(model, "modalities", []))
-    removals = [m for m in mods if len(mods) > 1] if ablate else []
-    tta = list(tta or [])
-    total = (1 + len(tta)) * (sum(len(d) for d in datasets_by_split.values()) + len(removals) * len(datasets_by_split[split]))
-    bar = tqdm(total=total, desc="evaluate", unit="clip", disable=not progress)
-    res, preds = {}, []
-    for sp, ds in datasets_by_split.items():
-        res[sp] = infer(model, ds, batch_size, progress=bar, tta=tta)
-        preds.append(_predictions_frame(res[sp], ds, sp, classes, task))
-    pred = pd.concat(preds, ignore_index=True)
-    dup = pred["clip_id"][pred["clip_id"].duplicated()]
-    if len(dup): raise DataError(f"clip ids occur more than once across the splits: {dup.unique()[:5].tolist()}",
-                                 field="clip_id", expected="each clip in one split (rows are looked up by clip id)")
-    cat = lambda key: [res[sp][key] for sp in datasets_by_split]
-    ev = (pred["split"] == split).to_numpy()
-    files = {}
-
-    # metrics, confusion, calibration ---------------------------------------------------------------------------
-    ped = pred[ev].reset_index(drop=True)
-    if task == "classification":
-        val = res.get("val")
-        metrics, cal = classification_report(ped, classes, res[split]["logits"],
-                                             None if val is None else val["logits"], None if val is None else val["labels"],
-                                             n_boot=n_boot, seed=seed)
-        lab = ped[ped["label"] >= 0]
-        files["confusion.parquet"] = confusion_table(lab["label"], lab["pred"], classes)
-        files["calibration.parquet"] = cal
-    else:
-        metrics = regression_report(ped, threshold, positive, n_boot=n_boot, seed=seed)
-    metrics = {"split": split, **metrics}
-
-    # embeddings (N×M×D, schema modality order) and 2-D maps -------------------------------------------------------
-    N = len(pred)
-    D = next((np.concatenate([e[m] for e in cat("embeddings") if m in e]).shape[1] for m in mods
-              if any(m in e for e in cat("embeddings"))), 0)
-    E = np.full((N, len(mods), D), np.nan, np.float32)
-    for j, m in enumerate(mods):
-        parts = [e[m] if m in e else np.full((len(r["clip_ids"]), D), np.nan) for e, r in zip(cat("embeddings"), res.values())]
-        E[:, j] = np.concatenate(parts)
-    files["embeddings.npy"] = E
-    files["embeddings_2d.parquet"] = embeddings_2d(E, mods, pred, umap=umap, seed=seed)
-    al, summ = alignment_health({m: E[ev, j] for j, m in enumerate(mods)}, seed=seed)
-    if len(summ):
-        files["alignment.parquet"], files["alignment_summary.parquet"] = al, summ
-
-    # gates, frame and phase attention, attention consistency ----------------------------------------------------
-    g = [r["gates"] for r in res.values()]
-    gm = next((r["gate_modalities"] for r in res.values() if r["gate_modalities"]), None)
-    if all(x is not None for x in g) and gm:
-        G = np.concatenate(g)
-        files["gates.parquet"] = pd.DataFrame({"clip_id": np.repeat(pred["clip_id"].to_numpy(), len(gm)),
-                                               "label_name": np.repeat(pred["label_name"].to_numpy(), len(gm)),
-                                               "modality": np.tile(gm, N), "weight": G.reshape(-1).astype(np.float32)})
-    fa = [r["frame_attention"] for r in res.values()]
-    phases, pa = [p for r in res.values() for p in r["phases"]], []
-    def phase_rows(frame_maps, source):       # per clip (None where absent) -> phase-attention rows
-        have = [i for i, (p, w) in enumerate(zip(phases, frame_maps)) if p is not None and w is not None and not np.isnan(w).any()]
-        if not have: return
-        ph = [np.asarray(phases[i]).reshape(len(phases[i]), -1)[:, 0].astype(int) for i in have]
-        pa.append(phase_attention([frame_maps[i] for i in have], [_frames_like(p, len(frame_maps[i])) for i, p in zip(have, ph)],
-                                  pred["clip_id"].to_numpy()[have], pred["label_name"].to_numpy()[have], source=source))
-    if all(x is not None for x in fa):
-        FA = np.concatenate(fa).astype(np.float32)
-        files["frame_attention.npy"] = FA
-        phase_rows(list(FA), "video")
-    KA = [a for r in res.values() for a in r["kinematics_attention"]]
-    if any(a is not None for a in KA):      # N×T×17, predictions order, NaN rows for clips without knowledge maps
-        shape = next(a.shape for a in KA if a is not None)
-        files["kinematics_attention.npy"] = np.stack([np.full(shape, np.nan, np.float32) if a is None or a.shape != shape
-                                                      else a.astype(np.float32) for a in KA])
-    phase_rows([None if a is None else a.sum(1) for a in KA], "kinematics_attention")
-    if pa: files["phase_attention.parquet"] = pd.concat(pa, ignore_index=True)
-    r, consistency = res[split], []
-    if all(x is not None for x in fa):       # the video branch's frame / concept attention
-        idx = [i for i, c in enumerate(r["clinician"]) if c is not None and not np.isnan(r["frame_attention"][i]).any()]
-        maps = [model_and_clinician_maps(r["frame_attention"][i],
-                                         None if r["region_attention"] is None else r["region_attention"][i],
-                                         None if r["region_weights"] is None else r["region_weights"][i],
-                                         r["regions"], r["clinician"][i]) for i in idx]
-        if idx:
-            ac = attention_consistency([m[0] for m in maps], [m[1] for m in maps], ped["clip_id"].to_numpy()[idx],
-                                       ped["label_name"].to_numpy()[idx], seed=seed, source="video")
-            consistency.append(ac.assign(level=ac["clip_id"].map(dict(zip(ped["clip_id"].to_numpy()[idx], [m[2] for m in maps])))))
-    joint_level = lambda c: c is not None and np.ndim(c) == 2 and np.shape(c)[1] == 17
-    kinematic = "kinematics" in mods and any(joint_level(c) for c in r["clinician"])
-    cams, sal = _gradient_maps(model, datasets_by_split[split], batch_size, spatial, kinematic)
-    skeleton = {str(c): a for c, a in zip(r["clip_ids"], r["kinematics_attention"]) if a is not None}
-    for source, maps in (("kinematics_attention", skeleton), ("kinematics_saliency", sal if kinematic else {})):
-        from medclip_nb.pose import BODY13      # the joints the knowledge map describes (no eyes, no ears)
-        idx = [i for i, c in enumerate(r["clinician"]) if joint_level(c) and str(r["clip_ids"][i]) in maps]
-        if idx:
-            model_maps = [maps[str(r["clip_ids"][i])][:, BODY13] for i in idx]
-            clin_maps = [_frames_like(np.asarray(r["clinician"][i])[:, BODY13], len(m)) for i, m in zip(idx, model_maps)]
-            ac = attention_consistency(model_maps, clin_maps, ped["clip_id"].to_numpy()[idx], ped["label_name"].to_numpy()[idx],
-                                       seed=seed, source=source)
-            consistency.append(ac.assign(level="frame×joint"))
-    if consistency:
-        files["attention_consistency.parquet"] = ac = pd.concat(consistency, ignore_index=True)
-        metrics.update(consistency_summary(ac, ped.set_index("clip_id")["subject_id"], seed=seed))
-
-    # ablations: each modality masked through presence, scored on the clips that keep another modality -------------
-    rows = []
-    for m in removals:
-        ra = infer(model, datasets_by_split[split], batch_size, remove=[m], progress=bar, tta=tta)
-        if not ra["clip_ids"]: continue
-        da = _predictions_frame(ra, datasets_by_split[split], split, classes, task)
-        full = ped.set_index("clip_id").loc[da["clip_id"]].reset_index()
-        name, v_full, higher = _score(full, classes, task, threshold, positive)
-        _, v, _ = _score(da, classes, task, threshold, positive)
-        rows.append({"removed": m, "metric": name, "value": v, "full": v_full, "drop": (v_full - v) if higher else (v - v_full),
-                     "n": len(da)})
-    bar.close()
-    if rows: files["ablations.parquet"] = pd.DataFrame(rows)
-
-    # write: tables first, schema last (a reader that sees schema.json sees a complete bundle) --------------------
-    files["predictions.parquet"] = pred
-    for f in BUNDLE_FILES:      # a file this evaluation does not produce must not survive from an earlier one
-        if f not in files and f not in ("schema.json", "metrics.json") and (out / f).exists(): (out / f).unlink()
-    for f, obj in files.items():
-        (write_array if f.endswith(".npy") else write_table)(obj, out / f)
-    write_json(out / "metrics.json", {k: _clean(v) for k, v in metrics.items()})
-    sdir = out / "spatial_attention"
-    if sdir.is_dir():
-        for f in sdir.glob("*.npy"): f.unlink()
-    for cid, cam in cams.items(): write_array(cam.astype(np.float16), sdir / f"{cid}.npy")
-    from datetime import datetime, timezone
-    write_json(out / "schema.json", {"version": BUNDLE_VERSION, "recipe": recipe, "task": task, "classes": classes,
-                                     "modalities": mods, "split": split, "tta": tta,
-                                     "created": datetime.now(timezone.utc).isoformat(timespec="seconds")})
-    return out
+    ev = Evaluation(model, datasets_by_split, list(classes or []), task, split, recipe, threshold, positive, batch_size,
+                    n_boot, seed, umap, ablate, spatial, list(tta or []))
+    ev.progress = tqdm(total=ev.n_steps, desc="evaluate", unit="clip", disable=not progress)
+    parts = run_sections(ev, sections)
+    ev.progress.close()
+    return write_bundle(out, parts, {"recipe": recipe, "task": task, "classes": ev.classes, "modalities": ev.modalities,
+                                     "split": split, "tta": ev.tta})
 
 # %% ../nbs/15_evaluate.ipynb #26f392c5
 def _run_datasets(run, split:str) -> dict:
@@ -539,6 +699,7 @@ def _run_datasets(run, split:str) -> dict:
         out[sp] = run.dataset(sp, modalities=list(ds.modalities) + extra) if extra else ds
     return out
 
+# %% ../nbs/15_evaluate.ipynb #c0e48f23
 def evaluate_run(run_dir, split:str="test", progress:bool=True, n_boot:int=500, batch_size:int=16,
                  spatial:bool|None=None, tta:Sequence[str]|None=None) -> Path:
     """Evaluate a trained run (`medclip_nb.train.load_run`) on `split` and write `RUN_DIR/analysis/`; returns that folder.
@@ -557,6 +718,7 @@ def evaluate_run(run_dir, split:str="test", progress:bool=True, n_boot:int=500, 
                           positive=positive, batch_size=batch_size, n_boot=n_boot, seed=seed, spatial=spatial,
                           progress=progress, tta=run_tta(cfg) if tta is None else tta)
 
+# %% ../nbs/15_evaluate.ipynb #664c620e
 def evaluate_main(argv=None) -> int:
     "`medclip evaluate RUN_DIR [--split test]`: write the run's analysis bundle and print where it went."
     import argparse
@@ -595,13 +757,16 @@ def clip_kfold(records:pd.DataFrame, n_splits:int=5, val:float=0.15, seed:int=0)
         folds.append(s)
     return folds
 
+# %% ../nbs/15_evaluate.ipynb #29afa3d5
 def _fold_table(records, folds, fit_score, progress) -> pd.DataFrame:
+    "One row per fold: its number and the metrics `fit_score(records, split)` returns."
     from tqdm.auto import tqdm
     rows = []
     for k, split in enumerate(tqdm(folds, desc="folds", disable=not progress)):
         rows.append({"fold": k, **fit_score(records, split)})
     return pd.DataFrame(rows)
 
+# %% ../nbs/15_evaluate.ipynb #bf616022
 def summarize_folds(table:pd.DataFrame) -> dict:
     "mean and std (ddof=1) of every metric column of a per-fold table: {metric: ..., metric_std: ...}."
     out = {}
@@ -610,12 +775,14 @@ def summarize_folds(table:pd.DataFrame) -> dict:
         out[c], out[f"{c}_std"] = float(v.mean()), float(v.std(ddof=1)) if len(v) > 1 else float("nan")
     return out
 
+# %% ../nbs/15_evaluate.ipynb #41b53178
 def cross_validate(records:pd.DataFrame, fit_score:Callable, n_splits:int=5, val:float=0.15, seed:int=0,
                    progress:bool=False) -> tuple:
     "Cross-subject k-fold: (per-fold table, {metric: mean, metric_std: std})."
     t = _fold_table(records, subject_kfold(records, n_splits, val, seed), fit_score, progress)
     return t, summarize_folds(t)
 
+# %% ../nbs/15_evaluate.ipynb #dc3bb1fd
 def leakage_comparison(records:pd.DataFrame, fit_score:Callable, n_splits:int=5, val:float=0.15, seed:int=0,
                        progress:bool=False) -> pd.DataFrame:
     "The same experiment with folds by subject and by clip: one row per metric with both means ± std and the inflation."
@@ -625,49 +792,3 @@ def leakage_comparison(records:pd.DataFrame, fit_score:Callable, n_splits:int=5,
     return pd.DataFrame([{"metric": k, "subject_split": subj[k], "subject_split_std": subj[f"{k}_std"],
                           "clip_split": clip[k], "clip_split_std": clip[f"{k}_std"], "inflation": clip[k] - subj[k]}
                          for k in keys])
-
-# %% ../nbs/15_evaluate.ipynb #209a764f
-def _cam_hook_name(model) -> str|None:
-    "The video encoder's method that returns its feature map (the one Grad-CAM hooks), or None."
-    encs = getattr(model, "encoders", None)
-    enc = encs["video"] if encs is not None and "video" in encs else None
-    return next((n for n in ("_features", "feature_map") if enc is not None and hasattr(type(enc), n)), None)
-
-def grad_cam_supported(model) -> bool:
-    "True when the model has a video encoder whose feature map Grad-CAM can reach (tiny3d, torchvision video models)."
-    return _cam_hook_name(model) is not None
-
-def video_grad_cam(model, batch) -> np.ndarray:
-    "Grad-CAM of the video encoder for each clip of `batch`: float32 (B, t, h, w) in [0, 1]; NaN rows for clips without video."
-    import torch
-    name = _cam_hook_name(model)
-    enc = model.encoders["video"] if name else None
-    if name is None:
-        raise ConfigError("Grad-CAM needs a video encoder with a feature map (tiny3d or a torchvision video model)")
-    store, orig = {}, getattr(enc, name)
-    def hooked(x):
-        out = orig(x)
-        fm = out[0] if isinstance(out, tuple) else out
-        store["fmap"] = fm
-        return out
-    setattr(enc, name, hooked)      # instance attribute: shadows the method for this call only
-    try:
-        model.eval()
-        with torch.enable_grad():
-            b = batch
-            b.inputs["video"] = b.inputs["video"].detach().float().requires_grad_(True)
-            o = model(b)
-            fm = store["fmap"]
-            if o.logits is not None and o.prediction is None:
-                score = o.logits.gather(1, o.logits.argmax(1, keepdim=True)).sum()
-            else: score = o.prediction.sum()
-            grad, = torch.autograd.grad(score, fm)
-    finally:
-        delattr(enc, name)
-    w = grad.mean((2, 3, 4), keepdim=True)
-    cam = torch.relu((w * fm).sum(1)).detach().float().cpu().numpy()          # (n_video, t, h, w)
-    cam = cam / np.clip(cam.reshape(len(cam), -1).max(1), 1e-12, None)[:, None, None, None]
-    present = b.present["video"].numpy() if "video" in b.present else np.zeros(len(b), bool)
-    out = np.full((len(b), *cam.shape[1:]), np.nan, np.float32)
-    out[present] = cam if len(cam) == present.sum() else cam[present]
-    return out

@@ -22,6 +22,7 @@ def _probs_2d(probs):
     if p.ndim == 1: p = np.stack([1 - p, p], 1)
     return p
 
+# %% ../nbs/02_metrics.ipynb #53f1cc5c
 def classification_metrics(y_true:Sequence[int], probs, classes:Sequence[str]|None=None) -> dict:
     "Accuracy beside the majority rate and balanced accuracy; per-class sensitivity, specificity and F1; ROC-AUC; PR-AUC as average precision."
     from sklearn import metrics as M
@@ -87,6 +88,7 @@ def subject_level(df:pd.DataFrame, prob_cols:Sequence[str]|None=None, value_cols
         agg["label"] = "first"
     return df.groupby("subject_id", sort=True).agg(agg).reset_index()
 
+# %% ../nbs/02_metrics.ipynb #13ca2dd2
 def bootstrap_ci(df:pd.DataFrame, metric_fn:Callable[[pd.DataFrame], float], by:str="subject_id",
                  n:int=1000, alpha:float=0.05, seed:int=0) -> tuple:
     "Percentile CI of `metric_fn(df)` resampling whole groups (`by`) with replacement."
@@ -129,16 +131,19 @@ def reliability_table(probs, y_true, n_bins:int=10) -> pd.DataFrame:
              int((bins == b).sum())) for b in range(n_bins)]
     return pd.DataFrame(rows, columns=["bin", "confidence", "accuracy", "count"])
 
+# %% ../nbs/02_metrics.ipynb #40ae3726
 def expected_calibration_error(probs, y_true, n_bins:int=10) -> float:
     "ECE: count-weighted mean |accuracy - confidence| over confidence bins."
     t = reliability_table(probs, y_true, n_bins).dropna()
     return float((t["count"] * (t["accuracy"] - t["confidence"]).abs()).sum() / t["count"].sum())
 
+# %% ../nbs/02_metrics.ipynb #a3356107
 def softmax_np(logits, temperature:float=1.0):
     z = np.asarray(logits, float) / temperature
     z = z - z.max(1, keepdims=True); e = np.exp(z)
     return e / e.sum(1, keepdims=True)
 
+# %% ../nbs/02_metrics.ipynb #7e729301
 def fit_temperature(logits, y_true) -> float:
     "The temperature T > 0 minimising the NLL of softmax(logits / T) (fitted on validation data)."
     from scipy.optimize import minimize_scalar

@@ -5,7 +5,7 @@
 # %% ../nbs/11_run.ipynb #56e6f976
 from __future__ import annotations
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -13,14 +13,13 @@ import numpy as np
 import torch
 import yaml
 
-from .core import Config, ConfigError, DataError, Batch, atomic_write
+from .core import Config, ConfigError, DataError, Batch
 from .datasets import open_run_reader, split_dataset, make_loader
 from .model import build_model
 from .metrics import softmax_np, quick_metrics
 
-
 # %% auto #0
-__all__ = ['run_tta', 'average_views', 'infer', 'LoadedRun', 'load_run', 'final_metrics']
+__all__ = ['run_tta', 'Inference', 'average_views', 'infer', 'LoadedRun', 'load_run', 'final_metrics']
 
 # %% ../nbs/11_run.ipynb #d75a2565
 def run_tta(cfg) -> list:
@@ -32,83 +31,115 @@ def run_tta(cfg) -> list:
 # %% ../nbs/11_run.ipynb #960cdd54
 def _subset_batch(b, keep:np.ndarray):
     "The rows `keep` (bool) of a `Batch`."
-    import torch
     idx = torch.as_tensor(np.flatnonzero(keep))
     pick = lambda v: [v[i] for i in idx.tolist()] if isinstance(v, list) else v[idx]
     return Batch(pick(b.clip_ids), pick(b.subject_ids), {k: pick(v) for k, v in b.inputs.items()},
                  {k: v[idx] for k, v in b.present.items()}, {k: v[idx] for k, v in b.pad_masks.items()},
                  None if b.labels is None else b.labels[idx], None if b.targets is None else b.targets[idx], pick(b.meta))
 
-def _np(t): return None if t is None else t.detach().float().cpu().numpy()
+# %% ../nbs/11_run.ipynb #f23416a2
+def _np(t):
+    "A tensor as a float numpy array on the CPU (None stays None)."
+    return None if t is None else t.detach().float().cpu().numpy()
 
-def average_views(readings:Sequence[dict]) -> dict:
+# %% ../nbs/11_run.ipynb #53d1b902
+@dataclass
+class Inference:
+    "A model's reading of a dataset (numpy, one row per clip, dataset order)."
+    clip_ids: list = field(default_factory=list)
+    subject_ids: list = field(default_factory=list)
+    labels: np.ndarray | None = None                # N class ids (-1: unlabelled)
+    targets: np.ndarray | None = None               # N regression targets (NaN: none)
+    logits: np.ndarray | None = None                # N×C (classification)
+    prediction: np.ndarray | None = None            # N×1 (regression)
+    embeddings: dict = field(default_factory=dict)  # {modality: N×D}
+    gates: np.ndarray | None = None                 # N×M gate weights (gated fusion)
+    gate_modalities: list | None = None             # the modalities of the gate columns
+    frame_attention: np.ndarray | None = None       # N×T
+    region_attention: np.ndarray | None = None      # N×K×T (concept attention over frames)
+    region_weights: np.ndarray | None = None        # N×K
+    regions: list | None = None                     # the K body regions
+    clinician: list = field(default_factory=list)   # the clinician's map per clip (None where absent)
+    phases: list = field(default_factory=list)      # gait phase per frame per clip (None where absent)
+    kinematics_attention: list = field(default_factory=list)  # T×17 skeleton attention per clip (None where absent)
+
+    def __len__(self): return len(self.clip_ids)
+
+# %% ../nbs/11_run.ipynb #8b40847f
+def average_views(readings:Sequence[Inference]) -> Inference:
     """Test-time augmentation: the first `infer` reading with its class probabilities (and regression outputs) averaged
     over all `readings` of the same clips; logits become the log of the mean probability, so softmax gives that mean.
     Embeddings, gates and attention stay the first (unaugmented) reading's."""
     first = readings[0]
     for r in readings[1:]:
-        if list(r["clip_ids"]) != list(first["clip_ids"]):
+        if list(r.clip_ids) != list(first.clip_ids):
             raise DataError("test-time views read different clips", field="tta", expected="the same clips in the same order")
-    out = dict(first)
-    if first["logits"] is not None:
-        p = np.mean([softmax_np(r["logits"]) for r in readings], 0)
-        out["logits"] = np.log(np.clip(p, 1e-12, None)).astype(np.float32)
-    if first["prediction"] is not None:
-        out["prediction"] = np.mean([r["prediction"] for r in readings], 0)
+    out = replace(first)
+    if first.logits is not None:
+        p = np.mean([softmax_np(r.logits) for r in readings], 0)
+        out.logits = np.log(np.clip(p, 1e-12, None)).astype(np.float32)
+    if first.prediction is not None:
+        out.prediction = np.mean([r.prediction for r in readings], 0)
     return out
 
-def infer(model, dataset, batch_size:int=16, remove:Sequence[str]=(), progress=None, tta:Sequence[str]=()) -> dict:
+# %% ../nbs/11_run.ipynb #150dfc2a
+def _mask_out(b, remove:Sequence[str], modalities:Sequence[str]):
+    """Batch `b` with the modalities `remove` masked out through its presence mask (not zero-filled); clips left with
+    none of `modalities` are dropped (None when no clip is left)."""
+    for m in remove:
+        if m in b.present: b.present[m] = torch.zeros_like(b.present[m])
+    left = np.zeros(len(b), bool)
+    for m in modalities:
+        if m in b.present: left |= b.present[m].numpy()
+    if left.all(): return b
+    return _subset_batch(b, left) if left.any() else None
+
+# %% ../nbs/11_run.ipynb #5fa26871
+_PER_CLIP = ("clip_ids", "subject_ids", "clinician", "phases", "kinematics_attention")   # lists, one entry per clip
+_STACKED = ("labels", "targets", "logits", "prediction", "gates", "frame_attention", "region_attention", "region_weights")
+
+# %% ../nbs/11_run.ipynb #4cbd8eab
+def _read_batch(acc:dict, b, o):
+    "Append batch `b` and the model's output `o` for it to the accumulators `acc` of `infer`."
+    B = len(b)
+    acc["clip_ids"] += list(b.clip_ids); acc["subject_ids"] += list(b.subject_ids)
+    acc["labels"].append(b.labels.numpy()); acc["targets"].append(b.targets.numpy())
+    for k, v in (("logits", o.logits), ("prediction", o.prediction), ("gates", o.gate_weights),
+                 ("frame_attention", o.frame_attention), ("region_attention", o.extras.get("concept_frame_attention")),
+                 ("region_weights", o.joint_attention if o.extras.get("concepts") else None)):
+        if v is not None: acc[k].append(_np(v).reshape(B, *v.shape[1:]))
+    for m, e in o.embeddings.items(): acc["embeddings"].setdefault(m, []).append(_np(e))
+    acc["gate_modalities"] = list(o.gate_modalities or []) or acc["gate_modalities"]
+    acc["regions"] = o.extras.get("concepts") or acc["regions"]
+    for name, key in (("clinician", "attention"), ("phases", "phases")):
+        x, pr = b.inputs.get(key), b.present.get(key)
+        acc[name] += [(_np(x[i]) if x is not None and bool(pr[i]) else None) for i in range(B)]
+    ka = o.extras.get("kinematics_attention")
+    acc["kinematics_attention"] += [None if ka is None or bool(torch.isnan(ka[i]).any()) else _np(ka[i]) for i in range(B)]
+
+# %% ../nbs/11_run.ipynb #90de2b74
+def infer(model, dataset, batch_size:int=16, remove:Sequence[str]=(), progress=None, tta:Sequence[str]=()) -> Inference:
     """Run `model` (eval, no grad) over `dataset` in order; with `remove`, those modalities are masked out through the
     batch's presence mask (not zero-filled) and clips left with none of the model's modalities are dropped.
     With `tta` (augmentations the reader offers, e.g. `["hflip"]`) the model also reads each `dataset.view(name)` and
-    the outputs are averaged (`average_views`).
-    Returns numpy arrays per clip: clip_ids, subject_ids, labels, targets, logits, prediction, embeddings {m: N×D},
-    gates, gate_modalities, frame_attention, region_attention (N×K×T), region_weights (N×K), regions, and as lists
-    (None where absent) clinician, phases and kinematics_attention (the skeleton attention, T×17)."""
+    the outputs are averaged (`average_views`). Returns an `Inference`."""
     if tta:
         return average_views([infer(model, d, batch_size, remove, progress)
                               for d in [dataset, *(dataset.view(name) for name in tta)]])
-    import torch
     model.eval()
     mods = list(getattr(model, "modalities", []))
-    acc = {k: [] for k in ("clip_ids", "subject_ids", "labels", "targets", "logits", "prediction", "gates",
-                           "frame_attention", "region_attention", "region_weights", "clinician", "phases", "kinematics_attention")}
-    emb, info = {}, {"gate_modalities": None, "regions": None}
-    loader = make_loader(dataset, batch_size=batch_size, shuffle=False)
+    acc = {k: [] for k in _PER_CLIP + _STACKED}
+    acc.update(embeddings={}, gate_modalities=None, regions=None)
     with torch.no_grad():
-        for b in loader:
-            for m in remove:
-                if m in b.present: b.present[m] = torch.zeros_like(b.present[m])
-            left = np.zeros(len(b), bool)
-            for m in mods:
-                if m in b.present: left |= b.present[m].numpy()
-            if not left.all():
-                if not left.any(): continue
-                b = _subset_batch(b, left)
-            o = model(b)
-            B = len(b)
-            acc["clip_ids"] += list(b.clip_ids); acc["subject_ids"] += list(b.subject_ids)
-            acc["labels"].append(b.labels.numpy()); acc["targets"].append(b.targets.numpy())
-            for k, v in (("logits", o.logits), ("prediction", o.prediction), ("gates", o.gate_weights),
-                         ("frame_attention", o.frame_attention), ("region_attention", o.extras.get("concept_frame_attention")),
-                         ("region_weights", o.joint_attention if o.extras.get("concepts") else None)):
-                if v is not None: acc[k].append(_np(v).reshape(B, *v.shape[1:]))
-            for m, e in o.embeddings.items(): emb.setdefault(m, []).append(_np(e))
-            info["gate_modalities"] = list(o.gate_modalities or []) or info["gate_modalities"]
-            info["regions"] = o.extras.get("concepts") or info["regions"]
-            for name in ("clinician", "phases"):
-                key = "attention" if name == "clinician" else "phases"
-                x, pr = b.inputs.get(key), b.present.get(key)
-                acc[name] += [(_np(x[i]) if x is not None and bool(pr[i]) else None) for i in range(B)]
-            ka = o.extras.get("kinematics_attention")
-            acc["kinematics_attention"] += [None if ka is None or bool(torch.isnan(ka[i]).any()) else _np(ka[i]) for i in range(B)]
-            if progress is not None: progress.update(B)
+        for b in make_loader(dataset, batch_size=batch_size, shuffle=False):
+            b = _mask_out(b, remove, mods)
+            if b is None: continue
+            _read_batch(acc, b, model(b))
+            if progress is not None: progress.update(len(b))
     cat = lambda L: np.concatenate(L) if L else None
-    lists = ("clip_ids", "subject_ids", "clinician", "phases", "kinematics_attention")
-    out = {k: (v if k in lists else cat(v)) for k, v in acc.items()}
-    out["embeddings"] = {m: cat(v) for m, v in emb.items()}
-    out.update(info)
-    return out
+    arrays = {k: cat(acc[k]) for k in _STACKED}
+    return Inference(**{k: acc[k] for k in _PER_CLIP}, **arrays, embeddings={m: cat(v) for m, v in acc["embeddings"].items()},
+                     gate_modalities=acc["gate_modalities"], regions=acc["regions"])
 
 # %% ../nbs/11_run.ipynb #3dc0eea8
 @dataclass
@@ -144,10 +175,12 @@ class LoadedRun:
         "The model's `ModelOutput` (detached, on CPU) for a `Batch`."
         with torch.no_grad(): return self.model(batch.to(self.device)).detach()
 
+# %% ../nbs/11_run.ipynb #31652781
 def _read_json(p:Path, what:str):
     if not p.exists(): raise DataError(f"{what} missing: not a finished run folder", path=p, expected="a run folder written by `medclip train`")
     return json.loads(p.read_text())
 
+# %% ../nbs/11_run.ipynb #77258ff7
 def load_run(run_dir, checkpoint:str="best", device="cpu") -> LoadedRun:
     "Load a run folder written by `train` (checkpoint 'best', falling back to 'last', or a path)."
     run_dir = Path(run_dir)
@@ -166,6 +199,7 @@ def load_run(run_dir, checkpoint:str="best", device="cpu") -> LoadedRun:
     model.to(device).eval()
     return LoadedRun(run_dir, cfg, list(cj["classes"]), cj["task"], model, splits, Path(dj["root"]), dj["layout"], ck)
 
+# %% ../nbs/11_run.ipynb #88ca458c
 def final_metrics(run_dir) -> dict:
     "Quick val / test metrics of the run's best checkpoint (uniform frames), averaged over the run's test-time augmentations (`data.tta`)."
     run = load_run(run_dir)
@@ -173,8 +207,8 @@ def final_metrics(run_dir) -> dict:
     out = {"checkpoint": run.checkpoint.name, "task": run.task, "tta": tta}
     for split in ("val", "test"):
         r = infer(run.model, run.dataset(split), int(run.cfg.data.batch_size), tta=tta)
-        probs = softmax_np(r["logits"]) if run.task == "classification" else None
-        preds = None if r["prediction"] is None else r["prediction"].reshape(-1)
-        m = quick_metrics(run.task, run.classes, r["labels"], probs, r["targets"], preds)
+        probs = softmax_np(r.logits) if run.task == "classification" else None
+        preds = None if r.prediction is None else r.prediction.reshape(-1)
+        m = quick_metrics(run.task, run.classes, r.labels, probs, r.targets, preds)
         out.update({f"{split}/{k}": v for k, v in m.items()})
     return out

@@ -8,6 +8,7 @@ from sklearn import metrics as skm
 from medclip_nb.metrics import classification_metrics, regression_metrics
 from medclip_nb.bundle import BUNDLE_FILES, TABLE_COLUMNS, load_bundle
 from medclip_nb.evaluate import evaluate_model, evaluate_main, evaluate_run, clinical_threshold, model_and_clinician_maps
+from medclip_nb.evaluate import EVALUATION_SECTIONS, Evaluation, read_splits, predictions_section, report_section
 from medclip_nb.train import train
 from medclip_nb.synth.gait import render_gait_dataset
 
@@ -101,6 +102,22 @@ def test_bundle_complete_loads_and_is_deterministic(gait, tmp_path):
     evaluate_model(net, by_split, gait.classes, "classification", an, recipe="clinicalclip_gait",
                    n_boot=50, progress=False)
     assert {f.name: f.read_bytes() for f in an.iterdir() if f.suffix in (".parquet", ".npy")} == first
+
+def test_sections_write_bundle_files_only(gait, tmp_path):
+    "Each section returns bundle files only; a bundle written with fewer sections keeps no file of a fuller earlier one."
+    net = _model(gait.classes, ["model.fusion=gated"]).eval()
+    tr = gait.records.subject_id.isin(["S001", "S002"]).to_numpy()
+    ev = read_splits(Evaluation(net, {"train": gait.subset(tr), "test": gait.subset(~tr)}, gait.classes, "classification", n_boot=20))
+    for section in EVALUATION_SECTIONS:
+        parts = section(ev)
+        assert set(parts.files) <= set(BUNDLE_FILES), section.__name__
+    an = evaluate_model(net, ev.datasets, gait.classes, "classification", tmp_path / "analysis", n_boot=20, progress=False)
+    assert (an / "gates.parquet").exists()
+    evaluate_model(net, ev.datasets, gait.classes, "classification", an, n_boot=20, progress=False,
+                   sections=[predictions_section, report_section])
+    assert sorted(f.name for f in an.iterdir()) == ["calibration.parquet", "confusion.parquet", "metrics.json",
+                                                    "predictions.parquet", "schema.json"]
+    assert load_bundle(tmp_path).predictions.clip_id.tolist() == ev.predictions.clip_id.tolist()
 
 def test_removing_the_signal_modality_drops_the_score(gait, tmp_path):
     "Video made constant, so only the clinician map can carry the label: a briefly trained model loses its score without it."
