@@ -12,7 +12,8 @@ import pytest
 
 from medclip_nb.core import DataError, VideoDecodeError
 from medclip_nb.video import (write_video, probe_video, read_clip, read_frames, sample_indices, ClipCache,
-                              read_image, to_tensor, echo_zoom, letterbox, hflip, center_crop, COCO17_FLIP)
+                              read_image, to_tensor, echo_zoom, letterbox, hflip, center_crop)
+from medclip_nb.gait import COCO17_FLIP
 
 
 def _texture(T=48, H=96, W=128, seed=0):
