@@ -14,6 +14,7 @@ import pandas as pd
 # This module defines torch Datasets and Samplers, so it needs torch at import; it is imported only when used
 # (never by `import medclip_nb`).
 import torch
+from fastcore.basics import patch   # classes grow method by method, one cell each
 from torch.utils.data import Dataset, Sampler, DataLoader
 
 from .core import Sample, collate, DataError, MedclipError, load_config, Config, atomic_write
@@ -27,8 +28,8 @@ _log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['VIDEO_EXTS', 'SPLITS', 'MODALITY_COLUMNS', 'RECORD_COLUMNS', 'ALIGNED', 'AUGMENTATIONS', 'TARGET_RANGES',
            'COBB_CLASSES', 'DEFAULT_ANATOMY_CODES', 'SPATIALCLIP_CLASSES', 'DEFAULT_NAME_PATTERN', 'LAYOUTS',
-           'REGION_JOINTS', 'SPLIT_NAMES', 'read_classes_json', 'SkipLog', 'MedicalDataset', 'assert_subject_disjoint',
-           'target_bins', 'subject_splits', 'subject_kfold', 'few_shot', 'ClinicalCLIPDataset', 'ScoliGaitDataset',
+           'REGION_JOINTS', 'SPLIT_NAMES', 'read_classes_json', 'SkipLog', 'assert_subject_disjoint', 'target_bins',
+           'subject_splits', 'subject_kfold', 'few_shot', 'MedicalDataset', 'ClinicalCLIPDataset', 'ScoliGaitDataset',
            'lv_mask', 'EchoNetDataset', 'SpatialCLIPDataset', 'FilenameDataset', 'detect_layout', 'open_dataset',
            'region_joints', 'render_gaussian_maps', 'read_mmaction_keypoints', 'read_region_annotations',
            'ClinicianPriors', 'ValidationReport', 'validate', 'validate_main', 'SubjectBatchSampler', 'make_loader',
@@ -130,6 +131,139 @@ class SkipLog:
     def count(self) -> int: return len(self.items)
     def __repr__(self): return f"SkipLog('{self.path}', {self.count} skipped)"
 
+# %% ../nbs/05_datasets.ipynb #2f17ff02
+def _leak_problems(rec:pd.DataFrame, split_field:str="split") -> list:
+    "[(DataError, [record keys])] for every subject found in more than one split."
+    r = rec[rec["split"].notna()]
+    out = []
+    for sid, g in r.groupby(r["subject_id"].astype(str), sort=True):
+        if g["split"].nunique() < 2: continue
+        parts = []
+        for sp, gs in g.groupby("split", sort=False):
+            rows = [str(x) for x in gs["row"] if x is not None]
+            srcs = sorted({Path(str(s)).name for s in gs["source"]})
+            parts.append(f"{sp} ({'/'.join(srcs)} row{'s' if len(rows) > 1 else ''} {', '.join(rows)})")
+        second = g[g["split"] != g["split"].iloc[0]].iloc[0]
+        e = DataError(f"subject '{sid}' is in several splits: {'; '.join(parts)}", path=second["source"],
+                      row=second["row"], field=split_field, expected="each subject in exactly one split")
+        out.append((e, list(g.index)))
+    return out
+
+def _is_reader(obj) -> bool:
+    "A `MedicalDataset` (or a subset of one): known by its records, since the class is defined further on."
+    return isinstance(obj, Dataset) and hasattr(obj, "all_records")
+
+def _as_split_frame(obj) -> pd.DataFrame:
+    if _is_reader(obj): return obj.all_records
+    if isinstance(obj, pd.DataFrame): return obj
+    if isinstance(obj, Mapping):  # {split name: DataFrame | Dataset | iterable of subject ids}
+        parts = []
+        for name, v in obj.items():
+            if _is_reader(v): v = v.records
+            subj = v["subject_id"] if isinstance(v, pd.DataFrame) else list(v)
+            parts.append(pd.DataFrame({"subject_id": [str(s) for s in subj], "split": name}))
+        df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["subject_id", "split"])
+        return df.assign(source="", row=None)
+    raise TypeError(f"assert_subject_disjoint: cannot read splits from {type(obj).__name__}")
+
+def assert_subject_disjoint(splits, split_field:str="split"):
+    "Raise a `DataError` naming every subject that appears in more than one split (a records table with a `split` column, a dataset, or `{name: records|dataset|subject ids}`)."
+    df = _as_split_frame(splits)
+    for c in ("source", "row"):
+        if c not in df: df = df.assign(**{c: None if c == "row" else ""})
+    leaks = _leak_problems(df, split_field)
+    if not leaks: return
+    subj = [e.problem.split("'")[1] for e, _ in leaks]
+    lines = "\n  ".join(str(e) for e, _ in leaks)
+    raise DataError(f"{len(leaks)} subject(s) appear in more than one split ({', '.join(subj[:10])}"
+                    f"{', …' if len(subj) > 10 else ''}):\n  {lines}", field=split_field,
+                    expected="each subject in exactly one split (use subject_splits / subject_kfold)")
+
+def target_bins(values, edges:Sequence[float]) -> np.ndarray:
+    "Bin index of each value for bin `edges` (e0 ≤ v < e1 → 0, …; the last bin includes its right edge); -1 outside or NaN."
+    v = np.asarray(values, dtype=np.float64); e = np.asarray(edges, dtype=np.float64)
+    b = np.searchsorted(e, v, side="right") - 1
+    b[v == e[-1]] = len(e) - 2
+    b[(v < e[0]) | (v > e[-1]) | np.isnan(v)] = -1
+    return b
+
+# %% ../nbs/05_datasets.ipynb #0492f1b0
+def _strata(rec:pd.DataFrame, stratify="auto", n_bins:int=4) -> np.ndarray:
+    "What to keep balanced across folds: the class, or quantile bins of the target, or nothing."
+    if stratify == "label" or (stratify == "auto" and (rec["label"].fillna(-1).astype(int) >= 0).any()):
+        return rec["label"].fillna(-1).astype(int).to_numpy()
+    if stratify in ("target", "auto") and rec["target"].notna().any():
+        t = rec["target"].astype(float)
+        q = np.unique(np.nanquantile(t, np.linspace(0, 1, n_bins + 1)))
+        return target_bins(t, q) if len(q) > 1 else np.zeros(len(rec), int)
+    return np.zeros(len(rec), int)
+
+def _group_fold(rec, n_splits:int, seed:int, stratify, what:str):
+    "The first fold of a StratifiedGroupKFold by subject: (rest positions, held-out positions)."
+    import warnings
+    from sklearn.model_selection import StratifiedGroupKFold
+    groups = rec["subject_id"].astype(str).to_numpy()
+    if len(set(groups)) < n_splits:
+        raise DataError(f"cannot hold out a {what} split by subject: only {len(set(groups))} subject(s) for {n_splits} folds",
+                        field="subject_id", expected=f"at least {n_splits} subjects")
+    with warnings.catch_warnings():  # "least populated class has only k members": expected with few subjects
+        warnings.simplefilter("ignore", UserWarning)
+        sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
+        return list(sgkf.split(np.zeros(len(rec)), _strata(rec, stratify), groups))
+
+def subject_splits(records:pd.DataFrame, val:float=0.15, test:float=0.15, seed:int=0, stratify="auto") -> pd.Series:
+    "A train/val/test label per record with every subject in exactly one split (stratified by class or target)."
+    out = pd.Series("train", index=records.index, name="split", dtype=object)
+    rest = np.arange(len(records))
+    if test > 0:
+        tr, te = _group_fold(records, max(2, round(1 / test)), seed, stratify, "test")[0]
+        out.iloc[te] = "test"; rest = tr
+    if val > 0:
+        sub = records.iloc[rest]
+        tr, va = _group_fold(sub, max(2, round((1 - test) / val)), seed + 1, stratify, "validation")[0]
+        out.iloc[rest[va]] = "val"
+    return out
+
+def subject_kfold(records:pd.DataFrame, n_splits:int=5, val:float=0.15, seed:int=0, stratify="auto") -> list:
+    "Cross-validation by subject: fold k tests on the k-th group of subjects and validates on subjects carved from the rest (never on test). A list of `split` Series."
+    folds = []
+    for tr, te in _group_fold(records, n_splits, seed, stratify, "test"):
+        s = pd.Series("train", index=records.index, name="split", dtype=object)
+        s.iloc[te] = "test"
+        if val > 0:
+            sub = records.iloc[tr]
+            _, va = _group_fold(sub, max(2, round((1 - 1 / n_splits) / val)), seed + 1, stratify, "validation")[0]
+            s.iloc[tr[va]] = "val"
+        folds.append(s)
+    return folds
+
+# %% ../nbs/05_datasets.ipynb #d282a403
+def few_shot(records:pd.DataFrame, k:int, by:str="auto", bins:Sequence[float]|None=None, seed:int=0,
+             allow_fewer:bool=False) -> pd.Index:
+    "Index of `k` records per class (or per target bin of `bins`), drawn round-robin over subjects so the shots come from as many people as possible; deterministic given `seed`."
+    rng = np.random.default_rng(seed)
+    if by == "auto": by = "label" if (records["label"].fillna(-1).astype(int) >= 0).any() else "target"
+    if by == "label": groups = records["label"].fillna(-1).astype(int).to_numpy(); names = None
+    elif by == "target":
+        if bins is None: raise DataError("few-shot by target needs bin edges", field="bins", expected="e.g. [0, 30, 40, 55, 100] for EF")
+        groups = target_bins(records["target"], bins)
+    else: raise DataError(f"unknown few-shot grouping '{by}'", field="by", expected="'label', 'target' or 'auto'")
+    keep = []
+    for g in sorted(set(groups.tolist()) - {-1}):
+        sub = records[groups == g]
+        by_subj = {s: list(rng.permutation(gs.index.to_numpy())) for s, gs in sub.groupby(sub["subject_id"].astype(str))}
+        order = list(rng.permutation(sorted(by_subj)))
+        picked = []
+        while len(picked) < k and any(by_subj.values()):
+            for s in order:
+                if by_subj[s] and len(picked) < k: picked.append(by_subj[s].pop())
+        if len(picked) < k and not allow_fewer:
+            what = f"class {g}" if by == "label" else f"target bin [{bins[g]}, {bins[g + 1]})"
+            raise DataError(f"{what} has only {len(picked)} record(s), fewer than k={k}", field=by,
+                            expected=f"≥ {k} per group (or allow_fewer=True)")
+        keep += picked
+    return pd.Index(keep)
+
 # %% ../nbs/05_datasets.ipynb #8189a4d2
 def _rel(p, root) -> str:
     "A path as a user would write it in their index: relative to the dataset root when inside it."
@@ -158,6 +292,7 @@ def _aligned_shape_ok(m:str, a) -> bool:
     if m == "phases": return a.ndim in (1, 2) and a.dtype.kind in "iub"
     return a.ndim == 2
 
+# %% ../nbs/05_datasets.ipynb #3594a51a
 class MedicalDataset(Dataset):
     "Base of every reader: `.records`, `.classes`, `.task`, `.modalities`; items are `Sample`s."
     layout = "base"
@@ -208,7 +343,6 @@ class MedicalDataset(Dataset):
                             path=self.index_path, field=self.fields.get("split", "split"), expected=f"rows with split '{split}'")
         self.available_modalities = self._available()
         self.modalities = self._resolve(modalities)
-
     # --- subclass hooks -------------------------------------------------------------------------------------------
     index_path = None
     augmentations: tuple = ()   # training augmentations this reader can apply with every spatial modality kept in step
@@ -216,385 +350,289 @@ class MedicalDataset(Dataset):
     def _extra(self, rec, inputs:dict, meta:dict, plan): pass
     def _extra_check(self, rec, plan) -> list: return []
 
-    # --- records, modalities ----------------------------------------------------------------------------------------
-    def _available(self) -> list:
-        r = self.records; out = []
-        for m, col in MODALITY_COLUMNS.items():
-            if col in r and r[col].map(lambda v: not _missing(v) if not isinstance(v, list) else True).any(): out.append(m)
-        if self.priors is not None and "attention" not in out and "video_path" in r: out.append("attention")
-        return out
+# %% ../nbs/05_datasets.ipynb #505bc905
+@patch
+def _check_augment(self:MedicalDataset, augment) -> tuple:
+    augment = (augment,) if isinstance(augment, str) else tuple(augment or ())
+    for a in augment:
+        if a not in AUGMENTATIONS:
+            raise DataError(f"unknown augmentation '{a}'", field="augment", expected=f"one of {sorted(AUGMENTATIONS)}")
+        if a not in self.augmentations:
+            raise DataError(f"the {self.layout} reader cannot apply '{a}': {AUGMENTATIONS[a]}", field="augment",
+                            expected=f"one of {list(self.augmentations)}" if self.augmentations else "no augmentation")
+    return augment
 
-    def _resolve(self, modalities) -> list:
-        if modalities is None: return list(self.available_modalities)
-        if isinstance(modalities, str): modalities = [modalities]
-        mods = list(dict.fromkeys(modalities))
-        for m in mods:
-            if m not in MODALITY_COLUMNS:
-                raise DataError(f"unknown modality '{m}'", field="modalities", expected=f"some of {list(MODALITY_COLUMNS)}")
-            if m not in self.available_modalities:
-                raise DataError(f"modality '{m}' was asked for but this {self.layout} dataset has none "
-                                f"(column '{self.fields.get(m, m)}' absent or empty)", path=self.index_path,
-                                field=self.fields.get(m, m), expected=f"some of {self.available_modalities}")
-        return mods
+@patch
+def _available(self:MedicalDataset) -> list:
+    r = self.records; out = []
+    for m, col in MODALITY_COLUMNS.items():
+        if col in r and r[col].map(lambda v: not _missing(v) if not isinstance(v, list) else True).any(): out.append(m)
+    if self.priors is not None and "attention" not in out and "video_path" in r: out.append("attention")
+    return out
 
-    def _id_problems(self, rec) -> list:
-        "Duplicate clip ids and subjects in several splits, attached to their rows."
-        out, first = [], {}
-        for key, cid, src, row in zip(rec.index, rec["clip_id"], rec["source"], rec["row"]):
-            if _missing(cid): continue
-            if cid in first:
-                out.append((key, DataError(f"duplicate clip id '{cid}' (first used in {first[cid]})", path=src, row=row,
-                                           field=self.fields["clip_id"], expected="one row per clip, unique clip ids")))
-            else: first[cid] = f"{Path(src).name} row {row}" if row is not None else str(src)
-        for err, keys in _leak_problems(rec, self.fields.get("split", "split")): out += [(k, err) for k in keys]
-        return out
+@patch
+def _resolve(self:MedicalDataset, modalities) -> list:
+    if modalities is None: return list(self.available_modalities)
+    if isinstance(modalities, str): modalities = [modalities]
+    mods = list(dict.fromkeys(modalities))
+    for m in mods:
+        if m not in MODALITY_COLUMNS:
+            raise DataError(f"unknown modality '{m}'", field="modalities", expected=f"some of {list(MODALITY_COLUMNS)}")
+        if m not in self.available_modalities:
+            raise DataError(f"modality '{m}' was asked for but this {self.layout} dataset has none "
+                            f"(column '{self.fields.get(m, m)}' absent or empty)", path=self.index_path,
+                            field=self.fields.get(m, m), expected=f"some of {self.available_modalities}")
+    return mods
 
-    def _prior_problems(self, rec) -> list:
-        out = []
-        for key, r in rec.iterrows():
-            pk = self.priors.find(self._prior_candidates(r))
-            out += [(key, e) for e in self.priors.problems_for(pk)]
-        return out
+@patch
+def _id_problems(self:MedicalDataset, rec) -> list:
+    "Duplicate clip ids and subjects in several splits, attached to their rows."
+    out, first = [], {}
+    for key, cid, src, row in zip(rec.index, rec["clip_id"], rec["source"], rec["row"]):
+        if _missing(cid): continue
+        if cid in first:
+            out.append((key, DataError(f"duplicate clip id '{cid}' (first used in {first[cid]})", path=src, row=row,
+                                       field=self.fields["clip_id"], expected="one row per clip, unique clip ids")))
+        else: first[cid] = f"{Path(src).name} row {row}" if row is not None else str(src)
+    for err, keys in _leak_problems(rec, self.fields.get("split", "split")): out += [(k, err) for k in keys]
+    return out
 
-    @property
-    def subject_ids(self) -> list: return [str(s) for s in self.records["subject_id"]]
-    @property
-    def labels(self) -> np.ndarray: return self.records["label"].to_numpy(dtype=np.int64)
-    @property
-    def targets(self) -> np.ndarray: return self.records["target"].to_numpy(dtype=np.float64)
-    def __len__(self): return len(self.records)
-    def __repr__(self):
-        return (f"{type(self).__name__}('{self.root}', {len(self)} items, {self.records['subject_id'].nunique()} subjects, "
-                f"task={self.task}, classes={len(self.classes)}, modalities={self.modalities})")
-
-    def subset(self, keys) -> "MedicalDataset":
-        "A shallow copy holding only the records with these index `keys` (or a boolean mask over `.records`)."
-        import copy
-        new = copy.copy(self)
-        new.records = self.records.loc[keys] if not isinstance(keys, (pd.Series, np.ndarray)) or keys.dtype != bool \
-            else self.records[np.asarray(keys)]
-        return new
-
-    def set_epoch(self, epoch:int):
-        "Change the random frame draws (sampling='random'/'segment') for a new epoch."
-        self.epoch = int(epoch)
-
-    # --- addressing problems --------------------------------------------------------------------------------------
-    def _wrap(self, e:DataError, rec, modality:str) -> DataError:
-        "The same problem, addressed to the index file, row and field that point at the failing file."
-        src = rec["source"]
-        inner = "" if e.path is None or str(e.path) == str(src) else f"{_rel(e.path, self.root)}: "
-        return type(e)(inner + e.problem, path=src, row=rec["row"], field=self.fields.get(modality, modality),
-                       expected=e.expected)
-
-    def _check_augment(self, augment) -> tuple:
-        augment = (augment,) if isinstance(augment, str) else tuple(augment or ())
-        for a in augment:
-            if a not in AUGMENTATIONS:
-                raise DataError(f"unknown augmentation '{a}'", field="augment", expected=f"one of {sorted(AUGMENTATIONS)}")
-            if a not in self.augmentations:
-                raise DataError(f"the {self.layout} reader cannot apply '{a}': {AUGMENTATIONS[a]}", field="augment",
-                                expected=f"one of {list(self.augmentations)}" if self.augmentations else "no augmentation")
-        return augment
-
-    def _augment_rng(self, i:int) -> np.random.Generator:
-        "The item's augmentation draws: fixed by (seed, epoch, item), so a resumed epoch sees the same flips."
-        return np.random.default_rng(np.random.SeedSequence([int(self.seed), int(self.epoch), int(i), 7]))
-
-    def _applies(self, name:str, i:int) -> bool:
-        "Whether item `i` gets augmentation `name`: always in a test-time view, else a fair draw when training with it."
-        if name in self.always: return True
-        return name in self.augment and self._augment_rng(i).random() < 0.5
-
-    def view(self, name:str) -> "MedicalDataset":
-        "A copy of this reader in which every item gets augmentation `name`, no random draw: one view for test-time augmentation."
-        import copy
-        self._check_augment([name])
-        new = copy.copy(self)
-        new.augment, new.always = (), (name,)
-        return new
-
-    def _item_seed(self, i:int):
-        if self.sampling == "uniform": return None
-        return int(np.random.SeedSequence([int(self.seed), int(self.epoch), int(i)]).generate_state(1)[0])
-
-    # --- loading ----------------------------------------------------------------------------------------------------
-    def _plan(self, rec, i:int, decode:bool):
-        "(VideoInfo, frame indices, Affine, uint8 clip or None) for a record's video."
-        path = rec["video_path"]
-        if _missing(path):
-            raise DataError("no video given", path=rec["source"], row=rec["row"], field=self.fields["video"],
-                            expected="a path to a video file")
-        path = Path(path); seed = self._item_seed(i)
-        try:
-            info = self.cache.info(path) if self.cache is not None else probe_video(path)
-            if decode:
-                clip, idx = read_clip(path, self.frames, self.size, self.fit, self.sampling, self.stride, seed=seed,
-                                      cache=self.cache, return_indices=True)
-            else:
-                clip, idx = None, sample_indices(info.frames, self.frames, self.sampling, self.stride,
-                                                 video_fps=info.fps, seed=seed, path=path)[0]
-        except DataError as e: raise self._wrap(e, rec, "video") from None
-        _, aff = plan_resize(info.size, self.size, self.fit)
-        return info, np.asarray(idx), aff, clip
-
-    def _load_aligned(self, rec, m:str, n_frames:int|None):
-        "Load an aligned array and check its shape against the video's frame count."
-        path = Path(rec[MODALITY_COLUMNS[m]])
-        try: a = _load_npy(path)
-        except DataError as e: raise self._wrap(e, rec, m) from None
-        where = dict(path=rec["source"], row=rec["row"], field=self.fields.get(m, m))
-        rp = _rel(path, self.root)
-        if not _aligned_shape_ok(m, a):
-            raise DataError(f"{rp} has shape {tuple(a.shape)} ({a.dtype})", expected=_ALIGNED_SHAPES[m], **where)
-        if n_frames is not None and a.shape[0] != n_frames:
-            raise DataError(f"{rp} has {a.shape[0]} frames (shape {tuple(a.shape)}) but its video "
-                            f"{_rel(rec['video_path'], self.root)} has {n_frames}",
-                            expected=f"one row per video frame: {n_frames}×…", **where)
-        if m == "attention" and not np.isfinite(np.asarray(a, dtype=np.float32)).all():
-            raise DataError(f"{rp} contains NaN or infinite values", expected="finite attention weights", **where)
-        return a
-
-    def _sample_aligned(self, m:str, a, idx, aff:Affine, in_hw):
-        x = np.asarray(a[idx])
-        if m == "attention":
-            x = x.astype(np.float32)
-            if x.ndim == 3: x = warp_map(x, aff, in_hw).astype(np.float32)   # spatial map follows the pixels
-            return torch.from_numpy(np.ascontiguousarray(x))
-        if m == "joints": return torch.from_numpy(aff.points(x))
-        if m == "phases": return torch.from_numpy((x[:, 0] if x.ndim == 2 else x).astype(np.int64))
-        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-
-    def _prior_candidates(self, rec) -> list:
-        v = rec.get("video_path")
-        c = [str(rec["clip_id"])]
-        if not _missing(v):
-            rp = _rel(v, self.root); c += [rp, str(Path(rp).with_suffix("")), Path(rp).stem]
-        return c
-
-    def _attention_from_priors(self, rec, plan):
-        key = self.priors.find(self._prior_candidates(rec))
-        if key is None: return None, None
-        info, idx, aff, _ = plan
-        joints = None
-        if self.priors.kind == "spatial" and not self.priors.has_keypoints(key) and not _missing(rec.get("joints_path")):
-            joints = self._load_aligned(rec, "joints", info.frames)
-        try: att = self.priors.render(key, idx, info, aff, joints=joints)
-        except DataError as e: raise self._wrap(e, rec, "attention") from None
-        return torch.from_numpy(att), key
-
-    def _get(self, i:int) -> Sample:
-        key, rec = self.records.index[i], self.records.iloc[i]
-        probs = self.row_problems.get(key)
-        if probs:
-            e = probs[0]
-            if len(probs) > 1: e = type(e)(e.problem + f" [and {len(probs) - 1} more problem(s) in this row: run "
-                                           f"`medclip validate {self.root}`]", e.path, e.row, e.field, e.expected)
-            raise e
-        mods, inputs = self.modalities, {}
-        meta = {"layout": self.layout, "source": str(rec["source"]), "row": rec["row"], "label_name": rec["label_name"],
-                "split": rec["split"]}
-        plan = None
-        if "video_path" in rec and any(m in mods for m in ("video",) + ALIGNED):
-            plan = self._plan(rec, i, decode="video" in mods)
-            info, idx, aff, clip = plan
-            meta.update(frame_indices=idx.tolist(), n_frames=info.frames, fps=info.fps, video_path=str(rec["video_path"]))
-            if clip is not None: inputs["video"] = to_tensor(clip, self.normalize)
-            for m in ALIGNED:
-                if m not in mods: continue
-                col = MODALITY_COLUMNS[m]
-                if col in rec and not _missing(rec[col]):
-                    inputs[m] = self._sample_aligned(m, self._load_aligned(rec, m, info.frames), idx, aff, info.size)
-                elif m == "attention" and self.priors is not None:
-                    att, pk = self._attention_from_priors(rec, plan)
-                    if att is not None:
-                        inputs[m] = att; meta["prior_key"] = self.priors.prior_key(pk)
-                        meta["prior_agreement"] = self.priors.agreement_of(pk)
-        if "text" in mods and "text" in rec and not _missing(rec["text"]): inputs["text"] = str(rec["text"])
-        self._extra(rec, inputs, meta, plan)
-        label = None if pd.isna(rec["label"]) or int(rec["label"]) < 0 else int(rec["label"])
-        target = None if pd.isna(rec["target"]) else float(rec["target"])
-        return Sample(str(rec["clip_id"]), str(rec["subject_id"]), inputs, label, target, meta)
-
-    def __getitem__(self, i:int) -> Sample:
-        i = int(i)
-        try: return self._get(i)
-        except DataError as e:
-            if self.on_error == "raise": raise
-            self._skip(i, e)
-        for j in range(1, len(self)):  # replace by the next item that loads: deterministic, and every skip is logged
-            k = (i + j) % len(self)
-            try: s = self._get(k)
-            except DataError as e: self._skip(k, e); continue
-            s.meta["replaces"] = str(self.records["clip_id"].iloc[i]); return s
-        raise DataError(f"every one of the {len(self)} items failed to load; see {self.skip_log.path}", path=self.root)
-
-    def _skip(self, i:int, e:Exception):
-        cid = str(self.records["clip_id"].iloc[i])
-        self.skip_log.add(cid, i, e)
-        _log.warning("skipped %s: %s", cid, e)
-
-    @property
-    def skipped(self) -> pd.DataFrame:
-        "The distinct items skipped so far, in any process (empty unless on_error='skip')."
-        if self.skip_log is None: return pd.DataFrame(columns=["clip_id", "index", "error_type", "error", "times"])
-        return self.skip_log.items
-
-    @property
-    def n_skipped(self) -> int: return 0 if self.skip_log is None else self.skip_log.count
-
-    # --- validation ---------------------------------------------------------------------------------------------------
-    def check_item(self, i:int) -> list:
-        "Every file problem of item `i` (decodes its frames, loads its arrays): a list of `DataError`, empty if fine."
-        rec, out, plan = self.records.iloc[i], [], None
-        if "video_path" in rec:
-            try: plan = self._plan(rec, i, decode=True)
-            except DataError as e: out.append(e)
-            n = plan[0].frames if plan else self._frame_count(rec)
-            for m in ALIGNED:
-                col = MODALITY_COLUMNS[m]
-                if col in rec and not _missing(rec[col]):
-                    try: self._load_aligned(rec, m, n)
-                    except DataError as e: out.append(e)
-            if self.priors is not None and plan is not None and ("attention_path" not in rec or _missing(rec["attention_path"])):
-                try: self._attention_from_priors(rec, plan)
-                except DataError as e: out.append(e)
-        return out + self._extra_check(rec, plan)
-
-    def _frame_count(self, rec):
-        "The video's frame count if it can be probed (to check array shapes even when the clip itself is unusable)."
-        try: return probe_video(rec["video_path"]).frames
-        except (DataError, TypeError): return None
-
-# %% ../nbs/05_datasets.ipynb #2f17ff02
-def _leak_problems(rec:pd.DataFrame, split_field:str="split") -> list:
-    "[(DataError, [record keys])] for every subject found in more than one split."
-    r = rec[rec["split"].notna()]
+@patch
+def _prior_problems(self:MedicalDataset, rec) -> list:
     out = []
-    for sid, g in r.groupby(r["subject_id"].astype(str), sort=True):
-        if g["split"].nunique() < 2: continue
-        parts = []
-        for sp, gs in g.groupby("split", sort=False):
-            rows = [str(x) for x in gs["row"] if x is not None]
-            srcs = sorted({Path(str(s)).name for s in gs["source"]})
-            parts.append(f"{sp} ({'/'.join(srcs)} row{'s' if len(rows) > 1 else ''} {', '.join(rows)})")
-        second = g[g["split"] != g["split"].iloc[0]].iloc[0]
-        e = DataError(f"subject '{sid}' is in several splits: {'; '.join(parts)}", path=second["source"],
-                      row=second["row"], field=split_field, expected="each subject in exactly one split")
-        out.append((e, list(g.index)))
+    for key, r in rec.iterrows():
+        pk = self.priors.find(self._prior_candidates(r))
+        out += [(key, e) for e in self.priors.problems_for(pk)]
     return out
 
-def _as_split_frame(obj) -> pd.DataFrame:
-    if isinstance(obj, MedicalDataset): return obj.all_records
-    if isinstance(obj, pd.DataFrame): return obj
-    if isinstance(obj, Mapping):  # {split name: DataFrame | Dataset | iterable of subject ids}
-        parts = []
-        for name, v in obj.items():
-            if isinstance(v, MedicalDataset): v = v.records
-            subj = v["subject_id"] if isinstance(v, pd.DataFrame) else list(v)
-            parts.append(pd.DataFrame({"subject_id": [str(s) for s in subj], "split": name}))
-        df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["subject_id", "split"])
-        return df.assign(source="", row=None)
-    raise TypeError(f"assert_subject_disjoint: cannot read splits from {type(obj).__name__}")
+# %% ../nbs/05_datasets.ipynb #79f32907
+@patch(as_prop=True)
+def subject_ids(self:MedicalDataset) -> list: return [str(s) for s in self.records["subject_id"]]
 
-def assert_subject_disjoint(splits, split_field:str="split"):
-    "Raise a `DataError` naming every subject that appears in more than one split (a records table with a `split` column, a dataset, or `{name: records|dataset|subject ids}`)."
-    df = _as_split_frame(splits)
-    for c in ("source", "row"):
-        if c not in df: df = df.assign(**{c: None if c == "row" else ""})
-    leaks = _leak_problems(df, split_field)
-    if not leaks: return
-    subj = [e.problem.split("'")[1] for e, _ in leaks]
-    lines = "\n  ".join(str(e) for e, _ in leaks)
-    raise DataError(f"{len(leaks)} subject(s) appear in more than one split ({', '.join(subj[:10])}"
-                    f"{', …' if len(subj) > 10 else ''}):\n  {lines}", field=split_field,
-                    expected="each subject in exactly one split (use subject_splits / subject_kfold)")
+@patch(as_prop=True)
+def labels(self:MedicalDataset) -> np.ndarray: return self.records["label"].to_numpy(dtype=np.int64)
 
-def target_bins(values, edges:Sequence[float]) -> np.ndarray:
-    "Bin index of each value for bin `edges` (e0 ≤ v < e1 → 0, …; the last bin includes its right edge); -1 outside or NaN."
-    v = np.asarray(values, dtype=np.float64); e = np.asarray(edges, dtype=np.float64)
-    b = np.searchsorted(e, v, side="right") - 1
-    b[v == e[-1]] = len(e) - 2
-    b[(v < e[0]) | (v > e[-1]) | np.isnan(v)] = -1
-    return b
+@patch(as_prop=True)
+def targets(self:MedicalDataset) -> np.ndarray: return self.records["target"].to_numpy(dtype=np.float64)
 
-def _strata(rec:pd.DataFrame, stratify="auto", n_bins:int=4) -> np.ndarray:
-    "What to keep balanced across folds: the class, or quantile bins of the target, or nothing."
-    if stratify == "label" or (stratify == "auto" and (rec["label"].fillna(-1).astype(int) >= 0).any()):
-        return rec["label"].fillna(-1).astype(int).to_numpy()
-    if stratify in ("target", "auto") and rec["target"].notna().any():
-        t = rec["target"].astype(float)
-        q = np.unique(np.nanquantile(t, np.linspace(0, 1, n_bins + 1)))
-        return target_bins(t, q) if len(q) > 1 else np.zeros(len(rec), int)
-    return np.zeros(len(rec), int)
+@patch
+def __len__(self:MedicalDataset): return len(self.records)
 
-def _group_fold(rec, n_splits:int, seed:int, stratify, what:str):
-    "The first fold of a StratifiedGroupKFold by subject: (rest positions, held-out positions)."
-    import warnings
-    from sklearn.model_selection import StratifiedGroupKFold
-    groups = rec["subject_id"].astype(str).to_numpy()
-    if len(set(groups)) < n_splits:
-        raise DataError(f"cannot hold out a {what} split by subject: only {len(set(groups))} subject(s) for {n_splits} folds",
-                        field="subject_id", expected=f"at least {n_splits} subjects")
-    with warnings.catch_warnings():  # "least populated class has only k members": expected with few subjects
-        warnings.simplefilter("ignore", UserWarning)
-        sgkf = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        return list(sgkf.split(np.zeros(len(rec)), _strata(rec, stratify), groups))
+@patch
+def __repr__(self:MedicalDataset):
+    return (f"{type(self).__name__}('{self.root}', {len(self)} items, {self.records['subject_id'].nunique()} subjects, "
+            f"task={self.task}, classes={len(self.classes)}, modalities={self.modalities})")
 
-def subject_splits(records:pd.DataFrame, val:float=0.15, test:float=0.15, seed:int=0, stratify="auto") -> pd.Series:
-    "A train/val/test label per record with every subject in exactly one split (stratified by class or target)."
-    out = pd.Series("train", index=records.index, name="split", dtype=object)
-    rest = np.arange(len(records))
-    if test > 0:
-        tr, te = _group_fold(records, max(2, round(1 / test)), seed, stratify, "test")[0]
-        out.iloc[te] = "test"; rest = tr
-    if val > 0:
-        sub = records.iloc[rest]
-        tr, va = _group_fold(sub, max(2, round((1 - test) / val)), seed + 1, stratify, "validation")[0]
-        out.iloc[rest[va]] = "val"
-    return out
+@patch
+def subset(self:MedicalDataset, keys) -> "MedicalDataset":
+    "A shallow copy holding only the records with these index `keys` (or a boolean mask over `.records`)."
+    import copy
+    new = copy.copy(self)
+    new.records = self.records.loc[keys] if not isinstance(keys, (pd.Series, np.ndarray)) or keys.dtype != bool \
+        else self.records[np.asarray(keys)]
+    return new
 
-def subject_kfold(records:pd.DataFrame, n_splits:int=5, val:float=0.15, seed:int=0, stratify="auto") -> list:
-    "Cross-validation by subject: fold k tests on the k-th group of subjects and validates on subjects carved from the rest (never on test). A list of `split` Series."
-    folds = []
-    for tr, te in _group_fold(records, n_splits, seed, stratify, "test"):
-        s = pd.Series("train", index=records.index, name="split", dtype=object)
-        s.iloc[te] = "test"
-        if val > 0:
-            sub = records.iloc[tr]
-            _, va = _group_fold(sub, max(2, round((1 - 1 / n_splits) / val)), seed + 1, stratify, "validation")[0]
-            s.iloc[tr[va]] = "val"
-        folds.append(s)
-    return folds
+@patch
+def set_epoch(self:MedicalDataset, epoch:int):
+    "Change the random frame draws (sampling='random'/'segment') for a new epoch."
+    self.epoch = int(epoch)
 
-def few_shot(records:pd.DataFrame, k:int, by:str="auto", bins:Sequence[float]|None=None, seed:int=0,
-             allow_fewer:bool=False) -> pd.Index:
-    "Index of `k` records per class (or per target bin of `bins`), drawn round-robin over subjects so the shots come from as many people as possible; deterministic given `seed`."
-    rng = np.random.default_rng(seed)
-    if by == "auto": by = "label" if (records["label"].fillna(-1).astype(int) >= 0).any() else "target"
-    if by == "label": groups = records["label"].fillna(-1).astype(int).to_numpy(); names = None
-    elif by == "target":
-        if bins is None: raise DataError("few-shot by target needs bin edges", field="bins", expected="e.g. [0, 30, 40, 55, 100] for EF")
-        groups = target_bins(records["target"], bins)
-    else: raise DataError(f"unknown few-shot grouping '{by}'", field="by", expected="'label', 'target' or 'auto'")
-    keep = []
-    for g in sorted(set(groups.tolist()) - {-1}):
-        sub = records[groups == g]
-        by_subj = {s: list(rng.permutation(gs.index.to_numpy())) for s, gs in sub.groupby(sub["subject_id"].astype(str))}
-        order = list(rng.permutation(sorted(by_subj)))
-        picked = []
-        while len(picked) < k and any(by_subj.values()):
-            for s in order:
-                if by_subj[s] and len(picked) < k: picked.append(by_subj[s].pop())
-        if len(picked) < k and not allow_fewer:
-            what = f"class {g}" if by == "label" else f"target bin [{bins[g]}, {bins[g + 1]})"
-            raise DataError(f"{what} has only {len(picked)} record(s), fewer than k={k}", field=by,
-                            expected=f"≥ {k} per group (or allow_fewer=True)")
-        keep += picked
-    return pd.Index(keep)
+@patch
+def _wrap(self:MedicalDataset, e:DataError, rec, modality:str) -> DataError:
+    "The same problem, addressed to the index file, row and field that point at the failing file."
+    src = rec["source"]
+    inner = "" if e.path is None or str(e.path) == str(src) else f"{_rel(e.path, self.root)}: "
+    return type(e)(inner + e.problem, path=src, row=rec["row"], field=self.fields.get(modality, modality),
+                   expected=e.expected)
+
+@patch
+def _augment_rng(self:MedicalDataset, i:int) -> np.random.Generator:
+    "The item's augmentation draws: fixed by (seed, epoch, item), so a resumed epoch sees the same flips."
+    return np.random.default_rng(np.random.SeedSequence([int(self.seed), int(self.epoch), int(i), 7]))
+
+@patch
+def _applies(self:MedicalDataset, name:str, i:int) -> bool:
+    "Whether item `i` gets augmentation `name`: always in a test-time view, else a fair draw when training with it."
+    if name in self.always: return True
+    return name in self.augment and self._augment_rng(i).random() < 0.5
+
+# %% ../nbs/05_datasets.ipynb #843f5041
+@patch
+def view(self:MedicalDataset, name:str) -> "MedicalDataset":
+    "A copy of this reader in which every item gets augmentation `name`, no random draw: one view for test-time augmentation."
+    import copy
+    self._check_augment([name])
+    new = copy.copy(self)
+    new.augment, new.always = (), (name,)
+    return new
+
+@patch
+def _item_seed(self:MedicalDataset, i:int):
+    if self.sampling == "uniform": return None
+    return int(np.random.SeedSequence([int(self.seed), int(self.epoch), int(i)]).generate_state(1)[0])
+
+@patch
+def _plan(self:MedicalDataset, rec, i:int, decode:bool):
+    "(VideoInfo, frame indices, Affine, uint8 clip or None) for a record's video."
+    path = rec["video_path"]
+    if _missing(path):
+        raise DataError("no video given", path=rec["source"], row=rec["row"], field=self.fields["video"],
+                        expected="a path to a video file")
+    path = Path(path); seed = self._item_seed(i)
+    try:
+        info = self.cache.info(path) if self.cache is not None else probe_video(path)
+        if decode:
+            clip, idx = read_clip(path, self.frames, self.size, self.fit, self.sampling, self.stride, seed=seed,
+                                  cache=self.cache, return_indices=True)
+        else:
+            clip, idx = None, sample_indices(info.frames, self.frames, self.sampling, self.stride,
+                                             video_fps=info.fps, seed=seed, path=path)[0]
+    except DataError as e: raise self._wrap(e, rec, "video") from None
+    _, aff = plan_resize(info.size, self.size, self.fit)
+    return info, np.asarray(idx), aff, clip
+
+@patch
+def _load_aligned(self:MedicalDataset, rec, m:str, n_frames:int|None):
+    "Load an aligned array and check its shape against the video's frame count."
+    path = Path(rec[MODALITY_COLUMNS[m]])
+    try: a = _load_npy(path)
+    except DataError as e: raise self._wrap(e, rec, m) from None
+    where = dict(path=rec["source"], row=rec["row"], field=self.fields.get(m, m))
+    rp = _rel(path, self.root)
+    if not _aligned_shape_ok(m, a):
+        raise DataError(f"{rp} has shape {tuple(a.shape)} ({a.dtype})", expected=_ALIGNED_SHAPES[m], **where)
+    if n_frames is not None and a.shape[0] != n_frames:
+        raise DataError(f"{rp} has {a.shape[0]} frames (shape {tuple(a.shape)}) but its video "
+                        f"{_rel(rec['video_path'], self.root)} has {n_frames}",
+                        expected=f"one row per video frame: {n_frames}×…", **where)
+    if m == "attention" and not np.isfinite(np.asarray(a, dtype=np.float32)).all():
+        raise DataError(f"{rp} contains NaN or infinite values", expected="finite attention weights", **where)
+    return a
+
+# %% ../nbs/05_datasets.ipynb #f05f6e2d
+@patch
+def _sample_aligned(self:MedicalDataset, m:str, a, idx, aff:Affine, in_hw):
+    x = np.asarray(a[idx])
+    if m == "attention":
+        x = x.astype(np.float32)
+        if x.ndim == 3: x = warp_map(x, aff, in_hw).astype(np.float32)   # spatial map follows the pixels
+        return torch.from_numpy(np.ascontiguousarray(x))
+    if m == "joints": return torch.from_numpy(aff.points(x))
+    if m == "phases": return torch.from_numpy((x[:, 0] if x.ndim == 2 else x).astype(np.int64))
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+
+@patch
+def _prior_candidates(self:MedicalDataset, rec) -> list:
+    v = rec.get("video_path")
+    c = [str(rec["clip_id"])]
+    if not _missing(v):
+        rp = _rel(v, self.root); c += [rp, str(Path(rp).with_suffix("")), Path(rp).stem]
+    return c
+
+@patch
+def _attention_from_priors(self:MedicalDataset, rec, plan):
+    key = self.priors.find(self._prior_candidates(rec))
+    if key is None: return None, None
+    info, idx, aff, _ = plan
+    joints = None
+    if self.priors.kind == "spatial" and not self.priors.has_keypoints(key) and not _missing(rec.get("joints_path")):
+        joints = self._load_aligned(rec, "joints", info.frames)
+    try: att = self.priors.render(key, idx, info, aff, joints=joints)
+    except DataError as e: raise self._wrap(e, rec, "attention") from None
+    return torch.from_numpy(att), key
+
+# %% ../nbs/05_datasets.ipynb #4e0bc978
+@patch
+def _get(self:MedicalDataset, i:int) -> Sample:
+    key, rec = self.records.index[i], self.records.iloc[i]
+    probs = self.row_problems.get(key)
+    if probs:
+        e = probs[0]
+        if len(probs) > 1: e = type(e)(e.problem + f" [and {len(probs) - 1} more problem(s) in this row: run "
+                                       f"`medclip validate {self.root}`]", e.path, e.row, e.field, e.expected)
+        raise e
+    mods, inputs = self.modalities, {}
+    meta = {"layout": self.layout, "source": str(rec["source"]), "row": rec["row"], "label_name": rec["label_name"],
+            "split": rec["split"]}
+    plan = None
+    if "video_path" in rec and any(m in mods for m in ("video",) + ALIGNED):
+        plan = self._plan(rec, i, decode="video" in mods)
+        info, idx, aff, clip = plan
+        meta.update(frame_indices=idx.tolist(), n_frames=info.frames, fps=info.fps, video_path=str(rec["video_path"]))
+        if clip is not None: inputs["video"] = to_tensor(clip, self.normalize)
+        for m in ALIGNED:
+            if m not in mods: continue
+            col = MODALITY_COLUMNS[m]
+            if col in rec and not _missing(rec[col]):
+                inputs[m] = self._sample_aligned(m, self._load_aligned(rec, m, info.frames), idx, aff, info.size)
+            elif m == "attention" and self.priors is not None:
+                att, pk = self._attention_from_priors(rec, plan)
+                if att is not None:
+                    inputs[m] = att; meta["prior_key"] = self.priors.prior_key(pk)
+                    meta["prior_agreement"] = self.priors.agreement_of(pk)
+    if "text" in mods and "text" in rec and not _missing(rec["text"]): inputs["text"] = str(rec["text"])
+    self._extra(rec, inputs, meta, plan)
+    label = None if pd.isna(rec["label"]) or int(rec["label"]) < 0 else int(rec["label"])
+    target = None if pd.isna(rec["target"]) else float(rec["target"])
+    return Sample(str(rec["clip_id"]), str(rec["subject_id"]), inputs, label, target, meta)
+
+@patch
+def __getitem__(self:MedicalDataset, i:int) -> Sample:
+    i = int(i)
+    try: return self._get(i)
+    except DataError as e:
+        if self.on_error == "raise": raise
+        self._skip(i, e)
+    for j in range(1, len(self)):  # replace by the next item that loads: deterministic, and every skip is logged
+        k = (i + j) % len(self)
+        try: s = self._get(k)
+        except DataError as e: self._skip(k, e); continue
+        s.meta["replaces"] = str(self.records["clip_id"].iloc[i]); return s
+    raise DataError(f"every one of the {len(self)} items failed to load; see {self.skip_log.path}", path=self.root)
+
+@patch
+def _skip(self:MedicalDataset, i:int, e:Exception):
+    cid = str(self.records["clip_id"].iloc[i])
+    self.skip_log.add(cid, i, e)
+    _log.warning("skipped %s: %s", cid, e)
+
+# %% ../nbs/05_datasets.ipynb #07bb253c
+@patch(as_prop=True)
+def skipped(self:MedicalDataset) -> pd.DataFrame:
+    "The distinct items skipped so far, in any process (empty unless on_error='skip')."
+    if self.skip_log is None: return pd.DataFrame(columns=["clip_id", "index", "error_type", "error", "times"])
+    return self.skip_log.items
+
+@patch(as_prop=True)
+def n_skipped(self:MedicalDataset) -> int: return 0 if self.skip_log is None else self.skip_log.count
+
+@patch
+def check_item(self:MedicalDataset, i:int) -> list:
+    "Every file problem of item `i` (decodes its frames, loads its arrays): a list of `DataError`, empty if fine."
+    rec, out, plan = self.records.iloc[i], [], None
+    if "video_path" in rec:
+        try: plan = self._plan(rec, i, decode=True)
+        except DataError as e: out.append(e)
+        n = plan[0].frames if plan else self._frame_count(rec)
+        for m in ALIGNED:
+            col = MODALITY_COLUMNS[m]
+            if col in rec and not _missing(rec[col]):
+                try: self._load_aligned(rec, m, n)
+                except DataError as e: out.append(e)
+        if self.priors is not None and plan is not None and ("attention_path" not in rec or _missing(rec["attention_path"])):
+            try: self._attention_from_priors(rec, plan)
+            except DataError as e: out.append(e)
+    return out + self._extra_check(rec, plan)
+
+@patch
+def _frame_count(self:MedicalDataset, rec):
+    "The video's frame count if it can be probed (to check array shapes even when the clip itself is unusable)."
+    try: return probe_video(rec["video_path"]).frames
+    except (DataError, TypeError): return None
 
 # %% ../nbs/05_datasets.ipynb #3872a117
 TARGET_RANGES = {"cobb_angle": (0.0, 180.0), "EF": (0.0, 100.0), "ESV": (0.0, math.inf), "EDV": (0.0, math.inf)}
+
 # Cobb classes: one bin definition for the whole project, owned by the synthetic scoliosis cohort
 # (none < 10° ≤ mild < 25° ≤ moderate < 40° ≤ severe).
 COBB_CLASSES = list(SCOLIOSIS_CLASSES)
@@ -611,6 +649,7 @@ def _clip_id_from(video:str) -> str:
     parts = p.parts[1:] if p.parts and p.parts[0] in ("videos", "Videos") else p.parts
     return "/".join(parts) if parts else p.as_posix()
 
+# %% ../nbs/05_datasets.ipynb #b186eee4
 class _TableDataset(MedicalDataset):
     "A CSV index with one row per clip."
     def _read_table(self, csv:Path, df:pd.DataFrame, cols:dict, label_col:str|None, target_col:str|None,
@@ -661,6 +700,7 @@ class _TableDataset(MedicalDataset):
         cols_out = RECORD_COLUMNS + ["video_path"] + [MODALITY_COLUMNS[m] for m in ALIGNED] + ["text"]
         return pd.DataFrame(recs, columns=list(dict.fromkeys(cols_out + [k for r in recs[:1] for k in r]))), problems
 
+# %% ../nbs/05_datasets.ipynb #5a508758
 class ClinicalCLIPDataset(_TableDataset):
     "ClinicalCLIP tree: `labels.csv` + `classes.json` + `videos/`, `attention_maps/` (frame-, joint- or region-level .npy) and the optional joints/phases/knowledge maps."
     layout = "clinicalclip"
@@ -698,6 +738,7 @@ class ClinicalCLIPDataset(_TableDataset):
                            target=target)
         return self._read_table(self.index_path, df, cols, lab if self.task == "classification" else None, target)
 
+# %% ../nbs/05_datasets.ipynb #d4f1e921
 class ScoliGaitDataset(_TableDataset):
     "ScoliGait-style table (`video, text, knowledge_map, cobb_angle, subject`): Cobb-angle regression, or Cobb classes with `task='classification'`."
     layout = "scoligait"
@@ -751,120 +792,154 @@ class EchoNetDataset(MedicalDataset):
         self.index_path = Path(root) / "FileList.csv"; self.tracings = {}
         super().__init__(root, modalities, frames, size, split, **kw)
 
-    def _read(self):
-        df = _read_csv(self.index_path, ["FileName", self._target, "Split"])
-        self.task, self.classes = "regression", []
-        self.fields.update(clip_id="FileName", video="FileName", split="Split", target=self._target)
-        problems, recs = [], []
-        for i, r in enumerate(df.to_dict("records")):
-            row = i + 2
-            def bad(problem, fld, expected=None):
-                problems.append((i, DataError(problem, path=self.index_path, row=row, field=fld, expected=expected)))
-            fn = "" if _missing(r["FileName"]) else str(r["FileName"]).strip()
-            if not fn: bad("missing file name", "FileName", "a video name (without .avi)")
-            cid = Path(fn).stem if Path(fn).suffix.lower() in VIDEO_EXTS else fn
-            vals = {}
-            for c in ("EF", "ESV", "EDV"):
-                if c not in df.columns: continue
-                v, ok = _number(r[c]); vals[c] = v
-                if not ok: bad(f"'{r[c]}' is not a number", c, "a number")
-                elif math.isnan(v):
-                    if c == self._target: bad("missing value (NaN)", c, "a number for every video")
-                elif (p := _range_problem(c, v)): bad(p[0], c, p[1])
-            if vals.get("ESV", 0) > vals.get("EDV", math.inf):
-                bad(f"ESV {vals['ESV']:g} is larger than EDV {vals['EDV']:g}", "ESV", "ESV ≤ EDV")
-            split = _norm_split(r["Split"])
-            if split not in SPLITS: bad(f"unknown split '{r['Split']}'", "Split", "TRAIN, VAL or TEST"); split = None
-            video = self.root / "Videos" / (fn if Path(fn).suffix else fn + ".avi")
-            recs.append(dict(clip_id=cid, subject_id=cid, label=-1, label_name=None, target=vals.get(self._target, np.nan),
-                             split=split, source=str(self.index_path), row=row, video_path=str(video) if fn else None,
-                             EF=vals.get("EF"), ESV=vals.get("ESV"), EDV=vals.get("EDV"),
-                             NumberOfFrames=_number(r.get("NumberOfFrames"))[0]))
-        rec = pd.DataFrame(recs, columns=RECORD_COLUMNS + ["video_path", "EF", "ESV", "EDV", "NumberOfFrames"])
-        if self._use_tracings and (self.root / "VolumeTracings.csv").exists(): problems += self._read_tracings(rec)
-        return rec, problems
+# %% ../nbs/05_datasets.ipynb #ffeaf4b1
+@patch
+def _read(self:EchoNetDataset):
+    df = _read_csv(self.index_path, ["FileName", self._target, "Split"])
+    self.task, self.classes = "regression", []
+    self.fields.update(clip_id="FileName", video="FileName", split="Split", target=self._target)
+    problems, recs = [], []
+    for i, r in enumerate(df.to_dict("records")):
+        row = i + 2
+        def bad(problem, fld, expected=None):
+            problems.append((i, DataError(problem, path=self.index_path, row=row, field=fld, expected=expected)))
+        fn = "" if _missing(r["FileName"]) else str(r["FileName"]).strip()
+        if not fn: bad("missing file name", "FileName", "a video name (without .avi)")
+        cid = Path(fn).stem if Path(fn).suffix.lower() in VIDEO_EXTS else fn
+        vals = {}
+        for c in ("EF", "ESV", "EDV"):
+            if c not in df.columns: continue
+            v, ok = _number(r[c]); vals[c] = v
+            if not ok: bad(f"'{r[c]}' is not a number", c, "a number")
+            elif math.isnan(v):
+                if c == self._target: bad("missing value (NaN)", c, "a number for every video")
+            elif (p := _range_problem(c, v)): bad(p[0], c, p[1])
+        if vals.get("ESV", 0) > vals.get("EDV", math.inf):
+            bad(f"ESV {vals['ESV']:g} is larger than EDV {vals['EDV']:g}", "ESV", "ESV ≤ EDV")
+        split = _norm_split(r["Split"])
+        if split not in SPLITS: bad(f"unknown split '{r['Split']}'", "Split", "TRAIN, VAL or TEST"); split = None
+        video = self.root / "Videos" / (fn if Path(fn).suffix else fn + ".avi")
+        recs.append(dict(clip_id=cid, subject_id=cid, label=-1, label_name=None, target=vals.get(self._target, np.nan),
+                         split=split, source=str(self.index_path), row=row, video_path=str(video) if fn else None,
+                         EF=vals.get("EF"), ESV=vals.get("ESV"), EDV=vals.get("EDV"),
+                         NumberOfFrames=_number(r.get("NumberOfFrames"))[0]))
+    rec = pd.DataFrame(recs, columns=RECORD_COLUMNS + ["video_path", "EF", "ESV", "EDV", "NumberOfFrames"])
+    if self._use_tracings and (self.root / "VolumeTracings.csv").exists(): problems += self._read_tracings(rec)
+    return rec, problems
 
-    def _read_tracings(self, rec:pd.DataFrame) -> list:
-        path = self.root / "VolumeTracings.csv"
-        vt = _read_csv(path, ["FileName", "X1", "Y1", "X2", "Y2", "Frame"])
-        key_of = {c: k for k, c in zip(rec.index, rec["clip_id"])}
-        problems, per = [], {}
-        for i, r in enumerate(vt.to_dict("records")):
-            row = i + 2; fn = str(r["FileName"]).strip(); cid = Path(fn).stem if Path(fn).suffix else fn
-            nums = [_number(r[c]) for c in ("X1", "Y1", "X2", "Y2", "Frame")]
-            badc = [c for c, (v, ok) in zip(("X1", "Y1", "X2", "Y2", "Frame"), nums) if not ok or math.isnan(v)]
-            if cid not in key_of:
-                self.warnings.append(DataError(f"tracing for '{fn}', which is not in FileList.csv", path=path, row=row, field="FileName"))
-                continue
-            if badc:
-                problems.append((key_of[cid], DataError(f"missing or non-numeric value(s) in {badc}", path=path, row=row,
-                                                        field=badc[0], expected="numbers")))
-                continue
-            f = int(nums[4][0])
-            per.setdefault(cid, {}).setdefault(f, {"rows": [], "lines": []})
-            per[cid][f]["rows"].append(row); per[cid][f]["lines"].append([v for v, _ in nums[:4]])
-        for cid, frames in per.items():
-            k = key_of[cid]; first = min(r for f in frames.values() for r in f["rows"])
-            if len(frames) != 2:
-                problems.append((k, DataError(f"'{cid}' is traced on {len(frames)} frame(s) {sorted(frames)}", path=path, row=first,
-                                              field="Frame", expected="2 traced frames (end-diastole and end-systole)")))
-                continue
-            short = [f for f, d in frames.items() if len(d["lines"]) < 3]
-            if short:
-                problems.append((k, DataError(f"'{cid}' frame {short[0]} has only {len(frames[short[0]]['lines'])} tracing line(s)",
-                                              path=path, row=frames[short[0]]["rows"][0], field="X1",
-                                              expected="the long axis and ≥ 2 chords")))
-                continue
-            lines = {f: np.array(d["lines"], np.float32) for f, d in frames.items()}
-            ed, es = sorted(lines, key=lambda f: -_area(_polygon(lines[f])))
-            self.tracings[cid] = {"ed": ed, "es": es, "lines": lines, "rows": {f: d["rows"] for f, d in frames.items()}}
-        for cid in rec["clip_id"]:
-            if cid not in per: self.warnings.append(DataError(f"no tracings for '{cid}' (no ED/ES frames or LV masks)",
-                                                              path=path, field="FileName"))
-        return problems
+# %% ../nbs/05_datasets.ipynb #b98ad29d
+@patch
+def _read_tracings(self:EchoNetDataset, rec:pd.DataFrame) -> list:
+    path = self.root / "VolumeTracings.csv"
+    vt = _read_csv(path, ["FileName", "X1", "Y1", "X2", "Y2", "Frame"])
+    key_of = {c: k for k, c in zip(rec.index, rec["clip_id"])}
+    problems, per = [], {}
+    for i, r in enumerate(vt.to_dict("records")):
+        row = i + 2; fn = str(r["FileName"]).strip(); cid = Path(fn).stem if Path(fn).suffix else fn
+        nums = [_number(r[c]) for c in ("X1", "Y1", "X2", "Y2", "Frame")]
+        badc = [c for c, (v, ok) in zip(("X1", "Y1", "X2", "Y2", "Frame"), nums) if not ok or math.isnan(v)]
+        if cid not in key_of:
+            self.warnings.append(DataError(f"tracing for '{fn}', which is not in FileList.csv", path=path, row=row, field="FileName"))
+            continue
+        if badc:
+            problems.append((key_of[cid], DataError(f"missing or non-numeric value(s) in {badc}", path=path, row=row,
+                                                    field=badc[0], expected="numbers")))
+            continue
+        f = int(nums[4][0])
+        per.setdefault(cid, {}).setdefault(f, {"rows": [], "lines": []})
+        per[cid][f]["rows"].append(row); per[cid][f]["lines"].append([v for v, _ in nums[:4]])
+    for cid, frames in per.items():
+        k = key_of[cid]; first = min(r for f in frames.values() for r in f["rows"])
+        if len(frames) != 2:
+            problems.append((k, DataError(f"'{cid}' is traced on {len(frames)} frame(s) {sorted(frames)}", path=path, row=first,
+                                          field="Frame", expected="2 traced frames (end-diastole and end-systole)")))
+            continue
+        short = [f for f, d in frames.items() if len(d["lines"]) < 3]
+        if short:
+            problems.append((k, DataError(f"'{cid}' frame {short[0]} has only {len(frames[short[0]]['lines'])} tracing line(s)",
+                                          path=path, row=frames[short[0]]["rows"][0], field="X1",
+                                          expected="the long axis and ≥ 2 chords")))
+            continue
+        lines = {f: np.array(d["lines"], np.float32) for f, d in frames.items()}
+        ed, es = sorted(lines, key=lambda f: -_area(_polygon(lines[f])))
+        self.tracings[cid] = {"ed": ed, "es": es, "lines": lines, "rows": {f: d["rows"] for f, d in frames.items()}}
+    for cid in rec["clip_id"]:
+        if cid not in per: self.warnings.append(DataError(f"no tracings for '{cid}' (no ED/ES frames or LV masks)",
+                                                          path=path, field="FileName"))
+    return problems
 
-    def _tracing_problems(self, rec, info) -> list:
-        t = self.tracings.get(rec["clip_id"]); out = []
-        if t is None or info is None: return out
-        path = self.root / "VolumeTracings.csv"
-        for f, lines in t["lines"].items():
-            row = t["rows"][f][0]
-            if f < 0 or f >= info.frames:
-                out.append(DataError(f"traced frame {f} of '{rec['clip_id']}' is outside its {info.frames}-frame video",
-                                     path=path, row=row, field="Frame", expected=f"0..{info.frames - 1}"))
-            xs, ys = lines[:, [0, 2]], lines[:, [1, 3]]
-            if xs.min() < -1 or ys.min() < -1 or xs.max() > info.width + 1 or ys.max() > info.height + 1:
-                out.append(DataError(f"tracing of '{rec['clip_id']}' frame {f} leaves the {info.width}×{info.height} image "
-                                     f"(x {xs.min():.1f}..{xs.max():.1f}, y {ys.min():.1f}..{ys.max():.1f})",
-                                     path=path, row=row, field="X1", expected="coordinates inside the frame"))
-        return out
+# %% ../nbs/05_datasets.ipynb #41e21090
+@patch
+def _tracing_problems(self:EchoNetDataset, rec, info) -> list:
+    t = self.tracings.get(rec["clip_id"]); out = []
+    if t is None or info is None: return out
+    path = self.root / "VolumeTracings.csv"
+    for f, lines in t["lines"].items():
+        row = t["rows"][f][0]
+        if f < 0 or f >= info.frames:
+            out.append(DataError(f"traced frame {f} of '{rec['clip_id']}' is outside its {info.frames}-frame video",
+                                 path=path, row=row, field="Frame", expected=f"0..{info.frames - 1}"))
+        xs, ys = lines[:, [0, 2]], lines[:, [1, 3]]
+        if xs.min() < -1 or ys.min() < -1 or xs.max() > info.width + 1 or ys.max() > info.height + 1:
+            out.append(DataError(f"tracing of '{rec['clip_id']}' frame {f} leaves the {info.width}×{info.height} image "
+                                 f"(x {xs.min():.1f}..{xs.max():.1f}, y {ys.min():.1f}..{ys.max():.1f})",
+                                 path=path, row=row, field="X1", expected="coordinates inside the frame"))
+    return out
 
-    def _extra(self, rec, inputs, meta, plan):
-        meta.update(EF=rec["EF"], ESV=rec["ESV"], EDV=rec["EDV"])
-        t = self.tracings.get(rec["clip_id"])
-        if t is None or plan is None: return
-        info, idx, aff, _ = plan
-        probs = self._tracing_problems(rec, info)
-        if probs: raise probs[0]
-        meta.update(ed_frame=t["ed"], es_frame=t["es"])
-        if self.masks:
-            for k in ("ed", "es"):
-                m = warp_map(lv_mask(t["lines"][t[k]], info.size).astype(np.float32), aff, info.size, aff.out_size)
-                meta[f"lv_mask_{k}"] = (m >= 0.5).astype(np.uint8)
+@patch
+def _extra(self:EchoNetDataset, rec, inputs, meta, plan):
+    meta.update(EF=rec["EF"], ESV=rec["ESV"], EDV=rec["EDV"])
+    t = self.tracings.get(rec["clip_id"])
+    if t is None or plan is None: return
+    info, idx, aff, _ = plan
+    probs = self._tracing_problems(rec, info)
+    if probs: raise probs[0]
+    meta.update(ed_frame=t["ed"], es_frame=t["es"])
+    if self.masks:
+        for k in ("ed", "es"):
+            m = warp_map(lv_mask(t["lines"][t[k]], info.size).astype(np.float32), aff, info.size, aff.out_size)
+            meta[f"lv_mask_{k}"] = (m >= 0.5).astype(np.uint8)
 
-    def _extra_check(self, rec, plan):
-        out = self._tracing_problems(rec, plan[0] if plan else None)
-        n = rec.get("NumberOfFrames")
-        if plan and n is not None and not math.isnan(n) and int(n) != plan[0].frames:
-            self.warnings.append(DataError(f"NumberOfFrames says {int(n)} but the video has {plan[0].frames} frames",
-                                           path=self.index_path, row=rec["row"], field="NumberOfFrames"))
-        return out
+@patch
+def _extra_check(self:EchoNetDataset, rec, plan):
+    out = self._tracing_problems(rec, plan[0] if plan else None)
+    n = rec.get("NumberOfFrames")
+    if plan and n is not None and not math.isnan(n) and int(n) != plan[0].frames:
+        self.warnings.append(DataError(f"NumberOfFrames says {int(n)} but the video has {plan[0].frames} frames",
+                                       path=self.index_path, row=rec["row"], field="NumberOfFrames"))
+    return out
 
 # %% ../nbs/05_datasets.ipynb #19b76cfc
 # 14 codes of early-pregnancy structures (CB, CP1, CP2, CF from SpatialCLIP's own example first); a dataset's
 # anatomy.json overrides this list and its order.
 DEFAULT_ANATOMY_CODES = ["CB", "CP1", "CP2", "CF", "NT", "NB", "IT", "CM", "DP", "MO", "PL", "TH", "SP", "AB"]
+
 SPATIALCLIP_CLASSES = ["non-standard", "standard"]   # index 1 = standard, the positive class for ROC/PR
+
+def _spatial_boxes(r:dict, code_ix:dict, anatomy:list, tolerance:float, bad) -> list|None:
+    "One SpatialCLIP record's anatomy boxes [(code index, x0, y0, x1, y1, confidence, k)], or None without `coordinates`; each problem goes to `bad(problem, field, expected)`."
+    if "coordinates" not in r: return None
+    boxes = []
+    coords = r["coordinates"] if isinstance(r["coordinates"], list) else None
+    if coords is None: bad("'coordinates' is not a list", "coordinates", "a list of {label, bbox, confidence}")
+    for k, c in enumerate(coords or []):
+        fld = f"coordinates[{k}]"
+        if not isinstance(c, dict): bad("not an object", fld, "{label, bbox, confidence}"); continue
+        code = str(c.get("label"))
+        if code not in code_ix: bad(f"unknown anatomy code '{code}'", f"{fld}.label", f"one of {anatomy}")
+        bb = c.get("bbox")
+        try: bb = [float(v) for v in bb]; assert len(bb) == 4 and all(map(math.isfinite, bb))
+        except (TypeError, ValueError, AssertionError):
+            bad(f"bbox {bb!r} is not 4 finite numbers", f"{fld}.bbox", "[x_min, y_min, x_max, y_max] in pixels"); continue
+        if bb[0] >= bb[2] or bb[1] >= bb[3]:
+            bad(f"bbox {bb} has x_min ≥ x_max or y_min ≥ y_max", f"{fld}.bbox", "x_min < x_max and y_min < y_max")
+        elif bb[0] < -tolerance or bb[1] < -tolerance:
+            bad(f"bbox {bb} starts outside the image (negative coordinate)", f"{fld}.bbox", "coordinates ≥ 0")
+        cf, ok = _number(c.get("confidence", 1.0))
+        if not ok or math.isnan(cf) or not 0 <= cf <= 1:
+            bad(f"confidence {c.get('confidence')!r} is not in [0, 1]", f"{fld}.confidence", "a number in [0, 1]")
+        boxes.append((code_ix.get(code, -1), *bb, cf if ok and not math.isnan(cf) else 0.0, k))
+    return boxes
 
 class SpatialCLIPDataset(MedicalDataset):
     "SpatialCLIP JSON records: image + description + anatomy boxes (absolute px → normalised (x, y, w, h) after letterbox)."
@@ -876,116 +951,102 @@ class SpatialCLIPDataset(MedicalDataset):
         self.index_path = Path(root)
         super().__init__(root, modalities, frames, size, split, fit=fit, **kw)
 
-    def _read(self):
-        files = [Path(f) if Path(f).is_absolute() else self.root / f for f in self._json_files] if self._json_files else \
-                [self.root / f"{s}.json" for s in SPLITS if (self.root / f"{s}.json").exists()]
-        if not files: raise DataError("no train.json, val.json or test.json", path=self.root,
-                                      expected="SpatialCLIP JSON lists of records")
-        an = self.root / "anatomy.json"
-        if an.exists():
-            a = _read_json(an)
-            if not isinstance(a, dict) or not isinstance(a.get("codes"), list) or not a["codes"]:
-                raise DataError("no non-empty 'codes' list", path=an, field="codes", expected='{"codes": ["CB", ...]}')
-            self.anatomy = [str(c) for c in a["codes"]]
-        else: self.anatomy = list(DEFAULT_ANATOMY_CODES)
-        code_ix = {c: k for k, c in enumerate(self.anatomy)}
-        cj = self.root / "classes.json"
-        self.classes = self._user_classes or (read_classes_json(cj)["classes"] if cj.exists() else list(SPATIALCLIP_CLASSES))
-        self.classes_source = "the classes given" if self._user_classes else (cj.name if cj.exists() else "SPATIALCLIP_CLASSES")
-        cls_ix = {c: k for k, c in enumerate(self.classes)}
-        self.fields.update(clip_id="image_path", image="image_path", video="image_path", text="description",
-                           boxes="coordinates", split="split (file)", label="class_label")
-        problems, recs = [], []
-        for f in files:
-            data = _read_json(f)
-            if not isinstance(data, list): raise DataError(f"top level is a {type(data).__name__}", path=f, expected="a JSON list of records")
-            split = f.stem if f.stem in SPLITS else None
-            for j, r in enumerate(data):
-                key = len(recs)
-                def bad(problem, fld, expected=None):
-                    problems.append((key, DataError(problem, path=f, row=j, field=fld, expected=expected)))
-                if not isinstance(r, dict):
-                    bad(f"record is a {type(r).__name__}", "record", "a JSON object"); r = {}
-                ip = r.get("image_path")
-                if _missing(ip): bad("missing image path", "image_path", "a path relative to the dataset folder"); ip = ""
-                ip = str(ip)
-                lab, name = -1, r.get("class_label")
-                if _missing(name): bad("missing class label", "class_label", f"one of {self.classes}"); name = None
-                elif str(name) not in cls_ix: bad(f"unknown label '{name}'", "class_label", f"one of {self.classes}")
-                else: lab = cls_ix[str(name)]
-                boxes = None
-                if "coordinates" in r:
-                    boxes = []
-                    coords = r["coordinates"] if isinstance(r["coordinates"], list) else None
-                    if coords is None: bad("'coordinates' is not a list", "coordinates", "a list of {label, bbox, confidence}")
-                    for k, c in enumerate(coords or []):
-                        fld = f"coordinates[{k}]"
-                        if not isinstance(c, dict): bad("not an object", fld, "{label, bbox, confidence}"); continue
-                        code = str(c.get("label"))
-                        if code not in code_ix: bad(f"unknown anatomy code '{code}'", f"{fld}.label", f"one of {self.anatomy}")
-                        bb = c.get("bbox")
-                        try: bb = [float(v) for v in bb]; assert len(bb) == 4 and all(map(math.isfinite, bb))
-                        except (TypeError, ValueError, AssertionError):
-                            bad(f"bbox {bb!r} is not 4 finite numbers", f"{fld}.bbox", "[x_min, y_min, x_max, y_max] in pixels"); continue
-                        if bb[0] >= bb[2] or bb[1] >= bb[3]:
-                            bad(f"bbox {bb} has x_min ≥ x_max or y_min ≥ y_max", f"{fld}.bbox", "x_min < x_max and y_min < y_max")
-                        elif bb[0] < -self.box_tolerance or bb[1] < -self.box_tolerance:
-                            bad(f"bbox {bb} starts outside the image (negative coordinate)", f"{fld}.bbox", "coordinates ≥ 0")
-                        cf, ok = _number(c.get("confidence", 1.0))
-                        if not ok or math.isnan(cf) or not 0 <= cf <= 1:
-                            bad(f"confidence {c.get('confidence')!r} is not in [0, 1]", f"{fld}.confidence", "a number in [0, 1]")
-                        boxes.append((code_ix.get(code, -1), *bb, cf if ok and not math.isnan(cf) else 0.0, k))
-                ipath = Path(ip) if Path(ip).is_absolute() else self.root / ip
-                subj = r.get("subject_id")
-                recs.append(dict(clip_id=Path(_rel(ipath, self.root)).with_suffix("").as_posix() if ip else f"{f.stem}[{j}]",
-                                 subject_id=str(subj) if not _missing(subj) else Path(ip).stem, label=lab,
-                                 label_name=None if name is None else str(name), target=np.nan, split=split,
-                                 source=str(f), row=j, image_path=str(ipath) if ip else None,
-                                 text=None if _missing(r.get("description")) else str(r["description"]), boxes=boxes))
-        return pd.DataFrame(recs, columns=RECORD_COLUMNS + ["image_path", "text", "boxes"]), problems
+# %% ../nbs/05_datasets.ipynb #1c94f8bf
+@patch
+def _read(self:SpatialCLIPDataset):
+    files = [Path(f) if Path(f).is_absolute() else self.root / f for f in self._json_files] if self._json_files else \
+            [self.root / f"{s}.json" for s in SPLITS if (self.root / f"{s}.json").exists()]
+    if not files: raise DataError("no train.json, val.json or test.json", path=self.root,
+                                  expected="SpatialCLIP JSON lists of records")
+    an = self.root / "anatomy.json"
+    if an.exists():
+        a = _read_json(an)
+        if not isinstance(a, dict) or not isinstance(a.get("codes"), list) or not a["codes"]:
+            raise DataError("no non-empty 'codes' list", path=an, field="codes", expected='{"codes": ["CB", ...]}')
+        self.anatomy = [str(c) for c in a["codes"]]
+    else: self.anatomy = list(DEFAULT_ANATOMY_CODES)
+    code_ix = {c: k for k, c in enumerate(self.anatomy)}
+    cj = self.root / "classes.json"
+    self.classes = self._user_classes or (read_classes_json(cj)["classes"] if cj.exists() else list(SPATIALCLIP_CLASSES))
+    self.classes_source = "the classes given" if self._user_classes else (cj.name if cj.exists() else "SPATIALCLIP_CLASSES")
+    cls_ix = {c: k for k, c in enumerate(self.classes)}
+    self.fields.update(clip_id="image_path", image="image_path", video="image_path", text="description",
+                       boxes="coordinates", split="split (file)", label="class_label")
+    problems, recs = [], []
+    for f in files:
+        data = _read_json(f)
+        if not isinstance(data, list): raise DataError(f"top level is a {type(data).__name__}", path=f, expected="a JSON list of records")
+        split = f.stem if f.stem in SPLITS else None
+        for j, r in enumerate(data):
+            key = len(recs)
+            def bad(problem, fld, expected=None):
+                problems.append((key, DataError(problem, path=f, row=j, field=fld, expected=expected)))
+            if not isinstance(r, dict):
+                bad(f"record is a {type(r).__name__}", "record", "a JSON object"); r = {}
+            ip = r.get("image_path")
+            if _missing(ip): bad("missing image path", "image_path", "a path relative to the dataset folder"); ip = ""
+            ip = str(ip)
+            lab, name = -1, r.get("class_label")
+            if _missing(name): bad("missing class label", "class_label", f"one of {self.classes}"); name = None
+            elif str(name) not in cls_ix: bad(f"unknown label '{name}'", "class_label", f"one of {self.classes}")
+            else: lab = cls_ix[str(name)]
+            boxes = _spatial_boxes(r, code_ix, self.anatomy, self.box_tolerance, bad)
+            ipath = Path(ip) if Path(ip).is_absolute() else self.root / ip
+            subj = r.get("subject_id")
+            recs.append(dict(clip_id=Path(_rel(ipath, self.root)).with_suffix("").as_posix() if ip else f"{f.stem}[{j}]",
+                             subject_id=str(subj) if not _missing(subj) else Path(ip).stem, label=lab,
+                             label_name=None if name is None else str(name), target=np.nan, split=split,
+                             source=str(f), row=j, image_path=str(ipath) if ip else None,
+                             text=None if _missing(r.get("description")) else str(r["description"]), boxes=boxes))
+    return pd.DataFrame(recs, columns=RECORD_COLUMNS + ["image_path", "text", "boxes"]), problems
 
-    def _box_problems(self, rec, hw) -> list:
-        H, W = hw; tol = self.box_tolerance; out = []
-        for code, x0, y0, x1, y1, cf, k in rec["boxes"] or []:
-            if x1 > W + tol or y1 > H + tol:
-                out.append(DataError(f"bbox {[x0, y0, x1, y1]} goes outside the {W}×{H} image {_rel(rec['image_path'], self.root)}",
-                                     path=rec["source"], row=rec["row"], field=f"coordinates[{k}].bbox",
-                                     expected=f"x_max ≤ {W}, y_max ≤ {H}"))
-        return out
+# %% ../nbs/05_datasets.ipynb #ec071217
+@patch
+def _box_problems(self:SpatialCLIPDataset, rec, hw) -> list:
+    H, W = hw; tol = self.box_tolerance; out = []
+    for code, x0, y0, x1, y1, cf, k in rec["boxes"] or []:
+        if x1 > W + tol or y1 > H + tol:
+            out.append(DataError(f"bbox {[x0, y0, x1, y1]} goes outside the {W}×{H} image {_rel(rec['image_path'], self.root)}",
+                                 path=rec["source"], row=rec["row"], field=f"coordinates[{k}].bbox",
+                                 expected=f"x_max ≤ {W}, y_max ≤ {H}"))
+    return out
 
-    def _load_image(self, rec):
-        "(resized image, Affine, original (h, w))."
-        if _missing(rec["image_path"]):
-            raise DataError("no image given", path=rec["source"], row=rec["row"], field="image_path")
-        try:
-            img0, _ = read_image(rec["image_path"])
-            img, aff = video_resize(img0, self.size, self.fit) if self.size is not None else (img0, _)
-        except DataError as e: raise self._wrap(e, rec, "image") from None
-        return img, aff, img0.shape[:2]
+@patch
+def _load_image(self:SpatialCLIPDataset, rec):
+    "(resized image, Affine, original (h, w))."
+    if _missing(rec["image_path"]):
+        raise DataError("no image given", path=rec["source"], row=rec["row"], field="image_path")
+    try:
+        img0, _ = read_image(rec["image_path"])
+        img, aff = video_resize(img0, self.size, self.fit) if self.size is not None else (img0, _)
+    except DataError as e: raise self._wrap(e, rec, "image") from None
+    return img, aff, img0.shape[:2]
 
-    def _extra(self, rec, inputs, meta, plan):
-        mods = self.modalities
-        if not ({"image", "boxes"} & set(mods)): return
-        img, aff, hw0 = self._load_image(rec)
-        if self._applies("hflip", int(rec.name)):
-            img, mirror = hflip(img); aff = aff.then(mirror)
-            meta["augment"] = ["hflip"]
-        meta.update(image_path=str(rec["image_path"]), image_size=hw0)
-        if "image" in mods: inputs["image"] = to_tensor(img, self.normalize)
-        if "boxes" in mods and rec["boxes"] is not None:
-            probs = self._box_problems(rec, hw0)
-            if probs: raise probs[0]
-            xyxy = aff.boxes(np.array([bx[1:5] for bx in rec["boxes"]], np.float32).reshape(-1, 4))
-            H, W = aff.out_size
-            xywh = np.stack([xyxy[:, 0] / W, xyxy[:, 1] / H, (xyxy[:, 2] - xyxy[:, 0]) / W, (xyxy[:, 3] - xyxy[:, 1]) / H], 1)
-            inputs["boxes"] = torch.from_numpy(xywh.astype(np.float32))
-            inputs["box_labels"] = torch.tensor([bx[0] for bx in rec["boxes"]], dtype=torch.long)
-            inputs["box_conf"] = torch.tensor([bx[5] for bx in rec["boxes"]], dtype=torch.float32)
+@patch
+def _extra(self:SpatialCLIPDataset, rec, inputs, meta, plan):
+    mods = self.modalities
+    if not ({"image", "boxes"} & set(mods)): return
+    img, aff, hw0 = self._load_image(rec)
+    if self._applies("hflip", int(rec.name)):
+        img, mirror = hflip(img); aff = aff.then(mirror)
+        meta["augment"] = ["hflip"]
+    meta.update(image_path=str(rec["image_path"]), image_size=hw0)
+    if "image" in mods: inputs["image"] = to_tensor(img, self.normalize)
+    if "boxes" in mods and rec["boxes"] is not None:
+        probs = self._box_problems(rec, hw0)
+        if probs: raise probs[0]
+        xyxy = aff.boxes(np.array([bx[1:5] for bx in rec["boxes"]], np.float32).reshape(-1, 4))
+        H, W = aff.out_size
+        xywh = np.stack([xyxy[:, 0] / W, xyxy[:, 1] / H, (xyxy[:, 2] - xyxy[:, 0]) / W, (xyxy[:, 3] - xyxy[:, 1]) / H], 1)
+        inputs["boxes"] = torch.from_numpy(xywh.astype(np.float32))
+        inputs["box_labels"] = torch.tensor([bx[0] for bx in rec["boxes"]], dtype=torch.long)
+        inputs["box_conf"] = torch.tensor([bx[5] for bx in rec["boxes"]], dtype=torch.float32)
 
-    def _extra_check(self, rec, plan):
-        try: _, _, hw0 = self._load_image(rec)
-        except DataError as e: return [e]
-        return self._box_problems(rec, hw0)
+@patch
+def _extra_check(self:SpatialCLIPDataset, rec, plan):
+    try: _, _, hw0 = self._load_image(rec)
+    except DataError as e: return [e]
+    return self._box_problems(rec, hw0)
 
 # %% ../nbs/05_datasets.ipynb #4e6e5ba3
 DEFAULT_NAME_PATTERN = r"(?P<subject>[^/_]+)_(?P<label>[^/_]+)_(?P<clip>[^/_]+)"
@@ -1101,6 +1162,7 @@ def render_gaussian_maps(points:np.ndarray, weights:np.ndarray, hw:tuple, sigma:
     amp = np.nan_to_num(p[..., 2] * np.asarray(weights, np.float32)[None])           # T×J
     return (amp[..., None, None] * gy[..., :, None] * gx[..., None, :]).max(axis=1).astype(np.float32)
 
+# %% ../nbs/05_datasets.ipynb #fa074a28
 def read_mmaction_keypoints(path:os.PathLike) -> tuple:
     "({frame_dir: T×17×3 (x, y, score) of the most confident person}, [DataError]) from an mmaction-style skeleton pickle."
     path = Path(path)
@@ -1149,6 +1211,7 @@ def _known_region(n):
     try: region_joints(n); return True
     except KeyError: return False
 
+# %% ../nbs/05_datasets.ipynb #1396493f
 class ClinicianPriors:
     "Clinician attention priors from region annotations (several annotators → soft joint weights) and keypoints."
     def __init__(self, regions=None, keypoints=None, kind:str="joint", map_size=None, sigma:float=1.5):
@@ -1169,69 +1232,80 @@ class ClinicianPriors:
         for k in self.keypoints:
             for alias in {k, Path(k).with_suffix("").as_posix(), Path(k).stem}: self._kp_alias.setdefault(alias, k)
 
-    def find(self, candidates) -> str|None:
-        "The annotated key matching the first of `candidates` (clip id, video path, stem) found, else None."
-        for c in candidates:
-            if c in self._by_key: return self._by_key[c]
-        return None
+# %% ../nbs/05_datasets.ipynb #2fb4dd92
+@patch
+def find(self:ClinicianPriors, candidates) -> str|None:
+    "The annotated key matching the first of `candidates` (clip id, video path, stem) found, else None."
+    for c in candidates:
+        if c in self._by_key: return self._by_key[c]
+    return None
 
-    def problems_for(self, key) -> list:
-        if key is None: return []
-        rows = set(self.table.loc[(self.table.key == key) & self.table.bad, "row"])
-        return [e for e in self.problems if e.row in rows and str(e.path).endswith(".csv")]
+@patch
+def problems_for(self:ClinicianPriors, key) -> list:
+    if key is None: return []
+    rows = set(self.table.loc[(self.table.key == key) & self.table.bad, "row"])
+    return [e for e in self.problems if e.row in rows and str(e.path).endswith(".csv")]
 
-    def _annotators(self, key) -> list:
-        return [set(j for n in regs for j in region_joints(n)) for regs in self.table.loc[self.table.key == key, "regions"]]
+@patch
+def _annotators(self:ClinicianPriors, key) -> list:
+    return [set(j for n in regs for j in region_joints(n)) for regs in self.table.loc[self.table.key == key, "regions"]]
 
-    def weights(self, key) -> np.ndarray:
-        "Soft joint weights (17,): the fraction of annotators who marked each joint."
-        sets = self._annotators(key); w = np.zeros(17, np.float32)
-        for s in sets: w[list(s)] += 1
-        return w / max(len(sets), 1)
+@patch
+def weights(self:ClinicianPriors, key) -> np.ndarray:
+    "Soft joint weights (17,): the fraction of annotators who marked each joint."
+    sets = self._annotators(key); w = np.zeros(17, np.float32)
+    for s in sets: w[list(s)] += 1
+    return w / max(len(sets), 1)
 
-    def prior_key(self, key) -> str:
-        "A canonical name of the annotated region sets (samples with equal keys share a prior)."
-        return "|".join(sorted({"+".join(r) for r in self.table.loc[self.table.key == key, "regions"]}))
+@patch
+def prior_key(self:ClinicianPriors, key) -> str:
+    "A canonical name of the annotated region sets (samples with equal keys share a prior)."
+    return "|".join(sorted({"+".join(r) for r in self.table.loc[self.table.key == key, "regions"]}))
 
-    def agreement_of(self, key) -> float:
-        "1.0 if every annotator of this video marked the same joints, else the mean pairwise Jaccard overlap."
-        sets = self._annotators(key)
-        if len(sets) < 2: return 1.0
-        pairs = [(a, b) for i, a in enumerate(sets) for b in sets[i + 1:]]
-        return float(np.mean([len(a & b) / max(len(a | b), 1) for a, b in pairs]))
+@patch
+def agreement_of(self:ClinicianPriors, key) -> float:
+    "1.0 if every annotator of this video marked the same joints, else the mean pairwise Jaccard overlap."
+    sets = self._annotators(key)
+    if len(sets) < 2: return 1.0
+    pairs = [(a, b) for i, a in enumerate(sets) for b in sets[i + 1:]]
+    return float(np.mean([len(a & b) / max(len(a | b), 1) for a, b in pairs]))
 
-    @property
-    def agreement(self) -> float:
-        "Fraction of multiply-annotated videos on which all annotators agree exactly."
-        keys = [k for k, g in self.table.groupby("key") if len(g) > 1]
-        return float(np.mean([self.agreement_of(k) == 1.0 for k in keys])) if keys else float("nan")
+@patch(as_prop=True)
+def agreement(self:ClinicianPriors) -> float:
+    "Fraction of multiply-annotated videos on which all annotators agree exactly."
+    keys = [k for k, g in self.table.groupby("key") if len(g) > 1]
+    return float(np.mean([self.agreement_of(k) == 1.0 for k in keys])) if keys else float("nan")
 
-    def has_keypoints(self, key) -> bool:
-        return any(a in self._kp_alias for a in (key, Path(key).with_suffix("").as_posix(), Path(key).stem))
+@patch
+def has_keypoints(self:ClinicianPriors, key) -> bool:
+    return any(a in self._kp_alias for a in (key, Path(key).with_suffix("").as_posix(), Path(key).stem))
 
-    def _kp(self, key):
-        for a in (key, Path(key).with_suffix("").as_posix(), Path(key).stem):
-            if a in self._kp_alias: return self.keypoints[self._kp_alias[a]]
-        return None
+@patch
+def _kp(self:ClinicianPriors, key):
+    for a in (key, Path(key).with_suffix("").as_posix(), Path(key).stem):
+        if a in self._kp_alias: return self.keypoints[self._kp_alias[a]]
+    return None
 
-    def render(self, key, idx, info, aff:Affine, joints=None) -> np.ndarray:
-        "The attention map of video `key` at frame indices `idx` (T×17 for 'joint', T×h×w for 'spatial')."
-        w = self.weights(key); kp = self._kp(key)
-        if kp is None and joints is not None: kp = np.asarray(joints, np.float32)
-        if kp is not None and kp.shape[0] != info.frames:
-            raise DataError(f"keypoints of '{key}' have {kp.shape[0]} frames but the video has {info.frames}",
-                            field="keypoint", expected=f"{info.frames} frames of keypoints")
-        if self.kind == "joint":
-            if kp is None: return np.tile(w, (len(idx), 1))
-            return (w[None] * np.nan_to_num(kp[idx, :, 2])).astype(np.float32)
-        if kp is None:
-            raise DataError(f"spatial priors for '{key}' need keypoints (a pickle entry or a joints file)", field="keypoint",
-                            expected="COCO-17 keypoints for every annotated video")
-        OH, OW = aff.out_size
-        mh, mw = (self.map_size, self.map_size) if np.isscalar(self.map_size) else (self.map_size or (max(1, OH // 4), max(1, OW // 4)))
-        pts = aff.points(kp[idx])                                             # output-frame pixels, conf kept
-        pts[..., 0] = (pts[..., 0] + 0.5) * mw / OW - 0.5; pts[..., 1] = (pts[..., 1] + 0.5) * mh / OH - 0.5
-        return render_gaussian_maps(pts, w, (mh, mw), self.sigma)
+# %% ../nbs/05_datasets.ipynb #5c24d66b
+@patch
+def render(self:ClinicianPriors, key, idx, info, aff:Affine, joints=None) -> np.ndarray:
+    "The attention map of video `key` at frame indices `idx` (T×17 for 'joint', T×h×w for 'spatial')."
+    w = self.weights(key); kp = self._kp(key)
+    if kp is None and joints is not None: kp = np.asarray(joints, np.float32)
+    if kp is not None and kp.shape[0] != info.frames:
+        raise DataError(f"keypoints of '{key}' have {kp.shape[0]} frames but the video has {info.frames}",
+                        field="keypoint", expected=f"{info.frames} frames of keypoints")
+    if self.kind == "joint":
+        if kp is None: return np.tile(w, (len(idx), 1))
+        return (w[None] * np.nan_to_num(kp[idx, :, 2])).astype(np.float32)
+    if kp is None:
+        raise DataError(f"spatial priors for '{key}' need keypoints (a pickle entry or a joints file)", field="keypoint",
+                        expected="COCO-17 keypoints for every annotated video")
+    OH, OW = aff.out_size
+    mh, mw = (self.map_size, self.map_size) if np.isscalar(self.map_size) else (self.map_size or (max(1, OH // 4), max(1, OW // 4)))
+    pts = aff.points(kp[idx])                                             # output-frame pixels, conf kept
+    pts[..., 0] = (pts[..., 0] + 0.5) * mw / OW - 0.5; pts[..., 1] = (pts[..., 1] + 0.5) * mh / OH - 0.5
+    return render_gaussian_maps(pts, w, (mh, mw), self.sigma)
 
 # %% ../nbs/05_datasets.ipynb #fe55dc93
 @dataclass
@@ -1284,6 +1358,7 @@ def _recipe_classes(recipe):
         except MedclipError: pass
     return None
 
+# %% ../nbs/05_datasets.ipynb #ef286f0f
 def validate(root, layout:str|None=None, frames:int=8, size=112, classes=None, recipe:str|None=None,
              progress:bool=True, **kw) -> ValidationReport:
     "Read every item of the dataset at `root` once and report every problem with file, row and field."

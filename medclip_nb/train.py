@@ -14,6 +14,7 @@ import pandas as pd
 import yaml
 import torch                 # train is imported only to train or load a run (never by `import medclip_nb`)
 import lightning as L
+from fastcore.basics import patch   # the LightningModule grows hook by hook, one cell each
 from lightning.pytorch.callbacks import ModelCheckpoint
 
 from .core import (Config, load_config, seed_everything, write_json, atomic_write, ConfigError, DataError,
@@ -137,6 +138,7 @@ SCHEDULES = ("constant", "cosine", "stage_cosine")
 
 def _cosine(i:int, n:int) -> float: return 1.0 if n < 2 else 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(i, n - 1) / (n - 1)))
 
+# %% ../nbs/12_train.ipynb #ce5afd90
 def schedule_factor(cfg:Config, epoch:int) -> float:
     """Learning-rate factor of `epoch` under `train.schedule`: 'constant' (1); 'cosine' from 1 down to 0.05 at the last
     epoch; 'stage_cosine' the same within each `train.stages` entry, restarting at 1 when a stage begins."""
@@ -193,76 +195,92 @@ class MedClipModule(L.LightningModule):
         self.__dict__["_fwd"] = torch.compile(self.model) if self.cfg.train.get("compile") else self.model
         self._weights, self._stage, self._val = None, None, []
 
-    def set_teacher(self, teacher):
-        self.__dict__["teacher"] = teacher.eval().requires_grad_(False) if teacher is not None else None
+# %% ../nbs/12_train.ipynb #01a45f19
+@patch
+def set_teacher(self:MedClipModule, teacher):
+    self.__dict__["teacher"] = teacher.eval().requires_grad_(False) if teacher is not None else None
 
-    def forward(self, batch): return self._fwd(batch)
+@patch
+def forward(self:MedClipModule, batch): return self._fwd(batch)
 
-    def transfer_batch_to_device(self, batch, device, dataloader_idx): return batch.to(device)
+@patch
+def transfer_batch_to_device(self:MedClipModule, batch, device, dataloader_idx): return batch.to(device)
 
-    def configure_optimizers(self):
-        groups = param_groups(self.model, self.cfg)
-        for g in groups: g["base_lr"] = g["lr"]
-        return torch.optim.AdamW(groups)
+@patch
+def configure_optimizers(self:MedClipModule):
+    groups = param_groups(self.model, self.cfg)
+    for g in groups: g["base_lr"] = g["lr"]
+    return torch.optim.AdamW(groups)
 
-    def on_fit_start(self):
-        if self.teacher is not None: self.teacher.to(self.device)
+@patch
+def on_fit_start(self:MedClipModule):
+    if self.teacher is not None: self.teacher.to(self.device)
 
-    def on_train_epoch_start(self):
-        e = self.current_epoch
-        stage, scale, losses = self.plan[min(e, len(self.plan) - 1)]
-        if stage is not None:
-            if stage == 2 and self.model.__dict__.get("_initial") is None: self.model.remember_initial()
-            apply_stage(self.model, stage)
-        self._stage = stage
-        scale *= schedule_factor(self.cfg, e)
-        for opt in self.trainer.optimizers:
-            for g in opt.param_groups: g["lr"] = g["base_lr"] * scale
-        self._weights = {**self.cfg.model.losses.to_dict(), **losses}
-        self.log("stage", float(stage if isinstance(stage, int) else -1), on_epoch=True, on_step=False)
+@patch
+def on_train_epoch_start(self:MedClipModule):
+    e = self.current_epoch
+    stage, scale, losses = self.plan[min(e, len(self.plan) - 1)]
+    if stage is not None:
+        if stage == 2 and self.model.__dict__.get("_initial") is None: self.model.remember_initial()
+        apply_stage(self.model, stage)
+    self._stage = stage
+    scale *= schedule_factor(self.cfg, e)
+    for opt in self.trainer.optimizers:
+        for g in opt.param_groups: g["lr"] = g["base_lr"] * scale
+    self._weights = {**self.cfg.model.losses.to_dict(), **losses}
+    self.log("stage", float(stage if isinstance(stage, int) else -1), on_epoch=True, on_step=False)
 
-    def on_train_batch_start(self, batch, i):
-        # every step's randomness (dropout, modality dropout) depends on (seed, epoch, step) only: a resumed run repeats it
-        seed_everything(_epoch_seed(int(self.cfg.seed), self.current_epoch * 1_000_003 + i))
+@patch
+def on_train_batch_start(self:MedClipModule, batch, i):
+    # every step's randomness (dropout, modality dropout) depends on (seed, epoch, step) only: a resumed run repeats it
+    seed_everything(_epoch_seed(int(self.cfg.seed), self.current_epoch * 1_000_003 + i))
 
-    def training_step(self, batch, i):
-        out = self(batch)
-        tl = None
-        if self.teacher is not None:
-            with torch.no_grad(): tl = self.teacher(batch).logits
-        losses = self.model.compute_losses(out, batch, weights=self._weights, teacher_logits=tl)
-        for k, v in losses.items():
-            self.log(f"train/{k}", v, on_step=k == "total", on_epoch=True, prog_bar=k == "total", batch_size=len(batch),
-                     sync_dist=self.trainer.world_size > 1)
-        return losses["total"]
+@patch
+def training_step(self:MedClipModule, batch, i):
+    out = self(batch)
+    tl = None
+    if self.teacher is not None:
+        with torch.no_grad(): tl = self.teacher(batch).logits
+    losses = self.model.compute_losses(out, batch, weights=self._weights, teacher_logits=tl)
+    for k, v in losses.items():
+        self.log(f"train/{k}", v, on_step=k == "total", on_epoch=True, prog_bar=k == "total", batch_size=len(batch),
+                 sync_dist=self.trainer.world_size > 1)
+    return losses["total"]
 
-    def on_train_batch_end(self, outputs, batch, i):
-        with torch.no_grad(): self.model.logit_scale.clamp_()
+@patch
+def on_train_batch_end(self:MedClipModule, outputs, batch, i):
+    with torch.no_grad(): self.model.logit_scale.clamp_()
 
-    def validation_step(self, batch, i):
-        out = self(batch)
-        self._val.append(_collect(out, batch, self.task))
+# %% ../nbs/12_train.ipynb #6f7e49bc
+@patch
+def validation_step(self:MedClipModule, batch, i):
+    out = self(batch)
+    self._val.append(_collect(out, batch, self.task))
 
-    def on_validation_epoch_end(self):
-        if not self._val: return
-        rows = _merge(self._val); self._val = []
-        if self.trainer.world_size > 1: rows = _gather_rows(self, rows)
-        m = quick_metrics(self.task, self.classes, rows["labels"], rows.get("probs"), rows["targets"], rows.get("preds"))
-        for k, v in m.items():
-            if k != "n" and v == v: self.log(f"val/{k}", float(v), prog_bar=k in ("macro_f1", "mae"), sync_dist=False)
+@patch
+def on_validation_epoch_end(self:MedClipModule):
+    if not self._val: return
+    rows = _merge(self._val); self._val = []
+    if self.trainer.world_size > 1: rows = _gather_rows(self, rows)
+    m = quick_metrics(self.task, self.classes, rows["labels"], rows.get("probs"), rows["targets"], rows.get("preds"))
+    for k, v in m.items():
+        if k != "n" and v == v: self.log(f"val/{k}", float(v), prog_bar=k in ("macro_f1", "mae"), sync_dist=False)
 
-    def on_save_checkpoint(self, ckpt):
-        ckpt["rng_states"] = _rng_state()
-        ckpt["medclip"] = {"classes": self.classes, "task": self.task}
-        snap = self.model.__dict__.get("_initial")   # stage-2 reference features survive an interruption
-        if snap is not None: ckpt["initial_snapshot"] = snap.state_dict()
+@patch
+def on_save_checkpoint(self:MedClipModule, ckpt):
+    ckpt["rng_states"] = _rng_state()
+    ckpt["medclip"] = {"classes": self.classes, "task": self.task}
+    snap = self.model.__dict__.get("_initial")   # stage-2 reference features survive an interruption
+    if snap is not None: ckpt["initial_snapshot"] = snap.state_dict()
 
-    def on_load_checkpoint(self, ckpt):
-        if "rng_states" in ckpt: _set_rng_state(ckpt["rng_states"])
-        if "initial_snapshot" in ckpt:
-            self.model.remember_initial()
-            self.model.__dict__["_initial"].load_state_dict(ckpt["initial_snapshot"])
+@patch
+def on_load_checkpoint(self:MedClipModule, ckpt):
+    if "rng_states" in ckpt: _set_rng_state(ckpt["rng_states"])
+    if "initial_snapshot" in ckpt:
+        self.model.remember_initial()
+        self.model.__dict__["_initial"].load_state_dict(ckpt["initial_snapshot"])
 
+# %% ../nbs/12_train.ipynb #ee1cf073
 def _collect(out, batch, task) -> dict:
     r = {"labels": batch.labels.detach().cpu().numpy(), "targets": batch.targets.detach().cpu().numpy()}
     if task == "classification": r["probs"] = torch.softmax(out.logits.float(), -1).detach().cpu().numpy()
@@ -331,6 +349,27 @@ def _resolve_run(recipe, data, out, name, overrides, resume):
         return cfg, run_dir, (Path(data) if data else None), ckpt
     return cfg, run_dir, (Path(data) if data else None), None
 
+def _keep_log_history(csv:Path, before:pd.DataFrame):
+    "Lightning's CSV logger starts a new file on resume: put back the rows of the epochs before the resumed one."
+    now = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=before.columns)
+    first = now["epoch"].min() if len(now) else np.inf
+    merged = pd.concat([before[before["epoch"] < first], now], ignore_index=True)
+    atomic_write(csv, lambda t: merged.to_csv(t, index=False), suffix=".csv")
+
+def _loaders(root, layout, cfg:Config, splits:dict, rank:int=0, world:int=1) -> dict:
+    "Train loader (subject-spanning, epoch-seeded random frames, few-shot when asked) and validation loader (uniform)."
+    from torch.utils.data import DataLoader
+    bs, nw = int(cfg.data.batch_size), int(cfg.data.num_workers)
+    tr = few_shot_train(split_dataset(open_run_reader(root, layout, cfg, sampling=cfg.data.get("train_sampling", "random"),
+                                            augment=cfg.data.get("augment") or ()), splits["train"]), cfg)
+    va = split_dataset(open_run_reader(root, layout, cfg), splits["val"])
+    for name in run_tta(cfg): va.view(name)   # a test-time augmentation the reader cannot apply fails now, not after training
+    if world > 1: va = va.subset(va.records.index[rank::world])
+    common = dict(collate_fn=collate, num_workers=nw, persistent_workers=False)
+    return {"train": DataLoader(tr, batch_sampler=EpochBatches(tr, bs, seed=int(cfg.seed), rank=rank, world=world), **common),
+            "val": DataLoader(va, batch_size=bs, shuffle=False, **common)}
+
+# %% ../nbs/12_train.ipynb #22b3189b
 def train(recipe:str, data=None, out="runs", name:str|None=None, overrides:Sequence[str]=(), resume=None,
           progress:bool=True, argv=None) -> Path:
     "Train `recipe` (name or YAML path) on `data` (None: its synthetic dataset); returns the run folder."
@@ -388,26 +427,6 @@ def train(recipe:str, data=None, out="runs", name:str|None=None, overrides:Seque
     if trainer.global_rank == 0:
         write_json(run_dir / "metrics.json", final_metrics(run_dir))
     return run_dir
-
-def _keep_log_history(csv:Path, before:pd.DataFrame):
-    "Lightning's CSV logger starts a new file on resume: put back the rows of the epochs before the resumed one."
-    now = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=before.columns)
-    first = now["epoch"].min() if len(now) else np.inf
-    merged = pd.concat([before[before["epoch"] < first], now], ignore_index=True)
-    atomic_write(csv, lambda t: merged.to_csv(t, index=False), suffix=".csv")
-
-def _loaders(root, layout, cfg:Config, splits:dict, rank:int=0, world:int=1) -> dict:
-    "Train loader (subject-spanning, epoch-seeded random frames, few-shot when asked) and validation loader (uniform)."
-    from torch.utils.data import DataLoader
-    bs, nw = int(cfg.data.batch_size), int(cfg.data.num_workers)
-    tr = few_shot_train(split_dataset(open_run_reader(root, layout, cfg, sampling=cfg.data.get("train_sampling", "random"),
-                                            augment=cfg.data.get("augment") or ()), splits["train"]), cfg)
-    va = split_dataset(open_run_reader(root, layout, cfg), splits["val"])
-    for name in run_tta(cfg): va.view(name)   # a test-time augmentation the reader cannot apply fails now, not after training
-    if world > 1: va = va.subset(va.records.index[rank::world])
-    common = dict(collate_fn=collate, num_workers=nw, persistent_workers=False)
-    return {"train": DataLoader(tr, batch_sampler=EpochBatches(tr, bs, seed=int(cfg.seed), rank=rank, world=world), **common),
-            "val": DataLoader(va, batch_size=bs, shuffle=False, **common)}
 
 # %% ../nbs/12_train.ipynb #0b0c77b7
 def train_main(argv=None) -> int:
