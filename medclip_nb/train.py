@@ -15,7 +15,7 @@ import yaml
 import torch                 # train is imported only to train or load a run (never by `import medclip_nb`)
 import lightning as L
 from fastcore.basics import patch   # the LightningModule grows hook by hook, one cell each
-from lightning.pytorch.callbacks import ModelCheckpoint
+from lightning.pytorch.callbacks import ModelCheckpoint, Callback
 
 from .core import (Config, load_config, seed_everything, write_json, atomic_write, ConfigError, DataError,
                              MedclipError, in_test, collate)
@@ -33,9 +33,9 @@ from .run import run_tta, LoadedRun, load_run, final_metrics
 
 
 # %% auto #0
-__all__ = ['STAGE_PRESETS', 'SCHEDULES', 'render_synth', 'synth_dir', 'EpochBatches', 'expand_stages', 'stage_spans',
-           'stage_plan', 'schedule_factor', 'monitor_of', 'BestOfLastStage', 'MedClipModule', 'teacher_for', 'train',
-           'train_main']
+__all__ = ['STAGE_PRESETS', 'SCHEDULES', 'render_synth', 'synth_dir', 'EpochBatches', 'SamplerEpoch', 'expand_stages',
+           'stage_spans', 'stage_plan', 'schedule_factor', 'lr_factor', 'monitor_of', 'BestOfLastStage',
+           'MedClipModule', 'teacher_for', 'train', 'train_main']
 
 # %% ../nbs/12_train.ipynb #063c16c4
 def _synth_params(cfg:Config) -> dict:
@@ -77,17 +77,23 @@ from torch.utils.data import Sampler
 class EpochBatches(Sampler):
     "Subject-spanning batches for this process (`rank` of `world`), reseeded per epoch together with the dataset's frame draws."
     def __init__(self, dataset, batch_size:int, seed:int=0, rank:int=0, world:int=1):
-        self.dataset, self.rank, self.world, self.epoch_fn = dataset, rank, world, None
+        self.dataset, self.rank, self.world = dataset, rank, world
         self.base = SubjectBatchSampler(dataset.subject_ids, batch_size, seed=seed,
                                         min_subjects=min(2, len(set(dataset.subject_ids))))
     def set_epoch(self, epoch:int):
         self.base.set_epoch(epoch); self.dataset.set_epoch(epoch)
     def _mine(self):
-        if self.epoch_fn is not None: self.set_epoch(self.epoch_fn())   # the trainer's epoch, read when iteration starts
         b = self.base.batches(); n = len(b) // self.world if self.world > 1 else len(b)
         return b[self.rank::self.world][:n]
-    def __iter__(self): yield from self._mine()      # lazy: the epoch is read at the first batch, not at iter()
+    def __iter__(self): yield from self._mine()
     def __len__(self): return len(self._mine())
+
+class SamplerEpoch(Callback):
+    """Gives the training batch sampler (and through it the dataset's frame draws) the trainer's epoch when an epoch
+    starts; on resume, the epoch the checkpoint was saved in, which Lightning sizes the resumed epoch with."""
+    def __init__(self, sampler=None): self.sampler = sampler   # the sampler is made after the Trainer (it needs the rank)
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint): self.sampler.set_epoch(int(checkpoint["epoch"]))
+    def on_train_epoch_start(self, trainer, pl_module): self.sampler.set_epoch(trainer.current_epoch)
 
 # %% ../nbs/12_train.ipynb #46423f76
 # SpatialCLIP's schedule for a *pretrained* image encoder: heads on frozen features, then projections, then top layers
@@ -149,6 +155,11 @@ def schedule_factor(cfg:Config, epoch:int) -> float:
     start, length = next((a, k) for a, k in reversed(stage_spans(cfg)) if epoch >= a)
     return _cosine(epoch - start, length)
 
+def lr_factor(cfg:Config, epoch:int) -> float:
+    "What every parameter group's learning rate is multiplied by in `epoch`: its stage's `lr_scale` × `schedule_factor`."
+    plan = stage_plan(cfg)
+    return plan[min(epoch, len(plan) - 1)][1] * schedule_factor(cfg, epoch)
+
 def _epoch_seed(seed:int, epoch:int) -> int:
     return int(np.random.SeedSequence([int(seed), int(epoch), 7]).generate_state(1)[0])
 
@@ -208,25 +219,30 @@ def transfer_batch_to_device(self:MedClipModule, batch, device, dataloader_idx):
 
 @patch
 def configure_optimizers(self:MedClipModule):
-    groups = param_groups(self.model, self.cfg)
-    for g in groups: g["base_lr"] = g["lr"]
-    return torch.optim.AdamW(groups)
+    "AdamW over the model's parameter groups; a `LambdaLR` stepped once per epoch sets each epoch's `lr_factor`."
+    opt = torch.optim.AdamW(param_groups(self.model, self.cfg))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: lr_factor(self.cfg, epoch))
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch", "frequency": 1}}
 
 @patch
 def on_fit_start(self:MedClipModule):
     if self.teacher is not None: self.teacher.to(self.device)
 
 @patch
+def on_train_start(self:MedClipModule):
+    "Resumed: the restored rates came from the saved config; take this run's schedule (an extended run's is longer)."
+    for c in self.trainer.lr_scheduler_configs:
+        s = c.scheduler
+        for g, base, f in zip(s.optimizer.param_groups, s.base_lrs, s.lr_lambdas): g["lr"] = base * f(s.last_epoch)
+
+@patch
 def on_train_epoch_start(self:MedClipModule):
     e = self.current_epoch
-    stage, scale, losses = self.plan[min(e, len(self.plan) - 1)]
+    stage, _, losses = self.plan[min(e, len(self.plan) - 1)]   # the stage's lr_scale is in the LambdaLR
     if stage is not None:
         if stage == 2 and self.model.__dict__.get("_initial") is None: self.model.remember_initial()
         apply_stage(self.model, stage)
     self._stage = stage
-    scale *= schedule_factor(self.cfg, e)
-    for opt in self.trainer.optimizers:
-        for g in opt.param_groups: g["lr"] = g["base_lr"] * scale
     self._weights = {**self.cfg.model.losses.to_dict(), **losses}
     self.log("stage", float(stage if isinstance(stage, int) else -1), on_epoch=True, on_step=False)
 
@@ -247,11 +263,12 @@ def training_step(self:MedClipModule, batch, i):
                  sync_dist=self.trainer.world_size > 1)
     return losses["total"]
 
+
+# %% ../nbs/12_train.ipynb #6f7e49bc
 @patch
 def on_train_batch_end(self:MedClipModule, outputs, batch, i):
     with torch.no_grad(): self.model.logit_scale.clamp_()
 
-# %% ../nbs/12_train.ipynb #6f7e49bc
 @patch
 def validation_step(self:MedClipModule, batch, i):
     out = self(batch)
@@ -405,7 +422,8 @@ def train(recipe:str, data=None, out="runs", name:str|None=None, overrides:Seque
     # two callbacks: Lightning writes `save_last` only when the monitored one improved; `last` must follow every epoch
     best_cb = BestOfLastStage(stage_spans(cfg)[-1][0], filename="best", monitor=monitor, mode=mode, **ck)
     last_cb = ModelCheckpoint(filename="last", monitor=None, every_n_epochs=1, **ck)
-    cbs = [best_cb, last_cb] + ([TQDMProgressBar(refresh_rate=1)] if progress else [])
+    epoch_cb = SamplerEpoch()
+    cbs = [best_cb, last_cb, epoch_cb] + ([TQDMProgressBar(refresh_rate=1)] if progress else [])
     trainer = L.Trainer(max_epochs=int(tr_cfg.max_epochs), accelerator=tr_cfg.accelerator, devices=tr_cfg.devices,
                         strategy=tr_cfg.strategy, num_nodes=int(tr_cfg.num_nodes), precision=tr_cfg.precision,
                         logger=[CSVLogger(run_dir, name="logs", version="csv"),
@@ -417,9 +435,9 @@ def train(recipe:str, data=None, out="runs", name:str|None=None, overrides:Seque
                         limit_train_batches=tr_cfg.get("limit_batches") or 1.0)
     rank = trainer.global_rank
     dm = _loaders(root, layout, cfg, splits, rank, world)
+    epoch_cb.sampler = dm["train"].batch_sampler
     if rank == 0 and shots_per_bin(cfg) > 0:   # which clips the shots were, beside the seed that drew them
         write_few_shot_list(run_dir / "few_shot.csv", dm["train"].dataset)
-    dm["train"].batch_sampler.epoch_fn = lambda: trainer.current_epoch
     csv = run_dir / "logs" / "csv" / "metrics.csv"
     before = pd.read_csv(csv) if ckpt is not None and csv.exists() else None
     trainer.fit(module, train_dataloaders=dm["train"], val_dataloaders=dm["val"], ckpt_path=str(ckpt) if ckpt else None)
