@@ -26,15 +26,15 @@ from .synth.gait import SCOLIOSIS_CLASSES, COBB_EDGES, cobb_class
 _log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['VIDEO_EXTS', 'SPLITS', 'MODALITY_COLUMNS', 'RECORD_COLUMNS', 'ALIGNED', 'AUGMENTATIONS', 'TARGET_RANGES',
-           'COBB_CLASSES', 'DEFAULT_ANATOMY_CODES', 'SPATIALCLIP_CLASSES', 'DEFAULT_NAME_PATTERN', 'LAYOUTS',
-           'REGION_JOINTS', 'SPLIT_NAMES', 'read_classes_json', 'SkipLog', 'assert_subject_disjoint', 'target_bins',
-           'subject_splits', 'subject_kfold', 'few_shot', 'MedicalDataset', 'ClinicalCLIPDataset', 'ScoliGaitDataset',
-           'lv_mask', 'EchoNetDataset', 'SpatialCLIPDataset', 'FilenameDataset', 'detect_layout', 'open_dataset',
-           'region_joints', 'render_gaussian_maps', 'read_mmaction_keypoints', 'read_region_annotations',
-           'ClinicianPriors', 'ValidationReport', 'validate', 'validate_main', 'SubjectBatchSampler', 'make_loader',
-           'set_epoch', 'open_run_reader', 'make_splits', 'split_dataset', 'shots_per_bin', 'few_shot_train',
-           'write_few_shot_list']
+__all__ = ['VIDEO_EXTS', 'SPLITS', 'MODALITY_COLUMNS', 'RECORD_COLUMNS', 'ALIGNED', 'SPLIT_FRACTIONS', 'AUGMENTATIONS',
+           'TARGET_RANGES', 'COBB_CLASSES', 'DEFAULT_ANATOMY_CODES', 'SPATIALCLIP_CLASSES', 'DEFAULT_NAME_PATTERN',
+           'LAYOUTS', 'REGION_JOINTS', 'SPLIT_NAMES', 'read_classes_json', 'SkipLog', 'assert_subject_disjoint',
+           'target_bins', 'subject_splits', 'subject_kfold', 'held_out_splits', 'few_shot', 'MedicalDataset',
+           'ClinicalCLIPDataset', 'ScoliGaitDataset', 'lv_mask', 'EchoNetDataset', 'SpatialCLIPDataset',
+           'FilenameDataset', 'detect_layout', 'open_dataset', 'region_joints', 'render_gaussian_maps',
+           'read_mmaction_keypoints', 'read_region_annotations', 'ClinicianPriors', 'ValidationReport', 'validate',
+           'validate_main', 'SubjectBatchSampler', 'make_loader', 'set_epoch', 'open_run_reader', 'make_splits',
+           'split_dataset', 'shots_per_bin', 'few_shot_train', 'write_few_shot_list']
 
 # %% ../nbs/05_datasets.ipynb #a35efc89
 VIDEO_EXTS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg")
@@ -237,6 +237,17 @@ def subject_kfold(records:pd.DataFrame, n_splits:int=5, val:float=0.15, seed:int
         folds.append(s)
     return folds
 
+# %% ../nbs/05_datasets.ipynb #7f3b5b1d
+SPLIT_FRACTIONS = {"val": 0.2, "test": 0.2}   # subject fractions held out when none are given: the recipes' data.val_fraction / data.test_fraction
+
+def held_out_splits(records:pd.DataFrame, val:float=SPLIT_FRACTIONS["val"], test:float=SPLIT_FRACTIONS["test"],
+                    seed:int=0) -> pd.Series:
+    "The one split policy: `subject_splits` by these fractions, stratified, or by subject alone when too few subjects share a class."
+    try: return subject_splits(records, val=val, test=test, seed=seed)
+    except ValueError as e:   # too few subjects per class to stratify (tiny data): plain group split
+        if isinstance(e, DataError): raise
+        return subject_splits(records, val=val, test=test, seed=seed, stratify="none")
+
 # %% ../nbs/05_datasets.ipynb #d282a403
 def few_shot(records:pd.DataFrame, k:int, by:str="auto", bins:Sequence[float]|None=None, seed:int=0,
              allow_fewer:bool=False) -> pd.Index:
@@ -333,8 +344,8 @@ class MedicalDataset(Dataset):
                 if not auto_split:
                     raise DataError("the index has no split column; pass auto_split=True or add one", path=self.index_path,
                                     field=self.fields.get("split", "split"), expected="train/val/test per row")
-                records["split"] = subject_splits(records, seed=seed)
-                self.split_source = f"subject_splits(val=0.15, test=0.15, seed={seed})"
+                records["split"] = held_out_splits(records, seed=seed)
+                self.split_source = f"held_out_splits(val={SPLIT_FRACTIONS['val']}, test={SPLIT_FRACTIONS['test']}, seed={seed})"
                 _log.info("%s: no split column, made subject-held-out splits with %s", self.root, self.split_source)
         self.all_records, self.split = records, split   # every row, for validation and leakage checks
         self.records = records if split is None else records[records["split"] == _norm_split(split)]
@@ -1466,7 +1477,7 @@ def set_epoch(loader:DataLoader, epoch:int):
         if hasattr(obj, "set_epoch"): obj.set_epoch(epoch)
 
 # %% ../nbs/05_datasets.ipynb #46f3c6dc
-SPLIT_NAMES = ("train", "val", "test")
+SPLIT_NAMES = SPLITS   # the run's three splits: the same names the readers know
 
 def open_run_reader(root, layout, cfg:Config, sampling:str="uniform", augment=()):
     "The run's reader; `augment` only for the training split (evaluation reads items as they are, test-time augmentation through `view`)."
@@ -1475,16 +1486,12 @@ def open_run_reader(root, layout, cfg:Config, sampling:str="uniform", augment=()
                         sampling=sampling, seed=int(cfg.seed), augment=augment, **kw)
 
 def make_splits(ds, cfg:Config) -> dict:
-    "{split: sorted subject ids}: the index's own train/val/test when it has all three, else `subject_splits` by the recipe's fractions. Validation and test are checked disjoint."
+    "{split: sorted subject ids}: the index's own train/val/test when it has all three, else `held_out_splits` by the recipe's fractions. Validation and test are checked disjoint."
     rec = ds.all_records
     given = set(rec["split"].dropna().astype(str)) if "split" in rec else set()
     if given >= set(SPLIT_NAMES): split = rec["split"]
     else:
-        fr = dict(val=float(cfg.data.val_fraction), test=float(cfg.data.test_fraction), seed=int(cfg.seed))
-        try: split = subject_splits(rec, **fr)
-        except ValueError as e:   # too few subjects per class to stratify (tiny data): plain group split
-            if isinstance(e, DataError): raise
-            split = subject_splits(rec, stratify="none", **fr)
+        split = held_out_splits(rec, val=float(cfg.data.val_fraction), test=float(cfg.data.test_fraction), seed=int(cfg.seed))
     frame = pd.DataFrame({"subject_id": rec["subject_id"].astype(str), "split": split})
     assert_subject_disjoint(frame)
     out = {s: sorted(frame.loc[frame["split"] == s, "subject_id"].unique().tolist()) for s in SPLIT_NAMES}
