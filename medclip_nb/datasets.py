@@ -30,11 +30,12 @@ __all__ = ['VIDEO_EXTS', 'SPLITS', 'MODALITY_COLUMNS', 'RECORD_COLUMNS', 'ALIGNE
            'TARGET_RANGES', 'COBB_CLASSES', 'DEFAULT_ANATOMY_CODES', 'SPATIALCLIP_CLASSES', 'DEFAULT_NAME_PATTERN',
            'LAYOUTS', 'REGION_JOINTS', 'SPLIT_NAMES', 'read_classes_json', 'SkipLog', 'assert_subject_disjoint',
            'target_bins', 'subject_splits', 'subject_kfold', 'held_out_splits', 'few_shot', 'MedicalDataset',
-           'ClinicalCLIPDataset', 'ScoliGaitDataset', 'lv_mask', 'EchoNetDataset', 'SpatialCLIPDataset',
-           'FilenameDataset', 'detect_layout', 'open_dataset', 'region_joints', 'render_gaussian_maps',
-           'read_mmaction_keypoints', 'read_region_annotations', 'ClinicianPriors', 'ValidationReport', 'validate',
-           'validate_main', 'SubjectBatchSampler', 'make_loader', 'set_epoch', 'open_run_reader', 'make_splits',
-           'split_dataset', 'shots_per_bin', 'few_shot_train', 'write_few_shot_list']
+           'LayoutIndex', 'read_table_rows', 'read_clinicalclip', 'ClinicalCLIPDataset', 'read_scoligait',
+           'ScoliGaitDataset', 'lv_mask', 'EchoNetDataset', 'read_echonet', 'read_tracings', 'SpatialCLIPDataset',
+           'read_spatialclip', 'read_filenames', 'FilenameDataset', 'detect_layout', 'open_dataset', 'region_joints',
+           'render_gaussian_maps', 'read_mmaction_keypoints', 'read_region_annotations', 'ClinicianPriors',
+           'ValidationReport', 'validate', 'validate_main', 'SubjectBatchSampler', 'make_loader', 'set_epoch',
+           'open_run_reader', 'make_splits', 'split_dataset', 'shots_per_bin', 'few_shot_train', 'write_few_shot_list']
 
 # %% ../nbs/05_datasets.ipynb #a35efc89
 VIDEO_EXTS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg")
@@ -660,121 +661,154 @@ def _clip_id_from(video:str) -> str:
     parts = p.parts[1:] if p.parts and p.parts[0] in ("videos", "Videos") else p.parts
     return "/".join(parts) if parts else p.as_posix()
 
+# %% ../nbs/05_datasets.ipynb #0c486a68
+@dataclass
+class LayoutIndex:
+    "What a layout reader found in a dataset folder: one record per item, each record's problems, and what the dataset keeps."
+    records: pd.DataFrame
+    problems: list = field(default_factory=list)      # [(record key, DataError)]: found in the index, raised when the item loads
+    task: str = "classification"
+    classes: list = field(default_factory=list)
+    classes_source: str = "index"                     # where the class list came from, for error messages
+    fields: dict = field(default_factory=dict)        # modality / column -> the index's own field name, for error messages
+    warnings: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)         # layout facts the dataset keeps as attributes (EchoNet tracings, anatomy codes)
+
+@patch
+def _adopt(self:MedicalDataset, ix:LayoutIndex) -> tuple:
+    "Keep what a layout reader found (task, classes, field names, warnings, extras); (records, problems) for `__init__`."
+    self.task, self.classes, self.classes_source = ix.task, list(ix.classes), ix.classes_source
+    self.fields.update(ix.fields); self.warnings += ix.warnings
+    for k, v in ix.extra.items(): setattr(self, k, v)
+    return ix.records, ix.problems
+
 # %% ../nbs/05_datasets.ipynb #b186eee4
-class _TableDataset(MedicalDataset):
-    "A CSV index with one row per clip."
-    def _read_table(self, csv:Path, df:pd.DataFrame, cols:dict, label_col:str|None, target_col:str|None,
-                    label_from_target=None):
-        problems, recs = [], []
-        cls_index = {c: k for k, c in enumerate(self.classes)}
-        numeric = [c for c in dict.fromkeys([target_col, "cobb_angle"]) if c and c in df.columns]
-        used = {v for v in cols.values() if v} | set(numeric) | ({label_col} if label_col else set())
-        extra = [c for c in df.columns if c not in used]
-        for i, r in enumerate(df.to_dict("records")):
-            row = i + 2
-            def bad(problem, fld, expected=None):
-                problems.append((i, DataError(problem, path=csv, row=row, field=fld, expected=expected)))
-            subj = "" if _missing(r.get(cols["subject"])) else str(r[cols["subject"]]).strip()
-            if not subj: bad("missing subject id", cols["subject"], "a subject identifier")
-            video = "" if _missing(r.get(cols["video"])) else str(r[cols["video"]]).strip()
-            if not video: bad("missing video path", cols["video"], "a video path relative to the dataset folder")
-            cid = r.get(cols["clip_id"]) if cols.get("clip_id") else None
-            cid = _clip_id_from(video) if _missing(cid) else str(cid).strip()
-            target = float("nan")
-            for c in numeric:
-                v, ok = _number(r[c])
-                if not ok: bad(f"'{r[c]}' is not a number", c, "a number")
-                elif math.isnan(v):
-                    if c == target_col: bad("missing value (NaN)", c, "a number for every row")
-                elif (p := _range_problem(c, v)): bad(p[0], c, p[1])
-                if c == target_col: target = v
-            label, name = -1, None
-            if label_col is not None:
-                name = "" if _missing(r.get(label_col)) else str(r[label_col]).strip()
-                if not name: bad("missing label", label_col, f"one of {self.classes}"); name = None
-                elif name not in cls_index:
-                    bad(f"unknown label '{name}'", label_col, f"one of {self.classes} (from {self.classes_source})")
-                else: label = cls_index[name]
-            elif label_from_target is not None and not math.isnan(target):
-                label = int(label_from_target(target)); name = self.classes[label] if label >= 0 else None
-            split = _norm_split(r.get(cols["split"])) if cols.get("split") else None
-            if split is not None and split not in SPLITS:
-                bad(f"unknown split '{split}'", cols["split"], "train, val or test"); split = None
-            rec = dict(clip_id=cid, subject_id=subj, label=label, label_name=name, target=target, split=split,
-                       source=str(csv), row=row, video_path=str(self.root / video) if video else None)
-            for m in ALIGNED:
-                c = cols.get(m)
-                rec[MODALITY_COLUMNS[m]] = (None if not c or _missing(r.get(c)) else str(self.root / str(r[c]).strip()))
-            rec["text"] = None if not cols.get("text") or _missing(r.get(cols["text"])) else str(r[cols["text"]])
-            for c in extra: rec[c if c not in rec else f"csv_{c}"] = r[c]
-            recs.append(rec)
-        cols_out = RECORD_COLUMNS + ["video_path"] + [MODALITY_COLUMNS[m] for m in ALIGNED] + ["text"]
-        return pd.DataFrame(recs, columns=list(dict.fromkeys(cols_out + [k for r in recs[:1] for k in r]))), problems
+def read_table_rows(root:Path, csv:Path, df:pd.DataFrame, cols:dict, label_col:str|None, target_col:str|None,
+                    classes:list, classes_source:str, label_from_target=None) -> tuple:
+    "(records, problems) of a CSV index with one row per clip; `cols` names the table's column of each field."
+    problems, recs = [], []
+    cls_index = {c: k for k, c in enumerate(classes)}
+    numeric = [c for c in dict.fromkeys([target_col, "cobb_angle"]) if c and c in df.columns]
+    used = {v for v in cols.values() if v} | set(numeric) | ({label_col} if label_col else set())
+    extra = [c for c in df.columns if c not in used]
+    for i, r in enumerate(df.to_dict("records")):
+        row = i + 2
+        def bad(problem, fld, expected=None):
+            problems.append((i, DataError(problem, path=csv, row=row, field=fld, expected=expected)))
+        subj = "" if _missing(r.get(cols["subject"])) else str(r[cols["subject"]]).strip()
+        if not subj: bad("missing subject id", cols["subject"], "a subject identifier")
+        video = "" if _missing(r.get(cols["video"])) else str(r[cols["video"]]).strip()
+        if not video: bad("missing video path", cols["video"], "a video path relative to the dataset folder")
+        cid = r.get(cols["clip_id"]) if cols.get("clip_id") else None
+        cid = _clip_id_from(video) if _missing(cid) else str(cid).strip()
+        target = float("nan")
+        for c in numeric:
+            v, ok = _number(r[c])
+            if not ok: bad(f"'{r[c]}' is not a number", c, "a number")
+            elif math.isnan(v):
+                if c == target_col: bad("missing value (NaN)", c, "a number for every row")
+            elif (p := _range_problem(c, v)): bad(p[0], c, p[1])
+            if c == target_col: target = v
+        label, name = -1, None
+        if label_col is not None:
+            name = "" if _missing(r.get(label_col)) else str(r[label_col]).strip()
+            if not name: bad("missing label", label_col, f"one of {classes}"); name = None
+            elif name not in cls_index:
+                bad(f"unknown label '{name}'", label_col, f"one of {classes} (from {classes_source})")
+            else: label = cls_index[name]
+        elif label_from_target is not None and not math.isnan(target):
+            label = int(label_from_target(target)); name = classes[label] if label >= 0 else None
+        split = _norm_split(r.get(cols["split"])) if cols.get("split") else None
+        if split is not None and split not in SPLITS:
+            bad(f"unknown split '{split}'", cols["split"], "train, val or test"); split = None
+        rec = dict(clip_id=cid, subject_id=subj, label=label, label_name=name, target=target, split=split,
+                   source=str(csv), row=row, video_path=str(root / video) if video else None)
+        for m in ALIGNED:
+            c = cols.get(m)
+            rec[MODALITY_COLUMNS[m]] = (None if not c or _missing(r.get(c)) else str(root / str(r[c]).strip()))
+        rec["text"] = None if not cols.get("text") or _missing(r.get(cols["text"])) else str(r[cols["text"]])
+        for c in extra: rec[c if c not in rec else f"csv_{c}"] = r[c]
+        recs.append(rec)
+    cols_out = RECORD_COLUMNS + ["video_path"] + [MODALITY_COLUMNS[m] for m in ALIGNED] + ["text"]
+    return pd.DataFrame(recs, columns=list(dict.fromkeys(cols_out + [k for r in recs[:1] for k in r]))), problems
 
 # %% ../nbs/05_datasets.ipynb #5a508758
-class ClinicalCLIPDataset(_TableDataset):
+def read_clinicalclip(root, index:str="labels.csv", attention:str="attention_map", target:str|None="auto",
+                      classes=None) -> LayoutIndex:
+    "The index of a ClinicalCLIP tree: `labels.csv` (+ `classes.json`) as records, each row's problems beside it."
+    root = Path(root); path = root / index
+    names, source = [], "index"
+    cj = root / "classes.json"
+    spec = read_classes_json(cj) if cj.exists() else None
+    lab = spec["label_column"] if spec else "label"
+    task = spec["task"] if spec else "classification"
+    df = _read_csv(path, ["subject_id", "video", lab])
+    if task == "classification":
+        if classes: names, source = [str(c) for c in classes], "the classes given"
+        elif spec: names, source = spec["classes"], cj.name
+        else:
+            names = sorted({str(v).strip() for v in df[lab] if not _missing(v)})
+            source = f"the sorted labels of {path.name} (no classes.json)"
+    if task == "regression": target = lab
+    elif target == "auto":
+        target = "cobb_angle" if "cobb_angle" in df and any(not _missing(v) for v in df["cobb_angle"]) else None
+    for c, what in [(target, "target"), (attention if attention != "attention_map" else None, "attention")]:
+        if c is not None and c not in df.columns:
+            raise DataError(f"{what} column '{c}' not found; columns: {list(df.columns)}", path=path,
+                            field=c, expected=f"a '{c}' column")
+    has = lambda c: c if c in df.columns else None
+    cols = dict(subject="subject_id", video="video", clip_id=has("clip_id"), split=has("split"), text=has("text"),
+                attention=has(attention), joints=has("joints"), phases=has("phases"),
+                kinematics=has("knowledge_map"))
+    fields = dict(clip_id=cols["clip_id"] or "video", split="split", attention=attention,
+                  joints="joints", phases="phases", kinematics="knowledge_map", text="text", label=lab, target=target)
+    rec, problems = read_table_rows(root, path, df, cols, lab if task == "classification" else None, target, names, source)
+    return LayoutIndex(rec, problems, task, names, source, fields)
+
+# %% ../nbs/05_datasets.ipynb #103fdd88
+class ClinicalCLIPDataset(MedicalDataset):
     "ClinicalCLIP tree: `labels.csv` + `classes.json` + `videos/`, `attention_maps/` (frame-, joint- or region-level .npy) and the optional joints/phases/knowledge maps."
     layout = "clinicalclip"
     def __init__(self, root, modalities=None, frames:int=8, size=112, split=None, *, attention:str="attention_map",
                  target:str|None="auto", index:str="labels.csv", **kw):
-        self._attention_col, self._target, self.index_path = attention, target, Path(root) / index
+        self._attention_col, self._target, self._index, self.index_path = attention, target, index, Path(root) / index
         super().__init__(root, modalities, frames, size, split, **kw)
 
     def _read(self):
-        cj = self.root / "classes.json"
-        spec = read_classes_json(cj) if cj.exists() else None
-        lab = spec["label_column"] if spec else "label"
-        self.task = spec["task"] if spec else "classification"
-        df = _read_csv(self.index_path, ["subject_id", "video", lab])
-        if self.task == "classification":
-            if self._user_classes: self.classes, self.classes_source = self._user_classes, "the classes given"
-            elif spec: self.classes, self.classes_source = spec["classes"], cj.name
-            else:
-                self.classes = sorted({str(v).strip() for v in df[lab] if not _missing(v)})
-                self.classes_source = f"the sorted labels of {self.index_path.name} (no classes.json)"
-        if self.task == "regression": target = lab
-        elif self._target == "auto":
-            target = "cobb_angle" if "cobb_angle" in df and any(not _missing(v) for v in df["cobb_angle"]) else None
-        else: target = self._target
-        for c, what in [(target, "target"), (self._attention_col if self._attention_col != "attention_map" else None, "attention")]:
-            if c is not None and c not in df.columns:
-                raise DataError(f"{what} column '{c}' not found; columns: {list(df.columns)}", path=self.index_path,
-                                field=c, expected=f"a '{c}' column")
-        has = lambda c: c if c in df.columns else None
-        cols = dict(subject="subject_id", video="video", clip_id=has("clip_id"), split=has("split"), text=has("text"),
-                    attention=has(self._attention_col), joints=has("joints"), phases=has("phases"),
-                    kinematics=has("knowledge_map"))
-        self.fields.update(clip_id=cols["clip_id"] or "video", split="split", attention=self._attention_col,
-                           joints="joints", phases="phases", kinematics="knowledge_map", text="text", label=lab,
-                           target=target)
-        return self._read_table(self.index_path, df, cols, lab if self.task == "classification" else None, target)
+        return self._adopt(read_clinicalclip(self.root, self._index, self._attention_col, self._target, self._user_classes))
 
 # %% ../nbs/05_datasets.ipynb #d4f1e921
-class ScoliGaitDataset(_TableDataset):
+def read_scoligait(root, index:str="scoligait.csv", task:str="regression") -> LayoutIndex:
+    "The index of a ScoliGait-style table: Cobb-angle regression, or Cobb classes with `task='classification'`."
+    root = Path(root); path = root / index
+    names, source = [], "index"
+    df = _read_csv(path, ["video", "cobb_angle"])
+    subj = next((c for c in ("subject", "subject_id") if c in df.columns), None)
+    if subj is None:
+        raise DataError(f"missing required column(s) ['subject']; found {list(df.columns)}", path=path,
+                        field="subject", expected="columns ['video', 'text', 'knowledge_map', 'cobb_angle', 'subject']")
+    if task == "classification": names, source = list(COBB_CLASSES), f"Cobb edges {COBB_EDGES}"
+    has = lambda c: c if c in df.columns else None
+    cols = dict(subject=subj, video="video", clip_id=has("clip_id"), split=has("split"), text=has("text"),
+                attention=has("attention_map"), joints=has("joints"), phases=has("phases"), kinematics=has("knowledge_map"))
+    fields = dict(clip_id=cols["clip_id"] or "video", kinematics="knowledge_map", text="text",
+                  attention="attention_map", target="cobb_angle", subject=subj)
+    to_label = (lambda v: COBB_CLASSES.index(cobb_class(v))) if task == "classification" else None
+    rec, problems = read_table_rows(root, path, df, cols, None, "cobb_angle", names, source, label_from_target=to_label)
+    return LayoutIndex(rec, problems, task, names, source, fields)
+
+# %% ../nbs/05_datasets.ipynb #ba91c1e7
+class ScoliGaitDataset(MedicalDataset):
     "ScoliGait-style table (`video, text, knowledge_map, cobb_angle, subject`): Cobb-angle regression, or Cobb classes with `task='classification'`."
     layout = "scoligait"
     def __init__(self, root, modalities=None, frames:int=8, size=112, split=None, *, task:str="regression",
                  index:str="scoligait.csv", **kw):
         if task not in ("regression", "classification"):
             raise DataError(f"unknown task '{task}'", field="task", expected="'regression' or 'classification'")
-        self._task, self.index_path = task, Path(root) / index
+        self._task, self._index, self.index_path = task, index, Path(root) / index
         super().__init__(root, modalities, frames, size, split, **kw)
 
-    def _read(self):
-        df = _read_csv(self.index_path, ["video", "cobb_angle"])
-        subj = next((c for c in ("subject", "subject_id") if c in df.columns), None)
-        if subj is None:
-            raise DataError(f"missing required column(s) ['subject']; found {list(df.columns)}", path=self.index_path,
-                            field="subject", expected="columns ['video', 'text', 'knowledge_map', 'cobb_angle', 'subject']")
-        self.task = self._task
-        if self.task == "classification": self.classes, self.classes_source = list(COBB_CLASSES), f"Cobb edges {COBB_EDGES}"
-        has = lambda c: c if c in df.columns else None
-        cols = dict(subject=subj, video="video", clip_id=has("clip_id"), split=has("split"), text=has("text"),
-                    attention=has("attention_map"), joints=has("joints"), phases=has("phases"), kinematics=has("knowledge_map"))
-        self.fields.update(clip_id=cols["clip_id"] or "video", kinematics="knowledge_map", text="text",
-                           attention="attention_map", target="cobb_angle", subject=subj)
-        to_label = (lambda v: COBB_CLASSES.index(cobb_class(v))) if self.task == "classification" else None
-        return self._read_table(self.index_path, df, cols, None, "cobb_angle", label_from_target=to_label)
+    def _read(self): return self._adopt(read_scoligait(self.root, self._index, self._task))
 
 # %% ../nbs/05_datasets.ipynb #da3bc646
 def _polygon(lines:np.ndarray) -> np.ndarray:
@@ -803,17 +837,19 @@ class EchoNetDataset(MedicalDataset):
         self.index_path = Path(root) / "FileList.csv"; self.tracings = {}
         super().__init__(root, modalities, frames, size, split, **kw)
 
+    def _read(self): return self._adopt(read_echonet(self.root, self._target, self._use_tracings))
+
 # %% ../nbs/05_datasets.ipynb #ffeaf4b1
-@patch
-def _read(self:EchoNetDataset):
-    df = _read_csv(self.index_path, ["FileName", self._target, "Split"])
-    self.task, self.classes = "regression", []
-    self.fields.update(clip_id="FileName", video="FileName", split="Split", target=self._target)
+def read_echonet(root, target:str="EF", tracings:bool=True) -> LayoutIndex:
+    "The index of an EchoNet-Dynamic folder: `FileList.csv` rows as records (+ `VolumeTracings.csv` as `extra['tracings']`)."
+    root = Path(root); path = root / "FileList.csv"
+    df = _read_csv(path, ["FileName", target, "Split"])
+    fields = dict(clip_id="FileName", video="FileName", split="Split", target=target)
     problems, recs = [], []
     for i, r in enumerate(df.to_dict("records")):
         row = i + 2
         def bad(problem, fld, expected=None):
-            problems.append((i, DataError(problem, path=self.index_path, row=row, field=fld, expected=expected)))
+            problems.append((i, DataError(problem, path=path, row=row, field=fld, expected=expected)))
         fn = "" if _missing(r["FileName"]) else str(r["FileName"]).strip()
         if not fn: bad("missing file name", "FileName", "a video name (without .avi)")
         cid = Path(fn).stem if Path(fn).suffix.lower() in VIDEO_EXTS else fn
@@ -823,25 +859,28 @@ def _read(self:EchoNetDataset):
             v, ok = _number(r[c]); vals[c] = v
             if not ok: bad(f"'{r[c]}' is not a number", c, "a number")
             elif math.isnan(v):
-                if c == self._target: bad("missing value (NaN)", c, "a number for every video")
+                if c == target: bad("missing value (NaN)", c, "a number for every video")
             elif (p := _range_problem(c, v)): bad(p[0], c, p[1])
         if vals.get("ESV", 0) > vals.get("EDV", math.inf):
             bad(f"ESV {vals['ESV']:g} is larger than EDV {vals['EDV']:g}", "ESV", "ESV ≤ EDV")
         split = _norm_split(r["Split"])
         if split not in SPLITS: bad(f"unknown split '{r['Split']}'", "Split", "TRAIN, VAL or TEST"); split = None
-        video = self.root / "Videos" / (fn if Path(fn).suffix else fn + ".avi")
-        recs.append(dict(clip_id=cid, subject_id=cid, label=-1, label_name=None, target=vals.get(self._target, np.nan),
-                         split=split, source=str(self.index_path), row=row, video_path=str(video) if fn else None,
+        video = root / "Videos" / (fn if Path(fn).suffix else fn + ".avi")
+        recs.append(dict(clip_id=cid, subject_id=cid, label=-1, label_name=None, target=vals.get(target, np.nan),
+                         split=split, source=str(path), row=row, video_path=str(video) if fn else None,
                          EF=vals.get("EF"), ESV=vals.get("ESV"), EDV=vals.get("EDV"),
                          NumberOfFrames=_number(r.get("NumberOfFrames"))[0]))
     rec = pd.DataFrame(recs, columns=RECORD_COLUMNS + ["video_path", "EF", "ESV", "EDV", "NumberOfFrames"])
-    if self._use_tracings and (self.root / "VolumeTracings.csv").exists(): problems += self._read_tracings(rec)
-    return rec, problems
+    ix = LayoutIndex(rec, problems, "regression", [], "index", fields, extra={"tracings": {}})
+    if tracings and (root / "VolumeTracings.csv").exists():
+        ix.extra["tracings"], more, ix.warnings = read_tracings(root / "VolumeTracings.csv", rec)
+        ix.problems += more
+    return ix
 
 # %% ../nbs/05_datasets.ipynb #b98ad29d
-@patch
-def _read_tracings(self:EchoNetDataset, rec:pd.DataFrame) -> list:
-    path = self.root / "VolumeTracings.csv"
+def read_tracings(path:Path, rec:pd.DataFrame) -> tuple:
+    "(tracings by clip id: ED/ES frames and LV lines, problems, warnings) of an EchoNet `VolumeTracings.csv` for the records `rec`."
+    tracings, warnings = {}, []
     vt = _read_csv(path, ["FileName", "X1", "Y1", "X2", "Y2", "Frame"])
     key_of = {c: k for k, c in zip(rec.index, rec["clip_id"])}
     problems, per = [], {}
@@ -850,7 +889,7 @@ def _read_tracings(self:EchoNetDataset, rec:pd.DataFrame) -> list:
         nums = [_number(r[c]) for c in ("X1", "Y1", "X2", "Y2", "Frame")]
         badc = [c for c, (v, ok) in zip(("X1", "Y1", "X2", "Y2", "Frame"), nums) if not ok or math.isnan(v)]
         if cid not in key_of:
-            self.warnings.append(DataError(f"tracing for '{fn}', which is not in FileList.csv", path=path, row=row, field="FileName"))
+            warnings.append(DataError(f"tracing for '{fn}', which is not in FileList.csv", path=path, row=row, field="FileName"))
             continue
         if badc:
             problems.append((key_of[cid], DataError(f"missing or non-numeric value(s) in {badc}", path=path, row=row,
@@ -873,11 +912,11 @@ def _read_tracings(self:EchoNetDataset, rec:pd.DataFrame) -> list:
             continue
         lines = {f: np.array(d["lines"], np.float32) for f, d in frames.items()}
         ed, es = sorted(lines, key=lambda f: -_area(_polygon(lines[f])))
-        self.tracings[cid] = {"ed": ed, "es": es, "lines": lines, "rows": {f: d["rows"] for f, d in frames.items()}}
+        tracings[cid] = {"ed": ed, "es": es, "lines": lines, "rows": {f: d["rows"] for f, d in frames.items()}}
     for cid in rec["clip_id"]:
-        if cid not in per: self.warnings.append(DataError(f"no tracings for '{cid}' (no ED/ES frames or LV masks)",
+        if cid not in per: warnings.append(DataError(f"no tracings for '{cid}' (no ED/ES frames or LV masks)",
                                                           path=path, field="FileName"))
-    return problems
+    return tracings, problems, warnings
 
 # %% ../nbs/05_datasets.ipynb #41e21090
 @patch
@@ -962,27 +1001,30 @@ class SpatialCLIPDataset(MedicalDataset):
         self.index_path = Path(root)
         super().__init__(root, modalities, frames, size, split, fit=fit, **kw)
 
+    def _read(self): return self._adopt(read_spatialclip(self.root, self._json_files, self.box_tolerance, self._user_classes))
+
 # %% ../nbs/05_datasets.ipynb #1c94f8bf
-@patch
-def _read(self:SpatialCLIPDataset):
-    files = [Path(f) if Path(f).is_absolute() else self.root / f for f in self._json_files] if self._json_files else \
-            [self.root / f"{s}.json" for s in SPLITS if (self.root / f"{s}.json").exists()]
-    if not files: raise DataError("no train.json, val.json or test.json", path=self.root,
+def read_spatialclip(root, json_files=None, box_tolerance:float=1.0, classes=None) -> LayoutIndex:
+    "The index of a SpatialCLIP folder: the records of `train/val/test.json` (the file is the split), anatomy codes as `extra['anatomy']`."
+    root = Path(root)
+    files = [Path(f) if Path(f).is_absolute() else root / f for f in json_files] if json_files else \
+            [root / f"{s}.json" for s in SPLITS if (root / f"{s}.json").exists()]
+    if not files: raise DataError("no train.json, val.json or test.json", path=root,
                                   expected="SpatialCLIP JSON lists of records")
-    an = self.root / "anatomy.json"
+    an = root / "anatomy.json"
     if an.exists():
         a = _read_json(an)
         if not isinstance(a, dict) or not isinstance(a.get("codes"), list) or not a["codes"]:
             raise DataError("no non-empty 'codes' list", path=an, field="codes", expected='{"codes": ["CB", ...]}')
-        self.anatomy = [str(c) for c in a["codes"]]
-    else: self.anatomy = list(DEFAULT_ANATOMY_CODES)
-    code_ix = {c: k for k, c in enumerate(self.anatomy)}
-    cj = self.root / "classes.json"
-    self.classes = self._user_classes or (read_classes_json(cj)["classes"] if cj.exists() else list(SPATIALCLIP_CLASSES))
-    self.classes_source = "the classes given" if self._user_classes else (cj.name if cj.exists() else "SPATIALCLIP_CLASSES")
-    cls_ix = {c: k for k, c in enumerate(self.classes)}
-    self.fields.update(clip_id="image_path", image="image_path", video="image_path", text="description",
-                       boxes="coordinates", split="split (file)", label="class_label")
+        anatomy = [str(c) for c in a["codes"]]
+    else: anatomy = list(DEFAULT_ANATOMY_CODES)
+    code_ix = {c: k for k, c in enumerate(anatomy)}
+    cj = root / "classes.json"
+    names = classes or (read_classes_json(cj)["classes"] if cj.exists() else list(SPATIALCLIP_CLASSES))
+    source = "the classes given" if classes else (cj.name if cj.exists() else "SPATIALCLIP_CLASSES")
+    cls_ix = {c: k for k, c in enumerate(names)}
+    fields = dict(clip_id="image_path", image="image_path", video="image_path", text="description",
+                  boxes="coordinates", split="split (file)", label="class_label")
     problems, recs = [], []
     for f in files:
         data = _read_json(f)
@@ -998,18 +1040,19 @@ def _read(self:SpatialCLIPDataset):
             if _missing(ip): bad("missing image path", "image_path", "a path relative to the dataset folder"); ip = ""
             ip = str(ip)
             lab, name = -1, r.get("class_label")
-            if _missing(name): bad("missing class label", "class_label", f"one of {self.classes}"); name = None
-            elif str(name) not in cls_ix: bad(f"unknown label '{name}'", "class_label", f"one of {self.classes}")
+            if _missing(name): bad("missing class label", "class_label", f"one of {names}"); name = None
+            elif str(name) not in cls_ix: bad(f"unknown label '{name}'", "class_label", f"one of {names}")
             else: lab = cls_ix[str(name)]
-            boxes = _spatial_boxes(r, code_ix, self.anatomy, self.box_tolerance, bad)
-            ipath = Path(ip) if Path(ip).is_absolute() else self.root / ip
+            boxes = _spatial_boxes(r, code_ix, anatomy, box_tolerance, bad)
+            ipath = Path(ip) if Path(ip).is_absolute() else root / ip
             subj = r.get("subject_id")
-            recs.append(dict(clip_id=Path(_rel(ipath, self.root)).with_suffix("").as_posix() if ip else f"{f.stem}[{j}]",
+            recs.append(dict(clip_id=Path(_rel(ipath, root)).with_suffix("").as_posix() if ip else f"{f.stem}[{j}]",
                              subject_id=str(subj) if not _missing(subj) else Path(ip).stem, label=lab,
                              label_name=None if name is None else str(name), target=np.nan, split=split,
                              source=str(f), row=j, image_path=str(ipath) if ip else None,
                              text=None if _missing(r.get("description")) else str(r["description"]), boxes=boxes))
-    return pd.DataFrame(recs, columns=RECORD_COLUMNS + ["image_path", "text", "boxes"]), problems
+    return LayoutIndex(pd.DataFrame(recs, columns=RECORD_COLUMNS + ["image_path", "text", "boxes"]), problems, "classification",
+                       names, source, fields, extra={"anatomy": anatomy})
 
 # %% ../nbs/05_datasets.ipynb #ec071217
 @patch
@@ -1062,6 +1105,44 @@ def _extra_check(self:SpatialCLIPDataset, rec, plan):
 # %% ../nbs/05_datasets.ipynb #4e6e5ba3
 DEFAULT_NAME_PATTERN = r"(?P<subject>[^/_]+)_(?P<label>[^/_]+)_(?P<clip>[^/_]+)"
 
+def read_filenames(root, pattern:re.Pattern, label_map:Mapping|None=None, extensions:Sequence[str]=VIDEO_EXTS,
+                   classes=None) -> LayoutIndex:
+    "The index of a folder of videos whose names match `pattern` (named groups subject, label, clip): one record per file."
+    root, label_map, extensions = Path(root), dict(label_map or {}), tuple(e.lower() for e in extensions)
+    names, source = [], "index"
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in extensions
+                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    if not files: raise DataError(f"no video files ({', '.join(extensions)})", path=root, expected="a folder of videos")
+    fields = dict(clip_id="file name", video="video", label="file name (label)", subject="file name (subject)")
+    has_label = "label" in pattern.groupindex
+    found, problems, recs = [], [], []
+    for k, f in enumerate(files):
+        rel = f.relative_to(root).with_suffix("").as_posix()
+        m = pattern.fullmatch(rel if "/" in pattern.pattern else f.stem)
+        g = m.groupdict() if m else {}
+        if not m:
+            problems.append((k, DataError(f"file name does not match the pattern {pattern.pattern!r}", path=f,
+                                          field="file name", expected="names like 015_NM_02.mov, or pass pattern=")))
+        name = g.get("label")
+        if name is not None: name = str(label_map.get(name, name)); found.append(name)
+        recs.append(dict(clip_id=rel, subject_id=g.get("subject") or "", label=-1, label_name=name, target=np.nan,
+                         split=None, source=str(f), row=None, video_path=str(f), clip=g.get("clip"),
+                         **{n: v for n, v in g.items() if n not in ("subject", "label", "clip")}))
+    rec = pd.DataFrame(recs)
+    if has_label:
+        cj = root / "classes.json"
+        if classes: names, source = [str(c) for c in classes], "the classes given"
+        elif cj.exists(): names, source = read_classes_json(cj)["classes"], cj.name
+        else: names, source = sorted(set(found)), "the sorted labels found in file names"
+        ix = {c: i for i, c in enumerate(names)}
+        for k, name in enumerate(rec["label_name"]):
+            if name is None: continue
+            if name in ix: rec.loc[k, "label"] = ix[name]
+            else: problems.append((k, DataError(f"unknown label '{name}'", path=rec.loc[k, "source"], field="file name (label)",
+                                                expected=f"one of {names} (from {source})")))
+    return LayoutIndex(rec, problems, "classification", names, source, fields)
+
+# %% ../nbs/05_datasets.ipynb #ddb22d6a
 class FilenameDataset(MedicalDataset):
     "A folder of videos whose file names encode subject and label through `pattern` (default: `015_NM_02.MOV`)."
     layout = "filenames"
@@ -1076,38 +1157,7 @@ class FilenameDataset(MedicalDataset):
         self.index_path = Path(root)
         super().__init__(root, modalities, frames, size, split, **kw)
 
-    def _read(self):
-        files = sorted(p for p in self.root.rglob("*") if p.is_file() and p.suffix.lower() in self.extensions
-                       and not any(part.startswith(".") for part in p.relative_to(self.root).parts))
-        if not files: raise DataError(f"no video files ({', '.join(self.extensions)})", path=self.root, expected="a folder of videos")
-        self.fields.update(clip_id="file name", video="video", label="file name (label)", subject="file name (subject)")
-        has_label = "label" in self.pattern.groupindex
-        found, problems, recs = [], [], []
-        for k, f in enumerate(files):
-            rel = f.relative_to(self.root).with_suffix("").as_posix()
-            m = self.pattern.fullmatch(rel if "/" in self.pattern.pattern else f.stem)
-            g = m.groupdict() if m else {}
-            if not m:
-                problems.append((k, DataError(f"file name does not match the pattern {self.pattern.pattern!r}", path=f,
-                                              field="file name", expected="names like 015_NM_02.mov, or pass pattern=")))
-            name = g.get("label")
-            if name is not None: name = str(self.label_map.get(name, name)); found.append(name)
-            recs.append(dict(clip_id=rel, subject_id=g.get("subject") or "", label=-1, label_name=name, target=np.nan,
-                             split=None, source=str(f), row=None, video_path=str(f), clip=g.get("clip"),
-                             **{n: v for n, v in g.items() if n not in ("subject", "label", "clip")}))
-        rec = pd.DataFrame(recs)
-        if has_label:
-            cj = self.root / "classes.json"
-            if self._user_classes: self.classes, self.classes_source = self._user_classes, "the classes given"
-            elif cj.exists(): self.classes, self.classes_source = read_classes_json(cj)["classes"], cj.name
-            else: self.classes, self.classes_source = sorted(set(found)), "the sorted labels found in file names"
-            ix = {c: i for i, c in enumerate(self.classes)}
-            for k, name in enumerate(rec["label_name"]):
-                if name is None: continue
-                if name in ix: rec.loc[k, "label"] = ix[name]
-                else: problems.append((k, DataError(f"unknown label '{name}'", path=rec.loc[k, "source"], field="file name (label)",
-                                                    expected=f"one of {self.classes} (from {self.classes_source})")))
-        return rec, problems
+    def _read(self): return self._adopt(read_filenames(self.root, self.pattern, self.label_map, self.extensions, self._user_classes))
 
 # %% ../nbs/05_datasets.ipynb #aee82e2a
 def _csv_header(p:Path) -> list:
