@@ -30,12 +30,13 @@ __all__ = ['VIDEO_EXTS', 'SPLITS', 'MODALITY_COLUMNS', 'RECORD_COLUMNS', 'ALIGNE
            'TARGET_RANGES', 'COBB_CLASSES', 'DEFAULT_ANATOMY_CODES', 'SPATIALCLIP_CLASSES', 'DEFAULT_NAME_PATTERN',
            'LAYOUTS', 'REGION_JOINTS', 'SPLIT_NAMES', 'read_classes_json', 'SkipLog', 'assert_subject_disjoint',
            'target_bins', 'subject_splits', 'subject_kfold', 'held_out_splits', 'few_shot', 'MedicalDataset',
-           'LayoutIndex', 'read_table_rows', 'read_clinicalclip', 'ClinicalCLIPDataset', 'read_scoligait',
-           'ScoliGaitDataset', 'lv_mask', 'EchoNetDataset', 'read_echonet', 'read_tracings', 'SpatialCLIPDataset',
-           'read_spatialclip', 'read_filenames', 'FilenameDataset', 'detect_layout', 'open_dataset', 'region_joints',
-           'render_gaussian_maps', 'read_mmaction_keypoints', 'read_region_annotations', 'ClinicianPriors',
-           'ValidationReport', 'validate', 'validate_main', 'SubjectBatchSampler', 'make_loader', 'set_epoch',
-           'open_run_reader', 'make_splits', 'split_dataset', 'shots_per_bin', 'few_shot_train', 'write_few_shot_list']
+           'first_loadable', 'LayoutIndex', 'read_table_rows', 'read_clinicalclip', 'ClinicalCLIPDataset',
+           'read_scoligait', 'ScoliGaitDataset', 'lv_mask', 'EchoNetDataset', 'read_echonet', 'read_tracings',
+           'SpatialCLIPDataset', 'read_spatialclip', 'read_filenames', 'FilenameDataset', 'detect_layout',
+           'open_dataset', 'region_joints', 'render_gaussian_maps', 'read_mmaction_keypoints',
+           'read_region_annotations', 'ClinicianPriors', 'ValidationReport', 'validate', 'validate_main',
+           'SubjectBatchSampler', 'make_loader', 'set_epoch', 'open_run_reader', 'make_splits', 'split_dataset',
+           'shots_per_bin', 'few_shot_train', 'write_few_shot_list']
 
 # %% ../nbs/05_datasets.ipynb #a35efc89
 VIDEO_EXTS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg")
@@ -553,6 +554,29 @@ def _attention_from_priors(self:MedicalDataset, rec, plan):
     except DataError as e: raise self._wrap(e, rec, "attention") from None
     return torch.from_numpy(att), key
 
+# %% ../nbs/05_datasets.ipynb #a6eb60ab
+@patch
+def load_clip(self:MedicalDataset, rec, i:int, mods) -> tuple:
+    """The one clip loader: decode record `rec`'s frames (item `i`'s draw) and sample every aligned array (maps, joints,
+    phases, kinematics, or a rendered prior) at the same frame indices, through the same `Affine`. (inputs, meta, plan)."""
+    inputs, meta = {}, {}
+    if "video_path" not in rec or not any(m in mods for m in ("video",) + ALIGNED): return inputs, meta, None
+    plan = self._plan(rec, i, decode="video" in mods)
+    info, idx, aff, clip = plan
+    meta.update(frame_indices=idx.tolist(), n_frames=info.frames, fps=info.fps, video_path=str(rec["video_path"]))
+    if clip is not None: inputs["video"] = to_tensor(clip, self.normalize)
+    for m in ALIGNED:
+        if m not in mods: continue
+        col = MODALITY_COLUMNS[m]
+        if col in rec and not _missing(rec[col]):
+            inputs[m] = self._sample_aligned(m, self._load_aligned(rec, m, info.frames), idx, aff, info.size)
+        elif m == "attention" and self.priors is not None:
+            att, pk = self._attention_from_priors(rec, plan)
+            if att is not None:
+                inputs[m] = att; meta["prior_key"] = self.priors.prior_key(pk)
+                meta["prior_agreement"] = self.priors.agreement_of(pk)
+    return inputs, meta, plan
+
 # %% ../nbs/05_datasets.ipynb #4e0bc978
 @patch
 def _get(self:MedicalDataset, i:int) -> Sample:
@@ -566,41 +590,33 @@ def _get(self:MedicalDataset, i:int) -> Sample:
     mods, inputs = self.modalities, {}
     meta = {"layout": self.layout, "source": str(rec["source"]), "row": rec["row"], "label_name": rec["label_name"],
             "split": rec["split"]}
-    plan = None
-    if "video_path" in rec and any(m in mods for m in ("video",) + ALIGNED):
-        plan = self._plan(rec, i, decode="video" in mods)
-        info, idx, aff, clip = plan
-        meta.update(frame_indices=idx.tolist(), n_frames=info.frames, fps=info.fps, video_path=str(rec["video_path"]))
-        if clip is not None: inputs["video"] = to_tensor(clip, self.normalize)
-        for m in ALIGNED:
-            if m not in mods: continue
-            col = MODALITY_COLUMNS[m]
-            if col in rec and not _missing(rec[col]):
-                inputs[m] = self._sample_aligned(m, self._load_aligned(rec, m, info.frames), idx, aff, info.size)
-            elif m == "attention" and self.priors is not None:
-                att, pk = self._attention_from_priors(rec, plan)
-                if att is not None:
-                    inputs[m] = att; meta["prior_key"] = self.priors.prior_key(pk)
-                    meta["prior_agreement"] = self.priors.agreement_of(pk)
+    clip_inputs, clip_meta, plan = self.load_clip(rec, i, mods)
+    inputs.update(clip_inputs); meta.update(clip_meta)
     if "text" in mods and "text" in rec and not _missing(rec["text"]): inputs["text"] = str(rec["text"])
     self._extra(rec, inputs, meta, plan)
     label = None if pd.isna(rec["label"]) or int(rec["label"]) < 0 else int(rec["label"])
     target = None if pd.isna(rec["target"]) else float(rec["target"])
     return Sample(str(rec["clip_id"]), str(rec["subject_id"]), inputs, label, target, meta)
 
+# %% ../nbs/05_datasets.ipynb #8e378cc0
+def first_loadable(get, i:int, n:int, on_skip):
+    "Skip-on-error as a wrapper: (k, get(k)) for the first k from `i` on (wrapping round) that loads without a `DataError`, each failure passed to `on_skip(k, error)`; None when none of the `n` loads."
+    for j in range(n):
+        k = (i + j) % n
+        try: return k, get(k)
+        except DataError as e: on_skip(k, e)
+    return None
+
+# %% ../nbs/05_datasets.ipynb #fc6b2601
 @patch
 def __getitem__(self:MedicalDataset, i:int) -> Sample:
     i = int(i)
-    try: return self._get(i)
-    except DataError as e:
-        if self.on_error == "raise": raise
-        self._skip(i, e)
-    for j in range(1, len(self)):  # replace by the next item that loads: deterministic, and every skip is logged
-        k = (i + j) % len(self)
-        try: s = self._get(k)
-        except DataError as e: self._skip(k, e); continue
-        s.meta["replaces"] = str(self.records["clip_id"].iloc[i]); return s
-    raise DataError(f"every one of the {len(self)} items failed to load; see {self.skip_log.path}", path=self.root)
+    if self.on_error == "raise": return self._get(i)
+    found = first_loadable(self._get, i, len(self), self._skip)   # the next item that loads: deterministic, every skip logged
+    if found is None: raise DataError(f"every one of the {len(self)} items failed to load; see {self.skip_log.path}", path=self.root)
+    k, s = found
+    if k != i: s.meta["replaces"] = str(self.records["clip_id"].iloc[i])
+    return s
 
 @patch
 def _skip(self:MedicalDataset, i:int, e:Exception):
