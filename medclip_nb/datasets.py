@@ -14,6 +14,7 @@ import pandas as pd
 # This module defines torch Datasets and Samplers, so it needs torch at import; it is imported only when used
 # (never by `import medclip_nb`).
 import torch
+from fastcore.basics import patch   # classes grow method by method, one cell each
 from torch.utils.data import Dataset, Sampler, DataLoader
 
 from .core import Sample, collate, DataError, MedclipError, load_config, Config, atomic_write
@@ -25,15 +26,17 @@ from .synth.gait import SCOLIOSIS_CLASSES, COBB_EDGES, cobb_class
 _log = logging.getLogger(__name__)
 
 # %% auto #0
-__all__ = ['VIDEO_EXTS', 'SPLITS', 'MODALITY_COLUMNS', 'RECORD_COLUMNS', 'ALIGNED', 'AUGMENTATIONS', 'TARGET_RANGES',
-           'COBB_CLASSES', 'DEFAULT_ANATOMY_CODES', 'SPATIALCLIP_CLASSES', 'DEFAULT_NAME_PATTERN', 'LAYOUTS',
-           'REGION_JOINTS', 'SPLIT_NAMES', 'read_classes_json', 'SkipLog', 'MedicalDataset', 'assert_subject_disjoint',
-           'target_bins', 'subject_splits', 'subject_kfold', 'few_shot', 'ClinicalCLIPDataset', 'ScoliGaitDataset',
-           'lv_mask', 'EchoNetDataset', 'SpatialCLIPDataset', 'FilenameDataset', 'detect_layout', 'open_dataset',
-           'region_joints', 'render_gaussian_maps', 'read_mmaction_keypoints', 'read_region_annotations',
-           'ClinicianPriors', 'ValidationReport', 'validate', 'validate_main', 'SubjectBatchSampler', 'make_loader',
-           'set_epoch', 'open_run_reader', 'make_splits', 'split_dataset', 'shots_per_bin', 'few_shot_train',
-           'write_few_shot_list']
+__all__ = ['VIDEO_EXTS', 'SPLITS', 'MODALITY_COLUMNS', 'RECORD_COLUMNS', 'ALIGNED', 'SPLIT_FRACTIONS', 'AUGMENTATIONS',
+           'TARGET_RANGES', 'COBB_CLASSES', 'DEFAULT_ANATOMY_CODES', 'SPATIALCLIP_CLASSES', 'DEFAULT_NAME_PATTERN',
+           'LAYOUTS', 'REGION_JOINTS', 'SPLIT_NAMES', 'read_classes_json', 'SkipLog', 'assert_subject_disjoint',
+           'target_bins', 'subject_splits', 'subject_kfold', 'held_out_splits', 'few_shot', 'MedicalDataset',
+           'first_loadable', 'LayoutIndex', 'read_table_rows', 'read_clinicalclip', 'ClinicalCLIPDataset',
+           'read_scoligait', 'ScoliGaitDataset', 'lv_mask', 'EchoNetDataset', 'read_echonet', 'read_tracings',
+           'SpatialCLIPDataset', 'read_spatialclip', 'read_filenames', 'FilenameDataset', 'detect_layout',
+           'open_dataset', 'region_joints', 'render_gaussian_maps', 'read_mmaction_keypoints',
+           'read_region_annotations', 'ClinicianPriors', 'ValidationReport', 'validate', 'validate_main',
+           'SubjectBatchSampler', 'make_loader', 'set_epoch', 'open_run_reader', 'make_splits', 'split_dataset',
+           'shots_per_bin', 'few_shot_train', 'write_few_shot_list']
 
 # %% ../nbs/05_datasets.ipynb #a35efc89
 VIDEO_EXTS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg")
@@ -130,342 +133,6 @@ class SkipLog:
     def count(self) -> int: return len(self.items)
     def __repr__(self): return f"SkipLog('{self.path}', {self.count} skipped)"
 
-# %% ../nbs/05_datasets.ipynb #8189a4d2
-def _rel(p, root) -> str:
-    "A path as a user would write it in their index: relative to the dataset root when inside it."
-    try: return Path(p).resolve().relative_to(Path(root).resolve()).as_posix()
-    except (ValueError, OSError): return str(p)
-
-def _load_npy(path:Path):
-    "Memory-map a .npy file (no pickles)."
-    if not path.exists(): raise DataError("file not found", path=path, expected="an existing .npy file")
-    try: return np.load(path, mmap_mode="r", allow_pickle=False)
-    except (ValueError, OSError, EOFError) as e:
-        raise DataError(f"cannot read .npy ({type(e).__name__}: {str(e)[:120]})", path=path, expected="a NumPy .npy array") from None
-
-_ALIGNED_SHAPES = {"attention": "T (frame-level), T×J (joint/region-level) or T×h×w (spatial)",
-                   "joints": "T×17×3 (x_px, y_px, confidence)", "phases": "T or T×k integer phase ids",
-                   "kinematics": "T×F"}
-
-# Training-time augmentations; each one moves every spatial modality (boxes, maps, joints) with the pixels.
-AUGMENTATIONS = {"hflip": "a left-right mirror of the image and its boxes (label-preserving for views whose left and "
-                          "right are drawn either way); a gait video would also need its left/right joints and "
-                          "knowledge-map features swapped, which the video readers do not do"}
-
-def _aligned_shape_ok(m:str, a) -> bool:
-    if m == "attention": return a.ndim in (1, 2, 3)
-    if m == "joints": return a.ndim == 3 and a.shape[1:] == (17, 3)
-    if m == "phases": return a.ndim in (1, 2) and a.dtype.kind in "iub"
-    return a.ndim == 2
-
-class MedicalDataset(Dataset):
-    "Base of every reader: `.records`, `.classes`, `.task`, `.modalities`; items are `Sample`s."
-    layout = "base"
-    def __init__(self, root, modalities=None, frames:int=8, size=112, split=None, *, fit:str="crop",
-                 sampling:str="uniform", stride:float|None=None, normalize="imagenet", classes=None, priors=None,
-                 cache=None, on_error:str="raise", skip_log=None, seed:int=0, check_splits:bool=True,
-                 auto_split:bool=True, augment=()):
-        root = Path(root)
-        if not root.is_dir():
-            raise DataError("dataset folder not found" if not root.exists() else "not a folder", path=root,
-                            expected="a dataset folder")
-        if on_error not in ("raise", "skip"):
-            raise DataError(f"unknown on_error '{on_error}'", field="on_error", expected="'raise' or 'skip'")
-        self.root, self.frames, self.size, self.fit, self.sampling, self.stride = root, int(frames), size, fit, sampling, stride
-        self.normalize, self.priors, self.seed, self.epoch, self.on_error = normalize, priors, seed, 0, on_error
-        self.augment = self._check_augment(augment)
-        self.always = ()   # augmentations every item gets (a test-time view, `view`)
-        self.cache = ClipCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
-        self.skip_log = None
-        if on_error == "skip": self.skip_log = skip_log if isinstance(skip_log, SkipLog) else SkipLog(skip_log)
-        self._user_classes = None if classes is None else [str(c) for c in classes]
-        self.classes, self.task, self.warnings, self.classes_source = [], "classification", [], "index"
-        self.fields = {"clip_id": "clip_id", "split": "split", "video": "video"}
-        records, problems = self._read()
-        if not len(records): raise DataError("no items (the index has no rows)", path=self.index_path, expected="one row per clip")
-        for c in RECORD_COLUMNS:
-            if c not in records: records[c] = None
-        problems = list(problems) + self._id_problems(records)
-        if priors is not None: problems += self._prior_problems(records)
-        self.row_problems: dict = {}
-        for k, e in problems: self.row_problems.setdefault(k, []).append(e)
-        if check_splits: assert_subject_disjoint(records, split_field=self.fields.get("split", "split"))
-        self.split_source = "index" if records["split"].notna().any() else None
-        if split is not None:
-            want = _norm_split(split)
-            if want not in SPLITS: raise DataError(f"unknown split '{split}'", field="split", expected=f"one of {SPLITS}")
-            if self.split_source is None:
-                if not auto_split:
-                    raise DataError("the index has no split column; pass auto_split=True or add one", path=self.index_path,
-                                    field=self.fields.get("split", "split"), expected="train/val/test per row")
-                records["split"] = subject_splits(records, seed=seed)
-                self.split_source = f"subject_splits(val=0.15, test=0.15, seed={seed})"
-                _log.info("%s: no split column, made subject-held-out splits with %s", self.root, self.split_source)
-        self.all_records, self.split = records, split   # every row, for validation and leakage checks
-        self.records = records if split is None else records[records["split"] == _norm_split(split)]
-        if split is not None and not len(self.records):
-            raise DataError(f"split '{split}' has no records (splits present: {records['split'].value_counts().to_dict()})",
-                            path=self.index_path, field=self.fields.get("split", "split"), expected=f"rows with split '{split}'")
-        self.available_modalities = self._available()
-        self.modalities = self._resolve(modalities)
-
-    # --- subclass hooks -------------------------------------------------------------------------------------------
-    index_path = None
-    augmentations: tuple = ()   # training augmentations this reader can apply with every spatial modality kept in step
-    def _read(self): raise NotImplementedError
-    def _extra(self, rec, inputs:dict, meta:dict, plan): pass
-    def _extra_check(self, rec, plan) -> list: return []
-
-    # --- records, modalities ----------------------------------------------------------------------------------------
-    def _available(self) -> list:
-        r = self.records; out = []
-        for m, col in MODALITY_COLUMNS.items():
-            if col in r and r[col].map(lambda v: not _missing(v) if not isinstance(v, list) else True).any(): out.append(m)
-        if self.priors is not None and "attention" not in out and "video_path" in r: out.append("attention")
-        return out
-
-    def _resolve(self, modalities) -> list:
-        if modalities is None: return list(self.available_modalities)
-        if isinstance(modalities, str): modalities = [modalities]
-        mods = list(dict.fromkeys(modalities))
-        for m in mods:
-            if m not in MODALITY_COLUMNS:
-                raise DataError(f"unknown modality '{m}'", field="modalities", expected=f"some of {list(MODALITY_COLUMNS)}")
-            if m not in self.available_modalities:
-                raise DataError(f"modality '{m}' was asked for but this {self.layout} dataset has none "
-                                f"(column '{self.fields.get(m, m)}' absent or empty)", path=self.index_path,
-                                field=self.fields.get(m, m), expected=f"some of {self.available_modalities}")
-        return mods
-
-    def _id_problems(self, rec) -> list:
-        "Duplicate clip ids and subjects in several splits, attached to their rows."
-        out, first = [], {}
-        for key, cid, src, row in zip(rec.index, rec["clip_id"], rec["source"], rec["row"]):
-            if _missing(cid): continue
-            if cid in first:
-                out.append((key, DataError(f"duplicate clip id '{cid}' (first used in {first[cid]})", path=src, row=row,
-                                           field=self.fields["clip_id"], expected="one row per clip, unique clip ids")))
-            else: first[cid] = f"{Path(src).name} row {row}" if row is not None else str(src)
-        for err, keys in _leak_problems(rec, self.fields.get("split", "split")): out += [(k, err) for k in keys]
-        return out
-
-    def _prior_problems(self, rec) -> list:
-        out = []
-        for key, r in rec.iterrows():
-            pk = self.priors.find(self._prior_candidates(r))
-            out += [(key, e) for e in self.priors.problems_for(pk)]
-        return out
-
-    @property
-    def subject_ids(self) -> list: return [str(s) for s in self.records["subject_id"]]
-    @property
-    def labels(self) -> np.ndarray: return self.records["label"].to_numpy(dtype=np.int64)
-    @property
-    def targets(self) -> np.ndarray: return self.records["target"].to_numpy(dtype=np.float64)
-    def __len__(self): return len(self.records)
-    def __repr__(self):
-        return (f"{type(self).__name__}('{self.root}', {len(self)} items, {self.records['subject_id'].nunique()} subjects, "
-                f"task={self.task}, classes={len(self.classes)}, modalities={self.modalities})")
-
-    def subset(self, keys) -> "MedicalDataset":
-        "A shallow copy holding only the records with these index `keys` (or a boolean mask over `.records`)."
-        import copy
-        new = copy.copy(self)
-        new.records = self.records.loc[keys] if not isinstance(keys, (pd.Series, np.ndarray)) or keys.dtype != bool \
-            else self.records[np.asarray(keys)]
-        return new
-
-    def set_epoch(self, epoch:int):
-        "Change the random frame draws (sampling='random'/'segment') for a new epoch."
-        self.epoch = int(epoch)
-
-    # --- addressing problems --------------------------------------------------------------------------------------
-    def _wrap(self, e:DataError, rec, modality:str) -> DataError:
-        "The same problem, addressed to the index file, row and field that point at the failing file."
-        src = rec["source"]
-        inner = "" if e.path is None or str(e.path) == str(src) else f"{_rel(e.path, self.root)}: "
-        return type(e)(inner + e.problem, path=src, row=rec["row"], field=self.fields.get(modality, modality),
-                       expected=e.expected)
-
-    def _check_augment(self, augment) -> tuple:
-        augment = (augment,) if isinstance(augment, str) else tuple(augment or ())
-        for a in augment:
-            if a not in AUGMENTATIONS:
-                raise DataError(f"unknown augmentation '{a}'", field="augment", expected=f"one of {sorted(AUGMENTATIONS)}")
-            if a not in self.augmentations:
-                raise DataError(f"the {self.layout} reader cannot apply '{a}': {AUGMENTATIONS[a]}", field="augment",
-                                expected=f"one of {list(self.augmentations)}" if self.augmentations else "no augmentation")
-        return augment
-
-    def _augment_rng(self, i:int) -> np.random.Generator:
-        "The item's augmentation draws: fixed by (seed, epoch, item), so a resumed epoch sees the same flips."
-        return np.random.default_rng(np.random.SeedSequence([int(self.seed), int(self.epoch), int(i), 7]))
-
-    def _applies(self, name:str, i:int) -> bool:
-        "Whether item `i` gets augmentation `name`: always in a test-time view, else a fair draw when training with it."
-        if name in self.always: return True
-        return name in self.augment and self._augment_rng(i).random() < 0.5
-
-    def view(self, name:str) -> "MedicalDataset":
-        "A copy of this reader in which every item gets augmentation `name`, no random draw: one view for test-time augmentation."
-        import copy
-        self._check_augment([name])
-        new = copy.copy(self)
-        new.augment, new.always = (), (name,)
-        return new
-
-    def _item_seed(self, i:int):
-        if self.sampling == "uniform": return None
-        return int(np.random.SeedSequence([int(self.seed), int(self.epoch), int(i)]).generate_state(1)[0])
-
-    # --- loading ----------------------------------------------------------------------------------------------------
-    def _plan(self, rec, i:int, decode:bool):
-        "(VideoInfo, frame indices, Affine, uint8 clip or None) for a record's video."
-        path = rec["video_path"]
-        if _missing(path):
-            raise DataError("no video given", path=rec["source"], row=rec["row"], field=self.fields["video"],
-                            expected="a path to a video file")
-        path = Path(path); seed = self._item_seed(i)
-        try:
-            info = self.cache.info(path) if self.cache is not None else probe_video(path)
-            if decode:
-                clip, idx = read_clip(path, self.frames, self.size, self.fit, self.sampling, self.stride, seed=seed,
-                                      cache=self.cache, return_indices=True)
-            else:
-                clip, idx = None, sample_indices(info.frames, self.frames, self.sampling, self.stride,
-                                                 video_fps=info.fps, seed=seed, path=path)[0]
-        except DataError as e: raise self._wrap(e, rec, "video") from None
-        _, aff = plan_resize(info.size, self.size, self.fit)
-        return info, np.asarray(idx), aff, clip
-
-    def _load_aligned(self, rec, m:str, n_frames:int|None):
-        "Load an aligned array and check its shape against the video's frame count."
-        path = Path(rec[MODALITY_COLUMNS[m]])
-        try: a = _load_npy(path)
-        except DataError as e: raise self._wrap(e, rec, m) from None
-        where = dict(path=rec["source"], row=rec["row"], field=self.fields.get(m, m))
-        rp = _rel(path, self.root)
-        if not _aligned_shape_ok(m, a):
-            raise DataError(f"{rp} has shape {tuple(a.shape)} ({a.dtype})", expected=_ALIGNED_SHAPES[m], **where)
-        if n_frames is not None and a.shape[0] != n_frames:
-            raise DataError(f"{rp} has {a.shape[0]} frames (shape {tuple(a.shape)}) but its video "
-                            f"{_rel(rec['video_path'], self.root)} has {n_frames}",
-                            expected=f"one row per video frame: {n_frames}×…", **where)
-        if m == "attention" and not np.isfinite(np.asarray(a, dtype=np.float32)).all():
-            raise DataError(f"{rp} contains NaN or infinite values", expected="finite attention weights", **where)
-        return a
-
-    def _sample_aligned(self, m:str, a, idx, aff:Affine, in_hw):
-        x = np.asarray(a[idx])
-        if m == "attention":
-            x = x.astype(np.float32)
-            if x.ndim == 3: x = warp_map(x, aff, in_hw).astype(np.float32)   # spatial map follows the pixels
-            return torch.from_numpy(np.ascontiguousarray(x))
-        if m == "joints": return torch.from_numpy(aff.points(x))
-        if m == "phases": return torch.from_numpy((x[:, 0] if x.ndim == 2 else x).astype(np.int64))
-        return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
-
-    def _prior_candidates(self, rec) -> list:
-        v = rec.get("video_path")
-        c = [str(rec["clip_id"])]
-        if not _missing(v):
-            rp = _rel(v, self.root); c += [rp, str(Path(rp).with_suffix("")), Path(rp).stem]
-        return c
-
-    def _attention_from_priors(self, rec, plan):
-        key = self.priors.find(self._prior_candidates(rec))
-        if key is None: return None, None
-        info, idx, aff, _ = plan
-        joints = None
-        if self.priors.kind == "spatial" and not self.priors.has_keypoints(key) and not _missing(rec.get("joints_path")):
-            joints = self._load_aligned(rec, "joints", info.frames)
-        try: att = self.priors.render(key, idx, info, aff, joints=joints)
-        except DataError as e: raise self._wrap(e, rec, "attention") from None
-        return torch.from_numpy(att), key
-
-    def _get(self, i:int) -> Sample:
-        key, rec = self.records.index[i], self.records.iloc[i]
-        probs = self.row_problems.get(key)
-        if probs:
-            e = probs[0]
-            if len(probs) > 1: e = type(e)(e.problem + f" [and {len(probs) - 1} more problem(s) in this row: run "
-                                           f"`medclip validate {self.root}`]", e.path, e.row, e.field, e.expected)
-            raise e
-        mods, inputs = self.modalities, {}
-        meta = {"layout": self.layout, "source": str(rec["source"]), "row": rec["row"], "label_name": rec["label_name"],
-                "split": rec["split"]}
-        plan = None
-        if "video_path" in rec and any(m in mods for m in ("video",) + ALIGNED):
-            plan = self._plan(rec, i, decode="video" in mods)
-            info, idx, aff, clip = plan
-            meta.update(frame_indices=idx.tolist(), n_frames=info.frames, fps=info.fps, video_path=str(rec["video_path"]))
-            if clip is not None: inputs["video"] = to_tensor(clip, self.normalize)
-            for m in ALIGNED:
-                if m not in mods: continue
-                col = MODALITY_COLUMNS[m]
-                if col in rec and not _missing(rec[col]):
-                    inputs[m] = self._sample_aligned(m, self._load_aligned(rec, m, info.frames), idx, aff, info.size)
-                elif m == "attention" and self.priors is not None:
-                    att, pk = self._attention_from_priors(rec, plan)
-                    if att is not None:
-                        inputs[m] = att; meta["prior_key"] = self.priors.prior_key(pk)
-                        meta["prior_agreement"] = self.priors.agreement_of(pk)
-        if "text" in mods and "text" in rec and not _missing(rec["text"]): inputs["text"] = str(rec["text"])
-        self._extra(rec, inputs, meta, plan)
-        label = None if pd.isna(rec["label"]) or int(rec["label"]) < 0 else int(rec["label"])
-        target = None if pd.isna(rec["target"]) else float(rec["target"])
-        return Sample(str(rec["clip_id"]), str(rec["subject_id"]), inputs, label, target, meta)
-
-    def __getitem__(self, i:int) -> Sample:
-        i = int(i)
-        try: return self._get(i)
-        except DataError as e:
-            if self.on_error == "raise": raise
-            self._skip(i, e)
-        for j in range(1, len(self)):  # replace by the next item that loads: deterministic, and every skip is logged
-            k = (i + j) % len(self)
-            try: s = self._get(k)
-            except DataError as e: self._skip(k, e); continue
-            s.meta["replaces"] = str(self.records["clip_id"].iloc[i]); return s
-        raise DataError(f"every one of the {len(self)} items failed to load; see {self.skip_log.path}", path=self.root)
-
-    def _skip(self, i:int, e:Exception):
-        cid = str(self.records["clip_id"].iloc[i])
-        self.skip_log.add(cid, i, e)
-        _log.warning("skipped %s: %s", cid, e)
-
-    @property
-    def skipped(self) -> pd.DataFrame:
-        "The distinct items skipped so far, in any process (empty unless on_error='skip')."
-        if self.skip_log is None: return pd.DataFrame(columns=["clip_id", "index", "error_type", "error", "times"])
-        return self.skip_log.items
-
-    @property
-    def n_skipped(self) -> int: return 0 if self.skip_log is None else self.skip_log.count
-
-    # --- validation ---------------------------------------------------------------------------------------------------
-    def check_item(self, i:int) -> list:
-        "Every file problem of item `i` (decodes its frames, loads its arrays): a list of `DataError`, empty if fine."
-        rec, out, plan = self.records.iloc[i], [], None
-        if "video_path" in rec:
-            try: plan = self._plan(rec, i, decode=True)
-            except DataError as e: out.append(e)
-            n = plan[0].frames if plan else self._frame_count(rec)
-            for m in ALIGNED:
-                col = MODALITY_COLUMNS[m]
-                if col in rec and not _missing(rec[col]):
-                    try: self._load_aligned(rec, m, n)
-                    except DataError as e: out.append(e)
-            if self.priors is not None and plan is not None and ("attention_path" not in rec or _missing(rec["attention_path"])):
-                try: self._attention_from_priors(rec, plan)
-                except DataError as e: out.append(e)
-        return out + self._extra_check(rec, plan)
-
-    def _frame_count(self, rec):
-        "The video's frame count if it can be probed (to check array shapes even when the clip itself is unusable)."
-        try: return probe_video(rec["video_path"]).frames
-        except (DataError, TypeError): return None
-
 # %% ../nbs/05_datasets.ipynb #2f17ff02
 def _leak_problems(rec:pd.DataFrame, split_field:str="split") -> list:
     "[(DataError, [record keys])] for every subject found in more than one split."
@@ -484,13 +151,17 @@ def _leak_problems(rec:pd.DataFrame, split_field:str="split") -> list:
         out.append((e, list(g.index)))
     return out
 
+def _is_reader(obj) -> bool:
+    "A `MedicalDataset` (or a subset of one): known by its records, since the class is defined further on."
+    return isinstance(obj, Dataset) and hasattr(obj, "all_records")
+
 def _as_split_frame(obj) -> pd.DataFrame:
-    if isinstance(obj, MedicalDataset): return obj.all_records
+    if _is_reader(obj): return obj.all_records
     if isinstance(obj, pd.DataFrame): return obj
     if isinstance(obj, Mapping):  # {split name: DataFrame | Dataset | iterable of subject ids}
         parts = []
         for name, v in obj.items():
-            if isinstance(v, MedicalDataset): v = v.records
+            if _is_reader(v): v = v.records
             subj = v["subject_id"] if isinstance(v, pd.DataFrame) else list(v)
             parts.append(pd.DataFrame({"subject_id": [str(s) for s in subj], "split": name}))
         df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["subject_id", "split"])
@@ -518,6 +189,7 @@ def target_bins(values, edges:Sequence[float]) -> np.ndarray:
     b[(v < e[0]) | (v > e[-1]) | np.isnan(v)] = -1
     return b
 
+# %% ../nbs/05_datasets.ipynb #0492f1b0
 def _strata(rec:pd.DataFrame, stratify="auto", n_bins:int=4) -> np.ndarray:
     "What to keep balanced across folds: the class, or quantile bins of the target, or nothing."
     if stratify == "label" or (stratify == "auto" and (rec["label"].fillna(-1).astype(int) >= 0).any()):
@@ -567,6 +239,18 @@ def subject_kfold(records:pd.DataFrame, n_splits:int=5, val:float=0.15, seed:int
         folds.append(s)
     return folds
 
+# %% ../nbs/05_datasets.ipynb #7f3b5b1d
+SPLIT_FRACTIONS = {"val": 0.2, "test": 0.2}   # subject fractions held out when none are given: the recipes' data.val_fraction / data.test_fraction
+
+def held_out_splits(records:pd.DataFrame, val:float=SPLIT_FRACTIONS["val"], test:float=SPLIT_FRACTIONS["test"],
+                    seed:int=0) -> pd.Series:
+    "The one split policy: `subject_splits` by these fractions, stratified, or by subject alone when too few subjects share a class."
+    try: return subject_splits(records, val=val, test=test, seed=seed)
+    except ValueError as e:   # too few subjects per class to stratify (tiny data): plain group split
+        if isinstance(e, DataError): raise
+        return subject_splits(records, val=val, test=test, seed=seed, stratify="none")
+
+# %% ../nbs/05_datasets.ipynb #d282a403
 def few_shot(records:pd.DataFrame, k:int, by:str="auto", bins:Sequence[float]|None=None, seed:int=0,
              allow_fewer:bool=False) -> pd.Index:
     "Index of `k` records per class (or per target bin of `bins`), drawn round-robin over subjects so the shots come from as many people as possible; deterministic given `seed`."
@@ -593,8 +277,390 @@ def few_shot(records:pd.DataFrame, k:int, by:str="auto", bins:Sequence[float]|No
         keep += picked
     return pd.Index(keep)
 
+# %% ../nbs/05_datasets.ipynb #8189a4d2
+def _rel(p, root) -> str:
+    "A path as a user would write it in their index: relative to the dataset root when inside it."
+    try: return Path(p).resolve().relative_to(Path(root).resolve()).as_posix()
+    except (ValueError, OSError): return str(p)
+
+def _load_npy(path:Path):
+    "Memory-map a .npy file (no pickles)."
+    if not path.exists(): raise DataError("file not found", path=path, expected="an existing .npy file")
+    try: return np.load(path, mmap_mode="r", allow_pickle=False)
+    except (ValueError, OSError, EOFError) as e:
+        raise DataError(f"cannot read .npy ({type(e).__name__}: {str(e)[:120]})", path=path, expected="a NumPy .npy array") from None
+
+_ALIGNED_SHAPES = {"attention": "T (frame-level), T×J (joint/region-level) or T×h×w (spatial)",
+                   "joints": "T×17×3 (x_px, y_px, confidence)", "phases": "T or T×k integer phase ids",
+                   "kinematics": "T×F"}
+
+# Training-time augmentations; each one moves every spatial modality (boxes, maps, joints) with the pixels.
+AUGMENTATIONS = {"hflip": "a left-right mirror of the image and its boxes (label-preserving for views whose left and "
+                          "right are drawn either way); a gait video would also need its left/right joints and "
+                          "knowledge-map features swapped, which the video readers do not do"}
+
+def _aligned_shape_ok(m:str, a) -> bool:
+    if m == "attention": return a.ndim in (1, 2, 3)
+    if m == "joints": return a.ndim == 3 and a.shape[1:] == (17, 3)
+    if m == "phases": return a.ndim in (1, 2) and a.dtype.kind in "iub"
+    return a.ndim == 2
+
+# %% ../nbs/05_datasets.ipynb #3594a51a
+class MedicalDataset(Dataset):
+    "Base of every reader: `.records`, `.classes`, `.task`, `.modalities`; items are `Sample`s."
+    layout = "base"
+    def __init__(self, root, modalities=None, frames:int=8, size=112, split=None, *, fit:str="crop",
+                 sampling:str="uniform", stride:float|None=None, normalize="imagenet", classes=None, priors=None,
+                 cache=None, on_error:str="raise", skip_log=None, seed:int=0, check_splits:bool=True,
+                 auto_split:bool=True, augment=()):
+        root = Path(root)
+        if not root.is_dir():
+            raise DataError("dataset folder not found" if not root.exists() else "not a folder", path=root,
+                            expected="a dataset folder")
+        if on_error not in ("raise", "skip"):
+            raise DataError(f"unknown on_error '{on_error}'", field="on_error", expected="'raise' or 'skip'")
+        self.root, self.frames, self.size, self.fit, self.sampling, self.stride = root, int(frames), size, fit, sampling, stride
+        self.normalize, self.priors, self.seed, self.epoch, self.on_error = normalize, priors, seed, 0, on_error
+        self.augment = self._check_augment(augment)
+        self.always = ()   # augmentations every item gets (a test-time view, `view`)
+        self.cache = ClipCache(cache) if isinstance(cache, (str, os.PathLike)) else cache
+        self.skip_log = None
+        if on_error == "skip": self.skip_log = skip_log if isinstance(skip_log, SkipLog) else SkipLog(skip_log)
+        self._user_classes = None if classes is None else [str(c) for c in classes]
+        self.classes, self.task, self.warnings, self.classes_source = [], "classification", [], "index"
+        self.fields = {"clip_id": "clip_id", "split": "split", "video": "video"}
+        records, problems = self._read()
+        if not len(records): raise DataError("no items (the index has no rows)", path=self.index_path, expected="one row per clip")
+        for c in RECORD_COLUMNS:
+            if c not in records: records[c] = None
+        problems = list(problems) + self._id_problems(records)
+        if priors is not None: problems += self._prior_problems(records)
+        self.row_problems: dict = {}
+        for k, e in problems: self.row_problems.setdefault(k, []).append(e)
+        if check_splits: assert_subject_disjoint(records, split_field=self.fields.get("split", "split"))
+        self.split_source = "index" if records["split"].notna().any() else None
+        if split is not None:
+            want = _norm_split(split)
+            if want not in SPLITS: raise DataError(f"unknown split '{split}'", field="split", expected=f"one of {SPLITS}")
+            if self.split_source is None:
+                if not auto_split:
+                    raise DataError("the index has no split column; pass auto_split=True or add one", path=self.index_path,
+                                    field=self.fields.get("split", "split"), expected="train/val/test per row")
+                records["split"] = held_out_splits(records, seed=seed)
+                self.split_source = f"held_out_splits(val={SPLIT_FRACTIONS['val']}, test={SPLIT_FRACTIONS['test']}, seed={seed})"
+                _log.info("%s: no split column, made subject-held-out splits with %s", self.root, self.split_source)
+        self.all_records, self.split = records, split   # every row, for validation and leakage checks
+        self.records = records if split is None else records[records["split"] == _norm_split(split)]
+        if split is not None and not len(self.records):
+            raise DataError(f"split '{split}' has no records (splits present: {records['split'].value_counts().to_dict()})",
+                            path=self.index_path, field=self.fields.get("split", "split"), expected=f"rows with split '{split}'")
+        self.available_modalities = self._available()
+        self.modalities = self._resolve(modalities)
+    # --- subclass hooks -------------------------------------------------------------------------------------------
+    index_path = None
+    augmentations: tuple = ()   # training augmentations this reader can apply with every spatial modality kept in step
+    def _read(self): raise NotImplementedError
+    def _extra(self, rec, inputs:dict, meta:dict, plan): pass
+    def _extra_check(self, rec, plan) -> list: return []
+
+# %% ../nbs/05_datasets.ipynb #505bc905
+@patch
+def _check_augment(self:MedicalDataset, augment) -> tuple:
+    augment = (augment,) if isinstance(augment, str) else tuple(augment or ())
+    for a in augment:
+        if a not in AUGMENTATIONS:
+            raise DataError(f"unknown augmentation '{a}'", field="augment", expected=f"one of {sorted(AUGMENTATIONS)}")
+        if a not in self.augmentations:
+            raise DataError(f"the {self.layout} reader cannot apply '{a}': {AUGMENTATIONS[a]}", field="augment",
+                            expected=f"one of {list(self.augmentations)}" if self.augmentations else "no augmentation")
+    return augment
+
+@patch
+def _available(self:MedicalDataset) -> list:
+    r = self.records; out = []
+    for m, col in MODALITY_COLUMNS.items():
+        if col in r and r[col].map(lambda v: not _missing(v) if not isinstance(v, list) else True).any(): out.append(m)
+    if self.priors is not None and "attention" not in out and "video_path" in r: out.append("attention")
+    return out
+
+@patch
+def _resolve(self:MedicalDataset, modalities) -> list:
+    if modalities is None: return list(self.available_modalities)
+    if isinstance(modalities, str): modalities = [modalities]
+    mods = list(dict.fromkeys(modalities))
+    for m in mods:
+        if m not in MODALITY_COLUMNS:
+            raise DataError(f"unknown modality '{m}'", field="modalities", expected=f"some of {list(MODALITY_COLUMNS)}")
+        if m not in self.available_modalities:
+            raise DataError(f"modality '{m}' was asked for but this {self.layout} dataset has none "
+                            f"(column '{self.fields.get(m, m)}' absent or empty)", path=self.index_path,
+                            field=self.fields.get(m, m), expected=f"some of {self.available_modalities}")
+    return mods
+
+@patch
+def _id_problems(self:MedicalDataset, rec) -> list:
+    "Duplicate clip ids and subjects in several splits, attached to their rows."
+    out, first = [], {}
+    for key, cid, src, row in zip(rec.index, rec["clip_id"], rec["source"], rec["row"]):
+        if _missing(cid): continue
+        if cid in first:
+            out.append((key, DataError(f"duplicate clip id '{cid}' (first used in {first[cid]})", path=src, row=row,
+                                       field=self.fields["clip_id"], expected="one row per clip, unique clip ids")))
+        else: first[cid] = f"{Path(src).name} row {row}" if row is not None else str(src)
+    for err, keys in _leak_problems(rec, self.fields.get("split", "split")): out += [(k, err) for k in keys]
+    return out
+
+@patch
+def _prior_problems(self:MedicalDataset, rec) -> list:
+    out = []
+    for key, r in rec.iterrows():
+        pk = self.priors.find(self._prior_candidates(r))
+        out += [(key, e) for e in self.priors.problems_for(pk)]
+    return out
+
+# %% ../nbs/05_datasets.ipynb #79f32907
+@patch(as_prop=True)
+def subject_ids(self:MedicalDataset) -> list: return [str(s) for s in self.records["subject_id"]]
+
+@patch(as_prop=True)
+def labels(self:MedicalDataset) -> np.ndarray: return self.records["label"].to_numpy(dtype=np.int64)
+
+@patch(as_prop=True)
+def targets(self:MedicalDataset) -> np.ndarray: return self.records["target"].to_numpy(dtype=np.float64)
+
+@patch
+def __len__(self:MedicalDataset): return len(self.records)
+
+@patch
+def __repr__(self:MedicalDataset):
+    return (f"{type(self).__name__}('{self.root}', {len(self)} items, {self.records['subject_id'].nunique()} subjects, "
+            f"task={self.task}, classes={len(self.classes)}, modalities={self.modalities})")
+
+@patch
+def subset(self:MedicalDataset, keys) -> "MedicalDataset":
+    "A shallow copy holding only the records with these index `keys` (or a boolean mask over `.records`)."
+    import copy
+    new = copy.copy(self)
+    new.records = self.records.loc[keys] if not isinstance(keys, (pd.Series, np.ndarray)) or keys.dtype != bool \
+        else self.records[np.asarray(keys)]
+    return new
+
+@patch
+def set_epoch(self:MedicalDataset, epoch:int):
+    "Change the random frame draws (sampling='random'/'segment') for a new epoch."
+    self.epoch = int(epoch)
+
+@patch
+def _wrap(self:MedicalDataset, e:DataError, rec, modality:str) -> DataError:
+    "The same problem, addressed to the index file, row and field that point at the failing file."
+    src = rec["source"]
+    inner = "" if e.path is None or str(e.path) == str(src) else f"{_rel(e.path, self.root)}: "
+    return type(e)(inner + e.problem, path=src, row=rec["row"], field=self.fields.get(modality, modality),
+                   expected=e.expected)
+
+@patch
+def _augment_rng(self:MedicalDataset, i:int) -> np.random.Generator:
+    "The item's augmentation draws: fixed by (seed, epoch, item), so a resumed epoch sees the same flips."
+    return np.random.default_rng(np.random.SeedSequence([int(self.seed), int(self.epoch), int(i), 7]))
+
+@patch
+def _applies(self:MedicalDataset, name:str, i:int) -> bool:
+    "Whether item `i` gets augmentation `name`: always in a test-time view, else a fair draw when training with it."
+    if name in self.always: return True
+    return name in self.augment and self._augment_rng(i).random() < 0.5
+
+# %% ../nbs/05_datasets.ipynb #843f5041
+@patch
+def view(self:MedicalDataset, name:str) -> "MedicalDataset":
+    "A copy of this reader in which every item gets augmentation `name`, no random draw: one view for test-time augmentation."
+    import copy
+    self._check_augment([name])
+    new = copy.copy(self)
+    new.augment, new.always = (), (name,)
+    return new
+
+@patch
+def _item_seed(self:MedicalDataset, i:int):
+    if self.sampling == "uniform": return None
+    return int(np.random.SeedSequence([int(self.seed), int(self.epoch), int(i)]).generate_state(1)[0])
+
+@patch
+def _plan(self:MedicalDataset, rec, i:int, decode:bool):
+    "(VideoInfo, frame indices, Affine, uint8 clip or None) for a record's video."
+    path = rec["video_path"]
+    if _missing(path):
+        raise DataError("no video given", path=rec["source"], row=rec["row"], field=self.fields["video"],
+                        expected="a path to a video file")
+    path = Path(path); seed = self._item_seed(i)
+    try:
+        info = self.cache.info(path) if self.cache is not None else probe_video(path)
+        if decode:
+            clip, idx = read_clip(path, self.frames, self.size, self.fit, self.sampling, self.stride, seed=seed,
+                                  cache=self.cache, return_indices=True)
+        else:
+            clip, idx = None, sample_indices(info.frames, self.frames, self.sampling, self.stride,
+                                             video_fps=info.fps, seed=seed, path=path)[0]
+    except DataError as e: raise self._wrap(e, rec, "video") from None
+    _, aff = plan_resize(info.size, self.size, self.fit)
+    return info, np.asarray(idx), aff, clip
+
+@patch
+def _load_aligned(self:MedicalDataset, rec, m:str, n_frames:int|None):
+    "Load an aligned array and check its shape against the video's frame count."
+    path = Path(rec[MODALITY_COLUMNS[m]])
+    try: a = _load_npy(path)
+    except DataError as e: raise self._wrap(e, rec, m) from None
+    where = dict(path=rec["source"], row=rec["row"], field=self.fields.get(m, m))
+    rp = _rel(path, self.root)
+    if not _aligned_shape_ok(m, a):
+        raise DataError(f"{rp} has shape {tuple(a.shape)} ({a.dtype})", expected=_ALIGNED_SHAPES[m], **where)
+    if n_frames is not None and a.shape[0] != n_frames:
+        raise DataError(f"{rp} has {a.shape[0]} frames (shape {tuple(a.shape)}) but its video "
+                        f"{_rel(rec['video_path'], self.root)} has {n_frames}",
+                        expected=f"one row per video frame: {n_frames}×…", **where)
+    if m == "attention" and not np.isfinite(np.asarray(a, dtype=np.float32)).all():
+        raise DataError(f"{rp} contains NaN or infinite values", expected="finite attention weights", **where)
+    return a
+
+# %% ../nbs/05_datasets.ipynb #f05f6e2d
+@patch
+def _sample_aligned(self:MedicalDataset, m:str, a, idx, aff:Affine, in_hw):
+    x = np.asarray(a[idx])
+    if m == "attention":
+        x = x.astype(np.float32)
+        if x.ndim == 3: x = warp_map(x, aff, in_hw).astype(np.float32)   # spatial map follows the pixels
+        return torch.from_numpy(np.ascontiguousarray(x))
+    if m == "joints": return torch.from_numpy(aff.points(x))
+    if m == "phases": return torch.from_numpy((x[:, 0] if x.ndim == 2 else x).astype(np.int64))
+    return torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))
+
+@patch
+def _prior_candidates(self:MedicalDataset, rec) -> list:
+    v = rec.get("video_path")
+    c = [str(rec["clip_id"])]
+    if not _missing(v):
+        rp = _rel(v, self.root); c += [rp, str(Path(rp).with_suffix("")), Path(rp).stem]
+    return c
+
+@patch
+def _attention_from_priors(self:MedicalDataset, rec, plan):
+    key = self.priors.find(self._prior_candidates(rec))
+    if key is None: return None, None
+    info, idx, aff, _ = plan
+    joints = None
+    if self.priors.kind == "spatial" and not self.priors.has_keypoints(key) and not _missing(rec.get("joints_path")):
+        joints = self._load_aligned(rec, "joints", info.frames)
+    try: att = self.priors.render(key, idx, info, aff, joints=joints)
+    except DataError as e: raise self._wrap(e, rec, "attention") from None
+    return torch.from_numpy(att), key
+
+# %% ../nbs/05_datasets.ipynb #a6eb60ab
+@patch
+def load_clip(self:MedicalDataset, rec, i:int, mods) -> tuple:
+    """The one clip loader: decode record `rec`'s frames (item `i`'s draw) and sample every aligned array (maps, joints,
+    phases, kinematics, or a rendered prior) at the same frame indices, through the same `Affine`. (inputs, meta, plan)."""
+    inputs, meta = {}, {}
+    if "video_path" not in rec or not any(m in mods for m in ("video",) + ALIGNED): return inputs, meta, None
+    plan = self._plan(rec, i, decode="video" in mods)
+    info, idx, aff, clip = plan
+    meta.update(frame_indices=idx.tolist(), n_frames=info.frames, fps=info.fps, video_path=str(rec["video_path"]))
+    if clip is not None: inputs["video"] = to_tensor(clip, self.normalize)
+    for m in ALIGNED:
+        if m not in mods: continue
+        col = MODALITY_COLUMNS[m]
+        if col in rec and not _missing(rec[col]):
+            inputs[m] = self._sample_aligned(m, self._load_aligned(rec, m, info.frames), idx, aff, info.size)
+        elif m == "attention" and self.priors is not None:
+            att, pk = self._attention_from_priors(rec, plan)
+            if att is not None:
+                inputs[m] = att; meta["prior_key"] = self.priors.prior_key(pk)
+                meta["prior_agreement"] = self.priors.agreement_of(pk)
+    return inputs, meta, plan
+
+# %% ../nbs/05_datasets.ipynb #4e0bc978
+@patch
+def _get(self:MedicalDataset, i:int) -> Sample:
+    key, rec = self.records.index[i], self.records.iloc[i]
+    probs = self.row_problems.get(key)
+    if probs:
+        e = probs[0]
+        if len(probs) > 1: e = type(e)(e.problem + f" [and {len(probs) - 1} more problem(s) in this row: run "
+                                       f"`medclip validate {self.root}`]", e.path, e.row, e.field, e.expected)
+        raise e
+    mods, inputs = self.modalities, {}
+    meta = {"layout": self.layout, "source": str(rec["source"]), "row": rec["row"], "label_name": rec["label_name"],
+            "split": rec["split"]}
+    clip_inputs, clip_meta, plan = self.load_clip(rec, i, mods)
+    inputs.update(clip_inputs); meta.update(clip_meta)
+    if "text" in mods and "text" in rec and not _missing(rec["text"]): inputs["text"] = str(rec["text"])
+    self._extra(rec, inputs, meta, plan)
+    label = None if pd.isna(rec["label"]) or int(rec["label"]) < 0 else int(rec["label"])
+    target = None if pd.isna(rec["target"]) else float(rec["target"])
+    return Sample(str(rec["clip_id"]), str(rec["subject_id"]), inputs, label, target, meta)
+
+# %% ../nbs/05_datasets.ipynb #8e378cc0
+def first_loadable(get, i:int, n:int, on_skip):
+    "Skip-on-error as a wrapper: (k, get(k)) for the first k from `i` on (wrapping round) that loads without a `DataError`, each failure passed to `on_skip(k, error)`; None when none of the `n` loads."
+    for j in range(n):
+        k = (i + j) % n
+        try: return k, get(k)
+        except DataError as e: on_skip(k, e)
+    return None
+
+# %% ../nbs/05_datasets.ipynb #fc6b2601
+@patch
+def __getitem__(self:MedicalDataset, i:int) -> Sample:
+    i = int(i)
+    if self.on_error == "raise": return self._get(i)
+    found = first_loadable(self._get, i, len(self), self._skip)   # the next item that loads: deterministic, every skip logged
+    if found is None: raise DataError(f"every one of the {len(self)} items failed to load; see {self.skip_log.path}", path=self.root)
+    k, s = found
+    if k != i: s.meta["replaces"] = str(self.records["clip_id"].iloc[i])
+    return s
+
+@patch
+def _skip(self:MedicalDataset, i:int, e:Exception):
+    cid = str(self.records["clip_id"].iloc[i])
+    self.skip_log.add(cid, i, e)
+    _log.warning("skipped %s: %s", cid, e)
+
+# %% ../nbs/05_datasets.ipynb #07bb253c
+@patch(as_prop=True)
+def skipped(self:MedicalDataset) -> pd.DataFrame:
+    "The distinct items skipped so far, in any process (empty unless on_error='skip')."
+    if self.skip_log is None: return pd.DataFrame(columns=["clip_id", "index", "error_type", "error", "times"])
+    return self.skip_log.items
+
+@patch(as_prop=True)
+def n_skipped(self:MedicalDataset) -> int: return 0 if self.skip_log is None else self.skip_log.count
+
+@patch
+def check_item(self:MedicalDataset, i:int) -> list:
+    "Every file problem of item `i` (decodes its frames, loads its arrays): a list of `DataError`, empty if fine."
+    rec, out, plan = self.records.iloc[i], [], None
+    if "video_path" in rec:
+        try: plan = self._plan(rec, i, decode=True)
+        except DataError as e: out.append(e)
+        n = plan[0].frames if plan else self._frame_count(rec)
+        for m in ALIGNED:
+            col = MODALITY_COLUMNS[m]
+            if col in rec and not _missing(rec[col]):
+                try: self._load_aligned(rec, m, n)
+                except DataError as e: out.append(e)
+        if self.priors is not None and plan is not None and ("attention_path" not in rec or _missing(rec["attention_path"])):
+            try: self._attention_from_priors(rec, plan)
+            except DataError as e: out.append(e)
+    return out + self._extra_check(rec, plan)
+
+@patch
+def _frame_count(self:MedicalDataset, rec):
+    "The video's frame count if it can be probed (to check array shapes even when the clip itself is unusable)."
+    try: return probe_video(rec["video_path"]).frames
+    except (DataError, TypeError): return None
+
 # %% ../nbs/05_datasets.ipynb #3872a117
 TARGET_RANGES = {"cobb_angle": (0.0, 180.0), "EF": (0.0, 100.0), "ESV": (0.0, math.inf), "EDV": (0.0, math.inf)}
+
 # Cobb classes: one bin definition for the whole project, owned by the synthetic scoliosis cohort
 # (none < 10° ≤ mild < 25° ≤ moderate < 40° ≤ severe).
 COBB_CLASSES = list(SCOLIOSIS_CLASSES)
@@ -611,118 +677,154 @@ def _clip_id_from(video:str) -> str:
     parts = p.parts[1:] if p.parts and p.parts[0] in ("videos", "Videos") else p.parts
     return "/".join(parts) if parts else p.as_posix()
 
-class _TableDataset(MedicalDataset):
-    "A CSV index with one row per clip."
-    def _read_table(self, csv:Path, df:pd.DataFrame, cols:dict, label_col:str|None, target_col:str|None,
-                    label_from_target=None):
-        problems, recs = [], []
-        cls_index = {c: k for k, c in enumerate(self.classes)}
-        numeric = [c for c in dict.fromkeys([target_col, "cobb_angle"]) if c and c in df.columns]
-        used = {v for v in cols.values() if v} | set(numeric) | ({label_col} if label_col else set())
-        extra = [c for c in df.columns if c not in used]
-        for i, r in enumerate(df.to_dict("records")):
-            row = i + 2
-            def bad(problem, fld, expected=None):
-                problems.append((i, DataError(problem, path=csv, row=row, field=fld, expected=expected)))
-            subj = "" if _missing(r.get(cols["subject"])) else str(r[cols["subject"]]).strip()
-            if not subj: bad("missing subject id", cols["subject"], "a subject identifier")
-            video = "" if _missing(r.get(cols["video"])) else str(r[cols["video"]]).strip()
-            if not video: bad("missing video path", cols["video"], "a video path relative to the dataset folder")
-            cid = r.get(cols["clip_id"]) if cols.get("clip_id") else None
-            cid = _clip_id_from(video) if _missing(cid) else str(cid).strip()
-            target = float("nan")
-            for c in numeric:
-                v, ok = _number(r[c])
-                if not ok: bad(f"'{r[c]}' is not a number", c, "a number")
-                elif math.isnan(v):
-                    if c == target_col: bad("missing value (NaN)", c, "a number for every row")
-                elif (p := _range_problem(c, v)): bad(p[0], c, p[1])
-                if c == target_col: target = v
-            label, name = -1, None
-            if label_col is not None:
-                name = "" if _missing(r.get(label_col)) else str(r[label_col]).strip()
-                if not name: bad("missing label", label_col, f"one of {self.classes}"); name = None
-                elif name not in cls_index:
-                    bad(f"unknown label '{name}'", label_col, f"one of {self.classes} (from {self.classes_source})")
-                else: label = cls_index[name]
-            elif label_from_target is not None and not math.isnan(target):
-                label = int(label_from_target(target)); name = self.classes[label] if label >= 0 else None
-            split = _norm_split(r.get(cols["split"])) if cols.get("split") else None
-            if split is not None and split not in SPLITS:
-                bad(f"unknown split '{split}'", cols["split"], "train, val or test"); split = None
-            rec = dict(clip_id=cid, subject_id=subj, label=label, label_name=name, target=target, split=split,
-                       source=str(csv), row=row, video_path=str(self.root / video) if video else None)
-            for m in ALIGNED:
-                c = cols.get(m)
-                rec[MODALITY_COLUMNS[m]] = (None if not c or _missing(r.get(c)) else str(self.root / str(r[c]).strip()))
-            rec["text"] = None if not cols.get("text") or _missing(r.get(cols["text"])) else str(r[cols["text"]])
-            for c in extra: rec[c if c not in rec else f"csv_{c}"] = r[c]
-            recs.append(rec)
-        cols_out = RECORD_COLUMNS + ["video_path"] + [MODALITY_COLUMNS[m] for m in ALIGNED] + ["text"]
-        return pd.DataFrame(recs, columns=list(dict.fromkeys(cols_out + [k for r in recs[:1] for k in r]))), problems
+# %% ../nbs/05_datasets.ipynb #0c486a68
+@dataclass
+class LayoutIndex:
+    "What a layout reader found in a dataset folder: one record per item, each record's problems, and what the dataset keeps."
+    records: pd.DataFrame
+    problems: list = field(default_factory=list)      # [(record key, DataError)]: found in the index, raised when the item loads
+    task: str = "classification"
+    classes: list = field(default_factory=list)
+    classes_source: str = "index"                     # where the class list came from, for error messages
+    fields: dict = field(default_factory=dict)        # modality / column -> the index's own field name, for error messages
+    warnings: list = field(default_factory=list)
+    extra: dict = field(default_factory=dict)         # layout facts the dataset keeps as attributes (EchoNet tracings, anatomy codes)
 
-class ClinicalCLIPDataset(_TableDataset):
+@patch
+def _adopt(self:MedicalDataset, ix:LayoutIndex) -> tuple:
+    "Keep what a layout reader found (task, classes, field names, warnings, extras); (records, problems) for `__init__`."
+    self.task, self.classes, self.classes_source = ix.task, list(ix.classes), ix.classes_source
+    self.fields.update(ix.fields); self.warnings += ix.warnings
+    for k, v in ix.extra.items(): setattr(self, k, v)
+    return ix.records, ix.problems
+
+# %% ../nbs/05_datasets.ipynb #b186eee4
+def read_table_rows(root:Path, csv:Path, df:pd.DataFrame, cols:dict, label_col:str|None, target_col:str|None,
+                    classes:list, classes_source:str, label_from_target=None) -> tuple:
+    "(records, problems) of a CSV index with one row per clip; `cols` names the table's column of each field."
+    problems, recs = [], []
+    cls_index = {c: k for k, c in enumerate(classes)}
+    numeric = [c for c in dict.fromkeys([target_col, "cobb_angle"]) if c and c in df.columns]
+    used = {v for v in cols.values() if v} | set(numeric) | ({label_col} if label_col else set())
+    extra = [c for c in df.columns if c not in used]
+    for i, r in enumerate(df.to_dict("records")):
+        row = i + 2
+        def bad(problem, fld, expected=None):
+            problems.append((i, DataError(problem, path=csv, row=row, field=fld, expected=expected)))
+        subj = "" if _missing(r.get(cols["subject"])) else str(r[cols["subject"]]).strip()
+        if not subj: bad("missing subject id", cols["subject"], "a subject identifier")
+        video = "" if _missing(r.get(cols["video"])) else str(r[cols["video"]]).strip()
+        if not video: bad("missing video path", cols["video"], "a video path relative to the dataset folder")
+        cid = r.get(cols["clip_id"]) if cols.get("clip_id") else None
+        cid = _clip_id_from(video) if _missing(cid) else str(cid).strip()
+        target = float("nan")
+        for c in numeric:
+            v, ok = _number(r[c])
+            if not ok: bad(f"'{r[c]}' is not a number", c, "a number")
+            elif math.isnan(v):
+                if c == target_col: bad("missing value (NaN)", c, "a number for every row")
+            elif (p := _range_problem(c, v)): bad(p[0], c, p[1])
+            if c == target_col: target = v
+        label, name = -1, None
+        if label_col is not None:
+            name = "" if _missing(r.get(label_col)) else str(r[label_col]).strip()
+            if not name: bad("missing label", label_col, f"one of {classes}"); name = None
+            elif name not in cls_index:
+                bad(f"unknown label '{name}'", label_col, f"one of {classes} (from {classes_source})")
+            else: label = cls_index[name]
+        elif label_from_target is not None and not math.isnan(target):
+            label = int(label_from_target(target)); name = classes[label] if label >= 0 else None
+        split = _norm_split(r.get(cols["split"])) if cols.get("split") else None
+        if split is not None and split not in SPLITS:
+            bad(f"unknown split '{split}'", cols["split"], "train, val or test"); split = None
+        rec = dict(clip_id=cid, subject_id=subj, label=label, label_name=name, target=target, split=split,
+                   source=str(csv), row=row, video_path=str(root / video) if video else None)
+        for m in ALIGNED:
+            c = cols.get(m)
+            rec[MODALITY_COLUMNS[m]] = (None if not c or _missing(r.get(c)) else str(root / str(r[c]).strip()))
+        rec["text"] = None if not cols.get("text") or _missing(r.get(cols["text"])) else str(r[cols["text"]])
+        for c in extra: rec[c if c not in rec else f"csv_{c}"] = r[c]
+        recs.append(rec)
+    cols_out = RECORD_COLUMNS + ["video_path"] + [MODALITY_COLUMNS[m] for m in ALIGNED] + ["text"]
+    return pd.DataFrame(recs, columns=list(dict.fromkeys(cols_out + [k for r in recs[:1] for k in r]))), problems
+
+# %% ../nbs/05_datasets.ipynb #5a508758
+def read_clinicalclip(root, index:str="labels.csv", attention:str="attention_map", target:str|None="auto",
+                      classes=None) -> LayoutIndex:
+    "The index of a ClinicalCLIP tree: `labels.csv` (+ `classes.json`) as records, each row's problems beside it."
+    root = Path(root); path = root / index
+    names, source = [], "index"
+    cj = root / "classes.json"
+    spec = read_classes_json(cj) if cj.exists() else None
+    lab = spec["label_column"] if spec else "label"
+    task = spec["task"] if spec else "classification"
+    df = _read_csv(path, ["subject_id", "video", lab])
+    if task == "classification":
+        if classes: names, source = [str(c) for c in classes], "the classes given"
+        elif spec: names, source = spec["classes"], cj.name
+        else:
+            names = sorted({str(v).strip() for v in df[lab] if not _missing(v)})
+            source = f"the sorted labels of {path.name} (no classes.json)"
+    if task == "regression": target = lab
+    elif target == "auto":
+        target = "cobb_angle" if "cobb_angle" in df and any(not _missing(v) for v in df["cobb_angle"]) else None
+    for c, what in [(target, "target"), (attention if attention != "attention_map" else None, "attention")]:
+        if c is not None and c not in df.columns:
+            raise DataError(f"{what} column '{c}' not found; columns: {list(df.columns)}", path=path,
+                            field=c, expected=f"a '{c}' column")
+    has = lambda c: c if c in df.columns else None
+    cols = dict(subject="subject_id", video="video", clip_id=has("clip_id"), split=has("split"), text=has("text"),
+                attention=has(attention), joints=has("joints"), phases=has("phases"),
+                kinematics=has("knowledge_map"))
+    fields = dict(clip_id=cols["clip_id"] or "video", split="split", attention=attention,
+                  joints="joints", phases="phases", kinematics="knowledge_map", text="text", label=lab, target=target)
+    rec, problems = read_table_rows(root, path, df, cols, lab if task == "classification" else None, target, names, source)
+    return LayoutIndex(rec, problems, task, names, source, fields)
+
+# %% ../nbs/05_datasets.ipynb #103fdd88
+class ClinicalCLIPDataset(MedicalDataset):
     "ClinicalCLIP tree: `labels.csv` + `classes.json` + `videos/`, `attention_maps/` (frame-, joint- or region-level .npy) and the optional joints/phases/knowledge maps."
     layout = "clinicalclip"
     def __init__(self, root, modalities=None, frames:int=8, size=112, split=None, *, attention:str="attention_map",
                  target:str|None="auto", index:str="labels.csv", **kw):
-        self._attention_col, self._target, self.index_path = attention, target, Path(root) / index
+        self._attention_col, self._target, self._index, self.index_path = attention, target, index, Path(root) / index
         super().__init__(root, modalities, frames, size, split, **kw)
 
     def _read(self):
-        cj = self.root / "classes.json"
-        spec = read_classes_json(cj) if cj.exists() else None
-        lab = spec["label_column"] if spec else "label"
-        self.task = spec["task"] if spec else "classification"
-        df = _read_csv(self.index_path, ["subject_id", "video", lab])
-        if self.task == "classification":
-            if self._user_classes: self.classes, self.classes_source = self._user_classes, "the classes given"
-            elif spec: self.classes, self.classes_source = spec["classes"], cj.name
-            else:
-                self.classes = sorted({str(v).strip() for v in df[lab] if not _missing(v)})
-                self.classes_source = f"the sorted labels of {self.index_path.name} (no classes.json)"
-        if self.task == "regression": target = lab
-        elif self._target == "auto":
-            target = "cobb_angle" if "cobb_angle" in df and any(not _missing(v) for v in df["cobb_angle"]) else None
-        else: target = self._target
-        for c, what in [(target, "target"), (self._attention_col if self._attention_col != "attention_map" else None, "attention")]:
-            if c is not None and c not in df.columns:
-                raise DataError(f"{what} column '{c}' not found; columns: {list(df.columns)}", path=self.index_path,
-                                field=c, expected=f"a '{c}' column")
-        has = lambda c: c if c in df.columns else None
-        cols = dict(subject="subject_id", video="video", clip_id=has("clip_id"), split=has("split"), text=has("text"),
-                    attention=has(self._attention_col), joints=has("joints"), phases=has("phases"),
-                    kinematics=has("knowledge_map"))
-        self.fields.update(clip_id=cols["clip_id"] or "video", split="split", attention=self._attention_col,
-                           joints="joints", phases="phases", kinematics="knowledge_map", text="text", label=lab,
-                           target=target)
-        return self._read_table(self.index_path, df, cols, lab if self.task == "classification" else None, target)
+        return self._adopt(read_clinicalclip(self.root, self._index, self._attention_col, self._target, self._user_classes))
 
-class ScoliGaitDataset(_TableDataset):
+# %% ../nbs/05_datasets.ipynb #d4f1e921
+def read_scoligait(root, index:str="scoligait.csv", task:str="regression") -> LayoutIndex:
+    "The index of a ScoliGait-style table: Cobb-angle regression, or Cobb classes with `task='classification'`."
+    root = Path(root); path = root / index
+    names, source = [], "index"
+    df = _read_csv(path, ["video", "cobb_angle"])
+    subj = next((c for c in ("subject", "subject_id") if c in df.columns), None)
+    if subj is None:
+        raise DataError(f"missing required column(s) ['subject']; found {list(df.columns)}", path=path,
+                        field="subject", expected="columns ['video', 'text', 'knowledge_map', 'cobb_angle', 'subject']")
+    if task == "classification": names, source = list(COBB_CLASSES), f"Cobb edges {COBB_EDGES}"
+    has = lambda c: c if c in df.columns else None
+    cols = dict(subject=subj, video="video", clip_id=has("clip_id"), split=has("split"), text=has("text"),
+                attention=has("attention_map"), joints=has("joints"), phases=has("phases"), kinematics=has("knowledge_map"))
+    fields = dict(clip_id=cols["clip_id"] or "video", kinematics="knowledge_map", text="text",
+                  attention="attention_map", target="cobb_angle", subject=subj)
+    to_label = (lambda v: COBB_CLASSES.index(cobb_class(v))) if task == "classification" else None
+    rec, problems = read_table_rows(root, path, df, cols, None, "cobb_angle", names, source, label_from_target=to_label)
+    return LayoutIndex(rec, problems, task, names, source, fields)
+
+# %% ../nbs/05_datasets.ipynb #ba91c1e7
+class ScoliGaitDataset(MedicalDataset):
     "ScoliGait-style table (`video, text, knowledge_map, cobb_angle, subject`): Cobb-angle regression, or Cobb classes with `task='classification'`."
     layout = "scoligait"
     def __init__(self, root, modalities=None, frames:int=8, size=112, split=None, *, task:str="regression",
                  index:str="scoligait.csv", **kw):
         if task not in ("regression", "classification"):
             raise DataError(f"unknown task '{task}'", field="task", expected="'regression' or 'classification'")
-        self._task, self.index_path = task, Path(root) / index
+        self._task, self._index, self.index_path = task, index, Path(root) / index
         super().__init__(root, modalities, frames, size, split, **kw)
 
-    def _read(self):
-        df = _read_csv(self.index_path, ["video", "cobb_angle"])
-        subj = next((c for c in ("subject", "subject_id") if c in df.columns), None)
-        if subj is None:
-            raise DataError(f"missing required column(s) ['subject']; found {list(df.columns)}", path=self.index_path,
-                            field="subject", expected="columns ['video', 'text', 'knowledge_map', 'cobb_angle', 'subject']")
-        self.task = self._task
-        if self.task == "classification": self.classes, self.classes_source = list(COBB_CLASSES), f"Cobb edges {COBB_EDGES}"
-        has = lambda c: c if c in df.columns else None
-        cols = dict(subject=subj, video="video", clip_id=has("clip_id"), split=has("split"), text=has("text"),
-                    attention=has("attention_map"), joints=has("joints"), phases=has("phases"), kinematics=has("knowledge_map"))
-        self.fields.update(clip_id=cols["clip_id"] or "video", kinematics="knowledge_map", text="text",
-                           attention="attention_map", target="cobb_angle", subject=subj)
-        to_label = (lambda v: COBB_CLASSES.index(cobb_class(v))) if self.task == "classification" else None
-        return self._read_table(self.index_path, df, cols, None, "cobb_angle", label_from_target=to_label)
+    def _read(self): return self._adopt(read_scoligait(self.root, self._index, self._task))
 
 # %% ../nbs/05_datasets.ipynb #da3bc646
 def _polygon(lines:np.ndarray) -> np.ndarray:
@@ -751,120 +853,159 @@ class EchoNetDataset(MedicalDataset):
         self.index_path = Path(root) / "FileList.csv"; self.tracings = {}
         super().__init__(root, modalities, frames, size, split, **kw)
 
-    def _read(self):
-        df = _read_csv(self.index_path, ["FileName", self._target, "Split"])
-        self.task, self.classes = "regression", []
-        self.fields.update(clip_id="FileName", video="FileName", split="Split", target=self._target)
-        problems, recs = [], []
-        for i, r in enumerate(df.to_dict("records")):
-            row = i + 2
-            def bad(problem, fld, expected=None):
-                problems.append((i, DataError(problem, path=self.index_path, row=row, field=fld, expected=expected)))
-            fn = "" if _missing(r["FileName"]) else str(r["FileName"]).strip()
-            if not fn: bad("missing file name", "FileName", "a video name (without .avi)")
-            cid = Path(fn).stem if Path(fn).suffix.lower() in VIDEO_EXTS else fn
-            vals = {}
-            for c in ("EF", "ESV", "EDV"):
-                if c not in df.columns: continue
-                v, ok = _number(r[c]); vals[c] = v
-                if not ok: bad(f"'{r[c]}' is not a number", c, "a number")
-                elif math.isnan(v):
-                    if c == self._target: bad("missing value (NaN)", c, "a number for every video")
-                elif (p := _range_problem(c, v)): bad(p[0], c, p[1])
-            if vals.get("ESV", 0) > vals.get("EDV", math.inf):
-                bad(f"ESV {vals['ESV']:g} is larger than EDV {vals['EDV']:g}", "ESV", "ESV ≤ EDV")
-            split = _norm_split(r["Split"])
-            if split not in SPLITS: bad(f"unknown split '{r['Split']}'", "Split", "TRAIN, VAL or TEST"); split = None
-            video = self.root / "Videos" / (fn if Path(fn).suffix else fn + ".avi")
-            recs.append(dict(clip_id=cid, subject_id=cid, label=-1, label_name=None, target=vals.get(self._target, np.nan),
-                             split=split, source=str(self.index_path), row=row, video_path=str(video) if fn else None,
-                             EF=vals.get("EF"), ESV=vals.get("ESV"), EDV=vals.get("EDV"),
-                             NumberOfFrames=_number(r.get("NumberOfFrames"))[0]))
-        rec = pd.DataFrame(recs, columns=RECORD_COLUMNS + ["video_path", "EF", "ESV", "EDV", "NumberOfFrames"])
-        if self._use_tracings and (self.root / "VolumeTracings.csv").exists(): problems += self._read_tracings(rec)
-        return rec, problems
+    def _read(self): return self._adopt(read_echonet(self.root, self._target, self._use_tracings))
 
-    def _read_tracings(self, rec:pd.DataFrame) -> list:
-        path = self.root / "VolumeTracings.csv"
-        vt = _read_csv(path, ["FileName", "X1", "Y1", "X2", "Y2", "Frame"])
-        key_of = {c: k for k, c in zip(rec.index, rec["clip_id"])}
-        problems, per = [], {}
-        for i, r in enumerate(vt.to_dict("records")):
-            row = i + 2; fn = str(r["FileName"]).strip(); cid = Path(fn).stem if Path(fn).suffix else fn
-            nums = [_number(r[c]) for c in ("X1", "Y1", "X2", "Y2", "Frame")]
-            badc = [c for c, (v, ok) in zip(("X1", "Y1", "X2", "Y2", "Frame"), nums) if not ok or math.isnan(v)]
-            if cid not in key_of:
-                self.warnings.append(DataError(f"tracing for '{fn}', which is not in FileList.csv", path=path, row=row, field="FileName"))
-                continue
-            if badc:
-                problems.append((key_of[cid], DataError(f"missing or non-numeric value(s) in {badc}", path=path, row=row,
-                                                        field=badc[0], expected="numbers")))
-                continue
-            f = int(nums[4][0])
-            per.setdefault(cid, {}).setdefault(f, {"rows": [], "lines": []})
-            per[cid][f]["rows"].append(row); per[cid][f]["lines"].append([v for v, _ in nums[:4]])
-        for cid, frames in per.items():
-            k = key_of[cid]; first = min(r for f in frames.values() for r in f["rows"])
-            if len(frames) != 2:
-                problems.append((k, DataError(f"'{cid}' is traced on {len(frames)} frame(s) {sorted(frames)}", path=path, row=first,
-                                              field="Frame", expected="2 traced frames (end-diastole and end-systole)")))
-                continue
-            short = [f for f, d in frames.items() if len(d["lines"]) < 3]
-            if short:
-                problems.append((k, DataError(f"'{cid}' frame {short[0]} has only {len(frames[short[0]]['lines'])} tracing line(s)",
-                                              path=path, row=frames[short[0]]["rows"][0], field="X1",
-                                              expected="the long axis and ≥ 2 chords")))
-                continue
-            lines = {f: np.array(d["lines"], np.float32) for f, d in frames.items()}
-            ed, es = sorted(lines, key=lambda f: -_area(_polygon(lines[f])))
-            self.tracings[cid] = {"ed": ed, "es": es, "lines": lines, "rows": {f: d["rows"] for f, d in frames.items()}}
-        for cid in rec["clip_id"]:
-            if cid not in per: self.warnings.append(DataError(f"no tracings for '{cid}' (no ED/ES frames or LV masks)",
-                                                              path=path, field="FileName"))
-        return problems
+# %% ../nbs/05_datasets.ipynb #ffeaf4b1
+def read_echonet(root, target:str="EF", tracings:bool=True) -> LayoutIndex:
+    "The index of an EchoNet-Dynamic folder: `FileList.csv` rows as records (+ `VolumeTracings.csv` as `extra['tracings']`)."
+    root = Path(root); path = root / "FileList.csv"
+    df = _read_csv(path, ["FileName", target, "Split"])
+    fields = dict(clip_id="FileName", video="FileName", split="Split", target=target)
+    problems, recs = [], []
+    for i, r in enumerate(df.to_dict("records")):
+        row = i + 2
+        def bad(problem, fld, expected=None):
+            problems.append((i, DataError(problem, path=path, row=row, field=fld, expected=expected)))
+        fn = "" if _missing(r["FileName"]) else str(r["FileName"]).strip()
+        if not fn: bad("missing file name", "FileName", "a video name (without .avi)")
+        cid = Path(fn).stem if Path(fn).suffix.lower() in VIDEO_EXTS else fn
+        vals = {}
+        for c in ("EF", "ESV", "EDV"):
+            if c not in df.columns: continue
+            v, ok = _number(r[c]); vals[c] = v
+            if not ok: bad(f"'{r[c]}' is not a number", c, "a number")
+            elif math.isnan(v):
+                if c == target: bad("missing value (NaN)", c, "a number for every video")
+            elif (p := _range_problem(c, v)): bad(p[0], c, p[1])
+        if vals.get("ESV", 0) > vals.get("EDV", math.inf):
+            bad(f"ESV {vals['ESV']:g} is larger than EDV {vals['EDV']:g}", "ESV", "ESV ≤ EDV")
+        split = _norm_split(r["Split"])
+        if split not in SPLITS: bad(f"unknown split '{r['Split']}'", "Split", "TRAIN, VAL or TEST"); split = None
+        video = root / "Videos" / (fn if Path(fn).suffix else fn + ".avi")
+        recs.append(dict(clip_id=cid, subject_id=cid, label=-1, label_name=None, target=vals.get(target, np.nan),
+                         split=split, source=str(path), row=row, video_path=str(video) if fn else None,
+                         EF=vals.get("EF"), ESV=vals.get("ESV"), EDV=vals.get("EDV"),
+                         NumberOfFrames=_number(r.get("NumberOfFrames"))[0]))
+    rec = pd.DataFrame(recs, columns=RECORD_COLUMNS + ["video_path", "EF", "ESV", "EDV", "NumberOfFrames"])
+    ix = LayoutIndex(rec, problems, "regression", [], "index", fields, extra={"tracings": {}})
+    if tracings and (root / "VolumeTracings.csv").exists():
+        ix.extra["tracings"], more, ix.warnings = read_tracings(root / "VolumeTracings.csv", rec)
+        ix.problems += more
+    return ix
 
-    def _tracing_problems(self, rec, info) -> list:
-        t = self.tracings.get(rec["clip_id"]); out = []
-        if t is None or info is None: return out
-        path = self.root / "VolumeTracings.csv"
-        for f, lines in t["lines"].items():
-            row = t["rows"][f][0]
-            if f < 0 or f >= info.frames:
-                out.append(DataError(f"traced frame {f} of '{rec['clip_id']}' is outside its {info.frames}-frame video",
-                                     path=path, row=row, field="Frame", expected=f"0..{info.frames - 1}"))
-            xs, ys = lines[:, [0, 2]], lines[:, [1, 3]]
-            if xs.min() < -1 or ys.min() < -1 or xs.max() > info.width + 1 or ys.max() > info.height + 1:
-                out.append(DataError(f"tracing of '{rec['clip_id']}' frame {f} leaves the {info.width}×{info.height} image "
-                                     f"(x {xs.min():.1f}..{xs.max():.1f}, y {ys.min():.1f}..{ys.max():.1f})",
-                                     path=path, row=row, field="X1", expected="coordinates inside the frame"))
-        return out
+# %% ../nbs/05_datasets.ipynb #b98ad29d
+def read_tracings(path:Path, rec:pd.DataFrame) -> tuple:
+    "(tracings by clip id: ED/ES frames and LV lines, problems, warnings) of an EchoNet `VolumeTracings.csv` for the records `rec`."
+    tracings, warnings = {}, []
+    vt = _read_csv(path, ["FileName", "X1", "Y1", "X2", "Y2", "Frame"])
+    key_of = {c: k for k, c in zip(rec.index, rec["clip_id"])}
+    problems, per = [], {}
+    for i, r in enumerate(vt.to_dict("records")):
+        row = i + 2; fn = str(r["FileName"]).strip(); cid = Path(fn).stem if Path(fn).suffix else fn
+        nums = [_number(r[c]) for c in ("X1", "Y1", "X2", "Y2", "Frame")]
+        badc = [c for c, (v, ok) in zip(("X1", "Y1", "X2", "Y2", "Frame"), nums) if not ok or math.isnan(v)]
+        if cid not in key_of:
+            warnings.append(DataError(f"tracing for '{fn}', which is not in FileList.csv", path=path, row=row, field="FileName"))
+            continue
+        if badc:
+            problems.append((key_of[cid], DataError(f"missing or non-numeric value(s) in {badc}", path=path, row=row,
+                                                    field=badc[0], expected="numbers")))
+            continue
+        f = int(nums[4][0])
+        per.setdefault(cid, {}).setdefault(f, {"rows": [], "lines": []})
+        per[cid][f]["rows"].append(row); per[cid][f]["lines"].append([v for v, _ in nums[:4]])
+    for cid, frames in per.items():
+        k = key_of[cid]; first = min(r for f in frames.values() for r in f["rows"])
+        if len(frames) != 2:
+            problems.append((k, DataError(f"'{cid}' is traced on {len(frames)} frame(s) {sorted(frames)}", path=path, row=first,
+                                          field="Frame", expected="2 traced frames (end-diastole and end-systole)")))
+            continue
+        short = [f for f, d in frames.items() if len(d["lines"]) < 3]
+        if short:
+            problems.append((k, DataError(f"'{cid}' frame {short[0]} has only {len(frames[short[0]]['lines'])} tracing line(s)",
+                                          path=path, row=frames[short[0]]["rows"][0], field="X1",
+                                          expected="the long axis and ≥ 2 chords")))
+            continue
+        lines = {f: np.array(d["lines"], np.float32) for f, d in frames.items()}
+        ed, es = sorted(lines, key=lambda f: -_area(_polygon(lines[f])))
+        tracings[cid] = {"ed": ed, "es": es, "lines": lines, "rows": {f: d["rows"] for f, d in frames.items()}}
+    for cid in rec["clip_id"]:
+        if cid not in per: warnings.append(DataError(f"no tracings for '{cid}' (no ED/ES frames or LV masks)",
+                                                          path=path, field="FileName"))
+    return tracings, problems, warnings
 
-    def _extra(self, rec, inputs, meta, plan):
-        meta.update(EF=rec["EF"], ESV=rec["ESV"], EDV=rec["EDV"])
-        t = self.tracings.get(rec["clip_id"])
-        if t is None or plan is None: return
-        info, idx, aff, _ = plan
-        probs = self._tracing_problems(rec, info)
-        if probs: raise probs[0]
-        meta.update(ed_frame=t["ed"], es_frame=t["es"])
-        if self.masks:
-            for k in ("ed", "es"):
-                m = warp_map(lv_mask(t["lines"][t[k]], info.size).astype(np.float32), aff, info.size, aff.out_size)
-                meta[f"lv_mask_{k}"] = (m >= 0.5).astype(np.uint8)
+# %% ../nbs/05_datasets.ipynb #41e21090
+@patch
+def _tracing_problems(self:EchoNetDataset, rec, info) -> list:
+    t = self.tracings.get(rec["clip_id"]); out = []
+    if t is None or info is None: return out
+    path = self.root / "VolumeTracings.csv"
+    for f, lines in t["lines"].items():
+        row = t["rows"][f][0]
+        if f < 0 or f >= info.frames:
+            out.append(DataError(f"traced frame {f} of '{rec['clip_id']}' is outside its {info.frames}-frame video",
+                                 path=path, row=row, field="Frame", expected=f"0..{info.frames - 1}"))
+        xs, ys = lines[:, [0, 2]], lines[:, [1, 3]]
+        if xs.min() < -1 or ys.min() < -1 or xs.max() > info.width + 1 or ys.max() > info.height + 1:
+            out.append(DataError(f"tracing of '{rec['clip_id']}' frame {f} leaves the {info.width}×{info.height} image "
+                                 f"(x {xs.min():.1f}..{xs.max():.1f}, y {ys.min():.1f}..{ys.max():.1f})",
+                                 path=path, row=row, field="X1", expected="coordinates inside the frame"))
+    return out
 
-    def _extra_check(self, rec, plan):
-        out = self._tracing_problems(rec, plan[0] if plan else None)
-        n = rec.get("NumberOfFrames")
-        if plan and n is not None and not math.isnan(n) and int(n) != plan[0].frames:
-            self.warnings.append(DataError(f"NumberOfFrames says {int(n)} but the video has {plan[0].frames} frames",
-                                           path=self.index_path, row=rec["row"], field="NumberOfFrames"))
-        return out
+@patch
+def _extra(self:EchoNetDataset, rec, inputs, meta, plan):
+    meta.update(EF=rec["EF"], ESV=rec["ESV"], EDV=rec["EDV"])
+    t = self.tracings.get(rec["clip_id"])
+    if t is None or plan is None: return
+    info, idx, aff, _ = plan
+    probs = self._tracing_problems(rec, info)
+    if probs: raise probs[0]
+    meta.update(ed_frame=t["ed"], es_frame=t["es"])
+    if self.masks:
+        for k in ("ed", "es"):
+            m = warp_map(lv_mask(t["lines"][t[k]], info.size).astype(np.float32), aff, info.size, aff.out_size)
+            meta[f"lv_mask_{k}"] = (m >= 0.5).astype(np.uint8)
+
+@patch
+def _extra_check(self:EchoNetDataset, rec, plan):
+    out = self._tracing_problems(rec, plan[0] if plan else None)
+    n = rec.get("NumberOfFrames")
+    if plan and n is not None and not math.isnan(n) and int(n) != plan[0].frames:
+        self.warnings.append(DataError(f"NumberOfFrames says {int(n)} but the video has {plan[0].frames} frames",
+                                       path=self.index_path, row=rec["row"], field="NumberOfFrames"))
+    return out
 
 # %% ../nbs/05_datasets.ipynb #19b76cfc
 # 14 codes of early-pregnancy structures (CB, CP1, CP2, CF from SpatialCLIP's own example first); a dataset's
 # anatomy.json overrides this list and its order.
 DEFAULT_ANATOMY_CODES = ["CB", "CP1", "CP2", "CF", "NT", "NB", "IT", "CM", "DP", "MO", "PL", "TH", "SP", "AB"]
+
 SPATIALCLIP_CLASSES = ["non-standard", "standard"]   # index 1 = standard, the positive class for ROC/PR
+
+def _spatial_boxes(r:dict, code_ix:dict, anatomy:list, tolerance:float, bad) -> list|None:
+    "One SpatialCLIP record's anatomy boxes [(code index, x0, y0, x1, y1, confidence, k)], or None without `coordinates`; each problem goes to `bad(problem, field, expected)`."
+    if "coordinates" not in r: return None
+    boxes = []
+    coords = r["coordinates"] if isinstance(r["coordinates"], list) else None
+    if coords is None: bad("'coordinates' is not a list", "coordinates", "a list of {label, bbox, confidence}")
+    for k, c in enumerate(coords or []):
+        fld = f"coordinates[{k}]"
+        if not isinstance(c, dict): bad("not an object", fld, "{label, bbox, confidence}"); continue
+        code = str(c.get("label"))
+        if code not in code_ix: bad(f"unknown anatomy code '{code}'", f"{fld}.label", f"one of {anatomy}")
+        bb = c.get("bbox")
+        try: bb = [float(v) for v in bb]; assert len(bb) == 4 and all(map(math.isfinite, bb))
+        except (TypeError, ValueError, AssertionError):
+            bad(f"bbox {bb!r} is not 4 finite numbers", f"{fld}.bbox", "[x_min, y_min, x_max, y_max] in pixels"); continue
+        if bb[0] >= bb[2] or bb[1] >= bb[3]:
+            bad(f"bbox {bb} has x_min ≥ x_max or y_min ≥ y_max", f"{fld}.bbox", "x_min < x_max and y_min < y_max")
+        elif bb[0] < -tolerance or bb[1] < -tolerance:
+            bad(f"bbox {bb} starts outside the image (negative coordinate)", f"{fld}.bbox", "coordinates ≥ 0")
+        cf, ok = _number(c.get("confidence", 1.0))
+        if not ok or math.isnan(cf) or not 0 <= cf <= 1:
+            bad(f"confidence {c.get('confidence')!r} is not in [0, 1]", f"{fld}.confidence", "a number in [0, 1]")
+        boxes.append((code_ix.get(code, -1), *bb, cf if ok and not math.isnan(cf) else 0.0, k))
+    return boxes
 
 class SpatialCLIPDataset(MedicalDataset):
     "SpatialCLIP JSON records: image + description + anatomy boxes (absolute px → normalised (x, y, w, h) after letterbox)."
@@ -876,120 +1017,148 @@ class SpatialCLIPDataset(MedicalDataset):
         self.index_path = Path(root)
         super().__init__(root, modalities, frames, size, split, fit=fit, **kw)
 
-    def _read(self):
-        files = [Path(f) if Path(f).is_absolute() else self.root / f for f in self._json_files] if self._json_files else \
-                [self.root / f"{s}.json" for s in SPLITS if (self.root / f"{s}.json").exists()]
-        if not files: raise DataError("no train.json, val.json or test.json", path=self.root,
-                                      expected="SpatialCLIP JSON lists of records")
-        an = self.root / "anatomy.json"
-        if an.exists():
-            a = _read_json(an)
-            if not isinstance(a, dict) or not isinstance(a.get("codes"), list) or not a["codes"]:
-                raise DataError("no non-empty 'codes' list", path=an, field="codes", expected='{"codes": ["CB", ...]}')
-            self.anatomy = [str(c) for c in a["codes"]]
-        else: self.anatomy = list(DEFAULT_ANATOMY_CODES)
-        code_ix = {c: k for k, c in enumerate(self.anatomy)}
-        cj = self.root / "classes.json"
-        self.classes = self._user_classes or (read_classes_json(cj)["classes"] if cj.exists() else list(SPATIALCLIP_CLASSES))
-        self.classes_source = "the classes given" if self._user_classes else (cj.name if cj.exists() else "SPATIALCLIP_CLASSES")
-        cls_ix = {c: k for k, c in enumerate(self.classes)}
-        self.fields.update(clip_id="image_path", image="image_path", video="image_path", text="description",
-                           boxes="coordinates", split="split (file)", label="class_label")
-        problems, recs = [], []
-        for f in files:
-            data = _read_json(f)
-            if not isinstance(data, list): raise DataError(f"top level is a {type(data).__name__}", path=f, expected="a JSON list of records")
-            split = f.stem if f.stem in SPLITS else None
-            for j, r in enumerate(data):
-                key = len(recs)
-                def bad(problem, fld, expected=None):
-                    problems.append((key, DataError(problem, path=f, row=j, field=fld, expected=expected)))
-                if not isinstance(r, dict):
-                    bad(f"record is a {type(r).__name__}", "record", "a JSON object"); r = {}
-                ip = r.get("image_path")
-                if _missing(ip): bad("missing image path", "image_path", "a path relative to the dataset folder"); ip = ""
-                ip = str(ip)
-                lab, name = -1, r.get("class_label")
-                if _missing(name): bad("missing class label", "class_label", f"one of {self.classes}"); name = None
-                elif str(name) not in cls_ix: bad(f"unknown label '{name}'", "class_label", f"one of {self.classes}")
-                else: lab = cls_ix[str(name)]
-                boxes = None
-                if "coordinates" in r:
-                    boxes = []
-                    coords = r["coordinates"] if isinstance(r["coordinates"], list) else None
-                    if coords is None: bad("'coordinates' is not a list", "coordinates", "a list of {label, bbox, confidence}")
-                    for k, c in enumerate(coords or []):
-                        fld = f"coordinates[{k}]"
-                        if not isinstance(c, dict): bad("not an object", fld, "{label, bbox, confidence}"); continue
-                        code = str(c.get("label"))
-                        if code not in code_ix: bad(f"unknown anatomy code '{code}'", f"{fld}.label", f"one of {self.anatomy}")
-                        bb = c.get("bbox")
-                        try: bb = [float(v) for v in bb]; assert len(bb) == 4 and all(map(math.isfinite, bb))
-                        except (TypeError, ValueError, AssertionError):
-                            bad(f"bbox {bb!r} is not 4 finite numbers", f"{fld}.bbox", "[x_min, y_min, x_max, y_max] in pixels"); continue
-                        if bb[0] >= bb[2] or bb[1] >= bb[3]:
-                            bad(f"bbox {bb} has x_min ≥ x_max or y_min ≥ y_max", f"{fld}.bbox", "x_min < x_max and y_min < y_max")
-                        elif bb[0] < -self.box_tolerance or bb[1] < -self.box_tolerance:
-                            bad(f"bbox {bb} starts outside the image (negative coordinate)", f"{fld}.bbox", "coordinates ≥ 0")
-                        cf, ok = _number(c.get("confidence", 1.0))
-                        if not ok or math.isnan(cf) or not 0 <= cf <= 1:
-                            bad(f"confidence {c.get('confidence')!r} is not in [0, 1]", f"{fld}.confidence", "a number in [0, 1]")
-                        boxes.append((code_ix.get(code, -1), *bb, cf if ok and not math.isnan(cf) else 0.0, k))
-                ipath = Path(ip) if Path(ip).is_absolute() else self.root / ip
-                subj = r.get("subject_id")
-                recs.append(dict(clip_id=Path(_rel(ipath, self.root)).with_suffix("").as_posix() if ip else f"{f.stem}[{j}]",
-                                 subject_id=str(subj) if not _missing(subj) else Path(ip).stem, label=lab,
-                                 label_name=None if name is None else str(name), target=np.nan, split=split,
-                                 source=str(f), row=j, image_path=str(ipath) if ip else None,
-                                 text=None if _missing(r.get("description")) else str(r["description"]), boxes=boxes))
-        return pd.DataFrame(recs, columns=RECORD_COLUMNS + ["image_path", "text", "boxes"]), problems
+    def _read(self): return self._adopt(read_spatialclip(self.root, self._json_files, self.box_tolerance, self._user_classes))
 
-    def _box_problems(self, rec, hw) -> list:
-        H, W = hw; tol = self.box_tolerance; out = []
-        for code, x0, y0, x1, y1, cf, k in rec["boxes"] or []:
-            if x1 > W + tol or y1 > H + tol:
-                out.append(DataError(f"bbox {[x0, y0, x1, y1]} goes outside the {W}×{H} image {_rel(rec['image_path'], self.root)}",
-                                     path=rec["source"], row=rec["row"], field=f"coordinates[{k}].bbox",
-                                     expected=f"x_max ≤ {W}, y_max ≤ {H}"))
-        return out
+# %% ../nbs/05_datasets.ipynb #1c94f8bf
+def read_spatialclip(root, json_files=None, box_tolerance:float=1.0, classes=None) -> LayoutIndex:
+    "The index of a SpatialCLIP folder: the records of `train/val/test.json` (the file is the split), anatomy codes as `extra['anatomy']`."
+    root = Path(root)
+    files = [Path(f) if Path(f).is_absolute() else root / f for f in json_files] if json_files else \
+            [root / f"{s}.json" for s in SPLITS if (root / f"{s}.json").exists()]
+    if not files: raise DataError("no train.json, val.json or test.json", path=root,
+                                  expected="SpatialCLIP JSON lists of records")
+    an = root / "anatomy.json"
+    if an.exists():
+        a = _read_json(an)
+        if not isinstance(a, dict) or not isinstance(a.get("codes"), list) or not a["codes"]:
+            raise DataError("no non-empty 'codes' list", path=an, field="codes", expected='{"codes": ["CB", ...]}')
+        anatomy = [str(c) for c in a["codes"]]
+    else: anatomy = list(DEFAULT_ANATOMY_CODES)
+    code_ix = {c: k for k, c in enumerate(anatomy)}
+    cj = root / "classes.json"
+    names = classes or (read_classes_json(cj)["classes"] if cj.exists() else list(SPATIALCLIP_CLASSES))
+    source = "the classes given" if classes else (cj.name if cj.exists() else "SPATIALCLIP_CLASSES")
+    cls_ix = {c: k for k, c in enumerate(names)}
+    fields = dict(clip_id="image_path", image="image_path", video="image_path", text="description",
+                  boxes="coordinates", split="split (file)", label="class_label")
+    problems, recs = [], []
+    for f in files:
+        data = _read_json(f)
+        if not isinstance(data, list): raise DataError(f"top level is a {type(data).__name__}", path=f, expected="a JSON list of records")
+        split = f.stem if f.stem in SPLITS else None
+        for j, r in enumerate(data):
+            key = len(recs)
+            def bad(problem, fld, expected=None):
+                problems.append((key, DataError(problem, path=f, row=j, field=fld, expected=expected)))
+            if not isinstance(r, dict):
+                bad(f"record is a {type(r).__name__}", "record", "a JSON object"); r = {}
+            ip = r.get("image_path")
+            if _missing(ip): bad("missing image path", "image_path", "a path relative to the dataset folder"); ip = ""
+            ip = str(ip)
+            lab, name = -1, r.get("class_label")
+            if _missing(name): bad("missing class label", "class_label", f"one of {names}"); name = None
+            elif str(name) not in cls_ix: bad(f"unknown label '{name}'", "class_label", f"one of {names}")
+            else: lab = cls_ix[str(name)]
+            boxes = _spatial_boxes(r, code_ix, anatomy, box_tolerance, bad)
+            ipath = Path(ip) if Path(ip).is_absolute() else root / ip
+            subj = r.get("subject_id")
+            recs.append(dict(clip_id=Path(_rel(ipath, root)).with_suffix("").as_posix() if ip else f"{f.stem}[{j}]",
+                             subject_id=str(subj) if not _missing(subj) else Path(ip).stem, label=lab,
+                             label_name=None if name is None else str(name), target=np.nan, split=split,
+                             source=str(f), row=j, image_path=str(ipath) if ip else None,
+                             text=None if _missing(r.get("description")) else str(r["description"]), boxes=boxes))
+    return LayoutIndex(pd.DataFrame(recs, columns=RECORD_COLUMNS + ["image_path", "text", "boxes"]), problems, "classification",
+                       names, source, fields, extra={"anatomy": anatomy})
 
-    def _load_image(self, rec):
-        "(resized image, Affine, original (h, w))."
-        if _missing(rec["image_path"]):
-            raise DataError("no image given", path=rec["source"], row=rec["row"], field="image_path")
-        try:
-            img0, _ = read_image(rec["image_path"])
-            img, aff = video_resize(img0, self.size, self.fit) if self.size is not None else (img0, _)
-        except DataError as e: raise self._wrap(e, rec, "image") from None
-        return img, aff, img0.shape[:2]
+# %% ../nbs/05_datasets.ipynb #ec071217
+@patch
+def _box_problems(self:SpatialCLIPDataset, rec, hw) -> list:
+    H, W = hw; tol = self.box_tolerance; out = []
+    for code, x0, y0, x1, y1, cf, k in rec["boxes"] or []:
+        if x1 > W + tol or y1 > H + tol:
+            out.append(DataError(f"bbox {[x0, y0, x1, y1]} goes outside the {W}×{H} image {_rel(rec['image_path'], self.root)}",
+                                 path=rec["source"], row=rec["row"], field=f"coordinates[{k}].bbox",
+                                 expected=f"x_max ≤ {W}, y_max ≤ {H}"))
+    return out
 
-    def _extra(self, rec, inputs, meta, plan):
-        mods = self.modalities
-        if not ({"image", "boxes"} & set(mods)): return
-        img, aff, hw0 = self._load_image(rec)
-        if self._applies("hflip", int(rec.name)):
-            img, mirror = hflip(img); aff = aff.then(mirror)
-            meta["augment"] = ["hflip"]
-        meta.update(image_path=str(rec["image_path"]), image_size=hw0)
-        if "image" in mods: inputs["image"] = to_tensor(img, self.normalize)
-        if "boxes" in mods and rec["boxes"] is not None:
-            probs = self._box_problems(rec, hw0)
-            if probs: raise probs[0]
-            xyxy = aff.boxes(np.array([bx[1:5] for bx in rec["boxes"]], np.float32).reshape(-1, 4))
-            H, W = aff.out_size
-            xywh = np.stack([xyxy[:, 0] / W, xyxy[:, 1] / H, (xyxy[:, 2] - xyxy[:, 0]) / W, (xyxy[:, 3] - xyxy[:, 1]) / H], 1)
-            inputs["boxes"] = torch.from_numpy(xywh.astype(np.float32))
-            inputs["box_labels"] = torch.tensor([bx[0] for bx in rec["boxes"]], dtype=torch.long)
-            inputs["box_conf"] = torch.tensor([bx[5] for bx in rec["boxes"]], dtype=torch.float32)
+@patch
+def _load_image(self:SpatialCLIPDataset, rec):
+    "(resized image, Affine, original (h, w))."
+    if _missing(rec["image_path"]):
+        raise DataError("no image given", path=rec["source"], row=rec["row"], field="image_path")
+    try:
+        img0, _ = read_image(rec["image_path"])
+        img, aff = video_resize(img0, self.size, self.fit) if self.size is not None else (img0, _)
+    except DataError as e: raise self._wrap(e, rec, "image") from None
+    return img, aff, img0.shape[:2]
 
-    def _extra_check(self, rec, plan):
-        try: _, _, hw0 = self._load_image(rec)
-        except DataError as e: return [e]
-        return self._box_problems(rec, hw0)
+@patch
+def _extra(self:SpatialCLIPDataset, rec, inputs, meta, plan):
+    mods = self.modalities
+    if not ({"image", "boxes"} & set(mods)): return
+    img, aff, hw0 = self._load_image(rec)
+    if self._applies("hflip", int(rec.name)):
+        img, mirror = hflip(img); aff = aff.then(mirror)
+        meta["augment"] = ["hflip"]
+    meta.update(image_path=str(rec["image_path"]), image_size=hw0)
+    if "image" in mods: inputs["image"] = to_tensor(img, self.normalize)
+    if "boxes" in mods and rec["boxes"] is not None:
+        probs = self._box_problems(rec, hw0)
+        if probs: raise probs[0]
+        xyxy = aff.boxes(np.array([bx[1:5] for bx in rec["boxes"]], np.float32).reshape(-1, 4))
+        H, W = aff.out_size
+        xywh = np.stack([xyxy[:, 0] / W, xyxy[:, 1] / H, (xyxy[:, 2] - xyxy[:, 0]) / W, (xyxy[:, 3] - xyxy[:, 1]) / H], 1)
+        inputs["boxes"] = torch.from_numpy(xywh.astype(np.float32))
+        inputs["box_labels"] = torch.tensor([bx[0] for bx in rec["boxes"]], dtype=torch.long)
+        inputs["box_conf"] = torch.tensor([bx[5] for bx in rec["boxes"]], dtype=torch.float32)
+
+@patch
+def _extra_check(self:SpatialCLIPDataset, rec, plan):
+    try: _, _, hw0 = self._load_image(rec)
+    except DataError as e: return [e]
+    return self._box_problems(rec, hw0)
 
 # %% ../nbs/05_datasets.ipynb #4e6e5ba3
 DEFAULT_NAME_PATTERN = r"(?P<subject>[^/_]+)_(?P<label>[^/_]+)_(?P<clip>[^/_]+)"
 
+def read_filenames(root, pattern:re.Pattern, label_map:Mapping|None=None, extensions:Sequence[str]=VIDEO_EXTS,
+                   classes=None) -> LayoutIndex:
+    "The index of a folder of videos whose names match `pattern` (named groups subject, label, clip): one record per file."
+    root, label_map, extensions = Path(root), dict(label_map or {}), tuple(e.lower() for e in extensions)
+    names, source = [], "index"
+    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in extensions
+                   and not any(part.startswith(".") for part in p.relative_to(root).parts))
+    if not files: raise DataError(f"no video files ({', '.join(extensions)})", path=root, expected="a folder of videos")
+    fields = dict(clip_id="file name", video="video", label="file name (label)", subject="file name (subject)")
+    has_label = "label" in pattern.groupindex
+    found, problems, recs = [], [], []
+    for k, f in enumerate(files):
+        rel = f.relative_to(root).with_suffix("").as_posix()
+        m = pattern.fullmatch(rel if "/" in pattern.pattern else f.stem)
+        g = m.groupdict() if m else {}
+        if not m:
+            problems.append((k, DataError(f"file name does not match the pattern {pattern.pattern!r}", path=f,
+                                          field="file name", expected="names like 015_NM_02.mov, or pass pattern=")))
+        name = g.get("label")
+        if name is not None: name = str(label_map.get(name, name)); found.append(name)
+        recs.append(dict(clip_id=rel, subject_id=g.get("subject") or "", label=-1, label_name=name, target=np.nan,
+                         split=None, source=str(f), row=None, video_path=str(f), clip=g.get("clip"),
+                         **{n: v for n, v in g.items() if n not in ("subject", "label", "clip")}))
+    rec = pd.DataFrame(recs)
+    if has_label:
+        cj = root / "classes.json"
+        if classes: names, source = [str(c) for c in classes], "the classes given"
+        elif cj.exists(): names, source = read_classes_json(cj)["classes"], cj.name
+        else: names, source = sorted(set(found)), "the sorted labels found in file names"
+        ix = {c: i for i, c in enumerate(names)}
+        for k, name in enumerate(rec["label_name"]):
+            if name is None: continue
+            if name in ix: rec.loc[k, "label"] = ix[name]
+            else: problems.append((k, DataError(f"unknown label '{name}'", path=rec.loc[k, "source"], field="file name (label)",
+                                                expected=f"one of {names} (from {source})")))
+    return LayoutIndex(rec, problems, "classification", names, source, fields)
+
+# %% ../nbs/05_datasets.ipynb #ddb22d6a
 class FilenameDataset(MedicalDataset):
     "A folder of videos whose file names encode subject and label through `pattern` (default: `015_NM_02.MOV`)."
     layout = "filenames"
@@ -1004,38 +1173,7 @@ class FilenameDataset(MedicalDataset):
         self.index_path = Path(root)
         super().__init__(root, modalities, frames, size, split, **kw)
 
-    def _read(self):
-        files = sorted(p for p in self.root.rglob("*") if p.is_file() and p.suffix.lower() in self.extensions
-                       and not any(part.startswith(".") for part in p.relative_to(self.root).parts))
-        if not files: raise DataError(f"no video files ({', '.join(self.extensions)})", path=self.root, expected="a folder of videos")
-        self.fields.update(clip_id="file name", video="video", label="file name (label)", subject="file name (subject)")
-        has_label = "label" in self.pattern.groupindex
-        found, problems, recs = [], [], []
-        for k, f in enumerate(files):
-            rel = f.relative_to(self.root).with_suffix("").as_posix()
-            m = self.pattern.fullmatch(rel if "/" in self.pattern.pattern else f.stem)
-            g = m.groupdict() if m else {}
-            if not m:
-                problems.append((k, DataError(f"file name does not match the pattern {self.pattern.pattern!r}", path=f,
-                                              field="file name", expected="names like 015_NM_02.mov, or pass pattern=")))
-            name = g.get("label")
-            if name is not None: name = str(self.label_map.get(name, name)); found.append(name)
-            recs.append(dict(clip_id=rel, subject_id=g.get("subject") or "", label=-1, label_name=name, target=np.nan,
-                             split=None, source=str(f), row=None, video_path=str(f), clip=g.get("clip"),
-                             **{n: v for n, v in g.items() if n not in ("subject", "label", "clip")}))
-        rec = pd.DataFrame(recs)
-        if has_label:
-            cj = self.root / "classes.json"
-            if self._user_classes: self.classes, self.classes_source = self._user_classes, "the classes given"
-            elif cj.exists(): self.classes, self.classes_source = read_classes_json(cj)["classes"], cj.name
-            else: self.classes, self.classes_source = sorted(set(found)), "the sorted labels found in file names"
-            ix = {c: i for i, c in enumerate(self.classes)}
-            for k, name in enumerate(rec["label_name"]):
-                if name is None: continue
-                if name in ix: rec.loc[k, "label"] = ix[name]
-                else: problems.append((k, DataError(f"unknown label '{name}'", path=rec.loc[k, "source"], field="file name (label)",
-                                                    expected=f"one of {self.classes} (from {self.classes_source})")))
-        return rec, problems
+    def _read(self): return self._adopt(read_filenames(self.root, self.pattern, self.label_map, self.extensions, self._user_classes))
 
 # %% ../nbs/05_datasets.ipynb #aee82e2a
 def _csv_header(p:Path) -> list:
@@ -1101,6 +1239,7 @@ def render_gaussian_maps(points:np.ndarray, weights:np.ndarray, hw:tuple, sigma:
     amp = np.nan_to_num(p[..., 2] * np.asarray(weights, np.float32)[None])           # T×J
     return (amp[..., None, None] * gy[..., :, None] * gx[..., None, :]).max(axis=1).astype(np.float32)
 
+# %% ../nbs/05_datasets.ipynb #fa074a28
 def read_mmaction_keypoints(path:os.PathLike) -> tuple:
     "({frame_dir: T×17×3 (x, y, score) of the most confident person}, [DataError]) from an mmaction-style skeleton pickle."
     path = Path(path)
@@ -1149,6 +1288,7 @@ def _known_region(n):
     try: region_joints(n); return True
     except KeyError: return False
 
+# %% ../nbs/05_datasets.ipynb #1396493f
 class ClinicianPriors:
     "Clinician attention priors from region annotations (several annotators → soft joint weights) and keypoints."
     def __init__(self, regions=None, keypoints=None, kind:str="joint", map_size=None, sigma:float=1.5):
@@ -1169,69 +1309,80 @@ class ClinicianPriors:
         for k in self.keypoints:
             for alias in {k, Path(k).with_suffix("").as_posix(), Path(k).stem}: self._kp_alias.setdefault(alias, k)
 
-    def find(self, candidates) -> str|None:
-        "The annotated key matching the first of `candidates` (clip id, video path, stem) found, else None."
-        for c in candidates:
-            if c in self._by_key: return self._by_key[c]
-        return None
+# %% ../nbs/05_datasets.ipynb #2fb4dd92
+@patch
+def find(self:ClinicianPriors, candidates) -> str|None:
+    "The annotated key matching the first of `candidates` (clip id, video path, stem) found, else None."
+    for c in candidates:
+        if c in self._by_key: return self._by_key[c]
+    return None
 
-    def problems_for(self, key) -> list:
-        if key is None: return []
-        rows = set(self.table.loc[(self.table.key == key) & self.table.bad, "row"])
-        return [e for e in self.problems if e.row in rows and str(e.path).endswith(".csv")]
+@patch
+def problems_for(self:ClinicianPriors, key) -> list:
+    if key is None: return []
+    rows = set(self.table.loc[(self.table.key == key) & self.table.bad, "row"])
+    return [e for e in self.problems if e.row in rows and str(e.path).endswith(".csv")]
 
-    def _annotators(self, key) -> list:
-        return [set(j for n in regs for j in region_joints(n)) for regs in self.table.loc[self.table.key == key, "regions"]]
+@patch
+def _annotators(self:ClinicianPriors, key) -> list:
+    return [set(j for n in regs for j in region_joints(n)) for regs in self.table.loc[self.table.key == key, "regions"]]
 
-    def weights(self, key) -> np.ndarray:
-        "Soft joint weights (17,): the fraction of annotators who marked each joint."
-        sets = self._annotators(key); w = np.zeros(17, np.float32)
-        for s in sets: w[list(s)] += 1
-        return w / max(len(sets), 1)
+@patch
+def weights(self:ClinicianPriors, key) -> np.ndarray:
+    "Soft joint weights (17,): the fraction of annotators who marked each joint."
+    sets = self._annotators(key); w = np.zeros(17, np.float32)
+    for s in sets: w[list(s)] += 1
+    return w / max(len(sets), 1)
 
-    def prior_key(self, key) -> str:
-        "A canonical name of the annotated region sets (samples with equal keys share a prior)."
-        return "|".join(sorted({"+".join(r) for r in self.table.loc[self.table.key == key, "regions"]}))
+@patch
+def prior_key(self:ClinicianPriors, key) -> str:
+    "A canonical name of the annotated region sets (samples with equal keys share a prior)."
+    return "|".join(sorted({"+".join(r) for r in self.table.loc[self.table.key == key, "regions"]}))
 
-    def agreement_of(self, key) -> float:
-        "1.0 if every annotator of this video marked the same joints, else the mean pairwise Jaccard overlap."
-        sets = self._annotators(key)
-        if len(sets) < 2: return 1.0
-        pairs = [(a, b) for i, a in enumerate(sets) for b in sets[i + 1:]]
-        return float(np.mean([len(a & b) / max(len(a | b), 1) for a, b in pairs]))
+@patch
+def agreement_of(self:ClinicianPriors, key) -> float:
+    "1.0 if every annotator of this video marked the same joints, else the mean pairwise Jaccard overlap."
+    sets = self._annotators(key)
+    if len(sets) < 2: return 1.0
+    pairs = [(a, b) for i, a in enumerate(sets) for b in sets[i + 1:]]
+    return float(np.mean([len(a & b) / max(len(a | b), 1) for a, b in pairs]))
 
-    @property
-    def agreement(self) -> float:
-        "Fraction of multiply-annotated videos on which all annotators agree exactly."
-        keys = [k for k, g in self.table.groupby("key") if len(g) > 1]
-        return float(np.mean([self.agreement_of(k) == 1.0 for k in keys])) if keys else float("nan")
+@patch(as_prop=True)
+def agreement(self:ClinicianPriors) -> float:
+    "Fraction of multiply-annotated videos on which all annotators agree exactly."
+    keys = [k for k, g in self.table.groupby("key") if len(g) > 1]
+    return float(np.mean([self.agreement_of(k) == 1.0 for k in keys])) if keys else float("nan")
 
-    def has_keypoints(self, key) -> bool:
-        return any(a in self._kp_alias for a in (key, Path(key).with_suffix("").as_posix(), Path(key).stem))
+@patch
+def has_keypoints(self:ClinicianPriors, key) -> bool:
+    return any(a in self._kp_alias for a in (key, Path(key).with_suffix("").as_posix(), Path(key).stem))
 
-    def _kp(self, key):
-        for a in (key, Path(key).with_suffix("").as_posix(), Path(key).stem):
-            if a in self._kp_alias: return self.keypoints[self._kp_alias[a]]
-        return None
+@patch
+def _kp(self:ClinicianPriors, key):
+    for a in (key, Path(key).with_suffix("").as_posix(), Path(key).stem):
+        if a in self._kp_alias: return self.keypoints[self._kp_alias[a]]
+    return None
 
-    def render(self, key, idx, info, aff:Affine, joints=None) -> np.ndarray:
-        "The attention map of video `key` at frame indices `idx` (T×17 for 'joint', T×h×w for 'spatial')."
-        w = self.weights(key); kp = self._kp(key)
-        if kp is None and joints is not None: kp = np.asarray(joints, np.float32)
-        if kp is not None and kp.shape[0] != info.frames:
-            raise DataError(f"keypoints of '{key}' have {kp.shape[0]} frames but the video has {info.frames}",
-                            field="keypoint", expected=f"{info.frames} frames of keypoints")
-        if self.kind == "joint":
-            if kp is None: return np.tile(w, (len(idx), 1))
-            return (w[None] * np.nan_to_num(kp[idx, :, 2])).astype(np.float32)
-        if kp is None:
-            raise DataError(f"spatial priors for '{key}' need keypoints (a pickle entry or a joints file)", field="keypoint",
-                            expected="COCO-17 keypoints for every annotated video")
-        OH, OW = aff.out_size
-        mh, mw = (self.map_size, self.map_size) if np.isscalar(self.map_size) else (self.map_size or (max(1, OH // 4), max(1, OW // 4)))
-        pts = aff.points(kp[idx])                                             # output-frame pixels, conf kept
-        pts[..., 0] = (pts[..., 0] + 0.5) * mw / OW - 0.5; pts[..., 1] = (pts[..., 1] + 0.5) * mh / OH - 0.5
-        return render_gaussian_maps(pts, w, (mh, mw), self.sigma)
+# %% ../nbs/05_datasets.ipynb #5c24d66b
+@patch
+def render(self:ClinicianPriors, key, idx, info, aff:Affine, joints=None) -> np.ndarray:
+    "The attention map of video `key` at frame indices `idx` (T×17 for 'joint', T×h×w for 'spatial')."
+    w = self.weights(key); kp = self._kp(key)
+    if kp is None and joints is not None: kp = np.asarray(joints, np.float32)
+    if kp is not None and kp.shape[0] != info.frames:
+        raise DataError(f"keypoints of '{key}' have {kp.shape[0]} frames but the video has {info.frames}",
+                        field="keypoint", expected=f"{info.frames} frames of keypoints")
+    if self.kind == "joint":
+        if kp is None: return np.tile(w, (len(idx), 1))
+        return (w[None] * np.nan_to_num(kp[idx, :, 2])).astype(np.float32)
+    if kp is None:
+        raise DataError(f"spatial priors for '{key}' need keypoints (a pickle entry or a joints file)", field="keypoint",
+                        expected="COCO-17 keypoints for every annotated video")
+    OH, OW = aff.out_size
+    mh, mw = (self.map_size, self.map_size) if np.isscalar(self.map_size) else (self.map_size or (max(1, OH // 4), max(1, OW // 4)))
+    pts = aff.points(kp[idx])                                             # output-frame pixels, conf kept
+    pts[..., 0] = (pts[..., 0] + 0.5) * mw / OW - 0.5; pts[..., 1] = (pts[..., 1] + 0.5) * mh / OH - 0.5
+    return render_gaussian_maps(pts, w, (mh, mw), self.sigma)
 
 # %% ../nbs/05_datasets.ipynb #fe55dc93
 @dataclass
@@ -1284,6 +1435,7 @@ def _recipe_classes(recipe):
         except MedclipError: pass
     return None
 
+# %% ../nbs/05_datasets.ipynb #ef286f0f
 def validate(root, layout:str|None=None, frames:int=8, size=112, classes=None, recipe:str|None=None,
              progress:bool=True, **kw) -> ValidationReport:
     "Read every item of the dataset at `root` once and report every problem with file, row and field."
@@ -1391,7 +1543,7 @@ def set_epoch(loader:DataLoader, epoch:int):
         if hasattr(obj, "set_epoch"): obj.set_epoch(epoch)
 
 # %% ../nbs/05_datasets.ipynb #46f3c6dc
-SPLIT_NAMES = ("train", "val", "test")
+SPLIT_NAMES = SPLITS   # the run's three splits: the same names the readers know
 
 def open_run_reader(root, layout, cfg:Config, sampling:str="uniform", augment=()):
     "The run's reader; `augment` only for the training split (evaluation reads items as they are, test-time augmentation through `view`)."
@@ -1400,16 +1552,12 @@ def open_run_reader(root, layout, cfg:Config, sampling:str="uniform", augment=()
                         sampling=sampling, seed=int(cfg.seed), augment=augment, **kw)
 
 def make_splits(ds, cfg:Config) -> dict:
-    "{split: sorted subject ids}: the index's own train/val/test when it has all three, else `subject_splits` by the recipe's fractions. Validation and test are checked disjoint."
+    "{split: sorted subject ids}: the index's own train/val/test when it has all three, else `held_out_splits` by the recipe's fractions. Validation and test are checked disjoint."
     rec = ds.all_records
     given = set(rec["split"].dropna().astype(str)) if "split" in rec else set()
     if given >= set(SPLIT_NAMES): split = rec["split"]
     else:
-        fr = dict(val=float(cfg.data.val_fraction), test=float(cfg.data.test_fraction), seed=int(cfg.seed))
-        try: split = subject_splits(rec, **fr)
-        except ValueError as e:   # too few subjects per class to stratify (tiny data): plain group split
-            if isinstance(e, DataError): raise
-            split = subject_splits(rec, stratify="none", **fr)
+        split = held_out_splits(rec, val=float(cfg.data.val_fraction), test=float(cfg.data.test_fraction), seed=int(cfg.seed))
     frame = pd.DataFrame({"subject_id": rec["subject_id"].astype(str), "split": split})
     assert_subject_disjoint(frame)
     out = {s: sorted(frame.loc[frame["split"] == s, "subject_id"].unique().tolist()) for s in SPLIT_NAMES}

@@ -14,7 +14,8 @@ import pandas as pd
 import yaml
 import torch                 # train is imported only to train or load a run (never by `import medclip_nb`)
 import lightning as L
-from lightning.pytorch.callbacks import ModelCheckpoint
+from fastcore.basics import patch   # the LightningModule grows hook by hook, one cell each
+from lightning.pytorch.callbacks import ModelCheckpoint, Callback
 
 from .core import (Config, load_config, seed_everything, write_json, atomic_write, ConfigError, DataError,
                              MedclipError, in_test, collate)
@@ -26,15 +27,15 @@ from .synth.ultrasound import render_ultrasound_dataset
 from .core import available_recipes
 from .datasets import (SPLIT_NAMES, SubjectBatchSampler, open_run_reader, make_splits, split_dataset, shots_per_bin,
                                  few_shot_train, write_few_shot_list)
-from .model import TRAINING_STAGES as STAGES, build_model, param_groups, apply_stage
+from .model import TRAINING_STAGES, build_model, param_groups, apply_stage
 from .metrics import quick_metrics
 from .run import run_tta, LoadedRun, load_run, final_metrics
 
 
 # %% auto #0
-__all__ = ['STAGE_PRESETS', 'SCHEDULES', 'render_synth', 'synth_dir', 'EpochBatches', 'expand_stages', 'stage_spans',
-           'stage_plan', 'schedule_factor', 'monitor_of', 'BestOfLastStage', 'MedClipModule', 'teacher_for', 'train',
-           'train_main']
+__all__ = ['STAGE_PRESETS', 'SCHEDULES', 'render_synth', 'synth_dir', 'EpochBatches', 'SamplerEpoch', 'expand_stages',
+           'stage_spans', 'stage_plan', 'schedule_factor', 'lr_factor', 'monitor_of', 'BestOfLastStage',
+           'MedClipModule', 'teacher_for', 'train', 'train_main']
 
 # %% ../nbs/12_train.ipynb #063c16c4
 def _synth_params(cfg:Config) -> dict:
@@ -76,17 +77,23 @@ from torch.utils.data import Sampler
 class EpochBatches(Sampler):
     "Subject-spanning batches for this process (`rank` of `world`), reseeded per epoch together with the dataset's frame draws."
     def __init__(self, dataset, batch_size:int, seed:int=0, rank:int=0, world:int=1):
-        self.dataset, self.rank, self.world, self.epoch_fn = dataset, rank, world, None
+        self.dataset, self.rank, self.world = dataset, rank, world
         self.base = SubjectBatchSampler(dataset.subject_ids, batch_size, seed=seed,
                                         min_subjects=min(2, len(set(dataset.subject_ids))))
     def set_epoch(self, epoch:int):
         self.base.set_epoch(epoch); self.dataset.set_epoch(epoch)
     def _mine(self):
-        if self.epoch_fn is not None: self.set_epoch(self.epoch_fn())   # the trainer's epoch, read when iteration starts
         b = self.base.batches(); n = len(b) // self.world if self.world > 1 else len(b)
         return b[self.rank::self.world][:n]
-    def __iter__(self): yield from self._mine()      # lazy: the epoch is read at the first batch, not at iter()
+    def __iter__(self): yield from self._mine()
     def __len__(self): return len(self._mine())
+
+class SamplerEpoch(Callback):
+    """Gives the training batch sampler (and through it the dataset's frame draws) the trainer's epoch when an epoch
+    starts; on resume, the epoch the checkpoint was saved in, which Lightning sizes the resumed epoch with."""
+    def __init__(self, sampler=None): self.sampler = sampler   # the sampler is made after the Trainer (it needs the rank)
+    def on_load_checkpoint(self, trainer, pl_module, checkpoint): self.sampler.set_epoch(int(checkpoint["epoch"]))
+    def on_train_epoch_start(self, trainer, pl_module): self.sampler.set_epoch(trainer.current_epoch)
 
 # %% ../nbs/12_train.ipynb #46423f76
 # SpatialCLIP's schedule for a *pretrained* image encoder: heads on frozen features, then projections, then top layers
@@ -109,7 +116,7 @@ def _stage_entry(s:dict) -> tuple:
     bad = set(s) - {"epochs", "stage", "lr_scale", "losses"}
     if bad: raise ConfigError(f"train.stages entry {s}: unknown keys {sorted(bad)}; allowed epochs, stage, lr_scale, losses")
     st = s.get("stage", 0)
-    if st not in STAGES: raise ConfigError(f"train.stages entry {s}: stage must be one of {list(STAGES)}, got {st!r}")
+    if st not in TRAINING_STAGES: raise ConfigError(f"train.stages entry {s}: stage must be one of {list(TRAINING_STAGES)}, got {st!r}")
     return st, float(s.get("lr_scale", 1.0)), dict(s.get("losses") or {})
 
 def _stage_runs(cfg:Config) -> list:
@@ -137,6 +144,7 @@ SCHEDULES = ("constant", "cosine", "stage_cosine")
 
 def _cosine(i:int, n:int) -> float: return 1.0 if n < 2 else 0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * min(i, n - 1) / (n - 1)))
 
+# %% ../nbs/12_train.ipynb #ce5afd90
 def schedule_factor(cfg:Config, epoch:int) -> float:
     """Learning-rate factor of `epoch` under `train.schedule`: 'constant' (1); 'cosine' from 1 down to 0.05 at the last
     epoch; 'stage_cosine' the same within each `train.stages` entry, restarting at 1 when a stage begins."""
@@ -146,6 +154,11 @@ def schedule_factor(cfg:Config, epoch:int) -> float:
     if kind == "cosine": return _cosine(epoch, n)
     start, length = next((a, k) for a, k in reversed(stage_spans(cfg)) if epoch >= a)
     return _cosine(epoch - start, length)
+
+def lr_factor(cfg:Config, epoch:int) -> float:
+    "What every parameter group's learning rate is multiplied by in `epoch`: its stage's `lr_scale` × `schedule_factor`."
+    plan = stage_plan(cfg)
+    return plan[min(epoch, len(plan) - 1)][1] * schedule_factor(cfg, epoch)
 
 def _epoch_seed(seed:int, epoch:int) -> int:
     return int(np.random.SeedSequence([int(seed), int(epoch), 7]).generate_state(1)[0])
@@ -193,76 +206,98 @@ class MedClipModule(L.LightningModule):
         self.__dict__["_fwd"] = torch.compile(self.model) if self.cfg.train.get("compile") else self.model
         self._weights, self._stage, self._val = None, None, []
 
-    def set_teacher(self, teacher):
-        self.__dict__["teacher"] = teacher.eval().requires_grad_(False) if teacher is not None else None
+# %% ../nbs/12_train.ipynb #01a45f19
+@patch
+def set_teacher(self:MedClipModule, teacher):
+    self.__dict__["teacher"] = teacher.eval().requires_grad_(False) if teacher is not None else None
 
-    def forward(self, batch): return self._fwd(batch)
+@patch
+def forward(self:MedClipModule, batch): return self._fwd(batch)
 
-    def transfer_batch_to_device(self, batch, device, dataloader_idx): return batch.to(device)
+@patch
+def transfer_batch_to_device(self:MedClipModule, batch, device, dataloader_idx): return batch.to(device)
 
-    def configure_optimizers(self):
-        groups = param_groups(self.model, self.cfg)
-        for g in groups: g["base_lr"] = g["lr"]
-        return torch.optim.AdamW(groups)
+@patch
+def configure_optimizers(self:MedClipModule):
+    "AdamW over the model's parameter groups; a `LambdaLR` stepped once per epoch sets each epoch's `lr_factor`."
+    opt = torch.optim.AdamW(param_groups(self.model, self.cfg))
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda epoch: lr_factor(self.cfg, epoch))
+    return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "epoch", "frequency": 1}}
 
-    def on_fit_start(self):
-        if self.teacher is not None: self.teacher.to(self.device)
+@patch
+def on_fit_start(self:MedClipModule):
+    if self.teacher is not None: self.teacher.to(self.device)
 
-    def on_train_epoch_start(self):
-        e = self.current_epoch
-        stage, scale, losses = self.plan[min(e, len(self.plan) - 1)]
-        if stage is not None:
-            if stage == 2 and self.model.__dict__.get("_initial") is None: self.model.remember_initial()
-            apply_stage(self.model, stage)
-        self._stage = stage
-        scale *= schedule_factor(self.cfg, e)
-        for opt in self.trainer.optimizers:
-            for g in opt.param_groups: g["lr"] = g["base_lr"] * scale
-        self._weights = {**self.cfg.model.losses.to_dict(), **losses}
-        self.log("stage", float(stage if isinstance(stage, int) else -1), on_epoch=True, on_step=False)
+@patch
+def on_train_start(self:MedClipModule):
+    "Resumed: the restored rates came from the saved config; take this run's schedule (an extended run's is longer)."
+    for c in self.trainer.lr_scheduler_configs:
+        s = c.scheduler
+        for g, base, f in zip(s.optimizer.param_groups, s.base_lrs, s.lr_lambdas): g["lr"] = base * f(s.last_epoch)
 
-    def on_train_batch_start(self, batch, i):
-        # every step's randomness (dropout, modality dropout) depends on (seed, epoch, step) only: a resumed run repeats it
-        seed_everything(_epoch_seed(int(self.cfg.seed), self.current_epoch * 1_000_003 + i))
+@patch
+def on_train_epoch_start(self:MedClipModule):
+    e = self.current_epoch
+    stage, _, losses = self.plan[min(e, len(self.plan) - 1)]   # the stage's lr_scale is in the LambdaLR
+    if stage is not None:
+        if stage == 2 and self.model.__dict__.get("_initial") is None: self.model.remember_initial()
+        apply_stage(self.model, stage)
+    self._stage = stage
+    self._weights = {**self.cfg.model.losses.to_dict(), **losses}
+    self.log("stage", float(stage if isinstance(stage, int) else -1), on_epoch=True, on_step=False)
 
-    def training_step(self, batch, i):
-        out = self(batch)
-        tl = None
-        if self.teacher is not None:
-            with torch.no_grad(): tl = self.teacher(batch).logits
-        losses = self.model.compute_losses(out, batch, weights=self._weights, teacher_logits=tl)
-        for k, v in losses.items():
-            self.log(f"train/{k}", v, on_step=k == "total", on_epoch=True, prog_bar=k == "total", batch_size=len(batch),
-                     sync_dist=self.trainer.world_size > 1)
-        return losses["total"]
+@patch
+def on_train_batch_start(self:MedClipModule, batch, i):
+    # every step's randomness (dropout, modality dropout) depends on (seed, epoch, step) only: a resumed run repeats it
+    seed_everything(_epoch_seed(int(self.cfg.seed), self.current_epoch * 1_000_003 + i))
 
-    def on_train_batch_end(self, outputs, batch, i):
-        with torch.no_grad(): self.model.logit_scale.clamp_()
+@patch
+def training_step(self:MedClipModule, batch, i):
+    out = self(batch)
+    tl = None
+    if self.teacher is not None:
+        with torch.no_grad(): tl = self.teacher(batch).logits
+    losses = self.model.compute_losses(out, batch, weights=self._weights, teacher_logits=tl)
+    for k, v in losses.items():
+        self.log(f"train/{k}", v, on_step=k == "total", on_epoch=True, prog_bar=k == "total", batch_size=len(batch),
+                 sync_dist=self.trainer.world_size > 1)
+    return losses["total"]
 
-    def validation_step(self, batch, i):
-        out = self(batch)
-        self._val.append(_collect(out, batch, self.task))
 
-    def on_validation_epoch_end(self):
-        if not self._val: return
-        rows = _merge(self._val); self._val = []
-        if self.trainer.world_size > 1: rows = _gather_rows(self, rows)
-        m = quick_metrics(self.task, self.classes, rows["labels"], rows.get("probs"), rows["targets"], rows.get("preds"))
-        for k, v in m.items():
-            if k != "n" and v == v: self.log(f"val/{k}", float(v), prog_bar=k in ("macro_f1", "mae"), sync_dist=False)
+# %% ../nbs/12_train.ipynb #6f7e49bc
+@patch
+def on_train_batch_end(self:MedClipModule, outputs, batch, i):
+    with torch.no_grad(): self.model.logit_scale.clamp_()
 
-    def on_save_checkpoint(self, ckpt):
-        ckpt["rng_states"] = _rng_state()
-        ckpt["medclip"] = {"classes": self.classes, "task": self.task}
-        snap = self.model.__dict__.get("_initial")   # stage-2 reference features survive an interruption
-        if snap is not None: ckpt["initial_snapshot"] = snap.state_dict()
+@patch
+def validation_step(self:MedClipModule, batch, i):
+    out = self(batch)
+    self._val.append(_collect(out, batch, self.task))
 
-    def on_load_checkpoint(self, ckpt):
-        if "rng_states" in ckpt: _set_rng_state(ckpt["rng_states"])
-        if "initial_snapshot" in ckpt:
-            self.model.remember_initial()
-            self.model.__dict__["_initial"].load_state_dict(ckpt["initial_snapshot"])
+@patch
+def on_validation_epoch_end(self:MedClipModule):
+    if not self._val: return
+    rows = _merge(self._val); self._val = []
+    if self.trainer.world_size > 1: rows = _gather_rows(self, rows)
+    m = quick_metrics(self.task, self.classes, rows["labels"], rows.get("probs"), rows["targets"], rows.get("preds"))
+    for k, v in m.items():
+        if k != "n" and v == v: self.log(f"val/{k}", float(v), prog_bar=k in ("macro_f1", "mae"), sync_dist=False)
 
+@patch
+def on_save_checkpoint(self:MedClipModule, ckpt):
+    ckpt["rng_states"] = _rng_state()
+    ckpt["medclip"] = {"classes": self.classes, "task": self.task}
+    snap = self.model.__dict__.get("_initial")   # stage-2 reference features survive an interruption
+    if snap is not None: ckpt["initial_snapshot"] = snap.state_dict()
+
+@patch
+def on_load_checkpoint(self:MedClipModule, ckpt):
+    if "rng_states" in ckpt: _set_rng_state(ckpt["rng_states"])
+    if "initial_snapshot" in ckpt:
+        self.model.remember_initial()
+        self.model.__dict__["_initial"].load_state_dict(ckpt["initial_snapshot"])
+
+# %% ../nbs/12_train.ipynb #ee1cf073
 def _collect(out, batch, task) -> dict:
     r = {"labels": batch.labels.detach().cpu().numpy(), "targets": batch.targets.detach().cpu().numpy()}
     if task == "classification": r["probs"] = torch.softmax(out.logits.float(), -1).detach().cpu().numpy()
@@ -331,6 +366,27 @@ def _resolve_run(recipe, data, out, name, overrides, resume):
         return cfg, run_dir, (Path(data) if data else None), ckpt
     return cfg, run_dir, (Path(data) if data else None), None
 
+def _keep_log_history(csv:Path, before:pd.DataFrame):
+    "Lightning's CSV logger starts a new file on resume: put back the rows of the epochs before the resumed one."
+    now = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=before.columns)
+    first = now["epoch"].min() if len(now) else np.inf
+    merged = pd.concat([before[before["epoch"] < first], now], ignore_index=True)
+    atomic_write(csv, lambda t: merged.to_csv(t, index=False), suffix=".csv")
+
+def _loaders(root, layout, cfg:Config, splits:dict, rank:int=0, world:int=1) -> dict:
+    "Train loader (subject-spanning, epoch-seeded random frames, few-shot when asked) and validation loader (uniform)."
+    from torch.utils.data import DataLoader
+    bs, nw = int(cfg.data.batch_size), int(cfg.data.num_workers)
+    tr = few_shot_train(split_dataset(open_run_reader(root, layout, cfg, sampling=cfg.data.get("train_sampling", "random"),
+                                            augment=cfg.data.get("augment") or ()), splits["train"]), cfg)
+    va = split_dataset(open_run_reader(root, layout, cfg), splits["val"])
+    for name in run_tta(cfg): va.view(name)   # a test-time augmentation the reader cannot apply fails now, not after training
+    if world > 1: va = va.subset(va.records.index[rank::world])
+    common = dict(collate_fn=collate, num_workers=nw, persistent_workers=False)
+    return {"train": DataLoader(tr, batch_sampler=EpochBatches(tr, bs, seed=int(cfg.seed), rank=rank, world=world), **common),
+            "val": DataLoader(va, batch_size=bs, shuffle=False, **common)}
+
+# %% ../nbs/12_train.ipynb #22b3189b
 def train(recipe:str, data=None, out="runs", name:str|None=None, overrides:Sequence[str]=(), resume=None,
           progress:bool=True, argv=None) -> Path:
     "Train `recipe` (name or YAML path) on `data` (None: its synthetic dataset); returns the run folder."
@@ -366,7 +422,8 @@ def train(recipe:str, data=None, out="runs", name:str|None=None, overrides:Seque
     # two callbacks: Lightning writes `save_last` only when the monitored one improved; `last` must follow every epoch
     best_cb = BestOfLastStage(stage_spans(cfg)[-1][0], filename="best", monitor=monitor, mode=mode, **ck)
     last_cb = ModelCheckpoint(filename="last", monitor=None, every_n_epochs=1, **ck)
-    cbs = [best_cb, last_cb] + ([TQDMProgressBar(refresh_rate=1)] if progress else [])
+    epoch_cb = SamplerEpoch()
+    cbs = [best_cb, last_cb, epoch_cb] + ([TQDMProgressBar(refresh_rate=1)] if progress else [])
     trainer = L.Trainer(max_epochs=int(tr_cfg.max_epochs), accelerator=tr_cfg.accelerator, devices=tr_cfg.devices,
                         strategy=tr_cfg.strategy, num_nodes=int(tr_cfg.num_nodes), precision=tr_cfg.precision,
                         logger=[CSVLogger(run_dir, name="logs", version="csv"),
@@ -378,9 +435,9 @@ def train(recipe:str, data=None, out="runs", name:str|None=None, overrides:Seque
                         limit_train_batches=tr_cfg.get("limit_batches") or 1.0)
     rank = trainer.global_rank
     dm = _loaders(root, layout, cfg, splits, rank, world)
+    epoch_cb.sampler = dm["train"].batch_sampler
     if rank == 0 and shots_per_bin(cfg) > 0:   # which clips the shots were, beside the seed that drew them
         write_few_shot_list(run_dir / "few_shot.csv", dm["train"].dataset)
-    dm["train"].batch_sampler.epoch_fn = lambda: trainer.current_epoch
     csv = run_dir / "logs" / "csv" / "metrics.csv"
     before = pd.read_csv(csv) if ckpt is not None and csv.exists() else None
     trainer.fit(module, train_dataloaders=dm["train"], val_dataloaders=dm["val"], ckpt_path=str(ckpt) if ckpt else None)
@@ -388,26 +445,6 @@ def train(recipe:str, data=None, out="runs", name:str|None=None, overrides:Seque
     if trainer.global_rank == 0:
         write_json(run_dir / "metrics.json", final_metrics(run_dir))
     return run_dir
-
-def _keep_log_history(csv:Path, before:pd.DataFrame):
-    "Lightning's CSV logger starts a new file on resume: put back the rows of the epochs before the resumed one."
-    now = pd.read_csv(csv) if csv.exists() else pd.DataFrame(columns=before.columns)
-    first = now["epoch"].min() if len(now) else np.inf
-    merged = pd.concat([before[before["epoch"] < first], now], ignore_index=True)
-    atomic_write(csv, lambda t: merged.to_csv(t, index=False), suffix=".csv")
-
-def _loaders(root, layout, cfg:Config, splits:dict, rank:int=0, world:int=1) -> dict:
-    "Train loader (subject-spanning, epoch-seeded random frames, few-shot when asked) and validation loader (uniform)."
-    from torch.utils.data import DataLoader
-    bs, nw = int(cfg.data.batch_size), int(cfg.data.num_workers)
-    tr = few_shot_train(split_dataset(open_run_reader(root, layout, cfg, sampling=cfg.data.get("train_sampling", "random"),
-                                            augment=cfg.data.get("augment") or ()), splits["train"]), cfg)
-    va = split_dataset(open_run_reader(root, layout, cfg), splits["val"])
-    for name in run_tta(cfg): va.view(name)   # a test-time augmentation the reader cannot apply fails now, not after training
-    if world > 1: va = va.subset(va.records.index[rank::world])
-    common = dict(collate_fn=collate, num_workers=nw, persistent_workers=False)
-    return {"train": DataLoader(tr, batch_sampler=EpochBatches(tr, bs, seed=int(cfg.seed), rank=rank, world=world), **common),
-            "val": DataLoader(va, batch_size=bs, shuffle=False, **common)}
 
 # %% ../nbs/12_train.ipynb #0b0c77b7
 def train_main(argv=None) -> int:

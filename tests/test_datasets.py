@@ -390,6 +390,19 @@ def test_cli_validate_lists_every_problem(tree_copy):
 
 
 # --------------------------------------------------------------------------------- splits, few-shot, batches, priors
+def test_one_split_policy_for_readers_and_training(tmp_path):
+    "An index without a split column: the reader's `split=` and training's `make_splits` hold out the same subjects."
+    from medclip_nb.core import load_config
+    d = write_tree(tmp_path / "t", subjects=tuple(f"S{i:03d}" for i in range(10)), splits=("train",) * 10)
+    edit_labels(d, lambda df: df.drop(columns=["split"], inplace=True))
+    val = D.ClinicalCLIPDataset(d, frames=4, size=16, split="val")
+    assert val.split_source == "held_out_splits(val=0.2, test=0.2, seed=0)"
+    assert val.records.split.eq("val").all()
+    cfg = load_config("clinicalclip_gait", ["data.val_fraction=0.2", "data.test_fraction=0.2", "seed=0"])
+    want = D.make_splits(D.ClinicalCLIPDataset(d, frames=4, size=16), cfg)
+    assert sorted(val.records.subject_id.unique()) == want["val"]
+    assert sorted(D.ClinicalCLIPDataset(d, frames=4, size=16, split="test").records.subject_id.unique()) == want["test"]
+
 def test_subject_splits_kfold_and_leak_check(tree):
     rec = D.ClinicalCLIPDataset(tree, frames=4, size=16).records
     big = pd.concat([rec.assign(subject_id=rec.subject_id + f"_{k}") for k in range(5)], ignore_index=True)
