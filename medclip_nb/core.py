@@ -13,12 +13,12 @@ import numpy as np
 import yaml
 
 # %% auto #0
-__all__ = ['COCO17', 'RANCHO_PHASES', 'VARIABLE_LENGTH', 'MODALITIES', 'MedclipError', 'ConfigError', 'DataError',
-           'VideoDecodeError', 'MissingModelError', 'MissingDependencyError', 'need', 'Sample', 'Batch', 'collate',
-           'ModelOutput', 'recipes_dir', 'available_recipes', 'schema_key', 'schema_section', 'SynthConfig',
-           'DataConfig', 'LossWeights', 'LrMult', 'ModelConfig', 'TrainConfig', 'EvaluateConfig', 'RecipeConfig',
-           'KeySpec', 'schema_keys', 'schema_defaults', 'Config', 'check_value', 'resolve_config', 'load_config',
-           'seed_everything', 'pick_device', 'atomic_write', 'write_json', 'in_test']
+__all__ = ['VARIABLE_LENGTH', 'MODALITIES', 'MedclipError', 'ConfigError', 'DataError', 'VideoDecodeError', 'MissingModelError',
+           'MissingDependencyError', 'need', 'Sample', 'Batch', 'collate', 'ModelOutput', 'recipes_dir',
+           'available_recipes', 'schema_key', 'schema_section', 'SynthConfig', 'DataConfig', 'LossWeights', 'LrMult',
+           'ModelConfig', 'TrainConfig', 'EvaluateConfig', 'RecipeConfig', 'KeySpec', 'schema_keys', 'schema_defaults',
+           'Config', 'check_value', 'resolve_config', 'load_config', 'seed_everything', 'pick_device', 'atomic_write',
+           'write_json', 'in_test']
 
 # %% ../nbs/00_core.ipynb #4f948392
 class MedclipError(Exception):
@@ -60,12 +60,6 @@ def need(module:str, extra:str|None=None, feature:str=""):
     try: return __import__(module, fromlist=["_"])
     except ImportError as e:
         raise MissingDependencyError(module.split(".")[0], extra, feature) from e
-
-# %% ../nbs/00_core.ipynb #f387d988
-COCO17 = ["nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow",
-          "l_wrist", "r_wrist", "l_hip", "r_hip", "l_knee", "r_knee", "l_ankle", "r_ankle"]
-RANCHO_PHASES = ["initial_contact", "loading_response", "mid_stance", "terminal_stance",
-                 "pre_swing", "initial_swing", "mid_swing", "terminal_swing"]
 
 # %% ../nbs/00_core.ipynb #db7b192c
 @dataclass

@@ -20,8 +20,7 @@ from torch.utils.data import Dataset, Sampler, DataLoader
 from .core import Sample, collate, DataError, MedclipError, load_config, Config, atomic_write
 from .video import (probe_video, read_clip, read_image, sample_indices, plan_resize, to_tensor, warp_map,
                               ClipCache, Affine, hflip, resize as video_resize)
-from .core import COCO17
-from .synth.gait import SCOLIOSIS_CLASSES, COBB_EDGES, cobb_class
+from .gait import COCO17, SCOLIOSIS_CLASSES, COBB_EDGES, cobb_class
 
 _log = logging.getLogger(__name__)
 

@@ -11,7 +11,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
-from .core import DataError, RANCHO_PHASES
+from .core import DataError
+from .gait import RANCHO_PHASES
 from .core import ConfigError, need
 from .gait import knowledge_map_joint_weights, BODY13
 from .datasets import REGION_JOINTS, make_loader, subject_kfold
@@ -201,7 +202,7 @@ def kinematics_saliency(model, batch) -> np.ndarray:
     a = kinematics_attribution(model, batch)
     if a.shape[-1] != len(W):
         raise DataError(f"kinematic saliency reads {len(W)}-feature knowledge maps; got {a.shape[-1]} features",
-                        field="kinematics", expected="the knowledge map of medclip_nb.pose (KNOWLEDGE_MAP_FEATURES)")
+                        field="kinematics", expected="the knowledge map of medclip_nb.gait (KNOWLEDGE_MAP_FEATURES)")
     joint = a @ W
     return (joint / np.clip(joint.reshape(len(joint), -1).max(1), 1e-12, None)[:, None, None]).astype(np.float32)
 

@@ -9,7 +9,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from medclip_nb.synth.gait import (GAIT_CLASSES, SCOLIOSIS_CLASSES, CAMERA_VIEWS, LABEL_COLUMNS, make_subject, render_clip,
+from medclip_nb.gait import SCOLIOSIS_CLASSES
+from medclip_nb.synth.gait import (GAIT_CLASSES, CAMERA_VIEWS, LABEL_COLUMNS, make_subject, render_clip,
                                    render_gait_dataset)
 
 BIN = Path(sys.executable).parent
