@@ -21,7 +21,7 @@ __all__ = ['GAIT_CLASSES', 'COHORTS', 'SEVERITY_RANGES', 'PELVIC_TILT', 'HIP_MEA
            'X264_OPTIONS', 'EXAMPLE_CLIP', 'EXAMPLE_SIZE', 'normative_angle', 'warp_phase', 'GaitSubject',
            'make_subject', 'simulate_walk', 'make_camera', 'project', 'fit_in_frame', 'render_background',
            'render_body', 'clinician_attention', 'spatial_attention', 'describe_synthetic_gait', 'resolve_view',
-           'render_clip', 'sagittal_knee_flexion', 'side_view_walk', 'contact_sheet', 'assign_labels',
+           'render_clip', 'sagittal_knee_flexion', 'side_view_walk', 'gait_contact_sheet', 'assign_labels',
            'assign_synth_splits', 'render_gait_dataset', 'example_gait_dataset', 'kinematic_summary']
 
 # %% ../../nbs/04a_synth.gait.ipynb #eb264361
@@ -919,7 +919,7 @@ def side_view_walk(label:str="normal", index:int=0, frames:int=60, fps:float=25.
     return img(m["joints"]), truth
 
 # %% ../../nbs/04a_synth.gait.ipynb #b14d71ce
-def contact_sheet(rows:dict, n:int=4, scale:int=1):
+def gait_contact_sheet(rows:dict, n:int=4, scale:int=1):
     "A PIL image with one row of `n` evenly spaced frames per entry of `rows` ({name: T×H×W×3 uint8}), names on the left."
     from PIL import Image, ImageDraw
     names = list(rows)

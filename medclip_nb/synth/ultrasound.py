@@ -15,8 +15,8 @@ from ..core import DataError, atomic_write, write_json, need
 __all__ = ['ANATOMY', 'CODES', 'VIEW_CODES', 'VIEWS', 'FLUID', 'SOFT', 'BONE', 'BUILDERS', 'RULES', 'DEFECTS', 'Prim', 'place',
            'bbox', 'paint', 'head_axial', 'midsagittal', 'abdomen_axial', 'view_defects', 'UltrasoundCase',
            'sample_subject', 'sample_case', 'case_prims', 'fan_geometry', 'render_case', 'true_boxes', 'detect',
-           'describe', 'subject_splits', 'render_ultrasound_dataset', 'draw_detections', 'ultrasound_contact_sheet',
-           'box_features']
+           'describe', 'assign_ultrasound_splits', 'render_ultrasound_dataset', 'draw_detections',
+           'ultrasound_contact_sheet', 'box_geometry_features']
 
 # %% ../../nbs/04c_synth.ultrasound.ipynb #b1ceda8e
 ANATOMY = {  # code: (name used in descriptions, what it is)
@@ -426,7 +426,7 @@ def _record(case, dets, text, label):
                 coordinates=dets, subject_id=case.subject_id)
 
 # %% ../../nbs/04c_synth.ultrasound.ipynb #b8d88b8f
-def subject_splits(subject_ids:list, rng, fractions=(0.7, 0.15, 0.15)) -> dict:
+def assign_ultrasound_splits(subject_ids:list, rng, fractions=(0.7, 0.15, 0.15)) -> dict:
     "subject → 'train' | 'val' | 'test' from a seeded permutation (every split gets at least one subject when possible)."
     ids = list(rng.permutation(subject_ids)); n = len(ids)
     n_val = max(int(round(fractions[1] * n)), 1 if n >= 3 else 0); n_test = max(int(round(fractions[2] * n)), 1 if n >= 3 else 0)
@@ -444,7 +444,7 @@ def render_ultrasound_dataset(out, subjects:int=120, seed:int=0, progress:bool=T
     out = Path(out); (out / "images").mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed); width = len(str(subjects))
     sids = [f"F{i + 1:0{max(width, 3)}d}" for i in range(subjects)]
-    split = subject_splits(sids, np.random.default_rng([seed, 1]))
+    split = assign_ultrasound_splits(sids, np.random.default_rng([seed, 1]))
     records = {"train": [], "val": [], "test": []}; truth = {}
     for sid in tqdm(sids, desc="ultrasound subjects", unit="subject", disable=not progress):
         subj = sample_subject(rng)
@@ -508,7 +508,7 @@ def ultrasound_contact_sheet(root, per_cell:int=1, scale:int=1):
     return sheet
 
 # %% ../../nbs/04c_synth.ultrasound.ipynb #762c76b1
-def box_features(coordinates:list, size=(256, 192), relations:bool=False) -> np.ndarray:
+def box_geometry_features(coordinates:list, size=(256, 192), relations:bool=False) -> np.ndarray:
     "Fixed-length features of a record's detections: per code (conf, cx, cy, w, h of its best box); optionally pairwise relations."
     W, H = size; best = {}
     for d in coordinates:
