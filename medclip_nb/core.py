@@ -220,7 +220,7 @@ class DataConfig:
     val_fraction: float = schema_key(0.2, doc="subject-held-out fractions, used when the index has no split")
     test_fraction: float = schema_key(0.2)
     shots_per_bin: int | None = schema_key(0, doc="few-shot: k training clips per bin (model.bins) or class; 0 = all")
-    classes: list | None = schema_key(None, doc="class names `medclip validate` checks the labels against (null: the data's)")
+    classes: list | None = schema_key(None, doc="class names and their order, for the reader and `medclip validate` (null: the data's own)")
 
 # %% ../nbs/00_core.ipynb #938ead96
 @dataclass
@@ -334,7 +334,6 @@ class RecipeConfig:
     recipe: str | None = schema_key(None, doc="the recipe's name (null: the file's)")
     seed: int = schema_key(0)
     task: str = schema_key("classification", ("classification", "regression"))
-    classes: list | None = schema_key(None, doc="as data.classes")
     data: DataConfig = schema_section(DataConfig)
     model: ModelConfig = schema_section(ModelConfig)
     train: TrainConfig = schema_section(TrainConfig)

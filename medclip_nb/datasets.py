@@ -1425,14 +1425,9 @@ def _dedupe(errors) -> list:
     return out
 
 def _recipe_classes(recipe):
-    "The class list a recipe names (data.classes or classes), if any."
-    cfg = load_config(recipe)
-    for getter in (lambda: cfg.data.get("classes"), lambda: cfg.get("classes")):
-        try:
-            v = getter()
-            if v: return list(v)
-        except MedclipError: pass
-    return None
+    "The class list a recipe names (`data.classes`), if any."
+    v = load_config(recipe).data.classes
+    return list(v) if v else None
 
 # %% ../nbs/05_datasets.ipynb #ef286f0f
 def validate(root, layout:str|None=None, frames:int=8, size=112, classes=None, recipe:str|None=None,
@@ -1547,6 +1542,7 @@ SPLIT_NAMES = SPLITS   # the run's three splits: the same names the readers know
 def open_run_reader(root, layout, cfg:Config, sampling:str="uniform", augment=()):
     "The run's reader; `augment` only for the training split (evaluation reads items as they are, test-time augmentation through `view`)."
     kw = {"task": cfg.task} if layout == "scoligait" else {}
+    if cfg.data.classes: kw["classes"] = list(cfg.data.classes)   # the recipe fixes the class order
     return open_dataset(root, layout, modalities=list(cfg.data.modalities), frames=cfg.data.frames, size=cfg.data.size,
                         sampling=sampling, seed=int(cfg.seed), augment=augment, **kw)
 

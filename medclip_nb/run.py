@@ -13,7 +13,7 @@ import numpy as np
 import torch
 import yaml
 
-from .core import Config, ConfigError, DataError, Batch
+from .core import Config, ConfigError, DataError, Batch, load_config
 from .datasets import open_run_reader, split_dataset, make_loader
 from .model import build_model
 from .metrics import softmax_np, quick_metrics
@@ -187,7 +187,7 @@ def load_run(run_dir, checkpoint:str="best", device="cpu") -> LoadedRun:
     if not run_dir.is_dir(): raise DataError("run folder not found", path=run_dir, expected="a folder written by `medclip train`")
     cfg_p = run_dir / "config.yaml"
     if not cfg_p.exists(): raise DataError("config.yaml missing: not a run folder", path=cfg_p)
-    cfg = Config(yaml.safe_load(cfg_p.read_text()), run_dir.name)
+    cfg = load_config(cfg_p)   # over the schema's defaults: a run written before a key existed reads its default
     cj, splits, dj = (_read_json(run_dir / n, n) for n in ("classes.json", "splits.json", "data.json"))
     ck = Path(checkpoint) if checkpoint not in ("best", "last") else run_dir / "checkpoints" / f"{checkpoint}.ckpt"
     if not ck.exists() and checkpoint == "best": ck = run_dir / "checkpoints" / "last.ckpt"

@@ -353,7 +353,7 @@ def _resolve_run(recipe, data, out, name, overrides, resume):
         run_dir = Path(resume)
         if not (run_dir / "config.yaml").exists():
             raise ConfigError(f"cannot resume '{run_dir}': no config.yaml there (not a run folder)")
-        cfg = Config(yaml.safe_load((run_dir / "config.yaml").read_text()), recipe or run_dir.name).with_overrides(overrides)
+        cfg = load_config(run_dir / "config.yaml", overrides)   # the run's own config, over the schema's defaults
         root = json.loads((run_dir / "data.json").read_text())["root"] if (run_dir / "data.json").exists() else data
         ckpt = run_dir / "checkpoints" / "last.ckpt"
         return cfg, run_dir, Path(data or root), ckpt if ckpt.exists() else None

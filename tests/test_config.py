@@ -45,7 +45,7 @@ def test_old_full_configs_still_load(tmp_path):
     "A run folder's config.yaml written before the schema (every key spelled out, newer keys absent) still loads."
     for recipe in available_recipes():
         full = load_config(recipe).to_dict()
-        old = {k: v for k, v in full.items() if k not in ("classes", "evaluate")}
+        old = {k: v for k, v in full.items() if k != "evaluate"}
         old["data"] = {k: v for k, v in old["data"].items() if k not in ("classes", "shots_per_bin")}
         p = tmp_path / "config.yaml"
         p.write_text(yaml.safe_dump(old, sort_keys=False))
@@ -201,3 +201,14 @@ def test_every_key_read_in_code_is_in_the_schema():
     assert len(everything) >= 40, sorted(everything)
     missing = {f: unknown_reads(r) for f, r in found.items() if unknown_reads(r)}
     assert not missing, f"config keys read in code but absent from the schema (medclip_nb.core): {missing}"
+
+
+def test_a_run_written_before_a_key_existed_reads_its_default(tmp_path):
+    "load_run reads a run's config.yaml over the schema's defaults: keys added since (data.classes, evaluate) are there."
+    full = load_config("clinicalclip_gait").to_dict()
+    old = {k: v for k, v in full.items() if k != "evaluate"}
+    old["data"] = {k: v for k, v in old["data"].items() if k not in ("classes", "shots_per_bin")}
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(old, sort_keys=False))
+    cfg = load_config(tmp_path / "config.yaml")
+    assert cfg.data.classes is None and cfg.data.shots_per_bin == 0 and cfg.evaluate.threshold is None
+    assert cfg.recipe == "clinicalclip_gait"
