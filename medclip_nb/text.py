@@ -18,7 +18,7 @@ from fastcore.basics import patch
 from .core import MissingModelError, MissingDependencyError, ConfigError
 
 # %% auto #0
-__all__ = ['TEXT_ENCODERS', 'ABBREVIATIONS', 'STAGES', 'CLASS_TEMPLATES', 'quiet_transformers', 'check_hf_folder',
+__all__ = ['TEXT_ENCODERS', 'ABBREVIATIONS', 'DISEASE_STAGES', 'CLASS_TEMPLATES', 'quiet_transformers', 'check_hf_folder',
            'make_tiny_clip', 'TextEncoder', 'HashTextEncoder', 'HashingTextEncoder', 'HFTextEncoder', 'minilm_path',
            'MiniLMTextEncoder', 'CLIPTextEncoder', 'build_text_encoder', 'readable_class_name', 'class_prompts',
            'encode_class_prompts', 'CoOpPromptLearner', 'OrdinalBins']
@@ -297,12 +297,12 @@ def build_text_encoder(name:str, path=None, **kw) -> TextEncoder:
 # %% ../nbs/06_text.ipynb #8afeea21
 ABBREVIATIONS = {"koa": "knee osteoarthritis", "pd": "Parkinson's disease", "lvef": "left ventricular ejection fraction",
                  "ef": "ejection fraction", "ais": "adolescent idiopathic scoliosis"}
-STAGES = ("early", "mild", "moderate", "severe")
+DISEASE_STAGES = ("early", "mild", "moderate", "severe")
 
 def readable_class_name(name:str) -> str:
     "Turn a class id such as 'koa_early' or 'pd_severe' into words: 'early knee osteoarthritis'."
     parts = [ABBREVIATIONS.get(p.lower(), p) for p in re.split(r"[_\s]+", name.strip()) if p]
-    if len(parts) > 1 and parts[-1].lower() in STAGES: parts = [parts[-1]] + parts[:-1]
+    if len(parts) > 1 and parts[-1].lower() in DISEASE_STAGES: parts = [parts[-1]] + parts[:-1]
     return " ".join(parts)
 
 # %% ../nbs/06_text.ipynb #2f800ee7

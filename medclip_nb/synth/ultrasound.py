@@ -12,8 +12,8 @@ import numpy as np
 from ..core import DataError, atomic_write, write_json, need
 
 # %% auto #0
-__all__ = ['ANATOMY', 'CODES', 'VIEW_CODES', 'VIEWS', 'FLUID', 'SOFT', 'BONE', 'BUILDERS', 'RULES', 'DEFECTS', 'Prim', 'place',
-           'bbox', 'paint', 'head_axial', 'midsagittal', 'abdomen_axial', 'view_defects', 'UltrasoundCase',
+__all__ = ['ANATOMY', 'CODES', 'VIEW_CODES', 'PLANE_VIEWS', 'FLUID', 'SOFT', 'BONE', 'BUILDERS', 'RULES', 'DEFECTS', 'Prim',
+           'place', 'bbox', 'paint', 'head_axial', 'midsagittal', 'abdomen_axial', 'view_defects', 'UltrasoundCase',
            'sample_subject', 'sample_case', 'case_prims', 'fan_geometry', 'render_case', 'true_boxes', 'detect',
            'describe', 'assign_ultrasound_splits', 'render_ultrasound_dataset', 'draw_detections',
            'ultrasound_contact_sheet', 'box_geometry_features']
@@ -39,7 +39,7 @@ CODES = list(ANATOMY)
 VIEW_CODES = {"head_axial": ["CB", "CF", "CP1", "CP2"],
               "midsagittal": ["NB", "PL", "TH", "BS", "IT", "NT"],
               "abdomen_axial": ["AB", "ST", "UV", "SP"]}
-VIEWS = list(VIEW_CODES)
+PLANE_VIEWS = list(VIEW_CODES)
 
 # %% ../../nbs/04c_synth.ultrasound.ipynb #4177b47d
 @dataclass
@@ -240,7 +240,7 @@ def sample_subject(rng) -> dict:
 def sample_case(rng, image_id:str, subject_id:str, subject:dict, size=(256, 192)) -> UltrasoundCase:
     "Draw a case: view, defects (if any), plane parameters, placement and appearance."
     W, H = size
-    view = VIEWS[int(rng.integers(len(VIEWS)))]
+    view = PLANE_VIEWS[int(rng.integers(len(PLANE_VIEWS)))]
     r = RULES[view]
     standard = rng.random() < subject["p_standard"]
     defects = [] if standard else list(rng.choice(DEFECTS[view], size=1 + int(rng.random() < 0.3), replace=False))
@@ -495,7 +495,7 @@ def ultrasound_contact_sheet(root, per_cell:int=1, scale:int=1):
     root = Path(root); truth = json.loads((root / "ground_truth.json").read_text())["images"]
     recs = [r for s in ("train", "val", "test") for r in json.loads((root / f"{s}.json").read_text())]
     tiles = []
-    for view in VIEWS:
+    for view in PLANE_VIEWS:
         for lab in ("standard", "non-standard"):
             for r in [r for r in recs if truth[r["image_path"]]["view"] == view and r["class_label"] == lab][:per_cell]:
                 im = draw_detections(np.array(Image.open(root / r["image_path"])), r["coordinates"], scale)
