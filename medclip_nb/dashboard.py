@@ -504,7 +504,7 @@ def _make_widgets(self:Dashboard, names:list, n_side_by_side:int=2):
     self.w_alpha = pn.widgets.FloatSlider(name="overlay opacity", start=0.0, end=1.0, step=0.05, value=0.55, width=180)
     self.w_pred_run = pn.widgets.Select(name="run that predicts", options=names, value=names[0], width=220)
     self.w_upload = pn.widgets.FileDropper(multiple=False, max_file_size=f"{self.max_upload_mb:g}MB",
-                                           chunk_size=int(self.max_upload_mb * 2**20) + 1, width=360, name="video",
+                                           chunk_size=int(self.max_upload_mb * 2**20) + 1, width=360, name=self.input_kind(names[0]),
                                            css_classes=["mc-upload-file"])
     self.w_boxes = pn.widgets.FileDropper(multiple=False, max_file_size="2MB", chunk_size=2 * 2**20 + 1, width=360,
                                           name="anatomy boxes (JSON, optional)", css_classes=["mc-upload-boxes"])
@@ -842,6 +842,7 @@ def _on_boxes(self:Dashboard, event):
 def _on_pred_run(self:Dashboard, event):
     "Another run predicts: offer its kind of upload (boxes for an image run) and check the latest upload again."
     self._boxes_slot.objects = [self.w_boxes] if self.input_kind(event.new) == "image" else []
+    self.w_upload.name = self.input_kind(event.new)                 # the label says what to upload
     if self.w_upload.value: self._on_upload()
     else: self.upload_status.object = self._upload_hint(event.new)
 
