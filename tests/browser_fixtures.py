@@ -340,3 +340,27 @@ def dash_page(chromium_browser):
     pg.console = ConsoleLog(pg)
     yield pg
     ctx.close()
+
+
+SPATIAL_TINY = ["data.synth.subjects=16", "data.synth.clips_per_subject=2", "data.size=64", "data.batch_size=8",
+                "train.max_epochs=1", "train.stages=[{epochs: 1, stage: joint}]", "model.embed_dim=32", "model.text_encoder=hash"]
+
+
+def make_image_run(d:Path) -> Path:
+    "A REAL tiny image run: `spatialclip_quality` (image + text + anatomy boxes) on its synthetic data, trained and evaluated."
+    from medclip_nb.train import train
+    from medclip_nb.evaluate import evaluate_run
+    run = train("spatialclip_quality", out=d, name="spatialclip", overrides=SPATIAL_TINY, progress=False)
+    evaluate_run(run, progress=False, n_boot=20)
+    return run
+
+
+@pytest.fixture(scope="module")
+def image_run(tmp_path_factory):
+    return make_image_run(tmp_path_factory.mktemp("dash_image_run"))
+
+
+@pytest.fixture(scope="module")
+def image_dashboard_url(image_run, dashboard_out):
+    with serve_dashboard([image_run], log_path=dashboard_out / "server_image.log") as url:
+        yield url

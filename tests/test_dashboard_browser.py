@@ -1,5 +1,6 @@
 """The served dashboard in Debian's Chromium (Playwright, no browser download): every view renders without an error
-alert or console error, a widget updates a chart, a click on an embedded point opens the case, and uploads are checked.
+alert or console error, a widget updates a chart, a click on an embedded point opens the case, uploads are checked,
+and an image run (spatialclip_quality) predicts an uploaded image with its anatomy boxes.
 
 Serves `medclip dashboard` on the runs of `MEDCLIP_DASHBOARD_RUNS` when set, else on two real tiny runs (with and
 without clinician attention maps) trained and evaluated by the fixture (tests/browser_fixtures.py). Screenshots of each view go to test-output/dashboard/.
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 
 from browser_fixtures import (dashboard_runs, dashboard_out, dashboard_url, chromium_browser, dash_page,  # noqa: F401
-                              GAIT_CLIP, A_PNG, JS_POINT_XY, JS_COLOR_DOMAIN)
+                              image_run, image_dashboard_url, GAIT_CLIP, A_PNG, JS_POINT_XY, JS_COLOR_DOMAIN)
 
 pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("dashboard_browser")]
 
@@ -115,4 +116,30 @@ def test_uploads(dash_page, dashboard_url, tmp_path, dashboard_out):
     out.locator(".mc-probabilities canvas").wait_for()     # a real run answers with probabilities
     settle(dash_page)
     dash_page.screenshot(path=str(dashboard_out / "predict_after_upload.png"), full_page=True)
+    assert_clean(dash_page)
+
+
+def test_image_run_predicts_an_upload(dash_page, image_dashboard_url, image_run, tmp_path, dashboard_out):
+    "An image run's Predict tab: a video is refused, a test image with its record's boxes JSON gets a prediction."
+    import json
+    from pathlib import Path
+    root = Path(json.loads((image_run / "data.json").read_text())["root"])
+    rec = json.loads((root / "test.json").read_text())[0]
+    boxes = tmp_path / "boxes.json"; boxes.write_text(json.dumps(rec))
+    dash_page.goto(image_dashboard_url + "/?view=predict")
+    upload = dash_page.locator(".mc-upload-file input[type=file]")
+    upload.set_input_files(str(GAIT_CLIP))                                         # a video to an image run
+    dash_page.locator(".mc-upload-error", has_text="not an image: the content is a video").wait_for()
+    upload.set_input_files(str(root / rec["image_path"]))
+    dash_page.locator(".mc-upload-ok", has_text=Path(rec["image_path"]).name).wait_for()
+    dash_page.locator(".mc-upload-boxes input[type=file]").set_input_files(str(boxes))
+    dash_page.locator(".mc-upload-boxes .filepond--file-status-main", has_text="Upload complete").wait_for()
+    dash_page.locator(".mc-view-predict textarea").fill(rec["description"])
+    dash_page.locator(".mc-view-predict button", has_text="Predict").click()
+    out = dash_page.locator(".mc-predict-out")
+    out.locator(".mc-probabilities canvas").wait_for()                              # the real run answers
+    out.locator(".mc-gate-weights", has_text="gate weights: image").wait_for()
+    assert out.get_by_text(f"{len(rec['coordinates'])} anatomy box(es) read").count() == 1
+    settle(dash_page)
+    dash_page.screenshot(path=str(dashboard_out / "predict_image.png"), full_page=True)
     assert_clean(dash_page)

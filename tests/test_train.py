@@ -207,3 +207,35 @@ def test_frozen_text_encoder_embeddings_cached():
     m(fake_batch(["video", "text"], batch_size=3, frames=4, size=32, num_classes=9))
     caches = [mod._emb_cache for mod in m.modules() if hasattr(mod, "_emb_cache")]
     assert caches and all(len(c) > 0 for c in caches)
+
+
+SPATIAL_TINY = ["data.synth.subjects=16", "data.synth.clips_per_subject=2", "data.size=64", "data.batch_size=8",
+                "train.max_epochs=3", "train.stages=[{epochs: 2, stage: 0, losses: {clip: 0.0}}, {epochs: 1, stage: joint}]",
+                "model.embed_dim=32", "model.text_encoder=hash"]   # the golden test's spatialclip_quality sizes
+
+
+def test_predict_image_equals_bundle(tmp_path):
+    "An image run predicts each test image (its record of test.json as the boxes file) as its row of the analysis bundle."
+    from medclip_nb.evaluate import evaluate_run
+    run = train("spatialclip_quality", out=tmp_path, name="sc", overrides=SPATIAL_TINY, progress=False)
+    evaluate_run(run, progress=False, n_boot=20)
+    root = Path(json.loads((run / "data.json").read_text())["root"])
+    classes = json.loads((run / "classes.json").read_text())["classes"]
+    bundle = pd.read_parquet(run / "analysis" / "predictions.parquet").set_index("clip_id")
+    records = json.loads((root / "test.json").read_text())
+    assert len(records) >= 2
+    for k, rec in enumerate(records):
+        boxes = tmp_path / f"boxes{k}.json"; boxes.write_text(json.dumps(rec))
+        r = predict(run, root / rec["image_path"], text=rec["description"], boxes=boxes)
+        row = bundle.loc[str(Path(rec["image_path"]).with_suffix(""))]
+        assert r.class_names == classes and r.tta == ["hflip"] and r.modalities_missing == []
+        assert np.allclose(r.probabilities, [row[f"prob_{c}"] for c in classes], atol=1e-5), (rec["image_path"], r.probabilities)
+        assert r.predicted == row["pred_name"]
+    # the command line: one image with its boxes, and one without (the boxes masked)
+    out = subprocess.run(MEDCLIP + ["predict", str(run), str(root / rec["image_path"]), "--boxes", str(boxes),
+                                    "--text", rec["description"], "--json"], capture_output=True, text=True, check=True)
+    assert np.allclose(json.loads(out.stdout)["probabilities"], r.probabilities, atol=1e-6)
+    bare = predict(run, root / rec["image_path"])
+    assert bare.modalities_missing == ["text", "boxes"] and abs(sum(bare.probabilities) - 1) < 1e-5
+    bad = subprocess.run(MEDCLIP + ["predict", str(run), str(tmp_path / "clip.mp4")], capture_output=True, text=True)
+    assert bad.returncode == 2 and "is a video file but this run predicts on images" in bad.stderr
