@@ -744,7 +744,7 @@ def evaluate_main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="medclip evaluate", description="Evaluate a trained run and write its analysis bundle (RUN_DIR/analysis).")
     ap.add_argument("run_dir", help="a run folder written by `medclip train`")
     ap.add_argument("--split", default="test", choices=["train", "val", "test"], help="split to score (default: test)")
-    ap.add_argument("--bootstrap", type=int, default=500, help="subject bootstrap resamples for the CIs (default 500)")
+    ap.add_argument("--bootstrap", type=int, default=500, help="subject bootstrap resamples for the BCa intervals (default 500)")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--no-spatial", action="store_true", help="skip the Grad-CAM maps of the video encoder")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
