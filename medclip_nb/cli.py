@@ -20,6 +20,7 @@ COMMANDS = {
     "train":     ("medclip_nb.train:train_main", "train a recipe; prints the run folder last"),
     "evaluate":  ("medclip_nb.evaluate:evaluate_main", "evaluate a run and write its analysis bundle"),
     "predict":   ("medclip_nb.predict:predict_main", "predict a new video or image (and description) with a trained run"),
+    "report":    ("medclip_nb.interpret:report_main", "write self-contained HTML case reports (named clips, --test, --errors)"),
     "dashboard": ("medclip_nb.dashboard:dashboard_main", "serve the Panel dashboard for runs"),
     "demo":      ("medclip_nb.cli:demo_main", "the main job: synthetic data, train, evaluate, serve the dashboard"),
     "config":    ("medclip_nb.cli:config_main", "show a recipe's resolved config, every key (key=value overrides checked)"),

@@ -23,8 +23,8 @@ from .run import Inference, run_tta, infer, load_run
 from .bundle import BundleParts, write_bundle
 
 # %% auto #0
-__all__ = ['CONSISTENCY_REFERENCES', 'CLINICAL_THRESHOLDS', 'EVALUATION_SECTIONS', 'recall_at_k', 'alignment_health',
-           'consistency_scores', 'attention_consistency', 'consistency_summary', 'phase_attention',
+__all__ = ['CONSISTENCY_REFERENCES', 'CLINICAL_THRESHOLDS', 'CLASS_AVERAGED', 'EVALUATION_SECTIONS', 'recall_at_k',
+           'alignment_health', 'consistency_scores', 'attention_consistency', 'consistency_summary', 'phase_attention',
            'kinematics_attribution', 'kinematics_saliency', 'grad_cam_supported', 'video_grad_cam',
            'clinical_threshold', 'classification_report', 'regression_report', 'embeddings_2d', 'joint_regions',
            'model_and_clinician_maps', 'Evaluation', 'read_splits', 'predictions_section', 'report_section',
@@ -283,6 +283,28 @@ def _ci_functions() -> dict:
             "roc_auc": auc(binary_roc_auc), "pr_auc": auc(binary_average_precision),   # 1000s of resamples: no input checks
             "ece": lambda y, p: expected_calibration_error(p, y)}
 
+# %% ../nbs/15_evaluate.ipynb #7d2e1a01
+CLASS_AVERAGED = {"balanced_accuracy", "macro_f1", "roc_auc", "pr_auc"}   # every class weighs the same, whatever its count
+
+def _interval_keys(k:str, iv) -> dict:
+    "`k_ci_low`, `k_ci_high` (and `k_ci_note` when the interval is degenerate, missing or held classes fixed)."
+    return {f"{k}_ci_low": iv[0], f"{k}_ci_high": iv[1], **({f"{k}_ci_note": iv.reason} if getattr(iv, "reason", "") else {})}
+
+def _classification_cis(d:pd.DataFrame, prob_cols:list, keys, n_boot:int, seed:int) -> dict:
+    """BCa subject-bootstrap intervals of the metrics `keys`, each resample scored over the full class list. Class-averaged
+    metrics resample subjects within their class (the test split fixes its class mix; a class that vanished from a
+    resample would only drag the average down); accuracy and ECE resample subjects freely."""
+    cols = ["subject_id", "label", *prob_cols]
+    one_label = bool((d.groupby("subject_id")["label"].nunique() <= 1).all())
+    out = {}
+    for k, fn in _ci_functions().items():
+        if k not in keys: continue
+        strata = "label" if k in CLASS_AVERAGED and one_label else None
+        iv = bootstrap_ci(d[cols], lambda x: fn(x["label"].to_numpy(int), x[prob_cols].to_numpy(float)), n=n_boot, seed=seed,
+                          strata=strata)
+        out.update(_interval_keys(k, iv))
+    return out
+
 # %% ../nbs/15_evaluate.ipynb #c537c2c2
 def _classification_report(df, classes, logits, val_logits, val_labels, n_boot, seed):
     "`classification_report` without its warning filter."
@@ -300,11 +322,7 @@ def _classification_report(df, classes, logits, val_logits, val_labels, n_boot, 
         ps = softmax_np(z, T)
         m.update(temperature=T, ece_scaled=expected_calibration_error(ps, y))
         cal.append(reliability_table(ps, y).assign(scaled=True))
-    for k, fn in _ci_functions().items():
-        if k not in m: continue
-        cols = ["subject_id", "label", *prob_cols]
-        lo, hi = bootstrap_ci(d[cols], lambda x: fn(x["label"].to_numpy(int), x[prob_cols].to_numpy(float)), n=n_boot, seed=seed)
-        m[f"{k}_ci_low"], m[f"{k}_ci_high"] = lo, hi
+    m.update(_classification_cis(d, prob_cols, m, n_boot, seed))
     try:
         sl = subject_level(d[["subject_id", "label", *prob_cols]], prob_cols)
         sm = classification_metrics(sl["label"].to_numpy(int), sl[prob_cols].to_numpy(float), classes)
@@ -318,7 +336,7 @@ def _classification_report(df, classes, logits, val_logits, val_labels, n_boot, 
 # %% ../nbs/15_evaluate.ipynb #4b1ee350
 def classification_report(df:pd.DataFrame, classes:Sequence[str], logits:np.ndarray, val_logits=None, val_labels=None,
                           n_boot:int=500, seed:int=0) -> tuple:
-    """Metrics (flat dict: clip-level, `subject_` level, `_ci_low/_ci_high` by subject bootstrap, ECE before/after a
+    """Metrics (flat dict: clip-level, `subject_` level, `_ci_low/_ci_high` (BCa subject bootstrap; `_ci_note` says why one is degenerate or NaN), ECE before/after a
     temperature fitted on validation) and the calibration table, for the labelled rows of `df` (predictions order)."""
     import warnings
     with warnings.catch_warnings():   # "y_pred contains classes not in y_true" is normal in small resamples
@@ -334,7 +352,7 @@ def regression_report(df:pd.DataFrame, threshold=None, positive:str="above", n_b
     for k in ("mae", "rmse", "r2", "auroc_at_threshold"):
         if k not in m: continue
         fn = lambda x, k=k: regression_metrics(x["target"], x["prediction"], threshold, positive)[k]
-        m[f"{k}_ci_low"], m[f"{k}_ci_high"] = bootstrap_ci(d, fn, n=n_boot, seed=seed)
+        m.update(_interval_keys(k, bootstrap_ci(d, fn, n=n_boot, seed=seed)))
     s = d.groupby("subject_id", sort=True)[["target", "prediction"]].mean()
     sm = regression_metrics(s["target"], s["prediction"], threshold, positive)
     m.update({f"subject_{k}": v for k, v in sm.items()})
@@ -726,7 +744,7 @@ def evaluate_main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="medclip evaluate", description="Evaluate a trained run and write its analysis bundle (RUN_DIR/analysis).")
     ap.add_argument("run_dir", help="a run folder written by `medclip train`")
     ap.add_argument("--split", default="test", choices=["train", "val", "test"], help="split to score (default: test)")
-    ap.add_argument("--bootstrap", type=int, default=500, help="subject bootstrap resamples for the CIs (default 500)")
+    ap.add_argument("--bootstrap", type=int, default=500, help="subject bootstrap resamples for the BCa intervals (default 500)")
     ap.add_argument("--batch-size", type=int, default=16)
     ap.add_argument("--no-spatial", action="store_true", help="skip the Grad-CAM maps of the video encoder")
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")

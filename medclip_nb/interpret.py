@@ -20,7 +20,8 @@ from .bundle import Bundle, load_bundle
 # %% auto #0
 __all__ = ['IMAGE_SUFFIXES', 'FramesUnavailable', 'keyframes', 'heat_colors', 'overlay_attention', 'dim_by_weight', 'frame_strip',
            'png_data_uri', 'heatmap_image', 'nearest_cases', 'clinician_maps', 'Case', 'case_data', 'case_report_html',
-           'write_case_report', 'browser_frame', 'case_browser']
+           'case_report_filename', 'write_case_report', 'report_clip_ids', 'report_main', 'browser_frame',
+           'case_browser']
 
 # %% ../nbs/16_interpret.ipynb #d3331243
 class FramesUnavailable(MedclipError):
@@ -291,13 +292,55 @@ def case_report_html(d:Case) -> str:
 <p class="muted">Written from the analysis bundle by medclip_nb.interpret.write_case_report.</p></body></html>"""
 
 # %% ../nbs/16_interpret.ipynb #55392a2e
+def case_report_filename(clip_id:str) -> str:
+    "`<clip_id>.html`, every character but letters, digits and `-_.` replaced by `_`."
+    return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(clip_id)) + ".html"
+
 def write_case_report(run_dir, clip_id:str, out=None) -> Path:
     "Write ONE self-contained HTML report of `clip_id` (default `RUN_DIR/analysis/cases/<clip_id>.html`); returns its path."
     d = case_data(run_dir, clip_id)
-    safe = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in str(clip_id))
-    out = Path(out) if out is not None else Path(run_dir) / "analysis" / "cases" / f"{safe}.html"
+    out = Path(out) if out is not None else Path(run_dir) / "analysis" / "cases" / case_report_filename(clip_id)
     page = case_report_html(d)
     return atomic_write(out, lambda t: Path(t).write_text(page, encoding="utf-8"), suffix=".html")
+
+# %% ../nbs/16_interpret.ipynb #8c41d201
+def report_clip_ids(b:Bundle, clip_ids:Sequence[str]=(), test:bool=False, errors:bool=False) -> list:
+    """The clips to report, in order, without repeats: the named `clip_ids`, then every test clip (`test`) or only the
+    misclassified labelled test clips (`errors`, classification runs). An unknown clip id is an error naming it."""
+    p = b.predictions
+    known = set(p["clip_id"].astype(str))
+    unknown = [str(c) for c in clip_ids if str(c) not in known]
+    if unknown:
+        raise DataError(f"unknown clip id(s): {', '.join(unknown[:10])}", path=b.analysis / "predictions.parquet",
+                        field="clip_id", expected=f"clip ids of this run, e.g. {', '.join(sorted(known)[:3])}")
+    picked = [str(c) for c in clip_ids]
+    if test or errors:
+        t = p[p["split"] == "test"]
+        if errors:
+            if b.task != "classification" or "pred" not in t or "label" not in t:
+                raise DataError("--errors needs a classification run (predicted and true classes)", field="task",
+                                expected="classification")
+            t = t[(t["label"] >= 0) & (t["pred"] != t["label"])]
+        picked += t["clip_id"].astype(str).tolist()
+    return list(dict.fromkeys(picked))
+
+# %% ../nbs/16_interpret.ipynb #8c41d204
+def report_main(argv=None) -> int:
+    "`medclip report RUN [CLIP_ID ...] [--test] [--errors] [--out DIR]`: write self-contained HTML case reports, print their paths."
+    import argparse, sys
+    ap = argparse.ArgumentParser(prog="medclip report", description="Write self-contained HTML case reports from a run's analysis bundle.")
+    ap.add_argument("run_dir", help="an evaluated run folder (`medclip evaluate` wrote its analysis bundle)")
+    ap.add_argument("clip_ids", nargs="*", metavar="CLIP_ID", help="clips to report")
+    ap.add_argument("--test", action="store_true", help="every test clip")
+    ap.add_argument("--errors", action="store_true", help="only the misclassified test clips")
+    ap.add_argument("--out", default=None, metavar="DIR", help="folder for the reports (default: RUN/analysis/cases)")
+    a = ap.parse_args(argv)
+    if not (a.clip_ids or a.test or a.errors): ap.error("name CLIP_IDs, or --test, or --errors")
+    ids = report_clip_ids(load_bundle(a.run_dir), a.clip_ids, a.test, a.errors)
+    if not ids: print("no clips to report" + (": no misclassified test clip" if a.errors else ""), file=sys.stderr)
+    for c in ids:
+        print(write_case_report(a.run_dir, c, None if a.out is None else Path(a.out) / case_report_filename(c)), flush=True)
+    return 0
 
 # %% ../nbs/16_interpret.ipynb #992c8b1e
 def browser_frame(d:Case, t:int, model:bool=True, clinician:bool=False) -> np.ndarray:

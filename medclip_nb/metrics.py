@@ -12,9 +12,9 @@ from .core import DataError
 
 
 # %% auto #0
-__all__ = ['classification_metrics', 'confusion_table', 'regression_metrics', 'subject_level', 'bootstrap_ci',
-           'paired_permutation_test', 'reliability_table', 'expected_calibration_error', 'softmax_np',
-           'fit_temperature', 'binary_roc_auc', 'binary_average_precision', 'quick_metrics']
+__all__ = ['classification_metrics', 'confusion_table', 'regression_metrics', 'subject_level', 'Interval', 'group_resamples',
+           'bca_interval', 'bootstrap_ci', 'paired_permutation_test', 'reliability_table', 'expected_calibration_error',
+           'softmax_np', 'fit_temperature', 'binary_roc_auc', 'binary_average_precision', 'quick_metrics']
 
 # %% ../nbs/02_metrics.ipynb #c3cb1dfe
 def _probs_2d(probs):
@@ -88,21 +88,87 @@ def subject_level(df:pd.DataFrame, prob_cols:Sequence[str]|None=None, value_cols
         agg["label"] = "first"
     return df.groupby("subject_id", sort=True).agg(agg).reset_index()
 
+# %% ../nbs/02_metrics.ipynb #5b1f0c2e
+class Interval(tuple):
+    "A confidence interval that unpacks like `(low, high)`, carrying its method and, when it is degenerate or missing, the reason."
+    def __new__(cls, low, high, method:str="BCa", reason:str=""):
+        self = super().__new__(cls, (float(low), float(high)))
+        self.method, self.reason = method, reason
+        return self
+    def __getnewargs__(self): return (self[0], self[1], self.method, self.reason)
+    @property
+    def low(self): return self[0]
+    @property
+    def high(self): return self[1]
+    def __repr__(self): return f"Interval({self[0]:.4g}, {self[1]:.4g}, {self.method!r}" + (f", {self.reason!r})" if self.reason else ")")
+
+# %% ../nbs/02_metrics.ipynb #5b1f0c30
+def group_resamples(n_groups:int, n:int, seed:int=0, strata=None) -> np.ndarray:
+    """n × `n_groups` group indices, each row a resample of all groups with replacement. With `strata` (one value per
+    group) groups are drawn within their stratum, so every stratum keeps its size (a stratified design stays stratified)."""
+    rng = np.random.default_rng(seed)
+    if strata is None: return rng.integers(0, n_groups, (n, n_groups))
+    strata = np.asarray(strata); out = np.empty((n, n_groups), dtype=int)
+    for s in np.unique(strata):
+        members = np.flatnonzero(strata == s)
+        out[:, members] = members[rng.integers(0, len(members), (n, len(members)))]
+    return out
+
+# %% ../nbs/02_metrics.ipynb #5b1f0c33
+def bca_interval(estimate:float, boot, jack, alpha:float=0.05) -> Interval:
+    "BCa interval from bootstrap values `boot` and leave-one-group-out jackknife values `jack` of `estimate`."
+    from scipy.stats import norm
+    nan = float("nan")
+    if estimate is None or not np.isfinite(estimate): return Interval(nan, nan, "none", "the estimate is undefined")
+    b = np.asarray(boot, float); ok = np.isfinite(b)
+    if ok.sum() < max(1, len(b) / 2):
+        return Interval(nan, nan, "none", f"the metric is undefined on {int((~ok).sum())} of {len(b)} resamples")
+    b = b[ok]
+    if np.ptp(b) <= 1e-12 * max(1.0, abs(estimate)):
+        return Interval(estimate, estimate, "none", "every resample gives the same value")
+    share = (np.sum(b < estimate) + 0.5 * np.sum(b == estimate)) / len(b)
+    biased = Interval(nan, nan, "none", f"the resamples are too biased for an interval ({share:.1%} below the estimate): "
+                      "too few subjects per class?")
+    if not alpha / 2 < share < 1 - alpha / 2: return biased   # |z0| beyond z_{1-α/2}: BCa would exclude the estimate
+    z0 = norm.ppf(share)
+    j = np.asarray(jack, float); j = j[np.isfinite(j)]; d = j.mean() - j if len(j) else np.zeros(1)
+    den = 6 * float((d ** 2).sum()) ** 1.5
+    a = float((d ** 3).sum()) / den if den > 0 else 0.0
+    z = z0 + norm.ppf([alpha / 2, 1 - alpha / 2])
+    levels = norm.cdf(z0 + z / np.clip(1 - a * z, 1e-9, None))
+    lo, hi = (float(v) for v in np.quantile(b, levels))
+    if not lo - 1e-9 <= estimate <= hi + 1e-9: return biased   # a strong acceleration: never an interval that misses
+    return Interval(min(lo, estimate), max(hi, estimate))      # (quantile interpolation may land 1e-16 off)
+
 # %% ../nbs/02_metrics.ipynb #13ca2dd2
 def bootstrap_ci(df:pd.DataFrame, metric_fn:Callable[[pd.DataFrame], float], by:str="subject_id",
-                 n:int=1000, alpha:float=0.05, seed:int=0) -> tuple:
-    "Percentile CI of `metric_fn(df)` resampling whole groups (`by`) with replacement."
-    rng = np.random.default_rng(seed)
-    groups = df[by].to_numpy(); uniq = np.unique(groups)
-    idx = {g: np.flatnonzero(groups == g) for g in uniq}
-    vals = []
-    for _ in range(n):
-        pick = rng.choice(uniq, size=len(uniq), replace=True)
-        try: v = metric_fn(df.iloc[np.concatenate([idx[g] for g in pick])])
-        except ValueError: continue   # e.g. one class only in this resample
-        if v is not None and not math.isnan(v): vals.append(v)
-    if not vals: return (float("nan"), float("nan"))
-    return (float(np.quantile(vals, alpha / 2)), float(np.quantile(vals, 1 - alpha / 2)))
+                 n:int=1000, alpha:float=0.05, seed:int=0, strata:str|None=None) -> Interval:
+    """BCa interval of `metric_fn(df)`, resampling whole groups (`by`) with replacement, the jackknife leaving one group
+    out. Every resample is scored by the same `metric_fn` as the estimate and none is skipped: give it the full class
+    list, and a class missing from a resample counts as the metric defines it. `strata`: a column constant within each
+    group (e.g. `label`) to resample within, keeping the design's class mix."""
+    def score(rows):
+        try: v = metric_fn(df.iloc[rows])
+        except ValueError: return float("nan")   # undefined on this resample (e.g. an AUC of one class)
+        return float("nan") if v is None else float(v)
+    uniq, inv = np.unique(df[by].to_numpy(), return_inverse=True)
+    rows = [np.flatnonzero(inv == g) for g in range(len(uniq))]
+    est = score(np.arange(len(df)))
+    if len(uniq) < 2:
+        return Interval(est, est, "none", f"one {by}: nothing to resample") if np.isfinite(est) else bca_interval(est, [], [])
+    st, note = None, ""
+    if strata is not None:
+        per = df.groupby(inv)[strata].nunique()
+        if (per > 1).any(): raise DataError(f"{strata} differs within {by} {uniq[int(per.idxmax())]!r}",
+                                            field=strata, expected=f"one {strata} per {by} to stratify the bootstrap")
+        st = df.groupby(inv)[strata].first().to_numpy()
+        sizes = pd.Series(st).value_counts()
+        if (sizes == 1).any(): note = f"{int((sizes == 1).sum())} of {len(sizes)} {strata} strata have one {by}: held fixed in every resample"
+    R = group_resamples(len(uniq), n, seed, st)
+    boot = [score(np.concatenate([rows[g] for g in r])) for r in R]
+    jack = [score(np.concatenate([rows[h] for h in range(len(uniq)) if h != g])) for g in range(len(uniq))]
+    iv = bca_interval(est, boot, jack, alpha)
+    return Interval(iv.low, iv.high, iv.method, "; ".join(x for x in (iv.reason, note) if x))
 
 # %% ../nbs/02_metrics.ipynb #2845132a
 def paired_permutation_test(score_a, score_b, groups=None, n:int=10000, seed:int=0) -> dict:

@@ -141,11 +141,17 @@ def test_cli_help(capsys):
     with pytest.raises(SystemExit) as e: evaluate_main(["--help"])
     assert e.value.code == 0 and "RUN_DIR" in capsys.readouterr().out
 
-def test_evaluate_run_end_to_end(tmp_path):
-    root = render_gait_dataset(tmp_path / "gait", subjects=12, clips_per_subject=2, frames=8, size=32, progress=False)
-    run = train("clinicalclip_gait", data=root, out=tmp_path / "runs",
+@pytest.fixture(scope="module")
+def evaluated_run(tmp_path_factory):
+    "A tiny clinicalclip_gait run, trained and evaluated: (run folder, analysis folder)."
+    tmp = tmp_path_factory.mktemp("e2e")
+    root = render_gait_dataset(tmp / "gait", subjects=12, clips_per_subject=2, frames=8, size=32, progress=False)
+    run = train("clinicalclip_gait", data=root, out=tmp / "runs",
                       overrides=["train.max_epochs=1", "data.size=32", "data.frames=8", "model.embed_dim=32"])
-    an = evaluate_run(run, progress=False, n_boot=20)
+    return run, evaluate_run(run, progress=False, n_boot=20)
+
+def test_evaluate_run_end_to_end(evaluated_run):
+    run, an = evaluated_run
     b = load_bundle(run)
     assert (b.predictions.split == "test").any() and "accuracy" in b.metrics and "temperature" in b.metrics
     assert an == run / "analysis"
@@ -164,6 +170,34 @@ def test_evaluate_run_end_to_end(tmp_path):
     from medclip_nb.interpret import write_case_report
     page = write_case_report(run, test_clip).read_text()
     assert "model spatial saliency" in page and page.count("data:image/png;base64,") >= 4
+
+def test_report_cli_writes_one_page_per_test_clip(evaluated_run, tmp_path, capsys):
+    "`medclip report RUN --test` writes one self-contained HTML page per test clip; one opens in Chromium without console errors."
+    from pathlib import Path
+    from medclip_nb.cli import main
+    from browser_fixtures import CHROMIUM, launch_chromium, harmless
+    run, _ = evaluated_run
+    test_ids = load_bundle(run).predictions.query("split == 'test'").clip_id.tolist()
+    assert main(["report", str(run), "--test", "--out", str(tmp_path / "cases")]) == 0
+    paths = [Path(line) for line in capsys.readouterr().out.split()]
+    assert sorted(p.name for p in (tmp_path / "cases").iterdir()) == sorted(f"{c}.html" for c in test_ids)
+    assert [p.stem for p in paths] == test_ids and all(p.exists() for p in paths)
+    assert main(["report", str(run), test_ids[0], "no_such_clip"]) == 2          # unknown clip id: named, exit status 2
+    assert "no_such_clip" in capsys.readouterr().err
+    if not Path(CHROMIUM).exists(): pytest.fail(f"{CHROMIUM} is missing: run `make browser` (apt-get install -y chromium)")
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as pw:
+        br = launch_chromium(pw)
+        try:
+            page, errors = br.new_page(), []
+            page.on("console", lambda m: m.type == "error" and not harmless(m.text, (m.location or {}).get("url", ""))
+                    and errors.append(m.text))
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.goto(paths[0].resolve().as_uri(), wait_until="load")
+            assert test_ids[0] in page.title() and page.locator("img").count() >= 3
+            assert page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+        finally: br.close()
+    assert not errors, errors
 
 def test_regression_bundle(tmp_path):
     import torch
