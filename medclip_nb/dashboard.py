@@ -59,14 +59,16 @@ def metrics_frame(bundles:Mapping[str, Bundle], digits:int=3) -> pd.DataFrame:
     "Metrics of several runs side by side: one row per metric, one column per run, 'value [ci_low, ci_high]'."
     keys = []
     for b in bundles.values():
-        keys += [k for k in b.metrics if not k.endswith(("_ci_low", "_ci_high")) and k not in keys]
+        keys += [k for k in b.metrics if not k.endswith(("_ci_low", "_ci_high", "_ci_note")) and k not in keys]
     keys = [k for k in _FMT if k in keys] + [k for k in keys if k not in _FMT]
     def cell(m, k):
         v = m.get(k)
         if v is None or not isinstance(v, (int, float)) or (isinstance(v, float) and np.isnan(v)): return "–"
         s = f"{v:.{digits}f}"
-        lo, hi = m.get(f"{k}_ci_low"), m.get(f"{k}_ci_high")
-        return s + (f" [{lo:.{digits}f}, {hi:.{digits}f}]" if lo is not None and hi is not None else "")
+        lo, hi, note = m.get(f"{k}_ci_low"), m.get(f"{k}_ci_high"), m.get(f"{k}_ci_note")
+        if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and not np.isnan([lo, hi]).any():
+            s += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
+        return s + (f" ({note})" if note else "")   # why there is no interval, or why it has no width
     return pd.DataFrame({name: [cell(b.metrics, k) for k in keys] for name, b in bundles.items()},
                         index=pd.Index([_FMT.get(k, k) for k in keys], name="metric"))
 
