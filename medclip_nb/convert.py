@@ -178,7 +178,7 @@ def _open_dicom(path:Path):
 def _check_cine_header(ds, path:Path):
     "DataError for a file that is not an ultrasound cine: another modality, a single-frame still, no pixel data."
     modality = str(ds.get("Modality", "")).strip()
-    if modality != "US" and str(ds.get("SOPClassUID", "")) not in US_SOP_CLASSES:
+    if modality != "US" and not (not modality and str(ds.get("SOPClassUID", "")) in US_SOP_CLASSES):
         raise DataError(f"modality '{modality or 'missing'}' is not ultrasound", path=path, field="Modality", expected="US")
     if "PixelData" not in ds:
         raise DataError("no pixel data", path=path, field="PixelData", expected="an ultrasound cine")
