@@ -90,6 +90,10 @@ def write_us_dicom(path:os.PathLike, frames:np.ndarray, fps:float=50, syntax:str
     from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEGBaseline8Bit
     from pydicom.encaps import encapsulate
     from pydicom.dataset import Dataset
+    if syntax not in ("explicit", "implicit", "jpeg") or photometric not in ("RGB", "YBR_FULL_422", "MONOCHROME2") \
+            or (photometric == "YBR_FULL_422" and syntax != "jpeg"):
+        raise DataError(f"cannot write syntax '{syntax}' with photometric interpretation '{photometric}'", field="syntax",
+                        expected="explicit, implicit or jpeg with RGB or MONOCHROME2, or jpeg with YBR_FULL_422")
     patient = patient or dict(PatientName="DOE^JANE", PatientID="MRN0042", PatientBirthDate="19700101")
     ds = _us_header(frames, photometric, patient, uid_seed or str(path))
     if rate_tag == "FrameTime": ds.FrameTime = f"{1000.0 / fps:.4f}"
@@ -463,13 +467,14 @@ def _one_thread():
 def convert_dicom(srcs:Sequence[os.PathLike], out:os.PathLike, labels:os.PathLike|None=None, size:int=112, jobs:int=1,
                   id_map:os.PathLike|None=None, key_file:os.PathLike|None=None, progress:bool=True) -> ConvertReport:
     "Convert ultrasound DICOM cines under `srcs` into a de-identified EchoNet-Dynamic folder `out`; a re-run skips what is done."
-    out = Path(out); (out / "Videos").mkdir(parents=True, exist_ok=True)
+    out = Path(out)
     if size < 16: raise DataError(f"size {size} is too small", field="--size", expected="≥ 16 pixels")
     if id_map is not None and out.resolve() in Path(id_map).resolve().parents:
         raise DataError("the id map would sit inside the de-identified output", path=id_map, field="--id-map",
                         expected="a private path outside --out")
     lab, key = read_labels(labels), deid_key(key_file)
     files = [f for f in find_dicom_files(srcs) if out.resolve() not in f.resolve().parents]
+    (out / "Videos").mkdir(parents=True, exist_ok=True)
     old = {r["FileName"]: r for r in _read_filelist(out).to_dict("records")}
     res = _run_jobs(files, out, key, size, frozenset(old), jobs, progress)
     rows = {r.name: _filelist_row(r, old, lab, size) for r in res if r.status in ("converted", "skipped")}
