@@ -246,13 +246,15 @@ def _span_fill(mask:np.ndarray) -> np.ndarray:
         return out
     return rows(mask) & rows(mask.T).T
 
-# %% ../nbs/05a_convert.ipynb #c58f1a25
-def sector_from_motion(frames:np.ndarray, threshold:float=2.0, open_px:int=5, max_frames:int=24) -> np.ndarray:
+# %% ../nbs/05a_convert.ipynb #9bba33ee
+def sector_from_motion(frames:np.ndarray, threshold:float=2.0, min_change:float=0.5, open_px:int=5,
+                       max_frames:int=24) -> np.ndarray:
     "H×W bool mask of the imaging sector: the largest region of pixels that change over time (static text, markers and thin ECG traces left out)."
     from scipy import ndimage
     step = max(1, len(frames) // max_frames)              # a few dozen frames show what moves
-    grey = frames[::step, ..., frames.shape[-1] // 2].astype(np.float32)   # G of RGB (tissue is grey), or the grey
-    moving = grey.std(0) > threshold
+    grey = frames[::step, ..., frames.shape[-1] // 2].astype(np.int16)   # G of RGB (tissue is grey), or the grey
+    # moving = changes between most frame pairs: speckle does, a sweeping ECG cursor or a caliper once or twice
+    moving = (np.abs(np.diff(grey, axis=0)) > threshold).mean(0) >= min_change
     moving = ndimage.binary_opening(moving, structure=np.ones((open_px, open_px), bool))  # drops thin traces and cursors
     moving = ndimage.binary_closing(moving, structure=np.ones((open_px, open_px), bool))
     if not moving.any(): return moving
