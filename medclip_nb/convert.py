@@ -470,7 +470,8 @@ def convert_dicom(srcs:Sequence[os.PathLike], out:os.PathLike, labels:os.PathLik
                   id_map:os.PathLike|None=None, key_file:os.PathLike|None=None, progress:bool=True) -> ConvertReport:
     "Convert ultrasound DICOM cines under `srcs` into a de-identified EchoNet-Dynamic folder `out`; a re-run skips what is done."
     out = Path(out)
-    if size < 16: raise DataError(f"size {size} is too small", field="--size", expected="≥ 16 pixels")
+    if size < 16 or size % 2:
+        raise DataError(f"size {size} cannot be written", field="--size", expected="an even number ≥ 16 (4:2:0 video)")
     if id_map is not None and out.resolve() in Path(id_map).resolve().parents:
         raise DataError("the id map would sit inside the de-identified output", path=id_map, field="--id-map",
                         expected="a private path outside --out")
