@@ -16,6 +16,7 @@ __all__ = ['COMMANDS', 'run_command', 'config_main', 'demo_main', 'main']
 COMMANDS = {
     "synth":     ("medclip_nb.synth.cli:synth_main", "render a synthetic dataset (gait, echo, ultrasound) with known ground truth"),
     "validate":  ("medclip_nb.datasets:validate_main", "check a dataset folder and list every problem with file, row and field"),
+    "convert":   ("medclip_nb.convert:convert_main", "ultrasound DICOM cines -> a de-identified EchoNet-Dynamic folder (Videos, FileList.csv)"),
     "pose":      ("medclip_nb.pose:pose_main", "extract pose, kinematics, gait phases and clinical priors from videos"),
     "train":     ("medclip_nb.train:train_main", "train a recipe; prints the run folder last"),
     "evaluate":  ("medclip_nb.evaluate:evaluate_main", "evaluate a run and write its analysis bundle"),
