@@ -26,16 +26,16 @@ _log = logging.getLogger(__name__)
 
 # %% auto #0
 __all__ = ['VIDEO_EXTS', 'SPLITS', 'MODALITY_COLUMNS', 'RECORD_COLUMNS', 'ALIGNED', 'SPLIT_FRACTIONS', 'AUGMENTATIONS',
-           'TARGET_RANGES', 'COBB_CLASSES', 'DEFAULT_ANATOMY_CODES', 'SPATIALCLIP_CLASSES', 'DEFAULT_NAME_PATTERN',
-           'LAYOUTS', 'REGION_JOINTS', 'SPLIT_NAMES', 'read_classes_json', 'SkipLog', 'assert_subject_disjoint',
-           'target_bins', 'subject_splits', 'subject_kfold', 'held_out_splits', 'few_shot', 'MedicalDataset',
-           'first_loadable', 'LayoutIndex', 'read_table_rows', 'read_clinicalclip', 'ClinicalCLIPDataset',
-           'read_scoligait', 'ScoliGaitDataset', 'lv_mask', 'EchoNetDataset', 'read_echonet', 'read_tracings',
-           'SpatialCLIPDataset', 'read_spatialclip', 'read_filenames', 'FilenameDataset', 'detect_layout',
-           'open_dataset', 'region_joints', 'render_gaussian_maps', 'read_mmaction_keypoints',
-           'read_region_annotations', 'ClinicianPriors', 'ValidationReport', 'validate', 'validate_main',
-           'SubjectBatchSampler', 'make_loader', 'set_epoch', 'open_run_reader', 'make_splits', 'split_dataset',
-           'shots_per_bin', 'few_shot_train', 'write_few_shot_list']
+           'TARGET_RANGES', 'COBB_CLASSES', 'TRACED_COLUMNS', 'DEFAULT_ANATOMY_CODES', 'SPATIALCLIP_CLASSES',
+           'DEFAULT_NAME_PATTERN', 'LAYOUTS', 'REGION_JOINTS', 'SPLIT_NAMES', 'read_classes_json', 'SkipLog',
+           'assert_subject_disjoint', 'target_bins', 'subject_splits', 'subject_kfold', 'held_out_splits', 'few_shot',
+           'MedicalDataset', 'first_loadable', 'LayoutIndex', 'read_table_rows', 'read_clinicalclip',
+           'ClinicalCLIPDataset', 'read_scoligait', 'ScoliGaitDataset', 'lv_mask', 'EchoNetDataset', 'disc_volume',
+           'traced_ef', 'read_echonet', 'read_tracings', 'SpatialCLIPDataset', 'read_spatialclip', 'read_filenames',
+           'FilenameDataset', 'detect_layout', 'open_dataset', 'region_joints', 'render_gaussian_maps',
+           'read_mmaction_keypoints', 'read_region_annotations', 'ClinicianPriors', 'ValidationReport', 'validate',
+           'validate_main', 'SubjectBatchSampler', 'make_loader', 'set_epoch', 'open_run_reader', 'make_splits',
+           'split_dataset', 'shots_per_bin', 'few_shot_train', 'write_few_shot_list']
 
 # %% ../nbs/05_datasets.ipynb #a35efc89
 VIDEO_EXTS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg")
@@ -854,6 +854,30 @@ class EchoNetDataset(MedicalDataset):
 
     def _read(self): return self._adopt(read_echonet(self.root, self._target, self._use_tracings))
 
+# %% ../nbs/05_datasets.ipynb #74cb1666
+TRACED_COLUMNS = ["EF_traced", "EDV_traced", "ESV_traced"]
+
+def disc_volume(lines, scale:float=1.0) -> float:
+    "Volume of one traced frame by the method of discs, Σ π/4·d²·L/n (`lines` n+1 × 4, long axis first): pixel³, or mL with `scale` in cm per pixel."
+    xy = np.asarray(lines, float)
+    if xy.ndim != 2 or xy.shape[1] != 4 or len(xy) < 2:
+        raise DataError(f"cannot take a volume from tracing lines of shape {xy.shape}", field="X1",
+                        expected="rows of X1, Y1, X2, Y2: the long axis, then at least one disc chord")
+    L = math.hypot(xy[0, 2] - xy[0, 0], xy[0, 3] - xy[0, 1])
+    d = np.hypot(xy[1:, 2] - xy[1:, 0], xy[1:, 3] - xy[1:, 1])
+    return float(np.pi / 4 * np.sum(d ** 2) * L / len(d)) * scale ** 3
+
+def traced_ef(lines_by_frame:Mapping, scale:float=1.0) -> tuple:
+    "(EF, EDV, ESV) of one clip from its traced frames {frame: lines}: the larger disc volume is ED, the smaller ES."
+    vols = [disc_volume(lines, scale) for lines in lines_by_frame.values()]
+    edv, esv = max(vols), min(vols)
+    return (100 * (edv - esv) / edv if edv > 0 else math.nan), edv, esv
+
+def _with_traced(rec:pd.DataFrame, tracings:Mapping) -> pd.DataFrame:
+    "`rec` with the columns `TRACED_COLUMNS` (NaN for a clip without usable tracings)."
+    vals = [traced_ef(tracings[c]["lines"]) if c in tracings else (math.nan,) * 3 for c in rec["clip_id"]]
+    return rec.assign(**{k: np.array([v[j] for v in vals], float) for j, k in enumerate(TRACED_COLUMNS)})
+
 # %% ../nbs/05_datasets.ipynb #ffeaf4b1
 def read_echonet(root, target:str="EF", tracings:bool=True) -> LayoutIndex:
     "The index of an EchoNet-Dynamic folder: `FileList.csv` rows as records (+ `VolumeTracings.csv` as `extra['tracings']`)."
@@ -890,6 +914,7 @@ def read_echonet(root, target:str="EF", tracings:bool=True) -> LayoutIndex:
     if tracings and (root / "VolumeTracings.csv").exists():
         ix.extra["tracings"], more, ix.warnings = read_tracings(root / "VolumeTracings.csv", rec)
         ix.problems += more
+    ix.records = _with_traced(rec, ix.extra["tracings"])       # beside FileList's EF, EDV, ESV: never a target
     return ix
 
 # %% ../nbs/05_datasets.ipynb #b98ad29d
@@ -972,6 +997,21 @@ def _extra_check(self:EchoNetDataset, rec, plan):
     if plan and n is not None and not math.isnan(n) and int(n) != plan[0].frames:
         self.warnings.append(DataError(f"NumberOfFrames says {int(n)} but the video has {plan[0].frames} frames",
                                        path=self.index_path, row=rec["row"], field="NumberOfFrames"))
+    return out
+
+# %% ../nbs/05_datasets.ipynb #5b37cc24
+@patch
+def ef_disagreements(self:EchoNetDataset, tolerance:float=5.0) -> list:
+    "A warning (FileList.csv's row, both EFs) for every clip whose listed EF is more than `tolerance` points from its traced EF."
+    out, rec = [], self.records
+    if "EF" not in rec or "EF_traced" not in rec: return out
+    for cid, row, listed, traced in zip(rec["clip_id"], rec["row"], rec["EF"], rec["EF_traced"]):
+        if pd.isna(listed) or pd.isna(traced) or abs(listed - traced) <= tolerance: continue
+        rows = [r for rs in self.tracings[cid]["rows"].values() for r in rs]
+        out.append(DataError(f"'{cid}': EF {listed:.1f} but {traced:.1f} traced by the method of discs "
+                             f"(VolumeTracings.csv rows {min(rows)}–{max(rows)}), {abs(listed - traced):.1f} points apart",
+                             path=self.index_path, row=row, field="EF",
+                             expected=f"the listed and traced EF within {tolerance:g} points"))
     return out
 
 # %% ../nbs/05_datasets.ipynb #19b76cfc
@@ -1431,8 +1471,8 @@ def _recipe_classes(recipe):
 
 # %% ../nbs/05_datasets.ipynb #ef286f0f
 def validate(root, layout:str|None=None, frames:int=8, size=112, classes=None, recipe:str|None=None,
-             progress:bool=True, **kw) -> ValidationReport:
-    "Read every item of the dataset at `root` once and report every problem with file, row and field."
+             progress:bool=True, ef_tolerance:float=5.0, **kw) -> ValidationReport:
+    "Read every item of the dataset at `root` once and report every problem with file, row and field (EchoNet: and listed vs traced EF)."
     from tqdm.auto import tqdm
     root = Path(root)
     if classes is None and recipe is not None: classes = _recipe_classes(recipe)
@@ -1450,8 +1490,9 @@ def validate(root, layout:str|None=None, frames:int=8, size=112, classes=None, r
     if ds.priors is not None: found += [e for e in ds.priors.problems if e not in found]
     for i in tqdm(range(len(ds)), desc=f"validate {root.name}", unit="item", disable=not progress, file=sys.stderr):
         found += ds.check_item(i)
+    warned = ds.warnings + (ds.ef_disagreements(ef_tolerance) if isinstance(ds, EchoNetDataset) else [])
     order = lambda e: (str(e.path), -1 if e.row is None else e.row)       # by file, then row
-    rep.problems, rep.warnings = sorted(_dedupe(found), key=order), sorted(_dedupe(ds.warnings), key=order)
+    rep.problems, rep.warnings = sorted(_dedupe(found), key=order), sorted(_dedupe(warned), key=order)
     return rep
 
 def validate_main(argv=None) -> int:
@@ -1465,6 +1506,8 @@ def validate_main(argv=None) -> int:
     p.add_argument("--size", type=int, default=None, help="decode size used for the check (default: the recipe's, else 112)")
     p.add_argument("--recipe", default=None, help="a recipe whose classes and frame count to check against")
     p.add_argument("--classes", default=None, help="comma-separated class names (overrides classes.json)")
+    p.add_argument("--ef-tolerance", type=float, default=5.0, help="EchoNet: warn when FileList's EF and the EF traced "
+                   "in VolumeTracings.csv differ by more EF points (default 5)")
     p.add_argument("--csv", default=None, help="also write every problem to this CSV file")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
@@ -1473,7 +1516,8 @@ def validate_main(argv=None) -> int:
         cfg = load_config(a.recipe)
         frames = frames or cfg.data.get("frames", None); size = size or cfg.data.get("size", None)
     classes = [c.strip() for c in a.classes.split(",")] if a.classes else None
-    rep = validate(a.root, a.layout, frames or 8, size or 112, classes=classes, recipe=a.recipe, progress=not a.quiet)
+    rep = validate(a.root, a.layout, frames or 8, size or 112, classes=classes, recipe=a.recipe, progress=not a.quiet,
+                   ef_tolerance=a.ef_tolerance)
     if a.csv:
         atomic_write(a.csv, lambda t: rep.to_frame().to_csv(t, index=False), suffix=".csv")
     if rep.ok:

@@ -161,6 +161,36 @@ def test_echonet_reads_targets_and_tracings(echo):
     assert D.EchoNetDataset(echo, frames=4, size=16, target="EDV")[0].target == 60.0
     assert D.EchoNetDataset(echo, frames=4, size=16, split="val").records.clip_id.tolist() == ["0X002"]
 
+def test_echonet_traced_ef_by_discs(echo):
+    "EDV, ESV and EF from VolumeTracings.csv by the method of discs, beside FileList's values, never the target."
+    def discs(r):                                      # the fixture's chords: 5 across a circle of radius r, long axis 2r
+        y = np.linspace(-.9 * r, .9 * r, 5)
+        return np.pi / 4 * np.sum(4 * (r * r - y * y)) * 2 * r / 5
+    ds = D.open_dataset(echo, frames=4, size=16)
+    rec = ds.records
+    assert list(rec.columns[-3:]) == D.TRACED_COLUMNS == ["EF_traced", "EDV_traced", "ESV_traced"]
+    np.testing.assert_allclose(rec.EDV_traced, discs(9.0), rtol=1e-5)
+    np.testing.assert_allclose(rec.ESV_traced, discs(3.0), rtol=1e-5)
+    np.testing.assert_allclose(rec.EF_traced, 100 * (1 - 1 / 27), atol=1e-4)       # volumes scale as r³
+    assert list(rec.EF) == [50.0, 51.0, 52.0, 53.0] and ds[1].target == 51.0         # FileList's EF stays the target
+    assert "EF_traced" not in ds[1].meta
+    off = D.EchoNetDataset(echo, frames=4, size=16, tracings=False).records
+    assert off[D.TRACED_COLUMNS].isna().all().all()
+    assert D.EchoNetDataset(echo, frames=4, size=16, tracings=False).ef_disagreements() == []
+
+def test_traced_ef_with_a_missing_or_broken_tracing(echo, tmp_path):
+    "A clip whose tracing is dropped or unusable gets NaN traced values (the tracing problem is reported as before)."
+    d = tmp_path / "echo"; shutil.copytree(echo, d)
+    tr = pd.read_csv(d / "VolumeTracings.csv")
+    tr = tr[tr.FileName != "0X001.avi"]
+    tr.loc[tr.index[(tr.FileName == "0X002.avi") & (tr.Frame == 4)][1:], "Frame"] = 7   # 0X002 now traced on 3 frames
+    tr.to_csv(d / "VolumeTracings.csv", index=False)
+    rec = D.read_echonet(d).records.set_index("clip_id")
+    assert rec.loc[["0X001", "0X002"], "EF_traced"].isna().all() and rec.loc[["0X000", "0X003"], "EF_traced"].notna().all()
+    rep, msgs = problems(d, frames=4, size=16)
+    assert_reported(msgs, "field 'Frame': '0X002' is traced on 3 frame(s) [0, 4, 7]")
+    assert not [w for w in map(str, rep.warnings) if "method of discs" in w and ("'0X001'" in w or "'0X002'" in w)]
+
 def test_spatialclip_boxes_normalised_after_letterbox(us):
     ds = D.open_dataset(us, size=40)
     assert type(ds) is D.SpatialCLIPDataset and ds.classes == ["non-standard", "standard"]
@@ -388,6 +418,20 @@ def test_cli_validate_lists_every_problem(tree_copy):
     r = _cli(tree_copy, "--layout", "nope")
     assert r.returncode == 2 and "invalid choice" in r.stderr
 
+
+def test_validate_warns_when_listed_and_traced_ef_disagree(echo):
+    "The fixture lists EF 50–53 but traces a disc shrinking from radius 9 to 3 (EF 96.3): one warning per clip."
+    rep = D.validate(echo, frames=4, size=16, progress=False)
+    assert rep.ok, str(rep)
+    w = [str(e) for e in rep.warnings if "method of discs" in str(e)]
+    assert len(w) == 4
+    assert ("FileList.csv, row 3, field 'EF': '0X001': EF 51.0 but 96.3 traced by the method of discs "
+            "(VolumeTracings.csv rows 14–25), 45.3 points apart (expected the listed and traced EF within 5 points)") in w[1], w[1]
+    assert not [e for e in D.validate(echo, frames=4, size=16, progress=False, ef_tolerance=50).warnings
+                if "method of discs" in str(e)]
+    r = _cli(echo, "--frames", 4, "--size", 16, "-q", "--ef-tolerance", 45)       # 46.3 and 45.3 apart: warned; 44.3, 43.3 not
+    assert r.returncode == 0 and r.stdout.strip().endswith(": OK, 2 warning(s)"), r.stdout + r.stderr
+    assert "warning: " in r.stdout and "EF 50.0 but 96.3 traced" in r.stdout and "EF 52.0" not in r.stdout
 
 # --------------------------------------------------------------------------------- splits, few-shot, batches, priors
 def test_one_split_policy_for_readers_and_training(tmp_path):
