@@ -100,3 +100,21 @@ def test_open_clip_towers_need_a_folder():
         build_model(load_config("spatialclip_quality", ["model.image_encoder=open_clip", "model.text_encoder=hash"]))
     with pytest.raises(ConfigError, match="model.text_path"):
         build_model(load_config("gaitlab_kd", ["model.text_encoder=open_clip"]))
+
+
+def test_a_real_run_trains_saves_and_reloads_with_open_clip_towers(oc_dirs, tmp_path, no_network):
+    "`medclip train` on tiny synthetic gait with open_clip video (per frame) and text towers; the run reloads with them."
+    from medclip_nb.train import train
+    from medclip_nb.run import load_run
+    image_dir, text_dir = oc_dirs
+    tiny = ["data.synth.subjects=9", "data.synth.clips_per_subject=2", "data.synth.frames=8", "data.synth.size=32",
+            "data.frames=4", "data.size=32", "data.batch_size=6", "model.embed_dim=32", "train.max_epochs=1",
+            "model.losses.distill=0.0", "model.losses.ce=1.0"]
+    run = train("gaitlab_kd", out=tmp_path, name="oc", overrides=tiny + _open_clip_overrides("gaitlab_kd", image_dir, text_dir),
+                progress=False)
+    cfg = load_config(run / "config.yaml")["model"]
+    assert (cfg["video_encoder"], cfg["image_path"], cfg["text_encoder"], cfg["text_path"]) == \
+        ("frames:open_clip", str(image_dir), "open_clip", str(text_dir))
+    model = load_run(run).model
+    assert type(model.encoders["video"].image_encoder) is E.OpenCLIPVisionEncoder
+    assert type(model.encoders["text"]) is T.OpenCLIPTextEncoder and model.encoders["text"].dim == 24
