@@ -22,8 +22,8 @@ __all__ = ['OPEN_CLIP_CONFIG', 'OPEN_CLIP_WEIGHTS', 'TEXT_ENCODERS', 'ABBREVIATI
            'quiet_transformers', 'check_hf_folder', 'make_tiny_clip', 'TextEncoder', 'HashTextEncoder',
            'HashingTextEncoder', 'HFTextEncoder', 'minilm_path', 'MiniLMTextEncoder', 'CLIPTextEncoder',
            'check_open_clip_folder', 'load_open_clip', 'make_tiny_open_clip', 'OpenCLIPTextEncoder',
-           'build_text_encoder', 'readable_class_name', 'class_prompts', 'encode_class_prompts', 'CoOpPromptLearner',
-           'OrdinalBins']
+           'OpenCLIPPromptTokenizer', 'build_text_encoder', 'readable_class_name', 'class_prompts',
+           'encode_class_prompts', 'CoOpPromptLearner', 'OrdinalBins']
 
 # %% ../nbs/06_text.ipynb #64195f6e
 def _download_hint(path, example_repo:str) -> str:
@@ -382,6 +382,50 @@ class OpenCLIPTextEncoder(TextEncoder):
         z = self.model.encode_text(self.tokenizer(texts).to(self.device))
         return F.normalize(z, dim=-1) if self.normalize else z
 
+# %% ../nbs/06_text.ipynb #5ecfa271
+class OpenCLIPPromptTokenizer:
+    "open_clip's `SimpleTokenizer` with the Hugging Face calls CoOp makes: `tok(text, add_special_tokens=)`, `tok.pad(...)`."
+    def __init__(self, tok):
+        if not hasattr(tok, "sot_token_id"):
+            raise ConfigError(f"CoOp with open_clip needs its BPE SimpleTokenizer; this folder uses {type(tok).__name__}")
+        self.tok = tok
+
+    def __call__(self, text:str, add_special_tokens:bool=True) -> dict:
+        ids = self.tok.encode(text)
+        return {"input_ids": [self.tok.sot_token_id, *ids, self.tok.eot_token_id] if add_special_tokens else ids}
+
+    def pad(self, batch:dict, return_tensors:str="pt") -> dict:
+        L = self.tok.context_length
+        ids = torch.zeros(len(batch["input_ids"]), L, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, r in enumerate(batch["input_ids"]):
+            r = r if len(r) <= L else r[:L - 1] + [self.tok.eot_token_id]   # truncated as open_clip does: EOT kept
+            ids[i, :len(r)], mask[i, :len(r)] = torch.tensor(r), 1
+        return {"input_ids": ids, "attention_mask": mask}
+
+# %% ../nbs/06_text.ipynb #93316c94
+@patch(as_prop=True)
+def prompt_tokenizer(self:OpenCLIPTextEncoder): return OpenCLIPPromptTokenizer(self.tokenizer)
+
+@patch(as_prop=True)
+def token_embedding(self:OpenCLIPTextEncoder) -> nn.Embedding:
+    if not isinstance(getattr(self.model, "token_embedding", None), nn.Embedding):
+        raise ConfigError(f"CoOp needs a CLIP text transformer; the open_clip folder '{self.path}' has a "
+                          f"{type(getattr(self.model, 'text', self.model)).__name__} text tower")
+    return self.model.token_embedding
+
+@patch
+def encode_embeds(self:OpenCLIPTextEncoder, inputs_embeds, attention_mask, input_ids):
+    "open_clip's `encode_text` from token embeddings (B, L, E) (CoOp); pools where open_clip pools (`text_pool_type`)."
+    from open_clip.transformer import text_global_pool
+    m, L = self.model, inputs_embeds.shape[1]
+    x = inputs_embeds.to(m.transformer.get_cast_dtype()) + m.positional_embedding[:L].to(inputs_embeds.dtype)
+    x = m.ln_final(m.transformer(x, attn_mask=None if m.attn_mask is None else m.attn_mask[:L, :L]))
+    x = text_global_pool(x, input_ids, m.text_pool_type, eos_token_id=getattr(m, "text_eos_id", None))
+    if m.text_projection is not None:
+        x = m.text_projection(x) if isinstance(m.text_projection, nn.Linear) else x @ m.text_projection
+    return F.normalize(x, dim=-1) if self.normalize else x
+
 # %% ../nbs/06_text.ipynb #0c92886a
 TEXT_ENCODERS = {"hash": HashTextEncoder, "hashing": HashingTextEncoder, "minilm": MiniLMTextEncoder, "hf": HFTextEncoder, "clip": CLIPTextEncoder,
                  "open_clip": OpenCLIPTextEncoder}
@@ -436,9 +480,9 @@ class CoOpPromptLearner(nn.Module):
                  class_specific:bool=False, readable:bool=True, init_std:float=0.02):
         super().__init__()
         if not hasattr(encoder, "encode_embeds"):
-            raise ConfigError(f"{type(encoder).__name__} cannot take token embeddings; CoOp needs CLIPTextEncoder or HFTextEncoder")
+            raise ConfigError(f"{type(encoder).__name__} cannot take token embeddings; CoOp needs CLIPTextEncoder, HFTextEncoder or OpenCLIPTextEncoder")
         self.encoder, self.classnames = encoder, list(classnames)
-        tok, emb = encoder.tokenizer, encoder.token_embedding
+        tok, emb = getattr(encoder, "prompt_tokenizer", None) or encoder.tokenizer, encoder.token_embedding
         ids_of = lambda s: tok(s, add_special_tokens=False)["input_ids"]
         if ctx_init:
             init_ids = ids_of(ctx_init); n_ctx = len(init_ids)

@@ -118,3 +118,15 @@ def test_a_real_run_trains_saves_and_reloads_with_open_clip_towers(oc_dirs, tmp_
     model = load_run(run).model
     assert type(model.encoders["video"].image_encoder) is E.OpenCLIPVisionEncoder
     assert type(model.encoders["text"]) is T.OpenCLIPTextEncoder and model.encoders["text"].dim == 24
+
+
+def test_coop_prompts_on_an_open_clip_text_tower(oc_dirs, no_network):
+    "CardiacCLIP's learnable prompt context (model.coop) on an open_clip text tower: the bin prompts train through it."
+    _, text_dir = oc_dirs
+    seed_everything(0)
+    m = build_model(load_config("cardiacclip_lvef", ["model.coop=true", "model.text_encoder=open_clip",
+                                                     f"model.text_path={text_dir}"])).train()
+    assert m.prompt_learner is not None and m.prompt_learner.input_ids.shape[1] == 32   # the folder's context length
+    b = fake_batch(m.modalities, batch_size=3, frames=4, size=32, target_range=(0.0, 100.0))
+    m.compute_losses(m(b), b)["total"].backward()
+    assert m.prompt_learner.ctx.grad is not None and m.prompt_learner.ctx.grad.abs().sum() > 0
