@@ -345,15 +345,17 @@ def load_open_clip(path) -> tuple:
 
 # %% ../nbs/06_text.ipynb #788f2b62
 def make_tiny_open_clip(path, embed_dim:int=16, width:int=32, layers:int=1, image_size:int=32, patch_size:int=8,
-                        context_length:int=32, safetensors:bool=False, seed:int=0, preprocess:dict|None=None) -> Path:
-    "Write a tiny randomly initialised open_clip model (ViT + text transformer) in open_clip's hub folder layout to `path`."
+                        context_length:int=32, safetensors:bool=False, seed:int=0, preprocess:dict|None=None,
+                        vision_cfg:dict|None=None) -> Path:
+    "Write a tiny randomly initialised open_clip model (ViT, or `vision_cfg`, + text transformer) in open_clip's hub folder layout to `path`."
     open_clip = _open_clip()
     from open_clip.model import CLIP
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     model_cfg = dict(embed_dim=embed_dim,
-                     vision_cfg=dict(image_size=image_size, layers=layers, width=width, patch_size=patch_size, head_width=width // 2),
+                     vision_cfg=vision_cfg or dict(image_size=image_size, layers=layers, width=width, patch_size=patch_size,
+                                                   head_width=width // 2),
                      text_cfg=dict(context_length=context_length, vocab_size=49408, width=width, heads=2, layers=layers))
-    pre = dict(mean=[0.1, 0.2, 0.3], std=[0.25, 0.25, 0.25], interpolation="bicubic", resize_mode="shortest", **(preprocess or {}))
+    pre = {**dict(mean=[0.1, 0.2, 0.3], std=[0.25, 0.25, 0.25], interpolation="bicubic", resize_mode="shortest"), **(preprocess or {})}
     torch.manual_seed(seed)
     sd = CLIP(**model_cfg).state_dict()        # open_clip's own architecture, random weights
     (path/OPEN_CLIP_CONFIG).write_text(json.dumps({"model_cfg": model_cfg, "preprocess_cfg": pre}, indent=2))

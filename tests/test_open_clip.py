@@ -130,3 +130,18 @@ def test_coop_prompts_on_an_open_clip_text_tower(oc_dirs, no_network):
     b = fake_batch(m.modalities, batch_size=3, frames=4, size=32, target_range=(0.0, 100.0))
     m.compute_losses(m(b), b)["total"].backward()
     assert m.prompt_learner.ctx.grad is not None and m.prompt_learner.ctx.grad.abs().sum() > 0
+
+
+def test_an_echoclip_like_timm_convnext_tower(tmp_path, no_network):
+    "EchoCLIP's image tower is a timm ConvNeXt inside open_clip: built without timm's ImageNet download, weights from the folder."
+    d = T.make_tiny_open_clip(tmp_path / "echoclip_like", preprocess={"mean": [0.5] * 3, "std": [0.3] * 3},
+                              vision_cfg=dict(timm_model_name="convnext_atto", timm_model_pretrained=False, timm_pool="",
+                                              timm_proj="linear", image_size=32))
+    m = build_model(load_config("cardiacclip_lvef", ["model.video_encoder=frames:open_clip", f"model.image_path={d}",
+                                                     "model.text_encoder=hash"]))
+    enc = m.encoders["video"].image_encoder
+    sd = torch.load(d / "open_clip_pytorch_model.bin", weights_only=True)
+    assert type(enc.backbone).__name__ == "TimmModel" and (enc.mean, enc.size) == ([0.5] * 3, (32, 32))
+    assert all(torch.equal(v, sd[f"visual.{k}"]) for k, v in enc.backbone.state_dict().items())
+    out = m(fake_batch(m.modalities, batch_size=2, frames=3, size=40, target_range=(0.0, 100.0)))
+    assert out.prediction.shape == (2,) and torch.isfinite(out.prediction).all()
