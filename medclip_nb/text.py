@@ -293,7 +293,7 @@ def _open_clip_hint(path) -> str:
             f"--local-dir {path}` (EchoCLIP), then copy the whole folder to '{path}'. Nothing is fetched at run time.")
 
 def _hub_ids(model_cfg:dict) -> list:
-    "Hub names in the config that open_clip would fetch (a text tower or tokenizer named by hub id, not a local folder)."
+    "Hub names in the config that open_clip would fetch (a Hugging Face text tower named by hub id, not a local folder)."
     t = model_cfg.get("text_cfg") or {}
     return [f"text_cfg.{k} = {t[k]!r}" for k in ("hf_model_name",) if t.get(k) and not Path(str(t[k])).expanduser().is_dir()]
 
