@@ -236,8 +236,10 @@ class _EncoderKeys:
                                 doc="concept queries (body regions) of frame_pooling=concept")
     image_encoder: str = schema_key("resnet18", doc="encoders.IMAGE_ENCODERS")
     image_pretrained: str | None = schema_key(None, doc="local weights file (CLIP: folder), or 'packaged'")
-    text_encoder: str = schema_key("minilm", doc="text.TEXT_ENCODERS: hash | hashing | minilm | hf | clip")
-    text_path: str | None = schema_key(None, doc="local folder for the hf / clip text encoders")
+    image_path: str | None = schema_key(None, doc="local model folder of the image encoder (open_clip), per image or per "
+                                        "frame (video_encoder frames:<image encoder>)")
+    text_encoder: str = schema_key("minilm", doc="text.TEXT_ENCODERS: hash | hashing | minilm | hf | clip | open_clip")
+    text_path: str | None = schema_key(None, doc="local folder for the hf / clip / open_clip text encoders")
     attention_kind: str = schema_key("joint", ("frame", "joint", "spatial"), "level of the clinician attention maps")
     kinematics_features: int = schema_key(238, doc="width of the kinematic knowledge map")
     kinematics_encoder: str = schema_key("conv", ("conv", "transformer", "joint_attention"),

@@ -4,7 +4,7 @@
 
 # %% ../nbs/07_encoders.ipynb #9d821e41
 from __future__ import annotations
-import math, hashlib
+import math, hashlib, json
 from functools import partial
 from pathlib import Path
 from typing import Sequence
@@ -17,17 +17,17 @@ from fastcore.basics import patch
 
 from .core import MissingModelError, ConfigError, DataError, need
 from .video import NORM_PRESETS
-from .text import check_hf_folder, quiet_transformers
+from .text import check_hf_folder, quiet_transformers, load_open_clip
 
 # %% auto #0
 __all__ = ['TV_VIDEO_FAMILY', 'TV_IMAGE_FAMILY', 'LITE0_BLOCKS', 'LITE_NORM', 'PACKAGED_WEIGHTS', 'IMAGE_ENCODERS',
            'VIDEO_ENCODERS', 'ATTENTION_KINDS', 'BOX_FEATURES', 'Encoder', 'load_torchvision_weights', 'Tiny3DCNN',
-           'TorchvisionVideoEncoder', 'renormalize', 'TorchvisionImageEncoder', 'CLIPVisionEncoder', 'Conv2dSame',
-           'MBConvLite', 'EfficientNetLite0', 'packaged_weights', 'EfficientNetLiteEncoder', 'FrameEncoder',
-           'build_image_encoder', 'build_video_encoder', 'masked_mean', 'standardise_rows', 'sinusoidal_positions',
-           'TemporalConv', 'TemporalTransformer', 'AttentionMapEncoder', 'knowledge_map_input', 'KinematicsEncoder',
-           'JointAttentionEncoder', 'box_features', 'anatomy_layout_size', 'anatomy_layout', 'SpatialBoxEncoder',
-           'ProjectionHead', 'LogitScale']
+           'TorchvisionVideoEncoder', 'renormalize', 'TorchvisionImageEncoder', 'CLIPVisionEncoder', 'open_clip_resize',
+           'OpenCLIPVisionEncoder', 'Conv2dSame', 'MBConvLite', 'EfficientNetLite0', 'packaged_weights',
+           'EfficientNetLiteEncoder', 'FrameEncoder', 'build_image_encoder', 'build_video_encoder', 'masked_mean',
+           'standardise_rows', 'sinusoidal_positions', 'TemporalConv', 'TemporalTransformer', 'AttentionMapEncoder',
+           'knowledge_map_input', 'KinematicsEncoder', 'JointAttentionEncoder', 'box_features', 'anatomy_layout_size',
+           'anatomy_layout', 'SpatialBoxEncoder', 'ProjectionHead', 'LogitScale']
 
 # %% ../nbs/07_encoders.ipynb #703ab740
 class Encoder(nn.Module):
@@ -281,6 +281,50 @@ class CLIPVisionEncoder(Encoder):
         patches = self.backbone.visual_projection(vm.post_layernorm(out.last_hidden_state[:, 1:]))
         return patches, out.image_embeds
 
+# %% ../nbs/07_encoders.ipynb #5872e287
+_INTERPOLATIONS = {"bicubic": "bicubic", "bilinear": "bilinear", "nearest": "nearest", "random": "bicubic"}   # open_clip -> torch
+
+def open_clip_resize(x, size, resize_mode:str="shortest", interpolation:str="bicubic", fill:float=0.0):
+    "Resize 0–1 images (B,C,H,W) to `size` (int or (h, w)) as open_clip's preprocessing does; `fill` (0–1) pads 'longest'."
+    th, tw = (size, size) if isinstance(size, int) else tuple(int(v) for v in size)
+    H, W = x.shape[-2:]
+    if (H, W) == (th, tw): return x
+    if resize_mode not in ("shortest", "longest", "squash"):
+        raise ConfigError(f"unknown open_clip resize_mode '{resize_mode}'; choose one of ['longest', 'shortest', 'squash']")
+    mode = _INTERPOLATIONS.get(interpolation, "bicubic")
+    rs = lambda hw: F.interpolate(x, size=hw, mode=mode, **({} if mode == "nearest" else dict(align_corners=False, antialias=True)))
+    if resize_mode == "squash": return rs((th, tw))
+    scale = max(th / H, tw / W) if resize_mode == "shortest" else min(th / H, tw / W)
+    nh, nw = max(1, round(H * scale)), max(1, round(W * scale))
+    y = rs((nh, nw))
+    if resize_mode == "shortest":                            # centre crop
+        top, left = (nh - th) // 2, (nw - tw) // 2
+        return y[..., top:top + th, left:left + tw]
+    top, left = (th - nh) // 2, (tw - nw) // 2                # centre pad
+    return F.pad(y, (left, tw - nw - left, top, th - nh - top), value=float(fill))
+
+# %% ../nbs/07_encoders.ipynb #37a2ae9a
+class OpenCLIPVisionEncoder(Encoder):
+    "The image tower of a local open_clip folder: `(B,C,H,W) -> (the embedding as one token (B,1,D), image embedding (B,D))`."
+    def __init__(self, path, trainable:bool=False, input_norm:str="imagenet"):
+        super().__init__()
+        model, pre = load_open_clip(path)
+        self.path, self.backbone = Path(path).expanduser(), model.visual
+        self.mean, self.std = [float(v) for v in pre["mean"]], [float(v) for v in pre["std"]]
+        self.size, self.resize_mode = pre["size"], pre.get("resize_mode", "shortest")
+        self.interpolation, self.fill = pre.get("interpolation", "bicubic"), float(pre.get("fill_color", 0)) / 255
+        renormalize(torch.zeros(1, 3, 1, 1), input_norm, self.mean, self.std)   # validate the name now
+        self.input_norm = input_norm
+        self.out_dim = int(json.loads((self.path/"open_clip_config.json").read_text())["model_cfg"]["embed_dim"])
+        self.freeze_(trainable)
+
+    def forward(self, x):
+        px = renormalize(x.float(), self.input_norm, (0.0, 0.0, 0.0), (1.0, 1.0, 1.0))    # 0–1 pixels
+        px = open_clip_resize(px, self.size, self.resize_mode, self.interpolation, self.fill)
+        mean, std = (torch.tensor(v, device=px.device).view(1, -1, 1, 1) for v in (self.mean, self.std))
+        emb = self.backbone((px - mean) / std)
+        return emb.unsqueeze(1), emb
+
 # %% ../nbs/07_encoders.ipynb #c109b1b4
 LITE0_BLOCKS = ((1, 3, 1, 16, 1), (6, 3, 2, 24, 2), (6, 5, 2, 40, 2), (6, 3, 2, 80, 3),
                 (6, 5, 1, 112, 3), (6, 5, 2, 192, 4), (6, 3, 1, 320, 1))   # (expand, kernel, stride, channels, repeats)
@@ -380,14 +424,19 @@ def _clip_image_encoder(pretrained=None, **kw) -> Encoder:
     if pretrained is None: raise ConfigError("image encoder 'clip' needs `pretrained`: a local CLIP checkpoint folder")
     return CLIPVisionEncoder(pretrained, **kw)
 
+def _open_clip_image_encoder(pretrained=None, **kw) -> Encoder:
+    if pretrained is None: raise ConfigError("image encoder 'open_clip' needs `pretrained` (model.image_path): a local open_clip folder")
+    return OpenCLIPVisionEncoder(pretrained, **kw)
+
 IMAGE_ENCODERS = {   # name -> builder(pretrained, **kw)
     **{name: partial(TorchvisionImageEncoder, name) for name in sorted(TV_IMAGE_FAMILY)},
     "efficientnet_lite0": EfficientNetLiteEncoder,
     "clip": _clip_image_encoder,
+    "open_clip": _open_clip_image_encoder,
 }
 
 def build_image_encoder(name:str, pretrained=None, **kw) -> Encoder:
-    "An image encoder by name: a torchvision ResNet/ConvNeXt or EfficientNet-Lite0 (`pretrained`: state-dict file, or 'packaged') or 'clip' (`pretrained`: folder)."
+    "An image encoder by name: a torchvision ResNet/ConvNeXt or EfficientNet-Lite0 (`pretrained`: state-dict file, or 'packaged') or 'clip' / 'open_clip' (`pretrained`: folder)."
     if pretrained == "packaged": pretrained = packaged_weights(name)
     if name not in IMAGE_ENCODERS: raise ConfigError(f"unknown image encoder '{name}'; choose one of {list(IMAGE_ENCODERS)}")
     return IMAGE_ENCODERS[name](pretrained, **kw)

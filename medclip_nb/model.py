@@ -89,15 +89,24 @@ KINEMATICS_ENCODERS = {   # model.kinematics_encoder -> builder(model settings)
 }
 
 # %% ../nbs/10_model.ipynb #34249fa4
+def _image_weights(s:dict, key:str):
+    "An image encoder's weights: `model.image_path` (a model folder such as open_clip's) or `model.<key>`, not two different ones."
+    folder, other = s["image_path"], s[key]
+    if folder is not None and other is not None and folder != other:
+        raise ConfigError(f"model.image_path ({folder!r}) and model.{key} ({other!r}) both name the image encoder's weights: set one")
+    return folder if folder is not None else other
+
 def _video_encoder(s:dict) -> nn.Module:
     "The recipe's video encoder; wrapped in `MultiScale` (EchoZoom / S²) unless `model.multiscale` is [1]."
-    enc = build_video_encoder(s["video_encoder"], pretrained=s["video_pretrained"])
+    per_frame = s["video_encoder"].startswith("frames:")       # an image encoder per frame reads model.image_path too
+    pretrained = _image_weights(s, "video_pretrained") if per_frame else s["video_pretrained"]
+    enc = build_video_encoder(s["video_encoder"], pretrained=pretrained)
     scales = [int(x) for x in s["multiscale"]]
     return enc if scales == [1] else MultiScale(enc, scales)
 
 ENCODERS = {   # modality -> builder(model settings) of its encoder
     "video": _video_encoder,
-    "image": lambda s: build_image_encoder(s["image_encoder"], pretrained=s["image_pretrained"]),
+    "image": lambda s: build_image_encoder(s["image_encoder"], pretrained=_image_weights(s, "image_pretrained")),
     "text": lambda s: build_text_encoder(s["text_encoder"], path=s["text_path"]),
     "attention": lambda s: AttentionMapEncoder(kind=s["attention_kind"], dim=s["embed_dim"]),
     "kinematics": lambda s: choose(KINEMATICS_ENCODERS, s["kinematics_encoder"], "model.kinematics_encoder")(s),

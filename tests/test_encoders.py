@@ -19,15 +19,17 @@ def test_import_loads_no_transformers():
 def test_hub_ids_are_never_downloaded(hub_id, tmp_path, monkeypatch):
     "A hub id given as a path is a missing local folder, not a download."
     monkeypatch.chdir(tmp_path)
-    for make in (T.CLIPTextEncoder, T.HFTextEncoder, E.CLIPVisionEncoder):
+    for make in (T.CLIPTextEncoder, T.HFTextEncoder, E.CLIPVisionEncoder, T.OpenCLIPTextEncoder, E.OpenCLIPVisionEncoder):
         with pytest.raises(MissingModelError, match="Nothing is fetched at run time"):
             make(hub_id)
 
 
 def test_registry_names_and_errors():
     assert "tiny3d" in E.VIDEO_ENCODERS and "r3d_18" in E.VIDEO_ENCODERS and "frames:clip" in E.VIDEO_ENCODERS
+    assert "frames:open_clip" in E.VIDEO_ENCODERS and "open_clip" in T.TEXT_ENCODERS
     with pytest.raises(ConfigError): E.build_video_encoder("resnet18")      # an image model needs the frames: prefix
     with pytest.raises(ConfigError): T.build_text_encoder("clip")           # needs a local folder
+    with pytest.raises(ConfigError): T.build_text_encoder("open_clip")
 
 
 @pytest.mark.parametrize("frames", [3, 8])
@@ -102,7 +104,7 @@ def test_one_normalisation_table():
 
 def test_registries_are_tables_of_builders():
     "Every name an error lists is a key of the table, and every key builds."
-    assert list(E.IMAGE_ENCODERS)[-2:] == ["efficientnet_lite0", "clip"]
+    assert list(E.IMAGE_ENCODERS)[-3:] == ["efficientnet_lite0", "clip", "open_clip"]
     assert all(f"frames:{n}" in E.VIDEO_ENCODERS for n in E.IMAGE_ENCODERS)
     with pytest.raises(ConfigError, match="choose one of") as err: E.build_video_encoder("i3d")
     assert all(repr(k) in str(err.value) for k in E.VIDEO_ENCODERS)
