@@ -1084,6 +1084,9 @@ def gait_summary(params:dict, vis:pd.DataFrame, posture:pd.DataFrame|None=None, 
     return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
 
 # %% ../nbs/17_pose.ipynb #2a7d5083
+_FLAG_JOINTS = {   # parameter: the COCO-17 joints whose deviation it can explain
+    "knee_flex_peak": (13, 14), "knee_flex_rom": (13, 14), "hip_flex_rom": (11, 12), "ankle_flex_rom": (15, 16),
+    "arm_swing": (5, 6, 7, 8, 9, 10), "trunk_flex": (5, 6, 11, 12), "head_neck_flex": (0, 1, 2, 3, 4)}
 _FLAG_WORDS = {   # parameter: (when low, when high)
     "cadence": ("Slow cadence", "Fast cadence"), "stride_time": ("Short stride time", "Long stride time"),
     "stance_pct": ("Short stance", "Prolonged stance"),
@@ -1095,7 +1098,7 @@ _FLAG_WORDS = {   # parameter: (when low, when high)
     "step_time_si": ("Asymmetric step time", "Asymmetric step time"),
     "stance_time_si": ("Asymmetric stance time", "Asymmetric stance time"),
     "trunk_flex": ("Trunk leaning backward", "Forward-flexed trunk posture"),
-    "head_neck_flex": ("Head carried backward", "Forward head posture (head and neck flexed forward)"),
+    "head_neck_flex": ("Head carried backward", "Forward head posture, head and neck flexed forward"),
 }
 
 def _flag_sentence(row) -> str:
@@ -1113,7 +1116,8 @@ def describe_walk(params:dict, summary:pd.DataFrame, vis:pd.DataFrame, joints_ph
                   seen:np.ndarray|None=None) -> str:
     """A few sentences from the clinician's table: cadence and which foot it comes from, then each parameter outside its
     typical range; a walk with none outside is described as within typical ranges. The joint with the largest
-    deviation (joints × phases) is named only when something is flagged and only among joints seen (`seen`, 17 bools)."""
+    deviation (joints × phases) is named only among joints seen (`seen`, 17 bools) that a flagged parameter is about
+    (timing and symmetry flags: the legs), so occlusion or a stray upper-body score cannot make it the headline."""
     if not params.get("gait_cycle_found"):
         feet = {s: float(vis.loc[[j for j in ("ankle", "heel") if j in vis.index], s].min()) for s in "lr"}
         if max(feet.values()) < MIN_SEEN:
@@ -1131,6 +1135,9 @@ def describe_walk(params:dict, summary:pd.DataFrame, vis:pd.DataFrame, joints_ph
         out.append(f"All {len(measured)} measured parameters are within typical ranges.")
     elif joints_phase is not None:
         jp = joints_phase.to_numpy(float).copy()
+        about = np.zeros(17, bool)
+        for p in flagged.parameter: about[list(_FLAG_JOINTS.get(p[:-2] if p[-2:] in ("_l", "_r") else p, range(11, 17)))] = True
+        jp[~about] = np.nan
         if seen is not None: jp[~np.asarray(seen, bool)] = np.nan
         if np.isfinite(jp).any():
             j, ph = np.unravel_index(np.nanargmax(jp), jp.shape)
@@ -1262,6 +1269,7 @@ def write_analysis(analysis:GaitAnalysis, out:os.PathLike, subject:str, clip:str
                                                 "deviation": a.joints_phase.to_numpy().tolist(),
                                                 "attention_mean": a.attention.mean(0).tolist()}))
     atomic_write(pdir / "description.txt", lambda t: Path(t).write_text(a.text + "\n"), suffix=".txt")
+    if a.summary is not None: atomic_write(pdir / "summary.csv", lambda t: a.summary.to_csv(t, index=False), suffix=".csv")
     if overlay and video is not None: write_overlay(video, a, pdir / "overlay.mp4", overlay_side)
     return {"clip_id": clip, "subject_id": subject, "video": str(Path(video).absolute()) if video else "",
             "joints": f"joints/{rel}.npy", "attention_map": f"attention_maps/{rel}.npy",
@@ -1299,6 +1307,15 @@ def _find_videos(inputs:Sequence[str]) -> list:
         else: raise DataError("no such video file or folder", path=p)
     return found
 
+# %% ../nbs/17_pose.ipynb #90e8aca0
+def _update_table(path:Path, df:pd.DataFrame) -> Path:
+    "Write `df` to the CSV `path`, keeping the rows already there of clips (`clip_id`) that `df` does not hold."
+    if path.exists():
+        old = pd.read_csv(path)
+        df = pd.concat([old[~old.clip_id.isin(df.clip_id)], df], ignore_index=True) if len(df) else old
+    atomic_write(path, lambda t: df.to_csv(t, index=False), suffix=".csv")
+    return path
+
 # %% ../nbs/17_pose.ipynb #ee7a7bf4
 def pose_main(argv=None) -> int:
     "medclip pose: pose, kinematics, gait events and phases, knowledge maps, attention priors, text and overlays."
@@ -1323,12 +1340,13 @@ def pose_main(argv=None) -> int:
         if len(vids) != 1: raise DataError("--subject goes with exactly one video", field="--subject")
         vids = [(vids[0][0], a.subject, vids[0][2])]
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-    rows, failed = [], 0
+    rows, tables, failed = [], [], 0
     for v, subject, clip in tqdm(vids, desc="videos", unit="video", disable=len(vids) == 1):
         try:
             an = analyse_video(v, a.openpose, a.max_side or None, a.max_people, progress=True)
             row = write_analysis(an, out, subject, clip, v, overlay=not a.no_overlay, overlay_side=a.overlay_side)
             row["error"] = ""
+            if an.summary is not None: tables.append(an.summary.assign(clip_id=clip, subject_id=subject))
             print(f"{v}: {'gait cycle found, cadence %.0f steps/min' % row['cadence_steps_per_min'] if row['gait_cycle_found'] else NO_GAIT}"
                   + (f"; {row['notes']}" if row["notes"] else ""))
         except DataError as e:   # one bad video must not lose the others: reported, counted, exit status 1
@@ -1336,11 +1354,10 @@ def pose_main(argv=None) -> int:
             print(f"{v}: FAILED: {e}", file=sys.stderr)
             row = {"clip_id": clip, "subject_id": subject, "video": str(Path(v).absolute()), "error": str(e)}
         rows.append(row)
-    idx = out / "pose_index.csv"
-    old = pd.read_csv(idx) if idx.exists() else None
-    df = pd.DataFrame(rows)
-    if old is not None: df = pd.concat([old[~old.clip_id.isin(df.clip_id)], df], ignore_index=True)
-    atomic_write(idx, lambda t: df.to_csv(t, index=False), suffix=".csv")
+    idx = _update_table(out / "pose_index.csv", pd.DataFrame(rows))
+    summary = pd.DataFrame(columns=["clip_id", "subject_id"] + SUMMARY_COLUMNS)
+    if tables: summary = pd.concat(tables, ignore_index=True)[summary.columns]
+    _update_table(out / "pose_summary.csv", summary)
     print(f"wrote {len(rows) - failed} clip(s) to {out} (index: {idx})" + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0
 
