@@ -1039,7 +1039,7 @@ TYPICAL_RANGES = {   # parameter: (typical_low, typical_high, unit, source); sou
     "step_time_si": (-10.0, 10.0, "%", "medclip_nb.gait.NORMS"),
     "stance_time_si": (-10.0, 10.0, "%", "medclip_nb.gait.NORMS"),
     "trunk_flex": (-5.0, 10.0, "deg", _P10),
-    "head_neck_flex": (-10.0, 12.0, "deg", _K05),
+    "head_neck_flex": (-5.0, 25.0, "deg", _K05),
 }
 _NEEDS = {   # parameter: joints it is measured from on its side (feet only where the track has them)
     "stance_pct": ["ankle", "heel", "toe"], "knee_flex_peak": ["hip", "knee", "ankle"], "knee_flex_rom": ["hip", "knee", "ankle"],
@@ -1136,7 +1136,10 @@ def describe_walk(params:dict, summary:pd.DataFrame, vis:pd.DataFrame, joints_ph
     elif joints_phase is not None:
         jp = joints_phase.to_numpy(float).copy()
         about = np.zeros(17, bool)
-        for p in flagged.parameter: about[list(_FLAG_JOINTS.get(p[:-2] if p[-2:] in ("_l", "_r") else p, range(11, 17)))] = True
+        for p in flagged.parameter:
+            key, side = (p[:-2], p[-1]) if p[-2:] in ("_l", "_r") else (p, "")
+            js = _FLAG_JOINTS.get(key, range(11, 17))
+            about[[j for j in js if not side or (j % 2 == 1) == (side == "l")]] = True   # COCO-17: odd = left
         jp[~about] = np.nan
         if seen is not None: jp[~np.asarray(seen, bool)] = np.nan
         if np.isfinite(jp).any():
@@ -1168,6 +1171,20 @@ class GaitAnalysis:
     @property
     def gait_cycle_found(self): return bool(self.params["gait_cycle_found"])
 
+# %% ../nbs/17_pose.ipynb #44176508
+_ANGLE_COLUMNS = [f"{q}_{s}" for q in ("knee_flex", "hip_flex", "ankle_flex", "shoulder_flex", "elbow_flex", "arm_swing") for s in "lr"] + \
+                 ["trunk_flex", "trunk_lateral_lean", "pelvis_tilt", "shoulder_tilt", "head_flex"]
+
+def _walking_frames(kin:pd.DataFrame, phases:np.ndarray) -> pd.DataFrame:
+    """The kinematics with the joint and posture angles blanked outside the gait cycle (frames with a Rancho phase), so
+    that ranges of motion describe the walk, not the turn, the approach or a person stepping into view; unchanged when
+    no frame has a phase."""
+    walk = phases[:, 0] >= 0
+    if not walk.any(): return kin
+    out = kin.copy()
+    out.loc[~walk, [c for c in _ANGLE_COLUMNS if c in out]] = np.nan
+    return out
+
 # %% ../nbs/17_pose.ipynb #aeae108c
 def _events_and_phases(kin:pd.DataFrame, fps:float, feet:str) -> tuple:
     "Events and the right and left legs' φ: from both feet, or, with one foot seen (`feet` = 'l' or 'r'), from its own strides."
@@ -1190,7 +1207,7 @@ def analyse_track(track:PoseTrack, clean:bool=True) -> GaitAnalysis:
     feet = sides_seen(vis, ["ankle", "heel", "toe"])
     ev, phi, phi_l = _events_and_phases(kin, t.fps, feet)
     ph = phases_from_phi(phi, phi_l)
-    params = gait_parameters(ev, kin, t.fps)
+    params = gait_parameters(ev, _walking_frames(kin, ph), t.fps)
     kin["gait_phase_fraction"] = np.mod(phi, 1.0)
     kin["rancho_phase"] = ph[:, 0]; kin["stance_l"] = ph[:, 1]; kin["stance_r"] = ph[:, 2]
     km = kinematic_knowledge_map(np.nan_to_num(t.joints), t.fps)

@@ -165,7 +165,7 @@ def test_far_foot_hidden_cadence_descriptions_and_deviations():
 
 def test_forward_head_and_trunk_walk_is_flagged():
     for index in range(2):
-        joints, truth = side_view_walk("normal", index=index, frames=80, head_flex=30.0, trunk_flex=18.0)
+        joints, truth = side_view_walk("normal", index=index, frames=80, head_flex=40.0, trunk_flex=20.0)
         a = analyse_track(PoseTrack(*_hide_far_leg(joints, truth["feet"]), None, 25.0, (240, 320), "joints"))
         s = a.summary.set_index("parameter")
         assert s.at["head_neck_flex", "flag"] == "high" and s.at["trunk_flex", "flag"] == "high", a.summary
