@@ -782,7 +782,10 @@ def gait_parameters(events:dict, kin:pd.DataFrame, fps:float) -> dict:
     # found = some walking bout has ≥ 3 events of ≥ 3 kinds (so both feet) that keep one rhythm (see `gait_phase`)
     found = len(events.get("anchors", [])) >= 3
     Tc = _cycle_seconds(events, fps, _walking_time(events, len(kin)))
-    cadence = 60.0 / _mean(all_steps) if all_steps else (120.0 / Tc if Tc and found else float("nan"))
+    # two steps per stride: a foot's consecutive heel strikes give the rate whatever the left–right asymmetry (the
+    # median step time of a limp is the time of one side's steps); steps only where no foot shows a whole stride
+    whole = any(stride[s] for s in "lr") and Tc and found
+    cadence = 120.0 / Tc if whole else 60.0 / _mean(all_steps) if all_steps else (120.0 / Tc if Tc and found else float("nan"))
     out = {"gait_cycle_found": found, "n_heel_strikes": len(seq), "n_toe_offs": len(to["l"]) + len(to["r"]),
            "cadence_steps_per_min": cadence, "stride_time_s": Tc if Tc and found else float("nan")}
     for s in "lr":

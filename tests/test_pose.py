@@ -184,3 +184,13 @@ def test_cli_summary_tables_on_the_gaitlab_clip(media, tmp_path):
     assert set(clip.flag) <= {"low", "high", "within", "not_seen"}
     cad = clip.set_index("parameter").at["cadence", "value"]
     assert 90 <= cad <= 170, cad                      # a walking child
+
+
+def test_a_limp_is_counted_at_its_stride_rate():
+    "Asymmetric steps (knee OA, hemiparetic-like walkers), both feet seen: cadence = 120 / stride, within 5 % of the truth."
+    for label in ("koa_severe", "disabled_unassisted"):
+        for index in range(2):
+            joints, truth = side_view_walk(label, index=index, frames=100)
+            true = 120 * 25.0 / np.median(np.diff(truth["heel_strikes"]["r"]))
+            a = analyse_track(PoseTrack(joints, truth["feet"], None, 25.0, (240, 320), "joints"))
+            assert abs(a.params["cadence_steps_per_min"] - true) <= 0.05 * true, (label, index, true, a.params["cadence_steps_per_min"])
