@@ -1104,7 +1104,8 @@ _FLAG_WORDS = {   # parameter: (when low, when high)
     "head_neck_flex": ("Head carried backward", "Forward head posture, head and neck flexed forward"),
 }
 
-def _flag_sentence(row) -> str:
+def _flag_sentence(row, other=None) -> str:
+    "One flagged row of the table in words; `other`: the other side's row flagged the same way (one sentence for both)."
     key, side = (row.parameter[:-2], row.parameter[-1]) if row.parameter[-2:] in ("_l", "_r") else (row.parameter, "")
     words = _FLAG_WORDS[key][row.flag == "high"]
     fmt = (lambda x: f"{x:.2f}") if row.unit == "s" else (lambda x: f"{x:.0f}")
@@ -1112,6 +1113,8 @@ def _flag_sentence(row) -> str:
     where = f" on the {_side_name(side)}" if side else ""
     if key.endswith("_si"):
         return f"{words}: {'left' if row.value > 0 else 'right'} {abs(row.value):.0f}% longer (typical within ±{row.typical_high:g}%)."
+    if other is not None:
+        return f"{words} on both sides ({fmt(row.value)}{unit} left, {fmt(other.value)}{unit} right; typical {row.typical_low:g}–{row.typical_high:g}{unit})."
     return f"{words}{where} ({fmt(row.value)}{unit}; typical {row.typical_low:g}–{row.typical_high:g}{unit})."
 
 # %% ../nbs/17_pose.ipynb #21481913
@@ -1132,7 +1135,11 @@ def describe_walk(params:dict, summary:pd.DataFrame, vis:pd.DataFrame, joints_ph
     how = "" if feet == "both" else f" (from the {feet} foot's strides; the other foot was not seen)"
     out = [f"Cadence about {g.at['cadence', 'value']:.0f} steps per minute, stride time {g.at['stride_time', 'value']:.2f} s{how}."]
     flagged = summary[summary.flag.isin(["low", "high"])]
-    out += [_flag_sentence(r) for r in flagged.itertuples()]
+    rows = {r.parameter: r for r in flagged.itertuples()}
+    for p, r in rows.items():   # a finding on both sides in one sentence, said where the left one would be
+        pair = p[:-2] + "_r" if p.endswith("_l") else None
+        if p.endswith("_r") and rows.get(p[:-2] + "_l") is not None and rows[p[:-2] + "_l"].flag == r.flag: continue
+        out.append(_flag_sentence(r, rows[pair] if pair in rows and rows[pair].flag == r.flag else None))
     measured = summary[summary.flag != "not_seen"]
     if flagged.empty:
         out.append(f"All {len(measured)} measured parameters are within typical ranges.")

@@ -194,3 +194,13 @@ def test_a_limp_is_counted_at_its_stride_rate():
             true = 120 * 25.0 / np.median(np.diff(truth["heel_strikes"]["r"]))
             a = analyse_track(PoseTrack(joints, truth["feet"], None, 25.0, (240, 320), "joints"))
             assert abs(a.params["cadence_steps_per_min"] - true) <= 0.05 * true, (label, index, true, a.params["cadence_steps_per_min"])
+
+
+def test_a_walk_without_arm_swing_is_described_as_such():
+    for index in range(2):
+        joints, truth = side_view_walk("normal", index=index, frames=80, arm_amp_l=0.0, arm_amp_r=0.0)
+        a = analyse_track(PoseTrack(*_hide_far_leg(joints, truth["feet"]), None, 25.0, (240, 320), "joints"))
+        s = a.summary.set_index("parameter")
+        assert s.at["arm_swing_l", "flag"] == s.at["arm_swing_r", "flag"] == "low", a.summary
+        assert s.at["arm_swing_l", "side_seen"] == "left" and s.at["arm_swing_r", "side_seen"] == "right"
+        assert "Reduced arm swing on both sides" in a.text, a.text
