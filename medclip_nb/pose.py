@@ -20,11 +20,13 @@ from .synth.gait import GAIT_CLASSES, make_subject, render_clip, sagittal_knee_f
 
 # %% auto #0
 __all__ = ['J', 'SKELETON', 'MP33_TO_COCO17', 'MP33_FEET', 'BODY25_TO_COCO17', 'BODY25_FEET', 'KEYPOINT_LAYOUTS', 'NO_GAIT',
-           'PHASE_NORMS', 'VIDEO_SUFFIXES', 'to_coco17', 'load_openpose', 'link_tracks', 'walking_score',
-           'select_walker', 'iter_frames', 'video_meta', 'extract_mediapipe', 'PoseTrack', 'fix_lr_swaps',
-           'clean_track', 'kinematics_table', 'detect_gait_events', 'gait_phase', 'phases_from_phi', 'gait_parameters',
-           'evaluate_on_truth', 'pose_from_video', 'pose_from_openpose', 'joint_deviation_scores', 'attention_prior',
-           'joints_by_phase', 'describe_gait', 'GaitAnalysis', 'analyse_track', 'draw_skeleton', 'write_overlay',
+           'PHASE_NORMS', 'MIN_SEEN', 'TYPICAL_RANGES', 'SUMMARY_COLUMNS', 'VIDEO_SUFFIXES', 'to_coco17',
+           'load_openpose', 'link_tracks', 'walking_score', 'select_walker', 'iter_frames', 'video_meta',
+           'extract_mediapipe', 'PoseTrack', 'fix_lr_swaps', 'clean_track', 'kinematics_table', 'detect_gait_events',
+           'gait_phase', 'phases_from_phi', 'gait_parameters', 'evaluate_on_truth', 'pose_from_video',
+           'pose_from_openpose', 'joint_deviation_scores', 'attention_prior', 'joints_by_phase', 'describe_gait',
+           'joint_visibility', 'sides_seen', 'one_foot_events', 'one_foot_phase', 'posture_angles', 'flag_value',
+           'gait_summary', 'describe_walk', 'GaitAnalysis', 'analyse_track', 'draw_skeleton', 'write_overlay',
            'write_analysis', 'analyse_video', 'pose_main', 'evaluate_on_synthetic', 'summarise_synthetic',
            'knee_agreement']
 
@@ -780,7 +782,10 @@ def gait_parameters(events:dict, kin:pd.DataFrame, fps:float) -> dict:
     # found = some walking bout has ≥ 3 events of ≥ 3 kinds (so both feet) that keep one rhythm (see `gait_phase`)
     found = len(events.get("anchors", [])) >= 3
     Tc = _cycle_seconds(events, fps, _walking_time(events, len(kin)))
-    cadence = 60.0 / _mean(all_steps) if all_steps else (120.0 / Tc if Tc and found else float("nan"))
+    # two steps per stride: a foot's consecutive heel strikes give the rate whatever the left–right asymmetry (the
+    # median step time of a limp is the time of one side's steps); steps only where no foot shows a whole stride
+    whole = any(stride[s] for s in "lr") and Tc and found
+    cadence = 120.0 / Tc if whole else 60.0 / _mean(all_steps) if all_steps else (120.0 / Tc if Tc and found else float("nan"))
     out = {"gait_cycle_found": found, "n_heel_strikes": len(seq), "n_toe_offs": len(to["l"]) + len(to["r"]),
            "cadence_steps_per_min": cadence, "stride_time_s": Tc if Tc and found else float("nan")}
     for s in "lr":
@@ -940,6 +945,222 @@ def describe_gait(params:dict, joints_phase:pd.DataFrame|None=None) -> str:
     if len(out) == 1: out.append("Knee, hip, trunk and arm-swing kinematics and left–right symmetry are within the normal ranges checked.")
     return " ".join(out)
 
+# %% ../nbs/17_pose.ipynb #1e832c28
+MIN_SEEN = 0.5     # a joint counts as seen on a side when detected with confidence in at least half of the frames
+_SEEN_JOINTS = {"ear": (3, 4), "shoulder": (5, 6), "elbow": (7, 8), "wrist": (9, 10), "hip": (11, 12),
+                "knee": (13, 14), "ankle": (15, 16)}
+_SEEN_FEET = {"heel": (0, 2), "toe": (1, 3)}      # PoseTrack.feet: l_heel, l_toe, r_heel, r_toe
+
+def joint_visibility(track:PoseTrack, conf_thr:float=0.3) -> pd.DataFrame:
+    """Per joint (rows: ear … ankle, and heel, toe when the track has feet) and side (columns `l`, `r`): the fraction
+    of frames in which the pose model saw it with confidence ≥ `conf_thr`. Measure it on the track before cleaning:
+    a gap filled by interpolation is not a joint seen."""
+    c = np.nan_to_num(np.asarray(track.joints, float)[..., 2])
+    frac = lambda x: float((x >= conf_thr).mean()) if len(x) else 0.0
+    rows = {n: [frac(c[:, k]) for k in ks] for n, ks in _SEEN_JOINTS.items()}
+    if track.feet is not None:
+        f = np.nan_to_num(np.asarray(track.feet, float)[..., 2])
+        rows |= {n: [frac(f[:, k]) for k in ks] for n, ks in _SEEN_FEET.items()}
+    return pd.DataFrame.from_dict(rows, orient="index", columns=["l", "r"])
+
+def sides_seen(vis:pd.DataFrame, joints:Sequence[str]) -> str:
+    "`'l'`, `'r'`, `'lr'` or `''`: the sides on which every one of `joints` (those `vis` has) was seen in ≥ `MIN_SEEN` of frames."
+    return "".join(s for s in "lr" if all(vis.at[j, s] >= MIN_SEEN for j in joints if j in vis.index))
+
+# %% ../nbs/17_pose.ipynb #84b2abf0
+def one_foot_events(kin:pd.DataFrame, fps:float, side:str, prominence:float=0.15, min_reach:float=0.05) -> dict:
+    """Heel strikes and toe offs of one foot, for a clip in which the other is hidden (the far side occluded). The
+    foot's own heel peaks ahead of the pelvis at each of its heel strikes and its toe bottoms out behind it at each toe
+    off, so its own curve gives its events; two consecutive heel strikes of this foot make a stride, so cadence and
+    stride time are those of the walk, not half of them. Same layout as `detect_gait_events`, the other side empty;
+    `anchors` holds the events when they make at least one whole stride (`gait_cycle_found`)."""
+    has_feet = bool(kin.attrs.get("has_feet", False))
+    h, toe = kin[f"heel_fwd_{side}"].to_numpy(float), kin[f"toe_fwd_{side}"].to_numpy(float)
+    events = {k: {"l": [], "r": []} for k in ("heel_strike", "toe_off", "heel_strike_time", "toe_off_time")}
+    events |= {"bouts": [], "still": [], "anchors": [], "feet_seen": side}
+    for a, b in _bouts(kin["direction"].to_numpy(), np.isfinite(h) & np.isfinite(toe), max(5, int(0.6 * fps))):
+        events["bouts"].append([int(a), int(b)])
+        x, y = h[a:b], toe[a:b]
+        hs_p = [_plateau_edge(x, p, -1) for p in _peaks(x, fps, prominence) if x[p] >= min_reach]
+        to_p = [_plateau_edge(-y, p, +1) for p in _peaks(-y, fps, prominence) if y[p] <= -min_reach]
+        hs_t = _refine_contact(x, hs_p, fps, +1)
+        to_t = _refine_contact(y, to_p, fps, -1) if has_feet else [_swing_onset(y, p, fps) for p in to_p]
+        for kind, times in (("heel_strike", hs_t), ("toe_off", to_t)):
+            for t in sorted(t + a for t in times if 0 <= t + a < b):
+                events[kind + "_time"][side].append(round(float(t), 3)); events[kind][side].append(int(math.ceil(t - 1e-9)))
+    Tc = _cycle_seconds(events, fps)
+    if Tc is not None:
+        events["anchors"] = [[float(t), 0.0] for t in events["heel_strike_time"][side]] + \
+                            [[float(t), TOE_OFF] for t in events["toe_off_time"][side]]
+    return events
+
+# %% ../nbs/17_pose.ipynb #5b2a31ed
+def one_foot_phase(events:dict, T:int, side:str) -> np.ndarray:
+    """φ of the seen leg from its own events only: 0 at its heel strike, `TOE_OFF` at its toe off, one more at its next
+    heel strike, linear in between (its own stance and swing durations); NaN before its first and after its last
+    event, and across a gap of more than 1.5 strides (missed events)."""
+    phi = np.full(T, np.nan)
+    ev = sorted([(t, 0.0) for t in events["heel_strike_time"][side]] + [(t, TOE_OFF) for t in events["toe_off_time"][side]])
+    per = np.diff(sorted(events["heel_strike_time"][side]))
+    if len(ev) < 2 or not len(per): return phi
+    per = float(np.median(per))
+    places = [ev[0][1]]
+    for (t1, _), (t2, n2) in zip(ev, ev[1:]):
+        places.append(places[-1] + (((n2 - places[-1]) % 1.0) or 1.0))
+    for (t1, _), (t2, _), p1, p2 in zip(ev, ev[1:], places, places[1:]):
+        if t2 - t1 > 1.5 * per or p2 - p1 > 0.95: continue
+        f = np.arange(math.ceil(t1), min(T, math.floor(t2) + 1))
+        phi[f] = p1 + (f - t1) / (t2 - t1) * (p2 - p1)
+    return phi
+
+# %% ../nbs/17_pose.ipynb #3a4b8815
+def posture_angles(track:PoseTrack, direction:np.ndarray, conf_thr:float=0.3) -> pd.DataFrame:
+    """Per-frame posture (degrees, forward positive, against the image vertical) of the side seen better:
+    `head_neck_flex`, the ear–shoulder line (tragus over acromion in the clinic; 0° when the ear is straight above the
+    shoulder), and `trunk_flex`, the shoulder–hip line; `side` says which side's ear, shoulder and hip were used."""
+    j = np.asarray(track.joints, float)
+    seen = lambda k: float((np.nan_to_num(j[:, k, 2]) >= conf_thr).mean()) if len(j) else 0.0
+    s = max("lr", key=lambda s: min(seen(k) for k in ((3, 5, 11) if s == "l" else (4, 6, 12))))
+    ear, sh, hip = (3, 5, 11) if s == "l" else (4, 6, 12)
+    def line(a, b):   # angle of b → a (a above b) from the vertical, forward positive; NaN where either is unseen
+        v = j[:, a, :2] - j[:, b, :2]
+        ok = (np.nan_to_num(j[:, a, 2]) >= conf_thr) & (np.nan_to_num(j[:, b, 2]) >= conf_thr)
+        return np.where(ok, np.degrees(np.arctan2(v[:, 0] * direction, -v[:, 1])), np.nan)
+    return pd.DataFrame({"head_neck_flex": line(ear, sh), "trunk_flex": line(sh, hip), "side": s})
+
+# %% ../nbs/17_pose.ipynb #085423b6
+_P10, _K05, _ST21 = "Perry & Burnfield 2010", "Kendall et al. 2005", "Stenum et al. 2021"
+TYPICAL_RANGES = {   # parameter: (typical_low, typical_high, unit, source); sources and numbers in the text above
+    "cadence": (95.0, 135.0, "steps/min", _P10),
+    "stride_time": (0.89, 1.26, "s", _P10),
+    "stance_pct": (55.0, 68.0, "% of stride", _P10),
+    "knee_flex_peak": (50.0, 75.0, "deg", f"{_P10}; {_ST21}"),
+    "knee_flex_rom": (50.0, 75.0, "deg", f"{_P10}; {_ST21}"),
+    "hip_flex_rom": (30.0, 55.0, "deg", f"{_P10}; {_ST21}"),
+    "ankle_flex_rom": (18.0, 42.0, "deg", f"{_P10}; {_ST21}"),
+    "arm_swing": (15.0, 50.0, "deg", "medclip_nb.gait.NORMS"),
+    "step_time_si": (-10.0, 10.0, "%", "medclip_nb.gait.NORMS"),
+    "stance_time_si": (-10.0, 10.0, "%", "medclip_nb.gait.NORMS"),
+    "trunk_flex": (-5.0, 10.0, "deg", _P10),
+    "head_neck_flex": (-5.0, 25.0, "deg", _K05),
+}
+_NEEDS = {   # parameter: joints it is measured from on its side (feet only where the track has them)
+    "stance_pct": ["ankle", "heel", "toe"], "knee_flex_peak": ["hip", "knee", "ankle"], "knee_flex_rom": ["hip", "knee", "ankle"],
+    "hip_flex_rom": ["shoulder", "hip", "knee"], "ankle_flex_rom": ["knee", "ankle", "heel", "toe"],
+    "arm_swing": ["shoulder", "elbow", "hip"]}
+_PARAM_KEY = {"stance_pct": "stance_pct_{s}", "knee_flex_peak": "knee_flex_max_{s}", "knee_flex_rom": "knee_flex_rom_{s}",
+              "hip_flex_rom": "hip_flex_rom_{s}", "ankle_flex_rom": "ankle_flex_rom_{s}", "arm_swing": "arm_swing_{s}"}
+SUMMARY_COLUMNS = ["parameter", "value", "unit", "typical_low", "typical_high", "flag", "side_seen", "source"]
+_SIDE_WORD = {"l": "left", "r": "right", "lr": "both", "": "none"}
+
+def flag_value(v:float, lo:float, hi:float) -> str:
+    "`low`, `high` or `within` the typical range; `not_seen` when there is no value."
+    return "not_seen" if not np.isfinite(v) else "low" if v < lo else "high" if v > hi else "within"
+
+# %% ../nbs/17_pose.ipynb #f4843e10
+def gait_summary(params:dict, vis:pd.DataFrame, posture:pd.DataFrame|None=None, feet_seen:str="lr") -> pd.DataFrame:
+    """The clinician's table of one clip (`SUMMARY_COLUMNS`): each parameter's value from what was seen, its typical
+    range and source, `flag` (low / high / within / not_seen) and `side_seen` (left / right / both / none). Timing
+    comes from the feet whose events were used (`feet_seen`); a bilateral parameter gets one row per side (`_l`, `_r`),
+    empty where that side's joints were not seen; posture from the side seen better."""
+    found = bool(params.get("gait_cycle_found"))
+    rows = []
+    def add(name, key, v, side):
+        lo, hi, unit, src = TYPICAL_RANGES[key]
+        v = float(v) if v is not None and side and np.isfinite(v) else float("nan")
+        rows.append([name, v, unit, lo, hi, flag_value(v, lo, hi), _SIDE_WORD[side if np.isfinite(v) else ""], src])
+    timing = feet_seen if found else ""
+    add("cadence", "cadence", params.get("cadence_steps_per_min"), timing)
+    add("stride_time", "stride_time", params.get("stride_time_s"), timing)
+    for key in ("stance_pct", "knee_flex_peak", "knee_flex_rom", "hip_flex_rom", "ankle_flex_rom", "arm_swing"):
+        ok = sides_seen(vis, _NEEDS[key])
+        if key == "ankle_flex_rom" and "heel" not in vis.index: ok = ""   # no foot points: no ankle angle
+        if key == "stance_pct": ok = "".join(s for s in ok if s in timing)
+        for s in "lr": add(f"{key}_{s}", key, params.get(_PARAM_KEY[key].format(s=s)), s if s in ok else "")
+    both = "lr" if timing == "lr" else ""
+    for key in ("step_time_si", "stance_time_si"): add(key, key, params.get(key), both)
+    for key in ("trunk_flex", "head_neck_flex"):
+        v = posture[key].to_numpy(float) if posture is not None else np.array([])
+        v = v[np.isfinite(v)]
+        add(key, key, float(np.median(v)) if len(v) >= 0.3 * max(len(posture), 1) and len(v) else None,
+            str(posture["side"].iloc[0]) if len(v) else "")
+    return pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
+
+# %% ../nbs/17_pose.ipynb #2a7d5083
+_FLAG_JOINTS = {   # parameter: the COCO-17 joints whose deviation it can explain
+    "knee_flex_peak": (13, 14), "knee_flex_rom": (13, 14), "hip_flex_rom": (11, 12), "ankle_flex_rom": (15, 16),
+    "arm_swing": (5, 6, 7, 8, 9, 10), "trunk_flex": (5, 6, 11, 12), "head_neck_flex": (0, 1, 2, 3, 4)}
+_FLAG_WORDS = {   # parameter: (when low, when high)
+    "cadence": ("Slow cadence", "Fast cadence"), "stride_time": ("Short stride time", "Long stride time"),
+    "stance_pct": ("Short stance", "Prolonged stance"),
+    "knee_flex_peak": ("Reduced knee flexion in swing", "Increased knee flexion in swing"),
+    "knee_flex_rom": ("Reduced knee range of motion", "Increased knee range of motion"),
+    "hip_flex_rom": ("Reduced hip range of motion", "Increased hip range of motion"),
+    "ankle_flex_rom": ("Reduced ankle range of motion", "Increased ankle range of motion"),
+    "arm_swing": ("Reduced arm swing", "Increased arm swing"),
+    "step_time_si": ("Asymmetric step time", "Asymmetric step time"),
+    "stance_time_si": ("Asymmetric stance time", "Asymmetric stance time"),
+    "trunk_flex": ("Trunk leaning backward", "Forward-flexed trunk posture"),
+    "head_neck_flex": ("Head carried backward", "Forward head posture, head and neck flexed forward"),
+}
+
+def _flag_sentence(row, other=None) -> str:
+    "One flagged row of the table in words; `other`: the other side's row flagged the same way (one sentence for both)."
+    key, side = (row.parameter[:-2], row.parameter[-1]) if row.parameter[-2:] in ("_l", "_r") else (row.parameter, "")
+    words = _FLAG_WORDS[key][row.flag == "high"]
+    fmt = (lambda x: f"{x:.2f}") if row.unit == "s" else (lambda x: f"{x:.0f}")
+    unit = "°" if row.unit == "deg" else f" {row.unit}" if row.unit not in ("%",) else "%"
+    where = f" on the {_side_name(side)}" if side else ""
+    if key.endswith("_si"):
+        return f"{words}: {'left' if row.value > 0 else 'right'} {abs(row.value):.0f}% longer (typical within ±{row.typical_high:g}%)."
+    if other is not None:
+        return f"{words} on both sides ({fmt(row.value)}{unit} left, {fmt(other.value)}{unit} right; typical {row.typical_low:g}–{row.typical_high:g}{unit})."
+    return f"{words}{where} ({fmt(row.value)}{unit}; typical {row.typical_low:g}–{row.typical_high:g}{unit})."
+
+# %% ../nbs/17_pose.ipynb #21481913
+def describe_walk(params:dict, summary:pd.DataFrame, vis:pd.DataFrame, joints_phase:pd.DataFrame|None=None,
+                  seen:np.ndarray|None=None) -> str:
+    """A few sentences from the clinician's table: cadence and which foot it comes from, then each parameter outside its
+    typical range; a walk with none outside is described as within typical ranges. The joint with the largest
+    deviation (joints × phases) is named only among joints seen (`seen`, 17 bools) that a flagged parameter is about
+    (timing and symmetry flags: the legs), so occlusion or a stray upper-body score cannot make it the headline."""
+    if not params.get("gait_cycle_found"):
+        feet = {s: float(vis.loc[[j for j in ("ankle", "heel") if j in vis.index], s].min()) for s in "lr"}
+        if max(feet.values()) < MIN_SEEN:
+            return (f"No gait cycle found: too little of the feet was seen to measure the gait (left foot seen in "
+                    f"{100 * feet['l']:.0f}% of frames, right in {100 * feet['r']:.0f}%; at least {100 * MIN_SEEN:.0f}% needed).")
+        return describe_gait(params)
+    g = summary.set_index("parameter")
+    feet = g.at["cadence", "side_seen"]
+    how = "" if feet == "both" else f" (from the {feet} foot's strides; the other foot was not seen)"
+    out = [f"Cadence about {g.at['cadence', 'value']:.0f} steps per minute, stride time {g.at['stride_time', 'value']:.2f} s{how}."]
+    flagged = summary[summary.flag.isin(["low", "high"])]
+    rows = {r.parameter: r for r in flagged.itertuples()}
+    for p, r in rows.items():   # a finding on both sides in one sentence, said where the left one would be
+        pair = p[:-2] + "_r" if p.endswith("_l") else None
+        if p.endswith("_r") and rows.get(p[:-2] + "_l") is not None and rows[p[:-2] + "_l"].flag == r.flag: continue
+        out.append(_flag_sentence(r, rows[pair] if pair in rows and rows[pair].flag == r.flag else None))
+    measured = summary[summary.flag != "not_seen"]
+    if flagged.empty:
+        out.append(f"All {len(measured)} measured parameters are within typical ranges.")
+    elif joints_phase is not None:
+        jp = joints_phase.to_numpy(float).copy()
+        about = np.zeros(17, bool)
+        for p in flagged.parameter:
+            key, side = (p[:-2], p[-1]) if p[-2:] in ("_l", "_r") else (p, "")
+            js = _FLAG_JOINTS.get(key, range(11, 17))
+            about[[j for j in js if not side or (j % 2 == 1) == (side == "l")]] = True   # COCO-17: odd = left
+        jp[~about] = np.nan
+        if seen is not None: jp[~np.asarray(seen, bool)] = np.nan
+        if np.isfinite(jp).any():
+            j, ph = np.unravel_index(np.nanargmax(jp), jp.shape)
+            if jp[j, ph] > 0.3:
+                out.append(f"Largest deviation from normal at the {COCO17[j].replace('_', ' ').replace('l ', 'left ').replace('r ', 'right ')} "
+                           f"in {RANCHO_PHASES[ph].replace('_', ' ')}.")
+    unseen = summary.parameter[summary.flag == "not_seen"].tolist()
+    if unseen: out.append(f"Not measured (not seen with confidence): {', '.join(unseen)}.")
+    return " ".join(out)
+
 # %% ../nbs/17_pose.ipynb #3c7906b9
 @dataclass
 class GaitAnalysis:
@@ -954,26 +1175,59 @@ class GaitAnalysis:
     attention: np.ndarray         # float32 T×17 in [0, 1]
     joints_phase: pd.DataFrame    # 17×8 mean deviation
     text: str
+    visibility: pd.DataFrame|None = None   # joint × side: fraction of frames seen with confidence (`joint_visibility`)
+    summary: pd.DataFrame|None = None      # the clinician's table (`gait_summary`)
 
     @property
     def gait_cycle_found(self): return bool(self.params["gait_cycle_found"])
 
+# %% ../nbs/17_pose.ipynb #44176508
+_ANGLE_COLUMNS = [f"{q}_{s}" for q in ("knee_flex", "hip_flex", "ankle_flex", "shoulder_flex", "elbow_flex", "arm_swing") for s in "lr"] + \
+                 ["trunk_flex", "trunk_lateral_lean", "pelvis_tilt", "shoulder_tilt", "head_flex"]
+
+def _walking_frames(kin:pd.DataFrame, phases:np.ndarray) -> pd.DataFrame:
+    """The kinematics with the joint and posture angles blanked outside the gait cycle (frames with a Rancho phase), so
+    that ranges of motion describe the walk, not the turn, the approach or a person stepping into view; unchanged when
+    no frame has a phase."""
+    walk = phases[:, 0] >= 0
+    if not walk.any(): return kin
+    out = kin.copy()
+    out.loc[~walk, [c for c in _ANGLE_COLUMNS if c in out]] = np.nan
+    return out
+
+# %% ../nbs/17_pose.ipynb #aeae108c
+def _events_and_phases(kin:pd.DataFrame, fps:float, feet:str) -> tuple:
+    "Events and the right and left legs' φ: from both feet, or, with one foot seen (`feet` = 'l' or 'r'), from its own strides."
+    if len(feet) == 1:        # the other foot hidden (far side occluded): the seen foot's strides; the other leg half a cycle off
+        ev = one_foot_events(kin, fps, feet)
+        phi = one_foot_phase(ev, len(kin), feet)
+        return ev, phi if feet == "r" else phi + 0.5, phi if feet == "l" else phi + 0.5
+    ev = detect_gait_events(kin, fps)
+    phi = gait_phase(ev, len(kin), fps)
+    return ev, phi, gait_phase(ev, len(kin), fps, "l")
+
 # %% ../nbs/17_pose.ipynb #be46cccc
 def analyse_track(track:PoseTrack, clean:bool=True) -> GaitAnalysis:
-    "Clean (optionally) a `PoseTrack` and derive kinematics, events, phases, knowledge map, attention and text."
+    """Clean (optionally) a `PoseTrack` and derive kinematics, events, phases, knowledge map, attention, the clinician's
+    table and text. Visibility is measured before cleaning (an interpolated gap is not a joint seen); a clip with one
+    foot seen takes its timing from that foot's own strides."""
+    vis = joint_visibility(track)
     t = clean_track(track) if clean else track
     kin = kinematics_table(t)
-    ev = detect_gait_events(kin, t.fps)
-    phi = gait_phase(ev, len(kin), t.fps)
-    ph = phases_from_phi(phi, gait_phase(ev, len(kin), t.fps, "l"))
-    params = gait_parameters(ev, kin, t.fps)
+    feet = sides_seen(vis, ["ankle", "heel", "toe"])
+    ev, phi, phi_l = _events_and_phases(kin, t.fps, feet)
+    ph = phases_from_phi(phi, phi_l)
+    params = gait_parameters(ev, _walking_frames(kin, ph), t.fps)
     kin["gait_phase_fraction"] = np.mod(phi, 1.0)
     kin["rancho_phase"] = ph[:, 0]; kin["stance_l"] = ph[:, 1]; kin["stance_r"] = ph[:, 2]
     km = kinematic_knowledge_map(np.nan_to_num(t.joints), t.fps)
     sc = joint_deviation_scores(kin, ph, km)
     jp = joints_by_phase(sc, ph)
     params["notes"] = list(t.notes)
-    return GaitAnalysis(t, kin, ev, ph, params, km, sc, attention_prior(sc), jp, describe_gait(params, jp))
+    summary = gait_summary(params, vis, posture_angles(t, kin["direction"].to_numpy(float)), feet if len(feet) == 1 else "lr")
+    seen = (np.nan_to_num(np.asarray(track.joints, float)[..., 2]) >= 0.3).mean(0) >= MIN_SEEN if len(track) else np.zeros(17, bool)
+    return GaitAnalysis(t, kin, ev, ph, params, km, sc, attention_prior(sc), jp,
+                        describe_walk(params, summary, vis, jp, seen), vis, summary)
 
 # %% ../nbs/17_pose.ipynb #de6149ea
 _LEFT = {5, 7, 9, 11, 13, 15, 1, 3}
@@ -1042,6 +1296,7 @@ def write_analysis(analysis:GaitAnalysis, out:os.PathLike, subject:str, clip:str
                                                 "deviation": a.joints_phase.to_numpy().tolist(),
                                                 "attention_mean": a.attention.mean(0).tolist()}))
     atomic_write(pdir / "description.txt", lambda t: Path(t).write_text(a.text + "\n"), suffix=".txt")
+    if a.summary is not None: atomic_write(pdir / "summary.csv", lambda t: a.summary.to_csv(t, index=False), suffix=".csv")
     if overlay and video is not None: write_overlay(video, a, pdir / "overlay.mp4", overlay_side)
     return {"clip_id": clip, "subject_id": subject, "video": str(Path(video).absolute()) if video else "",
             "joints": f"joints/{rel}.npy", "attention_map": f"attention_maps/{rel}.npy",
@@ -1079,6 +1334,15 @@ def _find_videos(inputs:Sequence[str]) -> list:
         else: raise DataError("no such video file or folder", path=p)
     return found
 
+# %% ../nbs/17_pose.ipynb #90e8aca0
+def _update_table(path:Path, df:pd.DataFrame) -> Path:
+    "Write `df` to the CSV `path`, keeping the rows already there of clips (`clip_id`) that `df` does not hold."
+    if path.exists():
+        old = pd.read_csv(path)
+        df = pd.concat([old[~old.clip_id.isin(df.clip_id)], df], ignore_index=True) if len(df) else old
+    atomic_write(path, lambda t: df.to_csv(t, index=False), suffix=".csv")
+    return path
+
 # %% ../nbs/17_pose.ipynb #ee7a7bf4
 def pose_main(argv=None) -> int:
     "medclip pose: pose, kinematics, gait events and phases, knowledge maps, attention priors, text and overlays."
@@ -1103,12 +1367,13 @@ def pose_main(argv=None) -> int:
         if len(vids) != 1: raise DataError("--subject goes with exactly one video", field="--subject")
         vids = [(vids[0][0], a.subject, vids[0][2])]
     out = Path(a.out); out.mkdir(parents=True, exist_ok=True)
-    rows, failed = [], 0
+    rows, tables, failed = [], [], 0
     for v, subject, clip in tqdm(vids, desc="videos", unit="video", disable=len(vids) == 1):
         try:
             an = analyse_video(v, a.openpose, a.max_side or None, a.max_people, progress=True)
             row = write_analysis(an, out, subject, clip, v, overlay=not a.no_overlay, overlay_side=a.overlay_side)
             row["error"] = ""
+            if an.summary is not None: tables.append(an.summary.assign(clip_id=clip, subject_id=subject))
             print(f"{v}: {'gait cycle found, cadence %.0f steps/min' % row['cadence_steps_per_min'] if row['gait_cycle_found'] else NO_GAIT}"
                   + (f"; {row['notes']}" if row["notes"] else ""))
         except DataError as e:   # one bad video must not lose the others: reported, counted, exit status 1
@@ -1116,11 +1381,10 @@ def pose_main(argv=None) -> int:
             print(f"{v}: FAILED: {e}", file=sys.stderr)
             row = {"clip_id": clip, "subject_id": subject, "video": str(Path(v).absolute()), "error": str(e)}
         rows.append(row)
-    idx = out / "pose_index.csv"
-    old = pd.read_csv(idx) if idx.exists() else None
-    df = pd.DataFrame(rows)
-    if old is not None: df = pd.concat([old[~old.clip_id.isin(df.clip_id)], df], ignore_index=True)
-    atomic_write(idx, lambda t: df.to_csv(t, index=False), suffix=".csv")
+    idx = _update_table(out / "pose_index.csv", pd.DataFrame(rows))
+    summary = pd.DataFrame(columns=["clip_id", "subject_id"] + SUMMARY_COLUMNS)
+    if tables: summary = pd.concat(tables, ignore_index=True)[summary.columns]
+    _update_table(out / "pose_summary.csv", summary)
     print(f"wrote {len(rows) - failed} clip(s) to {out} (index: {idx})" + (f"; {failed} failed" if failed else ""))
     return 1 if failed else 0
 

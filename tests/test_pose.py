@@ -11,9 +11,9 @@ import pandas as pd
 import pytest
 
 from medclip_nb.gait import KNOWLEDGE_MAP_FEATURES, kinematic_knowledge_map
-from medclip_nb.pose import (NO_GAIT, PoseTrack, analyse_track, analyse_video, evaluate_on_synthetic, evaluate_on_truth,
+from medclip_nb.pose import (NO_GAIT, SUMMARY_COLUMNS, PoseTrack, analyse_track, analyse_video, evaluate_on_synthetic, evaluate_on_truth,
                              knee_agreement, pose_main, summarise_synthetic)
-from medclip_nb.synth.gait import side_view_walk
+from medclip_nb.synth.gait import GAIT_CLASSES, side_view_walk
 
 
 def test_knowledge_map_shape_and_names():
@@ -127,3 +127,80 @@ def test_cli_on_a_non_walking_clip(media, tmp_path):
     assert len(kin) == T and {"knee_flex_l", "hip_flex_r", "trunk_flex", "rancho_phase"} <= set(kin.columns)
     from medclip_nb.video import probe_video
     assert probe_video(pdir / "overlay.mp4").frames == T
+
+
+# ---- visibility, posture, the clinician's table (issue 29, items 1-4) -------------------------------------------
+
+def _hide_far_leg(joints, feet):
+    "The far (left) leg occluded by the near one: its knee, ankle, heel and toe at confidence 0."
+    j, f = joints.copy(), feet.copy()
+    j[:, [13, 15], 2] = 0; f[:, :2, 2] = 0
+    return j, f
+
+
+def test_far_foot_hidden_cadence_descriptions_and_deviations():
+    """Every synthetic gait class (medclip_nb.synth.gait.side_view_walk), two subjects each, far foot hidden: cadence
+    from the seen foot's strides within 5 % of the truth on >= 90 % of clips (never half of it); normal walks described
+    as within typical ranges; the hidden joints never named as the largest deviation nor given a value."""
+    ok, rows = [], []
+    for label in GAIT_CLASSES:
+        for index in range(2):
+            joints, truth = side_view_walk(label, index=index, frames=100)
+            hs = truth["heel_strikes"]["r"]
+            true = 120 * 25.0 / np.median(np.diff(hs))
+            a = analyse_track(PoseTrack(*_hide_far_leg(joints, truth["feet"]), None, 25.0, (240, 320), "joints"))
+            cad = a.params["cadence_steps_per_min"]
+            ok.append(abs(cad - true) <= 0.05 * true)
+            rows.append((label, index, round(true, 1), round(cad, 1)))
+            s = a.summary.set_index("parameter")
+            assert list(a.summary.columns) == SUMMARY_COLUMNS
+            assert s.at["cadence", "side_seen"] == "right" and s.at["knee_flex_peak_l", "flag"] == "not_seen"
+            assert np.isnan(s.at["knee_flex_rom_l", "value"]) and s.at["step_time_si", "flag"] == "not_seen"
+            assert "left knee" not in a.text and "left ankle" not in a.text, a.text
+            if label == "normal":
+                assert set(s.flag) <= {"within", "not_seen"}, a.summary
+                assert "within typical ranges" in a.text and "Largest deviation" not in a.text, a.text
+    assert np.mean(ok) >= 0.9, rows
+
+
+def test_forward_head_and_trunk_walk_is_flagged():
+    for index in range(2):
+        joints, truth = side_view_walk("normal", index=index, frames=80, head_flex=40.0, trunk_flex=20.0)
+        a = analyse_track(PoseTrack(*_hide_far_leg(joints, truth["feet"]), None, 25.0, (240, 320), "joints"))
+        s = a.summary.set_index("parameter")
+        assert s.at["head_neck_flex", "flag"] == "high" and s.at["trunk_flex", "flag"] == "high", a.summary
+        assert "Forward head posture" in a.text and "Forward-flexed trunk" in a.text, a.text
+
+
+def test_cli_summary_tables_on_the_gaitlab_clip(media, tmp_path):
+    "`medclip pose` with the clip's OpenPose keypoints (no mediapipe: fast): summary.csv, pose_summary.csv, plausible cadence."
+    video = media / "gait" / "mobile_gaitlab_input.mp4"
+    op = media / "gait" / "mobile_gaitlab_input_openpose_body25.json"
+    assert pose_main([str(video), "--openpose", str(op), "--out", str(tmp_path), "--subject", "C1", "--no-overlay"]) == 0
+    run = pd.read_csv(tmp_path / "pose_summary.csv")
+    assert list(run.columns) == ["clip_id", "subject_id"] + SUMMARY_COLUMNS
+    clip = pd.read_csv(tmp_path / "pose" / "C1" / video.stem / "summary.csv")
+    assert list(clip.columns) == SUMMARY_COLUMNS and len(clip) == len(run)
+    assert set(clip.flag) <= {"low", "high", "within", "not_seen"}
+    cad = clip.set_index("parameter").at["cadence", "value"]
+    assert 90 <= cad <= 170, cad                      # a walking child
+
+
+def test_a_limp_is_counted_at_its_stride_rate():
+    "Asymmetric steps (knee OA, hemiparetic-like walkers), both feet seen: cadence = 120 / stride, within 5 % of the truth."
+    for label in ("koa_severe", "disabled_unassisted"):
+        for index in range(2):
+            joints, truth = side_view_walk(label, index=index, frames=100)
+            true = 120 * 25.0 / np.median(np.diff(truth["heel_strikes"]["r"]))
+            a = analyse_track(PoseTrack(joints, truth["feet"], None, 25.0, (240, 320), "joints"))
+            assert abs(a.params["cadence_steps_per_min"] - true) <= 0.05 * true, (label, index, true, a.params["cadence_steps_per_min"])
+
+
+def test_a_walk_without_arm_swing_is_described_as_such():
+    for index in range(2):
+        joints, truth = side_view_walk("normal", index=index, frames=80, arm_amp_l=0.0, arm_amp_r=0.0)
+        a = analyse_track(PoseTrack(*_hide_far_leg(joints, truth["feet"]), None, 25.0, (240, 320), "joints"))
+        s = a.summary.set_index("parameter")
+        assert s.at["arm_swing_l", "flag"] == s.at["arm_swing_r", "flag"] == "low", a.summary
+        assert s.at["arm_swing_l", "side_seen"] == "left" and s.at["arm_swing_r", "side_seen"] == "right"
+        assert "Reduced arm swing on both sides" in a.text, a.text
