@@ -30,7 +30,7 @@ from .video import probe_video, read_image
 from .bundle import find_runs, Bundle, load_bundle
 from .interpret import (FramesUnavailable, keyframes, overlay_attention, dim_by_weight,
                                   frame_strip, nearest_cases, clinician_maps, Case, case_data)
-from .predict import predict
+from .predict import predict, ood_summary
 
 _log = logging.getLogger(__name__)
 
@@ -941,6 +941,9 @@ def prediction_view(self:Dashboard, run:str, path:os.PathLike, name:str, text:st
         out.append(pn.pane.Markdown(f"predicted **{classes[k]}** ({probs[k]:.2f})"))
         out.append(_vega(probability_chart(pd.DataFrame({"class": list(classes), "probability": probs})), "mc-probabilities"))
     elif r.prediction is not None: out.append(pn.pane.Markdown(f"prediction **{float(r.prediction):.2f}**"))
+    if r.out_of_distribution is not None:   # beside the probabilities: they mean little on an input unlike the training data
+        out.append(pn.pane.Alert(html.escape(ood_summary(r)), alert_type="warning" if r.out_of_distribution else "success",
+                                 css_classes=["mc-ood"], margin=(5, 10), width=520))
     out += _input_panes(path, r)
     emb_mod = "video" if "video" in r.embedding else next(iter(r.embedding), None)   # the video's (or image's) embedding
     if emb_mod is not None:

@@ -20,7 +20,8 @@ from .metrics import (classification_metrics, confusion_table, regression_metric
                                 paired_permutation_test, reliability_table, expected_calibration_error, softmax_np,
                                 fit_temperature, binary_roc_auc, binary_average_precision, roc_pr_curves,
                                 MIN_CALIBRATION_SUBJECTS)
-from .run import Inference, run_tta, infer, load_run
+from .run import (Inference, run_tta, infer, load_run, OOD_FILE, OOD_QUANTILE, OOD_K, OOD_TOLERANCE, nearest_distances,
+                            ood_threshold, _unit_rows)
 from .bundle import BundleParts, write_bundle
 
 # %% auto #0
@@ -30,8 +31,8 @@ __all__ = ['CONSISTENCY_REFERENCES', 'CLINICAL_THRESHOLDS', 'CLASS_AVERAGED', 'E
            'clinical_threshold', 'temperature_report', 'classification_report', 'regression_report', 'embeddings_2d',
            'joint_regions', 'model_and_clinician_maps', 'Evaluation', 'read_splits', 'predictions_section',
            'report_section', 'embeddings_section', 'gates_section', 'attention_section', 'consistency_section',
-           'spatial_section', 'ablations_section', 'run_sections', 'evaluate_model', 'evaluate_run', 'evaluate_main',
-           'clip_kfold', 'summarize_folds', 'cross_validate', 'leakage_comparison']
+           'spatial_section', 'ablations_section', 'ood_section', 'run_sections', 'evaluate_model', 'evaluate_run',
+           'evaluate_main', 'clip_kfold', 'summarize_folds', 'cross_validate', 'leakage_comparison']
 
 # %% ../nbs/15_evaluate.ipynb #94274d2c
 def _unit(x):
@@ -700,9 +701,28 @@ def ablations_section(ev:Evaluation) -> BundleParts:
                      "n": len(da)})
     return BundleParts({"ablations.parquet": pd.DataFrame(rows)} if rows else {})
 
+# %% ../nbs/15_evaluate.ipynb #a0b580b6
+def ood_section(ev:Evaluation) -> BundleParts:
+    """`OOD_FILE` (the training clips' unit embeddings of the input modality) and the `ood_*` metrics: the threshold
+    `predict` compares an input's nearest-training distance with. Without a train split or input embeddings: a note."""
+    mod = next((m for m in ("video", "image") if m in ev.modalities), None)
+    if mod is None or "train" not in ev.datasets:
+        return BundleParts(metrics={"ood_note": f"no {'train split' if mod else 'video or image input'} in this evaluation: "
+                                                "no out-of-distribution reference"})
+    E = _embedding_matrix(ev)[:, ev.modalities.index(mod)]
+    ok = np.isfinite(E).all(1) if E.size else np.zeros(len(E), bool)
+    train, held = ok & (ev.predictions["split"] == "train").to_numpy(), ok & ev.evaluated
+    if not train.any() or not held.any():
+        return BundleParts(metrics={"ood_note": f"no {mod} embeddings of training or held-out clips: no out-of-distribution reference"})
+    d = nearest_distances(E[held], E[train], OOD_K)
+    thr = ood_threshold(d, OOD_QUANTILE)
+    return BundleParts({OOD_FILE: _unit_rows(E[train]).astype(np.float32)},
+                       {"ood_modality": mod, "ood_quantile": OOD_QUANTILE, "ood_k": OOD_K, "ood_threshold": thr,
+                        "ood_reference_clips": int(train.sum()), "ood_test_flagged_rate": float((d > thr + OOD_TOLERANCE).mean())})
+
 # %% ../nbs/15_evaluate.ipynb #86214412
 EVALUATION_SECTIONS = [predictions_section, report_section, embeddings_section, gates_section, attention_section,
-                       consistency_section, spatial_section, ablations_section]   # in order: metrics.json lists keys in this order
+                       consistency_section, spatial_section, ablations_section, ood_section]   # in order: metrics.json lists keys in this order
 
 # %% ../nbs/15_evaluate.ipynb #aec36495
 def run_sections(ev:Evaluation, sections:Sequence[Callable]=EVALUATION_SECTIONS) -> BundleParts:
