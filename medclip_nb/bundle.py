@@ -32,6 +32,7 @@ TABLE_COLUMNS = {   # the contract's columns per table; a table may carry more
     "attention_consistency": ["clip_id", "label_name", "reference", "spearman", "topk_overlap"],
     "confusion": ["true_name", "pred_name", "count"],
     "calibration": ["bin", "confidence", "accuracy", "count", "scaled"],
+    "curves": ["kind", "class", "x", "y"],   # ROC (x FPR, y TPR) and PR (x recall, y precision); optional: older bundles lack it
     "ablations": ["removed", "metric", "value", "drop"],
 }
 
@@ -66,7 +67,8 @@ def find_runs(paths:Sequence[os.PathLike], max_depth:int=4) -> dict:
 BUNDLE_FILES = ["schema.json", "metrics.json", "predictions.parquet", "embeddings.npy", "embeddings_2d.parquet",
                 "alignment.parquet", "alignment_summary.parquet", "gates.parquet", "frame_attention.npy",
                 "kinematics_attention.npy", "phase_attention.parquet", "attention_consistency.parquet", "confusion.parquet",
-                "calibration.parquet", "ablations.parquet"]
+                "calibration.parquet", "curves.parquet", "ablations.parquet",
+                "ood_reference.npy"]   # the training embeddings `predict`'s out-of-distribution check reads (run.OOD_FILE)
 
 
 # %% ../nbs/14_bundle.ipynb #e59b9267

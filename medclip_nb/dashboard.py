@@ -4,8 +4,8 @@
 
 # %% auto #0
 __all__ = ['COLOR_BY', 'DASHBOARD_VIEWS', 'RUN_WIDTH', 'vega_spec', 'metrics_frame', 'confusion_chart', 'reliability_chart',
-           'ablation_chart', 'embedding_methods', 'embedding_frame', 'embedding_chart', 'alignment_hist',
-           'alignment_chart', 'recall_frame', 'gate_summary', 'gate_chart', 'gate_distribution',
+           'ablation_chart', 'roc_pr_chart', 'embedding_methods', 'embedding_frame', 'embedding_chart',
+           'alignment_hist', 'alignment_chart', 'recall_frame', 'gate_summary', 'gate_chart', 'gate_distribution',
            'gate_distribution_chart', 'phase_sources', 'phase_matrix', 'phase_heatmap', 'frame_curves',
            'frame_curves_chart', 'consistency_chart', 'clinician_map', 'probability_frame', 'probability_chart',
            'joint_heatmap', 'sniff_video', 'check_upload', 'sniff_image', 'check_image_upload', 'Dashboard',
@@ -30,7 +30,7 @@ from .video import probe_video, read_image
 from .bundle import find_runs, Bundle, load_bundle
 from .interpret import (FramesUnavailable, keyframes, overlay_attention, dim_by_weight,
                                   frame_strip, nearest_cases, clinician_maps, Case, case_data)
-from .predict import predict
+from .predict import predict, ood_summary
 
 _log = logging.getLogger(__name__)
 
@@ -52,20 +52,23 @@ def vega_spec(chart) -> dict:
 # %% ../nbs/90_dashboard.ipynb #c97c85e8
 _FMT = {"accuracy": "Accuracy", "balanced_accuracy": "Balanced accuracy", "majority_rate": "Majority-class rate",
         "macro_f1": "Macro F1", "roc_auc": "ROC-AUC", "pr_auc": "PR-AUC (average precision)", "ece": "ECE",
-        "ece_scaled": "ECE after temperature scaling", "temperature": "Temperature", "mae": "MAE", "rmse": "RMSE",
+        "ece_scaled": "ECE after temperature scaling", "temperature": "Temperature",
+        "calibration_subjects": "Validation subjects (temperature fit)", "mae": "MAE", "rmse": "RMSE",
         "r2": "R²", "auroc_at_threshold": "AUROC at the clinical threshold"}
 
 def metrics_frame(bundles:Mapping[str, Bundle], digits:int=3) -> pd.DataFrame:
-    "Metrics of several runs side by side: one row per metric, one column per run, 'value [ci_low, ci_high]'."
+    """Metrics of several runs side by side: one row per metric, one column per run, 'value [ci_low, ci_high]'. A
+    `k_ci_note` or `k_note` (e.g. `temperature_note`: why no temperature was fitted) is shown beside `k`'s value."""
     keys = []
     for b in bundles.values():
-        keys += [k for k in b.metrics if not k.endswith(("_ci_low", "_ci_high", "_ci_note")) and k not in keys]
+        keys += [k for k in b.metrics if not k.endswith(("_ci_low", "_ci_high", "_note")) and k not in keys]
     keys = [k for k in _FMT if k in keys] + [k for k in keys if k not in _FMT]
     def cell(m, k):
-        v = m.get(k)
-        if v is None or not isinstance(v, (int, float)) or (isinstance(v, float) and np.isnan(v)): return "–"
+        v, note = m.get(k), m.get(f"{k}_ci_note") or m.get(f"{k}_note")
+        if v is None or not isinstance(v, (int, float)) or (isinstance(v, float) and np.isnan(v)):
+            return "–" + (f" ({note})" if note else "")
         s = f"{v:.{digits}f}"
-        lo, hi, note = m.get(f"{k}_ci_low"), m.get(f"{k}_ci_high"), m.get(f"{k}_ci_note")
+        lo, hi = m.get(f"{k}_ci_low"), m.get(f"{k}_ci_high")
         if isinstance(lo, (int, float)) and isinstance(hi, (int, float)) and not np.isnan([lo, hi]).any():
             s += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
         return s + (f" ({note})" if note else "")   # why there is no interval, or why it has no width
@@ -119,6 +122,28 @@ def ablation_chart(bundles:Mapping[str, Bundle], width:int=300):
         y=alt.Y("removed:N", title="removed"), x=alt.X("drop:Q", title="drop of the metric"), color="run:N",
         yOffset="run:N", tooltip=["run", "removed", "metric", alt.Tooltip("value:Q", format=".3f"),
                                   alt.Tooltip("drop:Q", format=".3f")]).properties(width=width, title="ablations")
+
+# %% ../nbs/90_dashboard.ipynb #d198e62b
+def roc_pr_chart(bundles:Mapping[str, Bundle], max_rows:int=4000, size:int=240):
+    """ROC and precision-recall curves (`curves.parquet`) of several runs, one panel per kind, a colour per class and a
+    dash per run. Each curve is thinned to evenly spaced points (its ends kept) so the chart stays under `max_rows`."""
+    curves = {n: b.table("curves") for n, b in bundles.items() if b.table("curves") is not None and len(b.table("curves"))}
+    if not curves: return None
+    df = pd.concat([c.assign(run=n) for n, c in curves.items()], ignore_index=True)
+    df["order"] = df.groupby(["run", "kind", "class"], sort=False).cumcount()
+    per = max(20, max_rows // df.groupby(["run", "kind", "class"]).ngroups)
+    def thin(g):
+        if len(g) <= per: return g
+        return g.iloc[np.unique(np.linspace(0, len(g) - 1, per).round().astype(int))]
+    df = pd.concat([thin(g) for _, g in df.groupby(["run", "kind", "class"], sort=False)], ignore_index=True)
+    df["kind"] = df["kind"].map({"roc": "ROC (x: false-positive rate, y: sensitivity)",
+                                 "pr": "precision-recall (x: recall, y: precision)"})
+    return alt.Chart(df).mark_line().encode(
+        x=alt.X("x:Q", scale=alt.Scale(domain=[0, 1]), title=None), y=alt.Y("y:Q", scale=alt.Scale(domain=[0, 1]), title=None),
+        color=alt.Color("class:N", title="class"), strokeDash=alt.StrokeDash("run:N"), order="order:Q",
+        column=alt.Column("kind:N", title=None),
+        tooltip=["run:N", "class:N", alt.Tooltip("x:Q", format=".3f"), alt.Tooltip("y:Q", format=".3f")]
+    ).properties(width=size, height=size, title="ROC and PR curves (evaluated split)")
 
 # %% ../nbs/90_dashboard.ipynb #75539517
 COLOR_BY = {"label": "label_name", "prediction": "pred_name", "correct": "correct", "subject": "subject_id",
@@ -544,7 +569,7 @@ def _bind_sections(self:Dashboard) -> dict:
     r = self.w_runs
     return {
         "Summary": [pn.bind(self.metrics_section, r), pn.bind(self.confusion_section, r, self.w_normalize),
-                    pn.bind(self.calibration_section, r, self.w_scaled)],
+                    pn.bind(self.calibration_section, r, self.w_scaled), pn.bind(self.roc_pr_section, r)],
         "Embeddings": [pn.bind(self.embeddings_section, r, self.w_method, self.w_modality, self.w_color)],
         "Alignment": [pn.bind(self.alignment_section, r, self.w_pair, self.w_density), pn.bind(self.recall_section, r)],
         "Gates": [pn.bind(self.gate_mean_section, r), pn.bind(self.gate_dist_section, r, self.w_gate_class)],
@@ -603,11 +628,23 @@ def confusion_section(self:Dashboard, names, normalize=False):
 # %% ../nbs/90_dashboard.ipynb #3d5ff6b7
 @patch
 def calibration_section(self:Dashboard, names, scaled=False):
-    "Reliability diagram of all chosen runs, and their ablations."
+    """Reliability diagram of all chosen runs (a run without a fitted temperature says why), and their ablations."""
     bs = {n: self.bundle(n) for n in names}
+    notes = [_note(f"{n}: no temperature scaling: {b.metrics['temperature_note']}")
+             for n, b in bs.items() if b.metrics.get("temperature_note")]
     parts = [_vega(reliability_chart(bs, scaled)) or _note("no calibration table in these bundles"),
              _vega(ablation_chart(bs)) or _note("no ablations in these bundles")]
-    return pn.Row(*parts)
+    return pn.Column(*notes, pn.Row(*parts)) if notes else pn.Row(*parts)
+
+# %% ../nbs/90_dashboard.ipynb #9d236388
+@patch
+def roc_pr_section(self:Dashboard, names):
+    "ROC and precision-recall curves of all chosen runs (a bundle evaluated before they were saved says so)."
+    bs = {n: self.bundle(n) for n in names}
+    missing = [n for n, b in bs.items() if b.task == "classification" and b.table("curves") is None]
+    parts = [_vega(roc_pr_chart(bs))] + [_note(f"{n}: no ROC/PR curves in this bundle (evaluate the run again to save them)")
+                                         for n in missing]
+    return pn.Column(*[p for p in parts if p is not None]) if any(p is not None for p in parts) else _note("no ROC/PR curves")
 
 # %% ../nbs/90_dashboard.ipynb #432efc45
 @patch
@@ -904,6 +941,9 @@ def prediction_view(self:Dashboard, run:str, path:os.PathLike, name:str, text:st
         out.append(pn.pane.Markdown(f"predicted **{classes[k]}** ({probs[k]:.2f})"))
         out.append(_vega(probability_chart(pd.DataFrame({"class": list(classes), "probability": probs})), "mc-probabilities"))
     elif r.prediction is not None: out.append(pn.pane.Markdown(f"prediction **{float(r.prediction):.2f}**"))
+    if r.out_of_distribution is not None:   # beside the probabilities: they mean little on an input unlike the training data
+        out.append(pn.pane.Alert(html.escape(ood_summary(r)), alert_type="warning" if r.out_of_distribution else "success",
+                                 css_classes=["mc-ood"], margin=(5, 10), width=520))
     out += _input_panes(path, r)
     emb_mod = "video" if "video" in r.embedding else next(iter(r.embedding), None)   # the video's (or image's) embedding
     if emb_mod is not None:

@@ -18,19 +18,21 @@ from .gait import knowledge_map_joint_weights, BODY13
 from .datasets import REGION_JOINTS, make_loader, subject_kfold
 from .metrics import (classification_metrics, confusion_table, regression_metrics, subject_level, bootstrap_ci,
                                 paired_permutation_test, reliability_table, expected_calibration_error, softmax_np,
-                                fit_temperature, binary_roc_auc, binary_average_precision)
-from .run import Inference, run_tta, infer, load_run
+                                fit_temperature, binary_roc_auc, binary_average_precision, roc_pr_curves,
+                                MIN_CALIBRATION_SUBJECTS)
+from .run import (Inference, run_tta, infer, load_run, OOD_FILE, OOD_QUANTILE, OOD_K, OOD_TOLERANCE, nearest_distances,
+                            ood_threshold, _unit_rows)
 from .bundle import BundleParts, write_bundle
 
 # %% auto #0
 __all__ = ['CONSISTENCY_REFERENCES', 'CLINICAL_THRESHOLDS', 'CLASS_AVERAGED', 'EVALUATION_SECTIONS', 'recall_at_k',
            'alignment_health', 'consistency_scores', 'attention_consistency', 'consistency_summary', 'phase_attention',
            'kinematics_attribution', 'kinematics_saliency', 'grad_cam_supported', 'video_grad_cam',
-           'clinical_threshold', 'classification_report', 'regression_report', 'embeddings_2d', 'joint_regions',
-           'model_and_clinician_maps', 'Evaluation', 'read_splits', 'predictions_section', 'report_section',
-           'embeddings_section', 'gates_section', 'attention_section', 'consistency_section', 'spatial_section',
-           'ablations_section', 'run_sections', 'evaluate_model', 'evaluate_run', 'evaluate_main', 'clip_kfold',
-           'summarize_folds', 'cross_validate', 'leakage_comparison']
+           'clinical_threshold', 'temperature_report', 'classification_report', 'regression_report', 'embeddings_2d',
+           'joint_regions', 'model_and_clinician_maps', 'Evaluation', 'read_splits', 'predictions_section',
+           'report_section', 'embeddings_section', 'gates_section', 'attention_section', 'consistency_section',
+           'spatial_section', 'ablations_section', 'ood_section', 'run_sections', 'evaluate_model', 'evaluate_run',
+           'evaluate_main', 'clip_kfold', 'summarize_folds', 'cross_validate', 'leakage_comparison']
 
 # %% ../nbs/15_evaluate.ipynb #94274d2c
 def _unit(x):
@@ -305,8 +307,34 @@ def _classification_cis(d:pd.DataFrame, prob_cols:list, keys, n_boot:int, seed:i
         out.update(_interval_keys(k, iv))
     return out
 
+# %% ../nbs/15_evaluate.ipynb #4175e6fd
+def temperature_report(d:pd.DataFrame, logits, prob_cols:list, val_logits=None, val_labels=None, val_subjects=None,
+                       n_boot:int=500, seed:int=0) -> tuple:
+    """Temperature scaling, checked: fitted on validation only when it has at least `MIN_CALIBRATION_SUBJECTS` subjects
+    (`val_subjects`; without them every labelled clip counts as one), then the ECE of the labelled rows `d` (logits
+    `logits`) after it, with its BCa subject-bootstrap interval. Otherwise `temperature` is None and `temperature_note`
+    says why (no "after" ECE). Returns (metrics, reliability tables of the scaled probabilities)."""
+    vl = None if val_labels is None else np.asarray(val_labels) >= 0
+    if vl is None or not vl.any():
+        return {"temperature": None, "temperature_note": "no labelled validation clips: no temperature fitted"}, []
+    subj = np.asarray(val_subjects)[vl] if val_subjects is not None else np.arange(int(vl.sum()))
+    n = int(len(np.unique(subj)))
+    m = {"calibration_subjects": n}
+    if n < MIN_CALIBRATION_SUBJECTS:
+        m.update(temperature=None, temperature_note=f"validation has {n} subjects, fewer than {MIN_CALIBRATION_SUBJECTS}: "
+                 "too few to fit a temperature; probabilities are not rescaled")
+        return m, []
+    T = fit_temperature(np.asarray(val_logits)[vl], np.asarray(val_labels)[vl])
+    y, ps = d["label"].to_numpy(int), softmax_np(np.asarray(logits), T)
+    m.update(temperature=T, ece_scaled=expected_calibration_error(ps, y))
+    scaled = d[["subject_id", "label"]].assign(**{c: ps[:, k] for k, c in enumerate(prob_cols)})
+    ece = _ci_functions()["ece"]
+    iv = bootstrap_ci(scaled, lambda x: ece(x["label"].to_numpy(int), x[prob_cols].to_numpy(float)), n=n_boot, seed=seed)
+    m.update(_interval_keys("ece_scaled", iv))
+    return m, [reliability_table(ps, y).assign(scaled=True)]
+
 # %% ../nbs/15_evaluate.ipynb #c537c2c2
-def _classification_report(df, classes, logits, val_logits, val_labels, n_boot, seed):
+def _classification_report(df, classes, logits, val_logits, val_labels, n_boot, seed, val_subjects=None):
     "`classification_report` without its warning filter."
     prob_cols = [f"prob_{c}" for c in classes]
     lab = df["label"].to_numpy() >= 0
@@ -316,13 +344,10 @@ def _classification_report(df, classes, logits, val_logits, val_labels, n_boot, 
     m = classification_metrics(y, p, classes)
     m["ece"] = expected_calibration_error(p, y)
     cal = [reliability_table(p, y).assign(scaled=False)]
-    vl = None if val_labels is None else np.asarray(val_labels) >= 0
-    if vl is not None and vl.sum() >= 2:
-        T = fit_temperature(np.asarray(val_logits)[vl], np.asarray(val_labels)[vl])
-        ps = softmax_np(z, T)
-        m.update(temperature=T, ece_scaled=expected_calibration_error(ps, y))
-        cal.append(reliability_table(ps, y).assign(scaled=True))
+    mt, scaled = temperature_report(d, z, prob_cols, val_logits, val_labels, val_subjects, n_boot, seed)
+    m.update({k: v for k, v in mt.items() if not k.startswith("ece_scaled_ci")}); cal += scaled
     m.update(_classification_cis(d, prob_cols, m, n_boot, seed))
+    m.update({k: v for k, v in mt.items() if k.startswith("ece_scaled_ci")})
     try:
         sl = subject_level(d[["subject_id", "label", *prob_cols]], prob_cols)
         sm = classification_metrics(sl["label"].to_numpy(int), sl[prob_cols].to_numpy(float), classes)
@@ -335,13 +360,13 @@ def _classification_report(df, classes, logits, val_logits, val_labels, n_boot, 
 
 # %% ../nbs/15_evaluate.ipynb #4b1ee350
 def classification_report(df:pd.DataFrame, classes:Sequence[str], logits:np.ndarray, val_logits=None, val_labels=None,
-                          n_boot:int=500, seed:int=0) -> tuple:
+                          n_boot:int=500, seed:int=0, val_subjects=None) -> tuple:
     """Metrics (flat dict: clip-level, `subject_` level, `_ci_low/_ci_high` (BCa subject bootstrap; `_ci_note` says why one is degenerate or NaN), ECE before/after a
-    temperature fitted on validation) and the calibration table, for the labelled rows of `df` (predictions order)."""
+    temperature fitted on validation (`temperature_report`: none, with a note, below 20 validation subjects) and the calibration table, for the labelled rows of `df` (predictions order)."""
     import warnings
     with warnings.catch_warnings():   # "y_pred contains classes not in y_true" is normal in small resamples
         warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
-        return _classification_report(df, classes, logits, val_logits, val_labels, n_boot, seed)
+        return _classification_report(df, classes, logits, val_logits, val_labels, n_boot, seed, val_subjects)
 
 # %% ../nbs/15_evaluate.ipynb #ab98e944
 def regression_report(df:pd.DataFrame, threshold=None, positive:str="above", n_boot:int=500, seed:int=0) -> dict:
@@ -503,15 +528,18 @@ def predictions_section(ev:Evaluation) -> BundleParts:
 
 # %% ../nbs/15_evaluate.ipynb #65a00de5
 def report_section(ev:Evaluation) -> BundleParts:
-    "The evaluated split's metrics (classification: with `confusion.parquet` and `calibration.parquet`; regression at the clinical threshold)."
+    """The evaluated split's metrics (classification: with `confusion.parquet`, `calibration.parquet` and the ROC and PR
+    curves in `curves.parquet`; regression at the clinical threshold)."""
     ped, parts = ev.scored, BundleParts()
     if ev.task == "classification":
         val = ev.readings.get("val")
         metrics, cal = classification_report(ped, ev.classes, ev.reading.logits, None if val is None else val.logits,
-                                             None if val is None else val.labels, n_boot=ev.n_boot, seed=ev.seed)
+                                             None if val is None else val.labels, n_boot=ev.n_boot, seed=ev.seed,
+                                             val_subjects=None if val is None else val.subject_ids)
         lab = ped[ped["label"] >= 0]
         parts.files["confusion.parquet"] = confusion_table(lab["label"], lab["pred"], ev.classes)
         parts.files["calibration.parquet"] = cal
+        parts.files["curves.parquet"] = roc_pr_curves(lab["label"], lab[[f"prob_{c}" for c in ev.classes]], ev.classes)
     else:
         metrics = regression_report(ped, ev.threshold, ev.positive, n_boot=ev.n_boot, seed=ev.seed)
     parts.metrics = {"split": ev.split, **metrics}
@@ -673,9 +701,28 @@ def ablations_section(ev:Evaluation) -> BundleParts:
                      "n": len(da)})
     return BundleParts({"ablations.parquet": pd.DataFrame(rows)} if rows else {})
 
+# %% ../nbs/15_evaluate.ipynb #a0b580b6
+def ood_section(ev:Evaluation) -> BundleParts:
+    """`OOD_FILE` (the training clips' unit embeddings of the input modality) and the `ood_*` metrics: the threshold
+    `predict` compares an input's nearest-training distance with. Without a train split or input embeddings: a note."""
+    mod = next((m for m in ("video", "image") if m in ev.modalities), None)
+    if mod is None or "train" not in ev.datasets:
+        return BundleParts(metrics={"ood_note": f"no {'train split' if mod else 'video or image input'} in this evaluation: "
+                                                "no out-of-distribution reference"})
+    E = _embedding_matrix(ev)[:, ev.modalities.index(mod)]
+    ok = np.isfinite(E).all(1) if E.size else np.zeros(len(E), bool)
+    train, held = ok & (ev.predictions["split"] == "train").to_numpy(), ok & ev.evaluated
+    if not train.any() or not held.any():
+        return BundleParts(metrics={"ood_note": f"no {mod} embeddings of training or held-out clips: no out-of-distribution reference"})
+    d = nearest_distances(E[held], E[train], OOD_K)
+    thr = ood_threshold(d, OOD_QUANTILE)
+    return BundleParts({OOD_FILE: _unit_rows(E[train]).astype(np.float32)},
+                       {"ood_modality": mod, "ood_quantile": OOD_QUANTILE, "ood_k": OOD_K, "ood_threshold": thr,
+                        "ood_reference_clips": int(train.sum()), "ood_test_flagged_rate": float((d > thr + OOD_TOLERANCE).mean())})
+
 # %% ../nbs/15_evaluate.ipynb #86214412
 EVALUATION_SECTIONS = [predictions_section, report_section, embeddings_section, gates_section, attention_section,
-                       consistency_section, spatial_section, ablations_section]   # in order: metrics.json lists keys in this order
+                       consistency_section, spatial_section, ablations_section, ood_section]   # in order: metrics.json lists keys in this order
 
 # %% ../nbs/15_evaluate.ipynb #aec36495
 def run_sections(ev:Evaluation, sections:Sequence[Callable]=EVALUATION_SECTIONS) -> BundleParts:

@@ -12,9 +12,10 @@ from .core import DataError
 
 
 # %% auto #0
-__all__ = ['classification_metrics', 'confusion_table', 'regression_metrics', 'subject_level', 'Interval', 'group_resamples',
-           'bca_interval', 'bootstrap_ci', 'paired_permutation_test', 'reliability_table', 'expected_calibration_error',
-           'softmax_np', 'fit_temperature', 'binary_roc_auc', 'binary_average_precision', 'quick_metrics']
+__all__ = ['TEMPERATURE_BOUNDS', 'MIN_CALIBRATION_SUBJECTS', 'CURVE_COLUMNS', 'classification_metrics', 'confusion_table',
+           'regression_metrics', 'subject_level', 'Interval', 'group_resamples', 'bca_interval', 'bootstrap_ci',
+           'paired_permutation_test', 'reliability_table', 'expected_calibration_error', 'softmax_np',
+           'fit_temperature', 'binary_roc_auc', 'binary_average_precision', 'roc_pr_curves', 'quick_metrics']
 
 # %% ../nbs/02_metrics.ipynb #c3cb1dfe
 def _probs_2d(probs):
@@ -210,14 +211,21 @@ def softmax_np(logits, temperature:float=1.0):
     return e / e.sum(1, keepdims=True)
 
 # %% ../nbs/02_metrics.ipynb #7e729301
-def fit_temperature(logits, y_true) -> float:
-    "The temperature T > 0 minimising the NLL of softmax(logits / T) (fitted on validation data)."
+TEMPERATURE_BOUNDS = (0.1, 10.0)   # the fitted T stays within: beyond, a small validation set would decide alone
+MIN_CALIBRATION_SUBJECTS = 20      # fewer validation subjects: no temperature is fitted (evaluation says so)
+
+def fit_temperature(logits, y_true, prior_sd:float|None=1.0, bounds:tuple=TEMPERATURE_BOUNDS) -> float:
+    """The temperature T minimising the NLL of softmax(logits / T) on validation data, with T within `bounds` and
+    log T pulled towards 0 (T = 1) by a normal prior of sd `prior_sd` (None: no prior, the plain maximum likelihood)."""
     from scipy.optimize import minimize_scalar
     z, y = np.asarray(logits, float), np.asarray(y_true, int)
-    def nll(logt):
+    if not len(y): raise DataError("no labelled clips to fit a temperature on", field="label", expected="validation labels")
+    pull = 0.0 if prior_sd is None else 1.0 / (2 * prior_sd ** 2 * len(y))   # the prior's weight per clip of the mean NLL
+    def objective(logt):
         p = softmax_np(z, math.exp(logt))
-        return -np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)).mean()
-    return float(math.exp(minimize_scalar(nll, bounds=(-3, 3), method="bounded").x))
+        return -np.log(np.clip(p[np.arange(len(y)), y], 1e-12, None)).mean() + pull * logt ** 2
+    lo, hi = (math.log(b) for b in bounds)
+    return float(math.exp(minimize_scalar(objective, bounds=(lo, hi), method="bounded").x))
 
 # %% ../nbs/02_metrics.ipynb #9581e16e
 def binary_roc_auc(y, s) -> float:
@@ -239,6 +247,28 @@ def binary_average_precision(y, s) -> float:
     recall = tp / y.sum()
     return float(np.sum(np.diff(np.r_[0.0, recall]) * tp / (tp + fp)))
 
+
+# %% ../nbs/02_metrics.ipynb #e82e91c3
+CURVE_COLUMNS = ["kind", "class", "x", "y"]
+
+def roc_pr_curves(y_true, probs, classes:Sequence[str]|None=None) -> pd.DataFrame:
+    """ROC (x = false-positive rate, y = sensitivity) and precision-recall (x = recall, y = precision) curves: one
+    `binary` curve of the second class for two classes, else one-vs-rest per class present in `y_true` (the classes
+    `classification_metrics` averages). Rows: kind (`roc`/`pr`), class, x, y."""
+    from sklearn import metrics as M
+    y, p = np.asarray(y_true, int), _probs_2d(probs)
+    k = p.shape[1]; classes = list(classes or range(k))
+    if len(classes) != k: raise DataError(f"{len(classes)} class names for {k} probability columns", field="classes")
+    targets = [("binary", 1)] if k == 2 else [(str(classes[i]), int(i)) for i in np.unique(y)]
+    rows = []
+    for name, i in targets:
+        pos = y == i
+        if pos.all() or not pos.any(): continue          # one class only: no curve
+        fpr, tpr, _ = M.roc_curve(pos, p[:, i])
+        prec, rec, _ = M.precision_recall_curve(pos, p[:, i])
+        rows += [pd.DataFrame({"kind": "roc", "class": name, "x": fpr, "y": tpr}),
+                 pd.DataFrame({"kind": "pr", "class": name, "x": rec, "y": prec})]
+    return pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(columns=CURVE_COLUMNS)
 
 # %% ../nbs/02_metrics.ipynb #d4533743
 def quick_metrics(task:str, classes, labels, probs=None, targets=None, preds=None) -> dict:

@@ -17,11 +17,12 @@ from .gait import COCO17
 from .metrics import softmax_np
 from .video import read_clip, to_tensor, probe_video, read_image
 from .datasets import VIDEO_EXTS, DEFAULT_ANATOMY_CODES, _spatial_boxes
-from .run import load_run, infer, run_tta
+from .run import load_run, infer, run_tta, ood_reference, OODReference
 
 # %% auto #0
-__all__ = ['PRIOR_INPUTS', 'IMAGE_EXTS', 'cached_run', 'run_input_kind', 'check_input_file', 'read_boxes_json', 'Prediction',
-           'predict_video', 'predict_image', 'predict', 'format_table', 'predict_main']
+__all__ = ['PRIOR_INPUTS', 'IMAGE_EXTS', 'OOD_NOTE_NO_THRESHOLD', 'cached_run', 'run_input_kind', 'check_input_file',
+           'read_boxes_json', 'Prediction', 'predict_video', 'predict_image', 'check_out_of_distribution',
+           'ood_summary', 'predict', 'format_table', 'predict_main']
 
 # %% ../nbs/13_predict.ipynb #38306707
 _RUNS: dict = {}
@@ -113,6 +114,9 @@ class Prediction:
     probabilities: list = field(default_factory=list)       # one per class name ([] when the run has no classes)
     predicted: str|None = None                      # the most probable class
     prediction: float|None = None                   # the regression value, when the model has one
+    out_of_distribution: bool|None = None           # unlike the training clips? (None: the run has no threshold yet)
+    ood_score: float|None = None                    # mean cosine distance to the 5 nearest training clips (run's embedding space)
+    ood_threshold: float|None = None                # the run's threshold: 95th percentile of its held-out test clips' distances
     frame_attention: list|None = None               # one weight per decoded frame (videos)
     kinematics_attention: list|None = None          # frames × joints, where the skeleton branch looked
     embedding: dict = field(default_factory=dict)   # modality -> embedding of the inputs given
@@ -203,16 +207,48 @@ def predict_image(run, image_path, text:str|None=None, boxes=None) -> Prediction
     res.embedding = {m: e[0].tolist() for m, e in r.embeddings.items() if m in given and np.isfinite(e[0]).all()}
     return res
 
+# %% ../nbs/13_predict.ipynb #3a97a842
+OOD_NOTE_NO_THRESHOLD = "no out-of-distribution threshold in this run: evaluate the run again to enable the check"
+_OOD_CACHE: dict = {}
+
+def _cached_ood(run_dir) -> OODReference | None:
+    "`run.ood_reference(run_dir)`, cached per run folder (re-read when its analysis metrics change)."
+    p = Path(run_dir).resolve(); m = p / "analysis" / "metrics.json"
+    stamp = m.stat().st_mtime_ns if m.exists() else 0
+    if p not in _OOD_CACHE or _OOD_CACHE[p][0] != stamp: _OOD_CACHE[p] = (stamp, ood_reference(p))
+    return _OOD_CACHE[p][1]
+
+def check_out_of_distribution(run_dir, res:Prediction) -> Prediction:
+    """Set `res.out_of_distribution`, `ood_score` and `ood_threshold` from the run's stored reference (evaluation writes
+    it): the input's embedding against the training clips'. A run evaluated before the check: None, and a note."""
+    ref = _cached_ood(run_dir)
+    if ref is None: res.notes.append(OOD_NOTE_NO_THRESHOLD); return res
+    emb = res.embedding.get(ref.modality)
+    if emb is None:
+        res.notes.append(f"no {ref.modality} embedding for this input: no out-of-distribution check"); return res
+    res.ood_score, res.ood_threshold = ref.score(emb), ref.threshold
+    res.out_of_distribution = ref.flags(res.ood_score)
+    return res
+
+def ood_summary(res:Prediction) -> str | None:
+    "One line on whether the input is unlike the training data, with the distance and threshold behind it (None: unchecked)."
+    if res.out_of_distribution is None: return None
+    verdict = ("YES: unlike the training data, do not trust these probabilities" if res.out_of_distribution
+               else "no: like the training data")
+    return (f"out of distribution: {verdict} (distance to the nearest training clips {res.ood_score:.3f}, "
+            f"threshold {res.ood_threshold:.3f})")
+
 # %% ../nbs/13_predict.ipynb #b2e0c004
 def predict(run_dir, video_path, text:str|None=None, priors:dict|None=None, boxes=None) -> Prediction:
     """Predict one file with the run in `run_dir` (loaded once, `cached_run`): a video for a video run (`predict_video`,
-    with per-frame `priors`), an image for an image run (`predict_image`, with a `boxes` JSON); optional user `text`."""
+    with per-frame `priors`), an image for an image run (`predict_image`, with a `boxes` JSON); optional user `text`.
+    The result says whether the input is unlike the run's training data (`check_out_of_distribution`)."""
     run = cached_run(run_dir)
     if run_input_kind(run) == "image":
         if priors: raise DataError(f"per-frame priors {sorted(priors)} go with a video; this run predicts on images",
                                    field="priors", expected="no --kinematics / --attention for an image run")
-        return predict_image(run, video_path, text, boxes)
-    res = predict_video(run, video_path, text, priors)
+        return check_out_of_distribution(run.run_dir, predict_image(run, video_path, text, boxes))
+    res = check_out_of_distribution(run.run_dir, predict_video(run, video_path, text, priors))
     if boxes is not None: res.notes.append(f"this run reads {run.modalities}, not boxes: {Path(boxes).name} was not used")
     return res
 
@@ -225,6 +261,7 @@ def format_table(res:Prediction) -> str:
         for c, p in sorted(zip(res.class_names, res.probabilities), key=lambda t: -t[1]):
             lines.append(f"{c:<{w}}  {p:6.3f}  {'#' * int(round(p * 30))}")
         lines.append(f"predicted: {res.predicted}")
+    if res.out_of_distribution is not None: lines.append(ood_summary(res))   # beside the probabilities, never hidden
     if res.prediction is not None and res.task == "regression":
         lines.append(f"prediction: {res.prediction:.3f}")
     if res.kinematics_attention:

@@ -19,7 +19,9 @@ from .model import build_model
 from .metrics import softmax_np, quick_metrics
 
 # %% auto #0
-__all__ = ['run_tta', 'Inference', 'average_views', 'infer', 'LoadedRun', 'load_run', 'final_metrics']
+__all__ = ['OOD_FILE', 'OOD_QUANTILE', 'OOD_K', 'OOD_KEYS', 'OOD_TOLERANCE', 'run_tta', 'Inference', 'average_views', 'infer',
+           'LoadedRun', 'load_run', 'final_metrics', 'nearest_distances', 'ood_threshold', 'OODReference',
+           'ood_reference']
 
 # %% ../nbs/11_run.ipynb #d75a2565
 def run_tta(cfg) -> list:
@@ -212,3 +214,48 @@ def final_metrics(run_dir) -> dict:
         m = quick_metrics(run.task, run.classes, r.labels, probs, r.targets, preds)
         out.update({f"{split}/{k}": v for k, v in m.items()})
     return out
+
+# %% ../nbs/11_run.ipynb #d92ed1bc
+OOD_FILE = "ood_reference.npy"   # RUN/analysis/: the training clips' unit embeddings of the run's input modality
+OOD_QUANTILE, OOD_K = 0.95, 5     # the threshold's quantile of the test clips' distances; neighbours averaged
+OOD_KEYS = ("ood_modality", "ood_threshold", "ood_quantile", "ood_k")   # what metrics.json says of the reference
+OOD_TOLERANCE = 1e-6   # a held-out clip read again alone (float32 storage, another batch) lands within this of itself
+
+def _unit_rows(x) -> np.ndarray:
+    x = np.atleast_2d(np.asarray(x, np.float64))
+    return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
+
+def nearest_distances(queries, reference, k:int=OOD_K) -> np.ndarray:
+    "Mean cosine distance (1 − cos) of each query row to its `k` nearest reference rows (all of them when fewer)."
+    d = 1.0 - _unit_rows(queries) @ _unit_rows(reference).T
+    return np.sort(d, 1)[:, :min(k, d.shape[1])].mean(1)
+
+def ood_threshold(distances, quantile:float=OOD_QUANTILE) -> float:
+    "The `quantile` of the held-out distances, taken at an observed value (above it: at most 1 − `quantile` of them)."
+    return float(np.quantile(np.asarray(distances, float), quantile, method="higher"))
+
+# %% ../nbs/11_run.ipynb #d4d70a11
+@dataclass
+class OODReference:
+    "A run's out-of-distribution check: the training embeddings (unit rows) of `modality` and the threshold."
+    embeddings: np.ndarray
+    modality: str
+    threshold: float
+    quantile: float = OOD_QUANTILE
+    k: int = OOD_K
+
+    def score(self, embedding) -> float:
+        "The input's mean cosine distance to its `k` nearest training clips."
+        return float(nearest_distances(embedding, self.embeddings, self.k)[0])
+
+    def flags(self, score:float) -> bool:
+        "Whether a distance `score` is above the threshold (beyond rounding noise): the input is unlike the training clips."
+        return bool(score > self.threshold + OOD_TOLERANCE)
+
+def ood_reference(run_dir) -> OODReference | None:
+    "The run's reference as its evaluation stored it (`OOD_FILE` and the `ood_*` keys of metrics.json), None when absent."
+    an = Path(run_dir) / "analysis"
+    m = json.loads((an / "metrics.json").read_text()) if (an / "metrics.json").exists() else {}
+    if not (an / OOD_FILE).exists() or any(m.get(k) is None for k in OOD_KEYS): return None
+    return OODReference(np.load(an / OOD_FILE), str(m["ood_modality"]), float(m["ood_threshold"]),
+                        float(m["ood_quantile"]), int(m["ood_k"]))

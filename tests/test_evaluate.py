@@ -115,8 +115,8 @@ def test_sections_write_bundle_files_only(gait, tmp_path):
     assert (an / "gates.parquet").exists()
     evaluate_model(net, ev.datasets, gait.classes, "classification", an, n_boot=20, progress=False,
                    sections=[predictions_section, report_section])
-    assert sorted(f.name for f in an.iterdir()) == ["calibration.parquet", "confusion.parquet", "metrics.json",
-                                                    "predictions.parquet", "schema.json"]
+    assert sorted(f.name for f in an.iterdir()) == ["calibration.parquet", "confusion.parquet", "curves.parquet",
+                                                    "metrics.json", "predictions.parquet", "schema.json"]
     assert load_bundle(tmp_path).predictions.clip_id.tolist() == ev.predictions.clip_id.tolist()
 
 def test_removing_the_signal_modality_drops_the_score(gait, tmp_path):
@@ -219,3 +219,14 @@ def test_regression_bundle(tmp_path):
     assert b.metrics["auroc_at_threshold"] == pytest.approx(skm.roc_auc_score(p.target >= 20, p.prediction))
     assert b.metrics["mae_ci_low"] <= b.metrics["mae"] <= b.metrics["mae_ci_high"] and "subject_mae" in b.metrics
     assert set(b.table("ablations").metric) == {"mae"}
+
+def test_calibration_is_checked_and_curves_are_saved(evaluated_run):
+    "A validation split of a few subjects fits no temperature and says so; test ECE keeps its interval; ROC/PR curves are saved."
+    run, _ = evaluated_run
+    b = load_bundle(run); m = b.metrics
+    assert m["temperature"] is None and "fewer than 20" in m["temperature_note"], m.get("temperature_note")
+    assert "ece_scaled" not in m and not b.table("calibration").scaled.any()       # no "after" ECE, no scaled diagram
+    assert "ece_ci_note" in m or m["ece_ci_low"] <= m["ece"] <= m["ece_ci_high"]
+    cv = b.table("curves")
+    assert set(cv.kind) == {"roc", "pr"} and cv.x.between(0, 1).all() and cv.y.between(0, 1).all()
+    assert set(cv["class"]) <= set(b.classes)

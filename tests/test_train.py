@@ -239,3 +239,47 @@ def test_predict_image_equals_bundle(tmp_path):
     assert bare.modalities_missing == ["text", "boxes"] and abs(sum(bare.probabilities) - 1) < 1e-5
     bad = subprocess.run(MEDCLIP + ["predict", str(run), str(tmp_path / "clip.mp4")], capture_output=True, text=True)
     assert bad.returncode == 2 and "is a video file but this run predicts on images" in bad.stderr
+
+
+
+def _ood_run(runs, name, overrides):
+    "Train and evaluate a clinicalclip_gait run on synthetic gait only; return it with the real phone clip's prediction."
+    from medclip_nb.evaluate import evaluate_run
+    run = train("clinicalclip_gait", out=runs, name=name, overrides=overrides, progress=False)
+    evaluate_run(run, progress=False, n_boot=20)
+    return run
+
+
+def test_predict_out_of_distribution_check(runs, media):
+    """A tiny run trained only on synthetic gait (as tests/golden.py): before evaluation `out_of_distribution` is null with
+    a note; after it, every prediction carries the verdict and its score (JSON, `format_table`, the dashboard's Predict
+    tab), and at most 5 % of the held-out synthetic test clips, each uploaded alone, are flagged."""
+    from medclip_nb.dashboard import Dashboard
+    import panel as pn
+    real_clip = media / "gait" / "mobile_gaitlab_input.mp4"
+    run = train("clinicalclip_gait", out=runs, name="ood", overrides=TINY + ["train.max_epochs=2"], progress=False)
+    before = predict(run, real_clip)
+    assert before.out_of_distribution is None and any("evaluate the run again" in n for n in before.notes), before.notes
+    from medclip_nb.evaluate import evaluate_run
+    evaluate_run(run, progress=False, n_boot=20)
+    m = json.loads((run / "analysis" / "metrics.json").read_text())
+    assert m["ood_test_flagged_rate"] <= 0.05 and m["ood_modality"] == "video", m
+    pred = pd.read_parquet(run / "analysis" / "predictions.parquet")
+    held = [predict(run, v) for v in pred[pred.split == "test"].video_path]     # the held-out clips, one upload at a time
+    flagged = np.mean([r.out_of_distribution for r in held])
+    real = predict(run, real_clip)
+    print(f"tiny run: real clip distance {real.ood_score:.3f} vs threshold {real.ood_threshold:.3f} "
+          f"(flagged: {real.out_of_distribution}); held-out synthetic test clips flagged: {flagged:.1%} of {len(held)}")
+    assert flagged <= 0.05, [(r.ood_score, r.ood_threshold) for r in held]
+    assert isinstance(real.out_of_distribution, bool) and real.ood_score >= 0
+    assert ("out of distribution: YES" if real.out_of_distribution else "out of distribution: no") in format_table(real)
+    out = subprocess.run(MEDCLIP + ["predict", str(run), str(real_clip), "--json"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    js = json.loads(out.stdout)
+    assert js["out_of_distribution"] is real.out_of_distribution and abs(js["ood_score"] - real.ood_score) < 1e-6
+    d = Dashboard([run])
+    panes = d.prediction_view(next(iter(d.runs)), real_clip, real_clip.name, None)
+    ood = [p for p in panes if isinstance(p, pn.pane.Alert) and "mc-ood" in (p.css_classes or [])]
+    assert len(ood) == 1 and ood[0].alert_type == ("warning" if real.out_of_distribution else "success")
+    assert "out of distribution:" in ood[0].object
+    d.close()
