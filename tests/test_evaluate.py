@@ -295,3 +295,22 @@ def test_external_labels_unknown_to_the_run(evaluated_run, tmp_path):
     assert "labels.csv" in str(e.value) and "unknown label" in str(e.value), str(e.value)
     assert not (run / "analysis" / "scoli").exists()
     with pytest.raises(MedclipError, match="external bundle"): evaluate_external(run, other, name="cases", progress=False)
+
+def test_dashboard_lists_the_external_bundle_beside_the_run(echo_sites):
+    import panel as pn
+    from medclip_nb.bundle import find_runs
+    from medclip_nb.dashboard import Dashboard, ExternalBundle, DASHBOARD_VIEWS
+    run, internal, site2 = echo_sites
+    ext = evaluate_external(run, site2, "site2b", progress=False, n_boot=5)
+    assert list(find_runs([run])) == ["lvef"]                         # the run's own bundle only, as before
+    d = Dashboard([run])
+    assert {"lvef", "lvef · site2b"} <= set(d.runs)
+    b = d.bundle("lvef · site2b")
+    assert isinstance(b, ExternalBundle) and b.analysis == ext and b.run_dir == run.resolve()
+    assert set(b.predictions.split) == {"external"} and b.embeddings() is not None
+    assert d.bundle("lvef").metrics == json.loads((internal / "metrics.json").read_text())
+    d.w_runs.value = ["lvef", "lvef · site2b"]
+    for view in DASHBOARD_VIEWS:
+        if view not in d.views or view in ("Case", "Predict"): continue
+        alerts = [a.object for a in d.views[view]().select(pn.pane.Alert) if a.alert_type == "danger"]
+        assert not alerts, f"{view}: {alerts}"
