@@ -42,8 +42,9 @@ CLASSIFICATION_COLUMNS = ["label", "label_name", "pred", "pred_name"]
 
 
 # %% ../nbs/14_bundle.ipynb #b4eb4ee5
-def find_runs(paths:Sequence[os.PathLike], max_depth:int=4) -> dict:
-    "Runs (folders with `analysis/schema.json`) at or under each of `paths`, as {display name: run dir}."
+def find_runs(paths:Sequence[os.PathLike], max_depth:int=4, external:bool=False) -> dict:
+    """Runs (folders with `analysis/schema.json`) at or under each of `paths`, as {display name: run dir}; with
+    `external`, each run's external bundles (`RUN/analysis/NAME/schema.json`) follow it as {"RUN · NAME": that folder}."""
     runs = {}
     for p in map(Path, paths):
         if not p.exists(): raise DataError("folder does not exist", path=p, expected="a run folder or a folder of runs")
@@ -57,6 +58,8 @@ def find_runs(paths:Sequence[os.PathLike], max_depth:int=4) -> dict:
             key, i = name, 2
             while key in runs and runs[key] != run.resolve(): key, i = f"{name} ({i})", i + 1
             runs[key] = run.resolve()
+            if external:   # written by `medclip evaluate RUN --data DIR --name NAME`
+                for f in sorted((run / "analysis").glob("*/schema.json")): runs[f"{key} · {f.parent.name}"] = f.parent.resolve()
     if not runs:
         raise DataError("no analysis bundle found", path=", ".join(map(str, paths)),
                         expected="RUN_DIR/analysis/schema.json (write it with `medclip evaluate RUN_DIR`)")

@@ -8,11 +8,13 @@ __all__ = ['COLOR_BY', 'DASHBOARD_VIEWS', 'RUN_WIDTH', 'vega_spec', 'metrics_fra
            'alignment_hist', 'alignment_chart', 'recall_frame', 'gate_summary', 'gate_chart', 'gate_distribution',
            'gate_distribution_chart', 'phase_sources', 'phase_matrix', 'phase_heatmap', 'frame_curves',
            'frame_curves_chart', 'consistency_chart', 'clinician_map', 'probability_frame', 'probability_chart',
-           'joint_heatmap', 'sniff_video', 'check_upload', 'sniff_image', 'check_image_upload', 'Dashboard',
-           'case_heading', 'case_attention', 'build_app', 'serve_kwargs', 'dashboard_main']
+           'joint_heatmap', 'sniff_video', 'check_upload', 'sniff_image', 'check_image_upload', 'ExternalBundle',
+           'load_any_bundle', 'Dashboard', 'case_heading', 'case_attention', 'build_app', 'serve_kwargs',
+           'dashboard_main']
 
 # %% ../nbs/90_dashboard.ipynb #c0222217
 import argparse, html, json, logging, os, tempfile, threading, uuid
+from dataclasses import dataclass, fields
 from functools import partial
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -27,7 +29,7 @@ from fastcore.basics import patch
 from .core import MedclipError, DataError
 from .gait import COCO17, RANCHO_PHASES
 from .video import probe_video, read_image
-from .bundle import find_runs, Bundle, load_bundle
+from .bundle import find_runs, Bundle, load_bundle, _load_bundle
 from .interpret import (FramesUnavailable, keyframes, overlay_attention, dim_by_weight,
                                   frame_strip, nearest_cases, clinician_maps, Case, case_data)
 from .predict import predict, ood_summary
@@ -480,12 +482,29 @@ def _df(df:pd.DataFrame, **kw):
 class _CaseKey(param.Parameterized):
     key = param.Tuple(default=("", ""), length=2, doc="(run name, clip id) of the case on show")
 
+# %% ../nbs/90_dashboard.ipynb #ffccdc15
+@dataclass
+class ExternalBundle(Bundle):
+    "A bundle of `medclip evaluate RUN --data DIR --name NAME`: its files in `folder` (RUN/analysis/NAME), the run in `run_dir`."
+    folder: Path | None = None
+    @property
+    def analysis(self) -> Path: return self.folder
+
+def load_any_bundle(path) -> Bundle:
+    "The bundle at a `find_runs(..., external=True)` path: a run's own (`load_bundle`) or an external one."
+    p = Path(path).resolve()
+    if (p / "analysis" / "schema.json").is_file() or not (p / "schema.json").is_file(): return load_bundle(p)
+    stamp = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in sorted(p.iterdir()) if f.is_file())
+    b = _load_bundle(str(p), stamp)
+    return ExternalBundle(**({f.name: getattr(b, f.name) for f in fields(Bundle)} | {"run_dir": p.parent.parent}), folder=p)
+
+
 # %% ../nbs/90_dashboard.ipynb #f33364c7
 class Dashboard:
     "Widgets, bound views and layout of the medclip dashboard over a fixed set of offered runs."
     def __init__(self, run_dirs:Sequence[os.PathLike], max_upload_mb:float=50, max_video_seconds:float=60,
                  title:str="medclip dashboard", n_side_by_side:int=2):
-        self.runs = find_runs(run_dirs)                   # only these runs are ever offered
+        self.runs = find_runs(run_dirs, external=True)                 # only these runs are ever offered
         self.max_upload_mb, self.max_video_seconds, self.title = max_upload_mb, max_video_seconds, title
         self._tmp = None                                  # a private folder for uploads, made at the first one
         names = list(self.runs)
@@ -499,7 +518,7 @@ class Dashboard:
     def bundle(self, name:str) -> Bundle:
         "The analysis bundle of an offered run (loaded once per process, see `load_bundle`)."
         if name not in self.runs: raise DataError(f"unknown run '{name}'", expected=f"one of {list(self.runs)}")
-        return load_bundle(self.runs[name])
+        return load_any_bundle(self.runs[name])
 
     def _clips(self, name:str) -> list: return self.bundle(name).predictions.clip_id.astype(str).tolist()
 
@@ -776,7 +795,11 @@ def case_attention(c:Case, alpha:float=0.55) -> tuple:
 def case_view(self:Dashboard, key, n_frames=8, alpha=0.55):
     "One case: key frames with the model's attention, the clinician map beside them, probabilities, nearest cases."
     run, clip = key
-    try: b = self.bundle(run); c = case_data(self.runs[run], clip, n_frames)
+    try:
+        b = self.bundle(run)
+        if isinstance(b, ExternalBundle):
+            return _note(f"'{run}' is an external bundle: the case view reads a run's own bundle; its clips are in the other views.")
+        c = case_data(self.runs[run], clip, n_frames)
     except DataError as e: return _note(f"Choose a clip: {e}", "warning")
     model_col, clin_col = case_attention(c, alpha)
     lower = []
@@ -924,7 +947,7 @@ def _input_panes(path:os.PathLike, r) -> list:
 @patch
 def prediction_view(self:Dashboard, run:str, path:os.PathLike, name:str, text:str|None, boxes=None) -> list:
     "Run `predict` on an uploaded video (or image, with a `boxes` JSON) and lay out probabilities, attention and the nearest training cases."
-    try: r = predict(self.runs[run], Path(path), text=(text or None), boxes=boxes)
+    try: r = predict(self.bundle(run).run_dir, Path(path), text=(text or None), boxes=boxes)
     except MedclipError as e: return [_note(f"prediction failed: {e}", "warning")]
     except Exception as e:   # the model is user code: report, log, keep the app alive
         _log.exception("predict failed on %s", name)

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Callable, Sequence
 import numpy as np
 import pandas as pd
-from .core import DataError
+from .core import DataError, write_json
 from .gait import RANCHO_PHASES
 from .core import ConfigError, need
 from .gait import knowledge_map_joint_weights, BODY13
-from .datasets import REGION_JOINTS, make_loader, subject_kfold
+from .datasets import REGION_JOINTS, make_loader, subject_kfold, open_run_reader, detect_layout
 from .metrics import (classification_metrics, confusion_table, regression_metrics, subject_level, bootstrap_ci,
                                 paired_permutation_test, reliability_table, expected_calibration_error, softmax_np,
                                 fit_temperature, binary_roc_auc, binary_average_precision, roc_pr_curves,
@@ -25,14 +25,15 @@ from .run import (Inference, run_tta, infer, load_run, OOD_FILE, OOD_QUANTILE, O
 from .bundle import BundleParts, write_bundle
 
 # %% auto #0
-__all__ = ['CONSISTENCY_REFERENCES', 'CLINICAL_THRESHOLDS', 'CLASS_AVERAGED', 'EVALUATION_SECTIONS', 'recall_at_k',
-           'alignment_health', 'consistency_scores', 'attention_consistency', 'consistency_summary', 'phase_attention',
-           'kinematics_attribution', 'kinematics_saliency', 'grad_cam_supported', 'video_grad_cam',
+__all__ = ['CONSISTENCY_REFERENCES', 'CLINICAL_THRESHOLDS', 'CLASS_AVERAGED', 'EVALUATION_SECTIONS', 'EXTERNAL_SPLIT',
+           'recall_at_k', 'alignment_health', 'consistency_scores', 'attention_consistency', 'consistency_summary',
+           'phase_attention', 'kinematics_attribution', 'kinematics_saliency', 'grad_cam_supported', 'video_grad_cam',
            'clinical_threshold', 'temperature_report', 'classification_report', 'regression_report', 'embeddings_2d',
            'joint_regions', 'model_and_clinician_maps', 'Evaluation', 'read_splits', 'predictions_section',
            'report_section', 'embeddings_section', 'gates_section', 'attention_section', 'consistency_section',
            'spatial_section', 'ablations_section', 'ood_section', 'run_sections', 'evaluate_model', 'evaluate_run',
-           'evaluate_main', 'clip_kfold', 'summarize_folds', 'cross_validate', 'leakage_comparison']
+           'external_bundle_dir', 'has_targets', 'external_dataset', 'evaluate_external', 'evaluate_main', 'clip_kfold',
+           'summarize_folds', 'cross_validate', 'leakage_comparison']
 
 # %% ../nbs/15_evaluate.ipynb #94274d2c
 def _unit(x):
@@ -765,28 +766,102 @@ def _run_datasets(run, split:str) -> dict:
         out[sp] = run.dataset(sp, modalities=list(ds.modalities) + extra) if extra else ds
     return out
 
-# %% ../nbs/15_evaluate.ipynb #c0e48f23
-def evaluate_run(run_dir, split:str="test", progress:bool=True, n_boot:int=500, batch_size:int=16,
-                 spatial:bool|None=None, tta:Sequence[str]|None=None) -> Path:
-    """Evaluate a trained run (`medclip_nb.train.load_run`) on `split` and write `RUN_DIR/analysis/`; returns that folder.
-    `spatial` (default: when the model's video encoder supports it) adds Grad-CAM maps of the video encoder;
-    `tta` (default: the run's `data.tta`) the test-time augmentations whose predictions are averaged in."""
+# %% ../nbs/15_evaluate.ipynb #c8354c99
+def _run_settings(run, spatial:bool|None=None, tta:Sequence[str]|None=None) -> dict:
+    """`evaluate_model` keywords a run fixes: recipe, clinical threshold, seed (torch seeded with it), Grad-CAM (default:
+    when the video encoder supports it) and test-time augmentation (default: the run's `data.tta`)."""
     import torch
-    run = load_run(run_dir)
     cfg = run.cfg
     recipe = cfg.get("recipe") if hasattr(cfg, "get") else None
     threshold, positive = clinical_threshold(recipe, cfg)
     seed = int(cfg.get("seed", 0) or 0) if hasattr(cfg, "get") else 0
     torch.manual_seed(seed)
     if spatial is None: spatial = "video" in getattr(run.model, "modalities", []) and grad_cam_supported(run.model)
+    return dict(recipe=recipe, threshold=threshold if run.task != "classification" else None, positive=positive,
+                seed=seed, spatial=spatial, tta=run_tta(cfg) if tta is None else tta)
+
+
+# %% ../nbs/15_evaluate.ipynb #c0e48f23
+def evaluate_run(run_dir, split:str="test", progress:bool=True, n_boot:int=500, batch_size:int=16,
+                 spatial:bool|None=None, tta:Sequence[str]|None=None) -> Path:
+    """Evaluate a trained run (`medclip_nb.train.load_run`) on `split` and write `RUN_DIR/analysis/`; returns that folder.
+    `spatial` (default: when the model's video encoder supports it) adds Grad-CAM maps of the video encoder;
+    `tta` (default: the run's `data.tta`) the test-time augmentations whose predictions are averaged in."""
+    run = load_run(run_dir)
+    settings = _run_settings(run, spatial, tta)      # seeds torch first, as before the datasets are opened
     return evaluate_model(run.model, _run_datasets(run, split), run.classes, run.task, Path(run.run_dir) / "analysis",
-                          split=split, recipe=recipe, threshold=threshold if run.task != "classification" else None,
-                          positive=positive, batch_size=batch_size, n_boot=n_boot, seed=seed, spatial=spatial,
-                          progress=progress, tta=run_tta(cfg) if tta is None else tta)
+                          split=split, batch_size=batch_size, n_boot=n_boot, progress=progress, **settings)
+
+# %% ../nbs/15_evaluate.ipynb #3c1f82a6
+EXTERNAL_SPLIT = "external"
+_TAKEN_NAMES = {"cases", "spatial_attention"}      # folders the internal bundle writes under analysis/
+
+def external_bundle_dir(run_dir, data, name:str|None=None) -> Path:
+    "`RUN_DIR/analysis/NAME`: where the bundle of the external folder `data` goes (NAME defaults to the folder's name)."
+    name = Path(data).resolve().name if name is None else str(name)
+    if not name or name in _TAKEN_NAMES or name.startswith(".") or Path(name).name != name:
+        raise ConfigError(f"'{name}' cannot name an external bundle: a plain folder name other than "
+                          f"{sorted(_TAKEN_NAMES)} is expected (--name)")
+    return Path(run_dir) / "analysis" / name
+
+def has_targets(ds, task:str) -> bool:
+    "Whether any clip of `ds` has a label (classification) or a finite target (regression)."
+    rec = ds.records
+    if task == "classification": return bool((rec["label"].to_numpy() >= 0).any())
+    return bool(np.isfinite(pd.to_numeric(rec["target"], errors="coerce").to_numpy(float)).any())
+
+
+# %% ../nbs/15_evaluate.ipynb #1a819193
+def external_dataset(run, data, layout:str|None=None):
+    "The folder `data` read with the run's reader settings and class order (all its clips; a task or class mismatch is an error)."
+    data = Path(data); layout = layout or detect_layout(data)
+    cfg = run.cfg
+    if run.task == "classification" and run.classes:      # labels encoded in the run's order; unknown ones are errors
+        cfg = cfg.with_overrides({"data.classes": list(run.classes)})
+    ds = open_run_reader(data, layout, cfg)
+    problems = [e for errs in getattr(ds, "row_problems", {}).values() for e in errs]
+    if problems:                                               # up front: nothing is written for a folder the run cannot read
+        e = problems[0]
+        raise type(e)(e.problem + (f" [and {len(problems) - 1} more problem(s): run `medclip validate {data}`]" if len(problems) > 1 else ""),
+                      e.path, e.row, e.field, e.expected)
+    where = getattr(ds, "index_path", None) or data
+    if ds.task != run.task:
+        raise DataError(f"a {ds.task} dataset cannot be scored by a {run.task} run", path=where, field="task",
+                        expected=f"{run.task} labels (the run's recipe: {run.cfg.get('recipe')})")
+    if run.task == "classification" and list(ds.classes) != list(run.classes):
+        raise DataError(f"classes {list(ds.classes)} differ from the run's {list(run.classes)}", path=where,
+                        field="classes", expected=f"the run's classes in its order: {list(run.classes)}")
+    return ds
+
+
+# %% ../nbs/15_evaluate.ipynb #a4bb0db6
+def _predictions_only_section(ev:Evaluation) -> BundleParts:
+    "In place of the metrics of an unlabelled folder: a note saying why there are none."
+    return BundleParts(metrics={"split": ev.split, "metrics_note": "no labels or targets in this data: predictions only "
+                                "(accuracy, MAE and the other metrics that need them are omitted)"})
+
+def evaluate_external(run_dir, data, name:str|None=None, layout:str|None=None, progress:bool=True, n_boot:int=500,
+                      batch_size:int=16, spatial:bool|None=None, tta:Sequence[str]|None=None) -> Path:
+    """Score the folder `data` (a site the run never trained on) with the run and write `RUN_DIR/analysis/NAME/`
+    (see `external_bundle_dir`); `RUN_DIR/analysis/` itself is untouched. Returns the external bundle's folder."""
+    run = load_run(run_dir)
+    settings = _run_settings(run, spatial, tta)
+    out = external_bundle_dir(run.run_dir, data, name)
+    ds = external_dataset(run, data, layout)
+    labelled = has_targets(ds, run.task)
+    drop = () if labelled else (report_section, ablations_section)
+    sections = [s for s in EVALUATION_SECTIONS if s not in drop] + ([] if labelled else [_predictions_only_section])
+    evaluate_model(run.model, {EXTERNAL_SPLIT: ds}, run.classes, run.task, out, split=EXTERNAL_SPLIT,
+                   batch_size=batch_size, n_boot=n_boot, progress=progress, sections=sections, **settings)
+    schema = json.loads((out / "schema.json").read_text())      # where the clips came from, for the dashboard and the reader
+    schema["external"] = {"name": out.name, "data": str(Path(data).resolve()), "layout": ds.layout, "labelled": labelled}
+    write_json(out / "schema.json", schema)
+    return out
+
 
 # %% ../nbs/15_evaluate.ipynb #664c620e
 def evaluate_main(argv=None) -> int:
-    "`medclip evaluate RUN_DIR [--split test]`: write the run's analysis bundle and print where it went."
+    "`medclip evaluate RUN_DIR [--split test | --data DIR [--name NAME]]`: write the run's (or an external folder's) analysis bundle and print where it went."
     import argparse
     ap = argparse.ArgumentParser(prog="medclip evaluate", description="Evaluate a trained run and write its analysis bundle (RUN_DIR/analysis).")
     ap.add_argument("run_dir", help="a run folder written by `medclip train`")
@@ -797,11 +872,16 @@ def evaluate_main(argv=None) -> int:
     ap.add_argument("--no-progress", action="store_true", help="no progress bar")
     ap.add_argument("--tta", action="append", metavar="AUG", help="test-time augmentation to average in, e.g. hflip "
                     "(repeatable; default: the run's data.tta; 'none' for none)")
+    ap.add_argument("--data", metavar="DIR", help="score this folder (a site the run never saw, any layout) instead of a split: "
+                    "writes RUN_DIR/analysis/NAME")
+    ap.add_argument("--name", help="the external bundle's name (default: the --data folder's name)")
     a = ap.parse_args(argv)
+    if a.name is not None and a.data is None: ap.error("--name needs --data")
     tta = None if a.tta is None else [t for t in a.tta if t != "none"]
-    out = evaluate_run(a.run_dir, a.split, progress=not a.no_progress, n_boot=a.bootstrap, batch_size=a.batch_size,
-                       spatial=False if a.no_spatial else None, tta=tta)
+    kw = dict(progress=not a.no_progress, n_boot=a.bootstrap, batch_size=a.batch_size, spatial=False if a.no_spatial else None, tta=tta)
+    out = evaluate_run(a.run_dir, a.split, **kw) if a.data is None else evaluate_external(a.run_dir, a.data, a.name, **kw)
     m = json.loads((out / "metrics.json").read_text())
+    if m.get("metrics_note"): print(m["metrics_note"])
     keys = [k for k in ("accuracy", "majority_rate", "balanced_accuracy", "macro_f1", "roc_auc", "mae", "r2") if m.get(k) is not None]
     print("  ".join(f"{k}={m[k]:.3f}" for k in keys))
     tta = json.loads((out / "schema.json").read_text()).get("tta")

@@ -1,5 +1,6 @@
 "Evaluation: metrics against scikit-learn, the analysis bundle on synthetic gait data, ablations, determinism."
 import json
+from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
@@ -7,7 +8,7 @@ from sklearn import metrics as skm
 
 from medclip_nb.metrics import classification_metrics, regression_metrics
 from medclip_nb.bundle import BUNDLE_FILES, TABLE_COLUMNS, load_bundle
-from medclip_nb.evaluate import evaluate_model, evaluate_main, evaluate_run, clinical_threshold, model_and_clinician_maps
+from medclip_nb.evaluate import evaluate_model, evaluate_main, evaluate_run, evaluate_external, clinical_threshold, model_and_clinician_maps
 from medclip_nb.evaluate import EVALUATION_SECTIONS, Evaluation, read_splits, predictions_section, report_section
 from medclip_nb.train import train
 from medclip_nb.synth.gait import render_gait_dataset
@@ -230,3 +231,86 @@ def test_calibration_is_checked_and_curves_are_saved(evaluated_run):
     cv = b.table("curves")
     assert set(cv.kind) == {"roc", "pr"} and cv.x.between(0, 1).all() and cv.y.between(0, 1).all()
     assert set(cv["class"]) <= set(b.classes)
+
+
+# --- #28 item 3: a site the model never saw -------------------------------------------------------------------------
+
+def _files(folder):
+    "{relative path: bytes} of the files directly in `folder` (the internal bundle; external bundles live in subfolders)."
+    return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
+
+@pytest.fixture(scope="module")
+def echo_sites(tmp_path_factory):
+    "A tiny cardiacclip_lvef run (the golden sizes) evaluated internally, and a second site rendered by another scanner."
+    import sys
+    sys.path.insert(0, str(Path(__file__).parent))
+    from golden import TINY
+    from medclip_nb.synth.echo import render_echo_dataset
+    tmp = tmp_path_factory.mktemp("site")
+    run = train("cardiacclip_lvef", out=tmp / "runs", name="lvef", overrides=TINY["cardiacclip_lvef"], progress=False)
+    internal = evaluate_run(run, progress=False, n_boot=20)
+    site2 = render_echo_dataset(tmp / "site2", subjects=6, seed=1, frames=32, fps=30, gain_db=-8, depth=1.3, noise=4,
+                                progress=False)
+    return run, internal, site2
+
+def test_external_site_bundle(echo_sites, capsys):
+    run, internal, site2 = echo_sites
+    before = _files(internal)
+    assert evaluate_main([str(run), "--data", str(site2), "--bootstrap", "20", "--no-progress"]) == 0
+    out = capsys.readouterr().out
+    ext = run / "analysis" / "site2"
+    assert f"analysis bundle: {ext}" in out and "mae=" in out
+    assert _files(internal) == before                          # the internal bundle is untouched
+    fl = pd.read_csv(site2 / "FileList.csv")
+    b, m = load_bundle(ext.parent.parent), json.loads((ext / "metrics.json").read_text())
+    p = pd.read_parquet(ext / "predictions.parquet")
+    assert set(p.split) == {"external"} and len(p) == len(fl) and set(p.clip_id) == set(fl.FileName)   # every clip scored
+    assert m["split"] == "external" and m["n"] == len(fl) and np.isfinite(m["mae"])
+    assert m["mae"] == pytest.approx(skm.mean_absolute_error(p.target, p.prediction))
+    assert b.metrics == json.loads((internal / "metrics.json").read_text())       # the run's own bundle still loads as before
+    schema = json.loads((ext / "schema.json").read_text())
+    assert schema["split"] == "external" and schema["external"]["name"] == "site2" and schema["external"]["labelled"]
+    print(f"internal test MAE {b.metrics['mae']:.2f} (n={b.metrics['n']}), external site2 MAE {m['mae']:.2f} (n={m['n']})")
+
+def test_external_without_targets_gives_predictions_only(echo_sites, monkeypatch, tmp_path):
+    import medclip_nb.evaluate as E
+    run, internal, site2 = echo_sites
+    real = E.external_dataset
+    def unlabelled(run, data, layout=None):
+        ds = real(run, data, layout); ds.records["target"] = np.nan; return ds
+    monkeypatch.setattr(E, "external_dataset", unlabelled)
+    ext = E.evaluate_external(run, site2, "blind", progress=False, n_boot=5)
+    m = json.loads((ext / "metrics.json").read_text())
+    assert "mae" not in m and "predictions only" in m["metrics_note"] and m["split"] == "external"
+    p = pd.read_parquet(ext / "predictions.parquet")
+    assert np.isfinite(p.prediction).all() and not np.isfinite(p.target).any()
+    assert not json.loads((ext / "schema.json").read_text())["external"]["labelled"]
+
+def test_external_labels_unknown_to_the_run(evaluated_run, tmp_path):
+    from medclip_nb.core import MedclipError
+    run, _ = evaluated_run
+    other = render_gait_dataset(tmp_path / "scoli", subjects=3, clips_per_subject=1, frames=8, size=32, cohort="scoliosis",
+                                progress=False)
+    with pytest.raises(MedclipError) as e: evaluate_external(run, other, progress=False, n_boot=5)
+    assert "labels.csv" in str(e.value) and "unknown label" in str(e.value), str(e.value)
+    assert not (run / "analysis" / "scoli").exists()
+    with pytest.raises(MedclipError, match="external bundle"): evaluate_external(run, other, name="cases", progress=False)
+
+def test_dashboard_lists_the_external_bundle_beside_the_run(echo_sites):
+    import panel as pn
+    from medclip_nb.bundle import find_runs
+    from medclip_nb.dashboard import Dashboard, ExternalBundle, DASHBOARD_VIEWS
+    run, internal, site2 = echo_sites
+    ext = evaluate_external(run, site2, "site2b", progress=False, n_boot=5)
+    assert list(find_runs([run])) == ["lvef"]                         # the run's own bundle only, as before
+    d = Dashboard([run])
+    assert {"lvef", "lvef · site2b"} <= set(d.runs)
+    b = d.bundle("lvef · site2b")
+    assert isinstance(b, ExternalBundle) and b.analysis == ext and b.run_dir == run.resolve()
+    assert set(b.predictions.split) == {"external"} and b.embeddings() is not None
+    assert d.bundle("lvef").metrics == json.loads((internal / "metrics.json").read_text())
+    d.w_runs.value = ["lvef", "lvef · site2b"]
+    for view in DASHBOARD_VIEWS:
+        if view not in d.views or view in ("Case", "Predict"): continue
+        alerts = [a.object for a in d.views[view]().select(pn.pane.Alert) if a.alert_type == "danger"]
+        assert not alerts, f"{view}: {alerts}"

@@ -147,3 +147,27 @@ def test_ultrasound_spatialclip_json(tmp_path):
             subjects.setdefault(r["subject_id"], set()).add(split)
     assert all(len(s) == 1 for s in subjects.values())     # no subject in two splits
     assert len(subjects) == 8
+
+
+def test_second_site_scanner(tmp_path):
+    "A second site (`medclip synth echo --gain-db --depth --noise --fps`): same subjects and EF, other pixels and rate."
+    import decord
+    from medclip_nb.synth.cli import synth_main
+    from medclip_nb.datasets import read_echonet
+    a = render_echo_dataset(tmp_path / "a", subjects=3, seed=5, frames=16, progress=False)
+    assert synth_main(["echo", "--out", str(tmp_path / "b"), "--subjects", "3", "--seed", "5", "--frames", "16",
+                       "--no-progress", "--fps", "30", "--gain-db", "-8", "--depth", "1.3", "--noise", "4"]) == 0
+    b = tmp_path / "b"
+    fa, fb = pd.read_csv(a / "FileList.csv"), pd.read_csv(b / "FileList.csv")
+    assert list(fa.FileName) == list(fb.FileName) and (fb.FPS == 30).all() and (fa.FPS == 50).all()
+    truth = json.loads((b / "ground_truth.json").read_text())
+    assert truth["scanner"] == {"gain_db": -8.0, "depth": 1.3, "noise": 4.0} and truth["fps"] == 30
+    assert "scanner" not in json.loads((a / "ground_truth.json").read_text())      # the default site records none
+    va = decord.VideoReader(str(a / "Videos" / f"{fa.FileName[0]}.avi")).get_batch(range(16)).asnumpy()
+    vb = decord.VideoReader(str(b / "Videos" / f"{fb.FileName[0]}.avi")).get_batch(range(16)).asnumpy()
+    assert (vb > 10).mean() < 0.9 * (va > 10).mean()             # deeper: a smaller sector; less gain: darker
+    rec = read_echonet(b).records                                  # the zoomed tracings still give the listed EF
+    assert ((rec.EF_traced - rec.EF).abs() < 1.0).all(), rec[["EF", "EF_traced"]]
+    c = render_echo_dataset(tmp_path / "c", subjects=3, seed=5, frames=16, progress=False, gain_db=0.0, depth=1.0, noise=1.0)
+    for f in ("FileList.csv", "VolumeTracings.csv", "ground_truth.json", *(f"Videos/{n}.avi" for n in fa.FileName)):
+        assert (a / f).read_bytes() == (c / f).read_bytes(), f        # the defaults: the original site, bit for bit

@@ -12,6 +12,16 @@ from ..core import MedclipError
 # %% auto #0
 __all__ = ['synth_main']
 
+# %% ../../nbs/04_synth.ipynb #8a483ff8
+def _echo_scanner_args(e:argparse.ArgumentParser, d:dict):
+    "The echo options a scanner changes, to render a second site (defaults: the original site, bit for bit)."
+    e.add_argument("--fps", type=float, default=d.get("fps"), help=f"frame rate (default: {d.get('fps')})")
+    e.add_argument("--gain-db", type=float, default=d.get("gain_db"), help=f"gain offset in dB (default: {d.get('gain_db')})")
+    e.add_argument("--depth", type=float, default=d.get("depth"),
+                   help=f"imaging depth factor: > 1 images deeper, the heart smaller in the sector (default: {d.get('depth')})")
+    e.add_argument("--noise", type=float, default=d.get("noise"), help=f"noise-floor factor (default: {d.get('noise')})")
+
+
 # %% ../../nbs/04_synth.ipynb #82d572a9
 _GENERATORS = {"gait": ("medclip_nb.synth.gait", "render_gait_dataset"),
                "echo": ("medclip_nb.synth.echo", "render_echo_dataset"),
@@ -61,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     d = _defaults("echo")
     _common(e, "data/synth_echo", d)
     e.add_argument("--frames", type=int, default=d.get("frames"), help=f"frames per video (default: {d.get('frames')})")
+    _echo_scanner_args(e, d)
     u = sub.add_parser("ultrasound", help="fetal-ultrasound stills in the SpatialCLIP JSON layout",
                        description="Fetal-ultrasound stills with anatomy boxes, standard vs non-standard, as SpatialCLIP JSON.")
     _common(u, "data/synth_ultrasound", _defaults("ultrasound"))
@@ -75,7 +86,7 @@ def synth_main(argv=None) -> int:
     if a.kind == "gait":
         kw.update(clips_per_subject=a.clips_per_subject, frames=a.frames, size=a.size, fps=a.fps, cohort=a.cohort,
                   view=a.view, workers=a.workers, overwrite=a.overwrite)
-    elif a.kind == "echo": kw["frames"] = a.frames
+    elif a.kind == "echo": kw.update(frames=a.frames, fps=a.fps, gain_db=a.gain_db, depth=a.depth, noise=a.noise)
     kw = {k: v for k, v in kw.items() if v is not None}      # unset: the generator's own default
     t0 = time.perf_counter()
     out = make(a.out, **kw)

@@ -5,7 +5,7 @@
 # %% ../../nbs/04b_synth.echo.ipynb #a8a1b8c4
 from __future__ import annotations
 import hashlib, math, os
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +18,8 @@ __all__ = ['NOMINAL', 'CM_PER_PX', 'PROFILE_MEAN', 'REFLECT', 'FILELIST_COLUMNS'
            'echonet_file_name', 'sample_echo_subject', 'cycle_state', 'frame_phases', 'lv_volume', 'lv_frame',
            'to_pixels', 'echo_reflectivity', 'sector_geometry', 'speckle_field', 'bmode', 'anatomy_frames',
            'render_echo_frames', 'traced_frames', 'lv_tracing', 'volumes_from_tracings', 'ef_from_tracings',
-           'stratified_split', 'render_echo_dataset', 'otsu_threshold', 'tracing_mask', 'dominant_rate_bpm',
-           'lv_area_curve', 'echo_contact_sheet']
+           'stratified_split', 'EchoScanner', 'scanned_subject', 'zoom_depth', 'depth_points', 'render_echo_dataset',
+           'otsu_threshold', 'tracing_mask', 'dominant_rate_bpm', 'lv_area_curve', 'echo_contact_sheet']
 
 # %% ../../nbs/04b_synth.echo.ipynb #46b70784
 NOMINAL = 112      # geometry is defined on a 112-pixel frame and scaled to the requested size
@@ -353,25 +353,68 @@ def stratified_split(values, rng, block:int=8, val:int=1, test:int=1) -> list:
 def _write_csv(path, df:pd.DataFrame):
     atomic_write(path, lambda t: df.to_csv(t, index=False, float_format="%.6g", lineterminator="\n"))
 
+# %% ../../nbs/04b_synth.echo.ipynb #9b5a5dfc
+@dataclass
+class EchoScanner:
+    "A site's scanner: gain offset (dB), imaging depth (1 = as rendered; 1.25 shows 25% deeper, the heart smaller), noise-floor factor."
+    gain_db: float = 0.0
+    depth: float = 1.0
+    noise: float = 1.0
+
+    def __post_init__(self):
+        if not self.depth > 0 or not self.noise >= 0:
+            raise DataError(f"scanner depth {self.depth} / noise {self.noise} out of range", field="depth",
+                            expected="depth > 0 and noise ≥ 0")
+
+def scanned_subject(sub:EchoSubject, scanner:EchoScanner) -> EchoSubject:
+    "`sub` as `scanner` images it: gain added, noise floor scaled (the subject itself unchanged when both are default)."
+    if scanner.gain_db == 0 and scanner.noise == 1: return sub
+    return replace(sub, gain_db=sub.gain_db + scanner.gain_db, noise_floor=sub.noise_floor * scanner.noise)
+
+
+# %% ../../nbs/04b_synth.echo.ipynb #3937e476
+def _transducer(size:int) -> tuple:
+    "(x, y) pixel position of the transducer (2 nominal px above the top edge, centred), pixel centres at integers."
+    k = size / NOMINAL
+    return size / 2 - 0.5, -2.0 * k - 0.5
+
+def zoom_depth(frames:np.ndarray, depth:float) -> np.ndarray:
+    "uint8 frames [T,H,W] as imaged `depth` times deeper: zoomed out (depth > 1) about the transducer, black beyond."
+    if depth == 1: return frames
+    from scipy import ndimage
+    cx, cy = _transducer(frames.shape[-1])
+    out = ndimage.affine_transform(frames.astype(np.float32), [1.0, depth, depth],
+                                   offset=[0.0, cy * (1 - depth), cx * (1 - depth)], order=1, cval=0.0)
+    return np.clip(out + 0.5, 0, 255).astype(np.uint8)
+
+def depth_points(rows:np.ndarray, depth:float, size:int) -> np.ndarray:
+    "Tracing rows (X1, Y1, X2, Y2) moved as `zoom_depth` moves the image."
+    if depth == 1: return rows
+    cx, cy = _transducer(size); c = np.array([cx, cy, cx, cy])
+    return c + (np.asarray(rows, float) - c) / depth
+
+
 # %% ../../nbs/04b_synth.echo.ipynb #02c2e2d2
 FILELIST_COLUMNS = ["FileName", "EF", "ESV", "EDV", "FrameHeight", "FrameWidth", "FPS", "NumberOfFrames", "Split"]
 TRACING_COLUMNS = ["FileName", "X1", "Y1", "X2", "Y2", "Frame"]
 
 def render_echo_dataset(out, subjects:int=48, seed:int=0, frames:int=128, progress:bool=True,
-                        fps:float=50, size:int=112, chords:int=20, codec:str="mpeg4", quality:int=5) -> Path:
-    "Render `subjects` synthetic apical-4-chamber videos into `out` in the EchoNet-Dynamic layout; returns `out`."
+                        fps:float=50, size:int=112, chords:int=20, codec:str="mpeg4", quality:int=5, gain_db:float=0.0,
+                        depth:float=1.0, noise:float=1.0) -> Path:
+    """Render `subjects` synthetic apical-4-chamber videos into `out` in the EchoNet-Dynamic layout; returns `out`.
+    `gain_db`, `depth`, `noise` (and `fps`): a site's scanner (`EchoScanner`); the defaults are the original site."""
     from tqdm.auto import tqdm
     from medclip_nb.video import write_video
     if subjects < 1 or frames < 8 or size < 32:
         raise DataError(f"cannot render {subjects} subjects of {frames} frames at {size} px",
                         expected="subjects ≥ 1, frames ≥ 8, size ≥ 32")
     out = Path(out); (out / "Videos").mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
+    rng, scanner = np.random.default_rng(seed), EchoScanner(gain_db, depth, noise)
     subs = [sample_echo_subject(rng, echonet_file_name(seed, i)) for i in range(subjects)]
     splits = stratified_split([s.ef_target for s in subs], np.random.default_rng([seed, 1]))
     rows, traces, truth = [], [], {}
     for s, split in zip(tqdm(subs, desc="echo videos", unit="video", disable=not progress), splits):
-        write_video(out / "Videos" / f"{s.file_name}.avi", render_echo_frames(s, frames, fps, size), fps,
+        write_video(out / "Videos" / f"{s.file_name}.avi", zoom_depth(render_echo_frames(scanned_subject(s, scanner), frames, fps, size), depth), fps,
                     codec=codec, crf=quality, options={"qmin": quality, "qmax": quality})  # qmin/qmax pin mpeg4's quantiser
         phi = frame_phases(s, frames, fps)
         ed, es = traced_frames(s, frames, fps)
@@ -379,7 +422,7 @@ def render_echo_dataset(out, subjects:int=48, seed:int=0, frames:int=128, progre
         rows.append([s.file_name, ejection_fraction(edv, esv), esv, edv, size, size, fps, frames, split])
         trng = np.random.default_rng([seed, 2, len(rows)])
         for f in (es, ed):                                          # small frame first, as the public file
-            for r in lv_tracing(s, phi[f], size, chords, trng): traces.append([f"{s.file_name}.avi", *r, f])
+            for r in depth_points(lv_tracing(s, phi[f], size, chords, trng), depth, size): traces.append([f"{s.file_name}.avi", *r, f])
         truth[s.file_name] = dict(heart_rate_bpm=s.heart_rate, ed_frame=ed, es_frame=es, ef_target=s.ef_target,
                                   subject=asdict(s))
     _write_csv(out / "FileList.csv", pd.DataFrame(rows, columns=FILELIST_COLUMNS))
@@ -395,7 +438,7 @@ def render_echo_dataset(out, subjects:int=48, seed:int=0, frames:int=128, progre
         split_rule="one video per subject; sorted by EF in blocks of 8: 6 TRAIN, 1 VAL, 1 TEST at random",
         anatomy="apical four-chamber: LV (right of image), RV crescent, atria, mitral/tricuspid leaflets, pericardium; "
                 "speckle on a polar grid, log compression",
-        videos=truth))
+        videos=truth, **({} if scanner == EchoScanner() else {"scanner": asdict(scanner)})))
     return out
 
 # %% ../../nbs/04b_synth.echo.ipynb #d3301200
