@@ -6,7 +6,7 @@
 from __future__ import annotations
 import functools, json, math, os
 from datetime import datetime, timezone
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Sequence
 import numpy as np
@@ -15,7 +15,7 @@ from .core import DataError, atomic_write, write_json
 
 # %% auto #0
 __all__ = ['BUNDLE_VERSION', 'TABLE_COLUMNS', 'CLASSIFICATION_COLUMNS', 'BUNDLE_FILES', 'find_runs', 'write_table', 'write_array',
-           'BundleParts', 'write_bundle', 'Bundle', 'load_bundle']
+           'BundleParts', 'write_bundle', 'Bundle', 'load_bundle', 'ExternalBundle', 'load_any_bundle']
 
 # %% ../nbs/14_bundle.ipynb #9ab3d489
 BUNDLE_VERSION = 1
@@ -208,4 +208,21 @@ def load_bundle(run_dir:os.PathLike) -> Bundle:
         raise DataError("not an analysis bundle", path=an, expected="schema.json written by `medclip evaluate`")
     stamp = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in sorted(an.iterdir()) if f.is_file())
     return _load_bundle(str(an), stamp)
+
+
+# %% ../nbs/14_bundle.ipynb #ffccdc15
+@dataclass
+class ExternalBundle(Bundle):
+    "A bundle of `medclip evaluate RUN --data DIR --name NAME`: its files in `folder` (RUN/analysis/NAME), the run in `run_dir`."
+    folder: Path | None = None
+    @property
+    def analysis(self) -> Path: return self.folder
+
+def load_any_bundle(path) -> Bundle:
+    "The bundle at a `find_runs(..., external=True)` path: a run's own (`load_bundle`) or an external one."
+    p = Path(path).resolve()
+    if (p / "analysis" / "schema.json").is_file() or not (p / "schema.json").is_file(): return load_bundle(p)
+    stamp = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in sorted(p.iterdir()) if f.is_file())
+    b = _load_bundle(str(p), stamp)
+    return ExternalBundle(**({f.name: getattr(b, f.name) for f in fields(Bundle)} | {"run_dir": p.parent.parent}), folder=p)
 

@@ -8,9 +8,8 @@ __all__ = ['COLOR_BY', 'DASHBOARD_VIEWS', 'RUN_WIDTH', 'vega_spec', 'metrics_fra
            'alignment_hist', 'alignment_chart', 'recall_frame', 'gate_summary', 'gate_chart', 'gate_distribution',
            'gate_distribution_chart', 'phase_sources', 'phase_matrix', 'phase_heatmap', 'frame_curves',
            'frame_curves_chart', 'consistency_chart', 'clinician_map', 'probability_frame', 'probability_chart',
-           'joint_heatmap', 'sniff_video', 'check_upload', 'sniff_image', 'check_image_upload', 'ExternalBundle',
-           'load_any_bundle', 'Dashboard', 'case_heading', 'case_attention', 'build_app', 'serve_kwargs',
-           'dashboard_main']
+           'joint_heatmap', 'sniff_video', 'check_upload', 'sniff_image', 'check_image_upload', 'Dashboard',
+           'case_heading', 'case_attention', 'build_app', 'serve_kwargs', 'dashboard_main']
 
 # %% ../nbs/90_dashboard.ipynb #c0222217
 import argparse, html, json, logging, os, tempfile, threading, uuid
@@ -29,7 +28,7 @@ from fastcore.basics import patch
 from .core import MedclipError, DataError
 from .gait import COCO17, RANCHO_PHASES
 from .video import probe_video, read_image
-from .bundle import find_runs, Bundle, load_bundle, _load_bundle
+from .bundle import find_runs, Bundle, load_bundle, ExternalBundle, load_any_bundle
 from .interpret import (FramesUnavailable, keyframes, overlay_attention, dim_by_weight,
                                   frame_strip, nearest_cases, clinician_maps, Case, case_data)
 from .predict import predict, ood_summary
@@ -481,23 +480,6 @@ def _df(df:pd.DataFrame, **kw):
 # %% ../nbs/90_dashboard.ipynb #55a68ef8
 class _CaseKey(param.Parameterized):
     key = param.Tuple(default=("", ""), length=2, doc="(run name, clip id) of the case on show")
-
-# %% ../nbs/90_dashboard.ipynb #ffccdc15
-@dataclass
-class ExternalBundle(Bundle):
-    "A bundle of `medclip evaluate RUN --data DIR --name NAME`: its files in `folder` (RUN/analysis/NAME), the run in `run_dir`."
-    folder: Path | None = None
-    @property
-    def analysis(self) -> Path: return self.folder
-
-def load_any_bundle(path) -> Bundle:
-    "The bundle at a `find_runs(..., external=True)` path: a run's own (`load_bundle`) or an external one."
-    p = Path(path).resolve()
-    if (p / "analysis" / "schema.json").is_file() or not (p / "schema.json").is_file(): return load_bundle(p)
-    stamp = tuple((f.name, f.stat().st_mtime_ns, f.stat().st_size) for f in sorted(p.iterdir()) if f.is_file())
-    b = _load_bundle(str(p), stamp)
-    return ExternalBundle(**({f.name: getattr(b, f.name) for f in fields(Bundle)} | {"run_dir": p.parent.parent}), folder=p)
-
 
 # %% ../nbs/90_dashboard.ipynb #f33364c7
 class Dashboard:
