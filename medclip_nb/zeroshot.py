@@ -8,7 +8,7 @@ import json, numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from pathlib import Path
 from typing import Sequence
 from .core import ModelOutput, ConfigError, load_config, write_json
-from .text import OrdinalBins, OpenCLIPTextEncoder, class_prompts
+from .text import OrdinalBins, OpenCLIPTextEncoder, class_prompts, check_open_clip_folder
 from .encoders import build_image_encoder, build_video_encoder
 from .datasets import open_run_reader, split_dataset
 from .run import load_run
@@ -115,6 +115,7 @@ def zeroshot(recipe:str|None=None, data=None, out="runs/zeroshot", encoder=None,
     run's own towers (`from_run`; without `data`: its test subjects) into the run folder `out` (config, classes, splits, data
     and the analysis bundle); returns `out`."""
     if (encoder is None) == (from_run is None): raise ConfigError("zero-shot scoring needs exactly one of --encoder DIR or --from-run RUN")
+    if encoder is not None: check_open_clip_folder(encoder)     # a wrong folder fails before any data is rendered
     run = load_run(from_run) if from_run is not None else None
     if run is None and recipe is None: raise ConfigError("--encoder needs --recipe (its prompts, bins and data layout)")
     cfg = run.cfg.with_overrides(list(overrides)) if run is not None else load_config(recipe, list(overrides))

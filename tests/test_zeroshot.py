@@ -68,3 +68,12 @@ def test_trained_echo_towers_from_run_against_the_mean_predictor(tmp_path):
     # subjects and 6 epochs it did (8.2 vs 11.9). The numbers are printed for the record.
     assert ((pred >= 15 - 1e-6) & (pred <= 85 + 1e-6)).all()      # a weighted mean over the value grid (bin anchors 15..85 %)
     assert not summary_alerts(out)
+    # the same echo data (every subject) scored with random open_clip towers: chance, no better than the mean
+    enc = make_tiny_open_clip(tmp_path / "random_clip", image_size=32)
+    rnd = zeroshot("cardiacclip_lvef", data=trained.data_root, out=tmp_path / "echo_random", encoder=enc, n_boot=20,
+                   overrides=["data.frames=4", "data.size=32"])
+    m = json.loads((rnd / "analysis" / "metrics.json").read_text())
+    print(f"echo, random towers, {m['n']} clips: MAE {m['mae']:.2f} vs mean predictor {m['mae_mean_predictor']:.2f}, "
+          f"R² {m['r2']:.3f}, AUROC at {m['threshold']:g} % {m['auroc_at_threshold']:.3f}")
+    assert abs(m["auroc_at_threshold"] - 0.5) < 0.2 and m["r2"] < 0.1, m
+    assert not summary_alerts(rnd)
