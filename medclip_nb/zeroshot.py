@@ -104,7 +104,8 @@ ZEROSHOT_SECTIONS = [predictions_section, report_section, embeddings_section]   
 def _zeroshot_data(cfg, data, out, run) -> tuple:
     "(data root, layout, {'test': subject ids}): the named data (all subjects), else the run's data (its test subjects), else the recipe's synthetic data."
     if data is None and run is not None: return run.data_root, run.layout, {"test": list(run.splits["test"])}
-    root = Path(data) if data is not None else (Path(cfg.data.root) if cfg.data.root else render_synth(cfg, synth_dir(cfg, Path(out).parent), progress=False))
+    root = data if data is not None else cfg.data.root
+    if root is None: root = render_synth(cfg, synth_dir(cfg, Path(out).parent), progress=False)   # as `train` does
     reader = open_run_reader(root, cfg.data.layout, cfg)
     return Path(root).resolve(), cfg.data.layout, {"test": sorted(reader.all_records["subject_id"].astype(str).unique().tolist())}
 
