@@ -35,7 +35,7 @@ from .run import run_tta, LoadedRun, load_run, final_metrics
 # %% auto #0
 __all__ = ['STAGE_PRESETS', 'SCHEDULES', 'render_synth', 'synth_dir', 'EpochBatches', 'SamplerEpoch', 'expand_stages',
            'stage_spans', 'stage_plan', 'schedule_factor', 'lr_factor', 'monitor_of', 'BestOfLastStage',
-           'MedClipModule', 'teacher_for', 'train', 'train_main']
+           'MedClipModule', 'teacher_for', 'write_yaml', 'train', 'train_main']
 
 # %% ../nbs/12_train.ipynb #063c16c4
 def _synth_params(cfg:Config) -> dict:
@@ -344,7 +344,8 @@ def _env(cfg:Config, argv) -> dict:
             "command": list(argv if argv is not None else sys.argv), "seed": int(cfg.seed),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
-def _write_yaml(path, obj):
+def write_yaml(path, obj):
+    "Atomically write `obj` as YAML, keys in their order (a run's config.yaml)."
     atomic_write(path, lambda t: Path(t).write_text(yaml.safe_dump(obj, sort_keys=False)))
 
 def _resolve_run(recipe, data, out, name, overrides, resume):
@@ -407,7 +408,7 @@ def train(recipe:str, data=None, out="runs", name:str|None=None, overrides:Seque
         if saved != splits: raise DataError("the data's splits differ from the run being resumed", path=run_dir / "splits.json")
     seed_everything(int(cfg.seed))
     teacher = teacher_for(cfg, root, out, run_dir.name, progress) if _needs_teacher(cfg) else None
-    _write_yaml(run_dir / "config.yaml", cfg.to_dict())
+    write_yaml(run_dir / "config.yaml", cfg.to_dict())
     write_json(run_dir / "env.json", _env(cfg, argv))
     write_json(run_dir / "classes.json", {"classes": classes, "task": task})
     write_json(run_dir / "splits.json", splits)
