@@ -13,7 +13,6 @@ __all__ = ['COLOR_BY', 'DASHBOARD_VIEWS', 'RUN_WIDTH', 'vega_spec', 'metrics_fra
 
 # %% ../nbs/90_dashboard.ipynb #c0222217
 import argparse, html, json, logging, os, tempfile, threading, uuid
-from dataclasses import dataclass, fields
 from functools import partial
 from pathlib import Path
 from typing import Mapping, Sequence

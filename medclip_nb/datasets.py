@@ -17,7 +17,7 @@ import torch
 from fastcore.basics import patch   # classes grow method by method, one cell each
 from torch.utils.data import Dataset, Sampler, DataLoader
 
-from .core import Sample, collate, DataError, MedclipError, load_config, Config, atomic_write
+from .core import Sample, collate, DataError, load_config, Config, atomic_write
 from .video import (probe_video, read_clip, read_image, sample_indices, plan_resize, to_tensor, warp_map,
                               ClipCache, Affine, hflip, resize as video_resize)
 from .gait import COCO17, SCOLIOSIS_CLASSES, COBB_EDGES, cobb_class

@@ -4,7 +4,7 @@
 
 # %% ../nbs/13_predict.ipynb #6030fcb9
 from __future__ import annotations
-import os, sys, json, argparse, copy
+import json, argparse, copy
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import ClassVar
@@ -12,7 +12,7 @@ from typing import ClassVar
 import numpy as np
 import pandas as pd
 
-from .core import Sample, collate, DataError, ConfigError, MedclipError
+from .core import Sample, collate, DataError, ConfigError
 from .gait import COCO17
 from .metrics import softmax_np
 from .video import read_clip, to_tensor, probe_video, read_image

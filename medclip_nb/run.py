@@ -11,7 +11,6 @@ from typing import Sequence
 
 import numpy as np
 import torch
-import yaml
 
 from .core import Config, ConfigError, DataError, Batch, load_config
 from .datasets import open_run_reader, split_dataset, make_loader

@@ -348,7 +348,7 @@ def make_tiny_open_clip(path, embed_dim:int=16, width:int=32, layers:int=1, imag
                         context_length:int=32, safetensors:bool=False, seed:int=0, preprocess:dict|None=None,
                         vision_cfg:dict|None=None) -> Path:
     "Write a tiny randomly initialised open_clip model (ViT, or `vision_cfg`, + text transformer) in open_clip's hub folder layout to `path`."
-    open_clip = _open_clip()
+    _open_clip()                     # a clear error when open_clip_torch is missing
     from open_clip.model import CLIP
     path = Path(path); path.mkdir(parents=True, exist_ok=True)
     model_cfg = dict(embed_dim=embed_dim,

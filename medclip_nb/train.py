@@ -5,9 +5,8 @@
 # %% ../nbs/12_train.ipynb #aee2f8f5
 from __future__ import annotations
 import os, sys, json, math, time, random, hashlib, logging, platform, argparse, shutil
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence, Mapping
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,18 +17,17 @@ from fastcore.basics import patch   # the LightningModule grows hook by hook, on
 from lightning.pytorch.callbacks import ModelCheckpoint, Callback
 
 from .core import (Config, load_config, seed_everything, write_json, atomic_write, ConfigError, DataError,
-                             MedclipError, in_test, collate)
-
-_log = logging.getLogger(__name__)
+                             collate, available_recipes)
 from .synth.gait import render_gait_dataset
 from .synth.echo import render_echo_dataset
 from .synth.ultrasound import render_ultrasound_dataset
-from .core import available_recipes
-from .datasets import (SPLIT_NAMES, SubjectBatchSampler, open_run_reader, make_splits, split_dataset, shots_per_bin,
+from .datasets import (SubjectBatchSampler, open_run_reader, make_splits, split_dataset, shots_per_bin,
                                  few_shot_train, write_few_shot_list)
 from .model import TRAINING_STAGES, build_model, param_groups, apply_stage
 from .metrics import quick_metrics
-from .run import run_tta, LoadedRun, load_run, final_metrics
+from .run import run_tta, load_run, final_metrics
+
+_log = logging.getLogger(__name__)
 
 
 # %% auto #0

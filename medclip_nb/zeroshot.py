@@ -4,7 +4,7 @@
 
 # %% ../nbs/15a_zeroshot.ipynb #15474c14
 from __future__ import annotations
-import json, numpy as np, torch, torch.nn as nn, torch.nn.functional as F
+import numpy as np, torch, torch.nn as nn, torch.nn.functional as F
 from pathlib import Path
 from typing import Sequence
 from .core import ModelOutput, ConfigError, load_config, write_json
