@@ -31,11 +31,11 @@ __all__ = ['VIDEO_EXTS', 'SPLITS', 'MODALITY_COLUMNS', 'RECORD_COLUMNS', 'ALIGNE
            'assert_subject_disjoint', 'target_bins', 'subject_splits', 'subject_kfold', 'held_out_splits', 'few_shot',
            'MedicalDataset', 'first_loadable', 'LayoutIndex', 'read_table_rows', 'read_clinicalclip',
            'ClinicalCLIPDataset', 'read_scoligait', 'ScoliGaitDataset', 'lv_mask', 'EchoNetDataset', 'disc_volume',
-           'traced_ef', 'read_echonet', 'read_tracings', 'SpatialCLIPDataset', 'read_spatialclip', 'read_filenames',
-           'FilenameDataset', 'detect_layout', 'open_dataset', 'region_joints', 'render_gaussian_maps',
-           'read_mmaction_keypoints', 'read_region_annotations', 'ClinicianPriors', 'ValidationReport', 'validate',
-           'validate_main', 'SubjectBatchSampler', 'make_loader', 'set_epoch', 'open_run_reader', 'make_splits',
-           'split_dataset', 'shots_per_bin', 'few_shot_train', 'write_few_shot_list']
+           'traced_ef', 'read_echonet', 'read_tracings', 'spatial_boxes', 'SpatialCLIPDataset', 'read_spatialclip',
+           'read_filenames', 'FilenameDataset', 'detect_layout', 'open_dataset', 'region_joints',
+           'render_gaussian_maps', 'read_mmaction_keypoints', 'read_region_annotations', 'ClinicianPriors',
+           'ValidationReport', 'validate', 'validate_main', 'SubjectBatchSampler', 'make_loader', 'set_epoch',
+           'open_run_reader', 'make_splits', 'split_dataset', 'shots_per_bin', 'few_shot_train', 'write_few_shot_list']
 
 # %% ../nbs/05_datasets.ipynb #a35efc89
 VIDEO_EXTS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg")
@@ -1021,7 +1021,7 @@ DEFAULT_ANATOMY_CODES = ["CB", "CP1", "CP2", "CF", "NT", "NB", "IT", "CM", "DP",
 
 SPATIALCLIP_CLASSES = ["non-standard", "standard"]   # index 1 = standard, the positive class for ROC/PR
 
-def _spatial_boxes(r:dict, code_ix:dict, anatomy:list, tolerance:float, bad) -> list|None:
+def spatial_boxes(r:dict, code_ix:dict, anatomy:list, tolerance:float, bad) -> list|None:
     "One SpatialCLIP record's anatomy boxes [(code index, x0, y0, x1, y1, confidence, k)], or None without `coordinates`; each problem goes to `bad(problem, field, expected)`."
     if "coordinates" not in r: return None
     boxes = []
@@ -1098,7 +1098,7 @@ def read_spatialclip(root, json_files=None, box_tolerance:float=1.0, classes=Non
             if _missing(name): bad("missing class label", "class_label", f"one of {names}"); name = None
             elif str(name) not in cls_ix: bad(f"unknown label '{name}'", "class_label", f"one of {names}")
             else: lab = cls_ix[str(name)]
-            boxes = _spatial_boxes(r, code_ix, anatomy, box_tolerance, bad)
+            boxes = spatial_boxes(r, code_ix, anatomy, box_tolerance, bad)
             ipath = Path(ip) if Path(ip).is_absolute() else root / ip
             subj = r.get("subject_id")
             recs.append(dict(clip_id=Path(_rel(ipath, root)).with_suffix("").as_posix() if ip else f"{f.stem}[{j}]",

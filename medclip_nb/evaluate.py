@@ -21,7 +21,7 @@ from .metrics import (classification_metrics, confusion_table, regression_metric
                                 fit_temperature, binary_roc_auc, binary_average_precision, roc_pr_curves,
                                 MIN_CALIBRATION_SUBJECTS)
 from .run import (Inference, run_tta, infer, load_run, OOD_FILE, OOD_QUANTILE, OOD_K, OOD_TOLERANCE, nearest_distances,
-                            ood_threshold, _unit_rows)
+                            ood_threshold, unit_rows)
 from .bundle import BundleParts, write_bundle
 
 # %% auto #0
@@ -34,11 +34,6 @@ __all__ = ['CONSISTENCY_REFERENCES', 'CLINICAL_THRESHOLDS', 'CLASS_AVERAGED', 'E
            'spatial_section', 'ablations_section', 'ood_section', 'run_sections', 'evaluate_model', 'evaluate_run',
            'external_bundle_dir', 'has_targets', 'external_dataset', 'evaluate_external', 'evaluate_main', 'clip_kfold',
            'summarize_folds', 'cross_validate', 'leakage_comparison']
-
-# %% ../nbs/15_evaluate.ipynb #94274d2c
-def _unit(x):
-    "Rows scaled to unit length (float64)."
-    x = np.asarray(x, np.float64); return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
 
 # %% ../nbs/15_evaluate.ipynb #5d061002
 def recall_at_k(sim:np.ndarray, ks=(1, 5, 10)) -> dict:
@@ -55,7 +50,7 @@ def alignment_health(embeddings:dict, max_pairs:int=5000, seed:int=0):
         for b in names[i + 1:]:
             A, B = np.asarray(embeddings[a], float), np.asarray(embeddings[b], float)
             ok = ~(np.isnan(A).any(1) | np.isnan(B).any(1))   # a clip missing either modality is left out
-            A, B = _unit(A[ok]), _unit(B[ok]); n = len(A)
+            A, B = unit_rows(A[ok]), unit_rows(B[ok]); n = len(A)
             if n < 2: continue
             sim = A @ B.T
             matched = np.diag(sim)
@@ -717,7 +712,7 @@ def ood_section(ev:Evaluation) -> BundleParts:
         return BundleParts(metrics={"ood_note": f"no {mod} embeddings of training or held-out clips: no out-of-distribution reference"})
     d = nearest_distances(E[held], E[train], OOD_K)
     thr = ood_threshold(d, OOD_QUANTILE)
-    return BundleParts({OOD_FILE: _unit_rows(E[train]).astype(np.float32)},
+    return BundleParts({OOD_FILE: unit_rows(E[train]).astype(np.float32)},
                        {"ood_modality": mod, "ood_quantile": OOD_QUANTILE, "ood_k": OOD_K, "ood_threshold": thr,
                         "ood_reference_clips": int(train.sum()), "ood_test_flagged_rate": float((d > thr + OOD_TOLERANCE).mean())})
 

@@ -11,9 +11,9 @@ from .core import DataError
 # %% auto #0
 __all__ = ['COCO17', 'BODY13', 'LR_PAIRS', 'COCO17_FLIP', 'RANCHO_PHASES', 'RANCHO_STARTS', 'TOE_OFF', 'OPP_TOE_OFF',
            'OPP_HEEL_STRIKE', 'NORMS', 'KNOWLEDGE_MAP_FEATURES', 'KNOWLEDGE_MAP_JOINTS', 'SCOLIOSIS_CLASSES',
-           'COBB_EDGES', 'rancho_phase', 'angle_from_down', 'leg_length', 'fill_gaps', 'facing_direction',
-           'joint_angles', 'deviation', 'knowledge_map_joint_weights', 'windowed_corr', 'windowed_range',
-           'symmetry_index', 'kinematic_knowledge_map', 'cobb_class']
+           'COBB_EDGES', 'rancho_phase', 'wrap_degrees', 'angle_from_down', 'joint_midpoint', 'leg_length', 'fill_gaps',
+           'facing_direction', 'joint_angles', 'deviation', 'knowledge_map_joint_weights', 'window_frames',
+           'windowed_corr', 'windowed_range', 'symmetry_index', 'kinematic_knowledge_map', 'cobb_class']
 
 # %% ../nbs/01_gait.ipynb #60336bc8
 COCO17 = ["nose", "l_eye", "r_eye", "l_ear", "r_ear", "l_shoulder", "r_shoulder", "l_elbow", "r_elbow",
@@ -36,7 +36,7 @@ def rancho_phase(phi) -> np.ndarray:
     return (np.searchsorted(RANCHO_STARTS, np.mod(np.asarray(phi, float), 1.0), side="right") - 1).astype(np.int8)
 
 # %% ../nbs/01_gait.ipynb #4cd63573
-def _wrap(a):
+def wrap_degrees(a):
     "Wrap degrees to (-180, 180]."
     return (np.asarray(a) + 180.0) % 360.0 - 180.0
 
@@ -47,7 +47,9 @@ def angle_from_down(v:np.ndarray, direction) -> np.ndarray:
     return np.degrees(np.arctan2(v[..., 0] * direction, v[..., 1]))
 
 # %% ../nbs/01_gait.ipynb #83760ea1
-def _mid(j, a, b): return (j[:, a, :2] + j[:, b, :2]) / 2
+def joint_midpoint(j, a, b):
+    "Image-plane midpoint of joints `a` and `b` per frame (T×J×≥2 → T×2)."
+    return (j[:, a, :2] + j[:, b, :2]) / 2
 
 # %% ../nbs/01_gait.ipynb #e7c8f093
 def leg_length(joints:np.ndarray, conf_thr:float=0.3) -> float:
@@ -129,16 +131,16 @@ def joint_angles(joints:np.ndarray, direction=None, fps:float=25.0, L:float|None
     j = np.asarray(joints, float)
     d = facing_direction(j, fps) if direction is None else np.broadcast_to(np.asarray(direction, float), (len(j),))
     L = leg_length(j) if L is None else L
-    mh, ms = _mid(j, 11, 12), _mid(j, 5, 6)
+    mh, ms = joint_midpoint(j, 11, 12), joint_midpoint(j, 5, 6)
     seg = lambda a, b: angle_from_down(j[:, b, :2] - j[:, a, :2], d)
     trunk_down = angle_from_down(mh - ms, d)
     out = {}
     for side, (s, e, w, h, k, a) in {"l": (5, 7, 9, 11, 13, 15), "r": (6, 8, 10, 12, 14, 16)}.items():
         thigh, shank, uarm, farm = seg(h, k), seg(k, a), seg(s, e), seg(e, w)
-        out[f"hip_flex_{side}"] = _wrap(thigh - trunk_down)
-        out[f"knee_flex_{side}"] = _wrap(thigh - shank)
-        out[f"shoulder_flex_{side}"] = _wrap(uarm - trunk_down)
-        out[f"elbow_flex_{side}"] = _wrap(farm - uarm)
+        out[f"hip_flex_{side}"] = wrap_degrees(thigh - trunk_down)
+        out[f"knee_flex_{side}"] = wrap_degrees(thigh - shank)
+        out[f"shoulder_flex_{side}"] = wrap_degrees(uarm - trunk_down)
+        out[f"elbow_flex_{side}"] = wrap_degrees(farm - uarm)
     up = ms - mh
     out["trunk_flex"] = np.degrees(np.arctan2(up[:, 0] * d, -up[:, 1]))
     for name, (l, r), floor in [("pelvis_tilt", (11, 12), 0.2), ("shoulder_tilt", (5, 6), 0.2)]:
@@ -223,7 +225,9 @@ def knowledge_map_joint_weights() -> np.ndarray:
     return W
 
 # %% ../nbs/01_gait.ipynb #e6314143
-def _win(fps, seconds, T): return int(max(3, min(T, round(seconds * fps))))
+def window_frames(fps, seconds, T):
+    "A window of `seconds` in frames at `fps`: at least 3, at most the clip's `T`."
+    return int(max(3, min(T, round(seconds * fps))))
 
 # %% ../nbs/01_gait.ipynb #e81e3ec9
 def _windows(x, w):
@@ -279,7 +283,7 @@ def _km_motion_and_shape(jf:np.ndarray, rel:np.ndarray, d:np.ndarray, L:float, f
     ang = joint_angles(jf, d, fps, L)
     feats.append(np.stack([ang[f"{q}_{s}"] for q in _ANGLES for s in "lr"], 1))
     # B2: segment orientations
-    mh, ms = _mid(jf, 11, 12), _mid(jf, 5, 6)
+    mh, ms = joint_midpoint(jf, 11, 12), joint_midpoint(jf, 5, 6)
     orient = [angle_from_down(jf[:, b, :2] - jf[:, a_, :2], d) for _, a_, b in _SEGMENTS]
     orient += [ang["trunk_flex"], ang["head_flex"], ang["shoulder_tilt"], ang["pelvis_tilt"]]
     feats.append(np.stack(orient, 1))
@@ -299,7 +303,7 @@ def _km_coordination(rel:np.ndarray, ang:dict, fps:float) -> tuple:
     "Block C (left–right coordination); also the window and the windowed left and right ROMs block D reuses."
     T = len(rel)
     feats = []
-    w = _win(fps, _WIN_S, T)
+    w = window_frames(fps, _WIN_S, T)
     li, ri = [p[1] for p in LR_PAIRS], [p[2] for p in LR_PAIRS]
     yl, yr, xl, xr = rel[:, li, 1], rel[:, ri, 1], rel[:, li, 0], rel[:, ri, 0]
     feats.append(windowed_corr(yl, yr, w))
@@ -344,7 +348,7 @@ def kinematic_knowledge_map(joints:np.ndarray, fps:float=25.0, conf_thr:float=0.
     jf = fill_gaps(j, conf_thr)
     jf[..., :2] = np.where(np.isfinite(jf[..., :2]), jf[..., :2], j[..., :2])   # never-confident joints: as given
     d = facing_direction(j, fps, conf_thr)
-    mh = _mid(jf, 11, 12)
+    mh = joint_midpoint(jf, 11, 12)
     rel = (jf[:, :, :2] - mh[:, None]) / L                      # T×17×2, relative to the mid-hip, in leg lengths
     rel[..., 0] *= d[:, None]                                   # forward positive
     feats, ang = _km_motion_and_shape(jf, rel, d, L, fps)

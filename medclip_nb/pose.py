@@ -15,7 +15,7 @@ import pandas as pd
 from .core import DataError, VideoDecodeError, need, atomic_write, write_json, in_test
 from .gait import (COCO17, RANCHO_PHASES, RANCHO_STARTS, TOE_OFF, OPP_TOE_OFF, OPP_HEEL_STRIKE, NORMS,
                              KNOWLEDGE_MAP_FEATURES, rancho_phase, angle_from_down, leg_length, fill_gaps,
-                             facing_direction, joint_angles, symmetry_index, kinematic_knowledge_map, _wrap, _mid, _win)
+                             facing_direction, joint_angles, symmetry_index, kinematic_knowledge_map, wrap_degrees, joint_midpoint, window_frames)
 from .synth.gait import GAIT_CLASSES, make_subject, render_clip, sagittal_knee_flexion
 
 # %% auto #0
@@ -328,12 +328,12 @@ def kinematics_table(track:PoseTrack, conf_thr:float=0.3) -> pd.DataFrame:
     for k in ("hip_flex", "knee_flex", "ankle_flex", "shoulder_flex", "elbow_flex"):
         for s in "lr":
             df[f"{k}_{s}"] = ang.get(f"{k}_{s}", np.full(T, np.nan))
-    mh, ms = _mid(j, 11, 12), _mid(j, 5, 6)
+    mh, ms = joint_midpoint(j, 11, 12), joint_midpoint(j, 5, 6)
     df["trunk_flex"] = ang["trunk_flex"]
     up = ms - mh
     df["trunk_lateral_lean"] = np.degrees(np.arctan2(up[:, 0], -up[:, 1]))
     df["pelvis_tilt"], df["shoulder_tilt"], df["head_flex"] = ang["pelvis_tilt"], ang["shoulder_tilt"], ang["head_flex"]
-    w = _win(fps, 1.0, T)
+    w = window_frames(fps, 1.0, T)
     for s in "lr":
         sf = pd.Series(df[f"shoulder_flex_{s}"])
         df[f"arm_swing_{s}"] = (sf.rolling(w, center=True, min_periods=max(2, w // 2)).max()
@@ -351,7 +351,7 @@ def kinematics_table(track:PoseTrack, conf_thr:float=0.3) -> pd.DataFrame:
         for s, knee, ank, fi in (("l", 13, 15, 0), ("r", 14, 16, 2)):
             shank = angle_from_down(j[:, ank, :2] - j[:, knee, :2], d)
             foot = angle_from_down(feet[:, fi + 1, :2] - feet[:, fi, :2], d)
-            ank = _wrap(foot - 90.0 - shank)
+            ank = wrap_degrees(foot - 90.0 - shank)
             df[f"ankle_flex_{s}"] = np.where(np.abs(ank) <= 60, ank, np.nan)   # beyond ±60°: a mislabelled foot, not an ankle
     df.attrs["leg_length_px"] = L
     df.attrs["has_feet"] = feet is not None

@@ -16,7 +16,7 @@ from .core import Sample, collate, DataError, ConfigError
 from .gait import COCO17
 from .metrics import softmax_np
 from .video import read_clip, to_tensor, probe_video, read_image
-from .datasets import VIDEO_EXTS, DEFAULT_ANATOMY_CODES, _spatial_boxes
+from .datasets import VIDEO_EXTS, DEFAULT_ANATOMY_CODES, spatial_boxes
 from .run import load_run, infer, run_tta, ood_reference, OODReference
 
 # %% auto #0
@@ -94,7 +94,7 @@ def read_boxes_json(path, anatomy:list=DEFAULT_ANATOMY_CODES, tolerance:float=1.
         raise DataError(f"no 'coordinates' in the {type(r).__name__}", path=path, field="coordinates", expected=expected)
     problems = []
     bad = lambda problem, fld, exp=None: problems.append(DataError(problem, path=path, field=fld, expected=exp))
-    boxes = _spatial_boxes(r, {c: k for k, c in enumerate(anatomy)}, list(anatomy), tolerance, bad)
+    boxes = spatial_boxes(r, {c: k for k, c in enumerate(anatomy)}, list(anatomy), tolerance, bad)
     if problems:
         e = problems[0]
         if len(problems) > 1: e = DataError(e.problem + f" [and {len(problems) - 1} more problem(s) in this file]", e.path, e.row, e.field, e.expected)

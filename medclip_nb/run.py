@@ -19,7 +19,7 @@ from .metrics import softmax_np, quick_metrics
 
 # %% auto #0
 __all__ = ['OOD_FILE', 'OOD_QUANTILE', 'OOD_K', 'OOD_KEYS', 'OOD_TOLERANCE', 'run_tta', 'Inference', 'average_views', 'infer',
-           'LoadedRun', 'load_run', 'final_metrics', 'nearest_distances', 'ood_threshold', 'OODReference',
+           'LoadedRun', 'load_run', 'final_metrics', 'unit_rows', 'nearest_distances', 'ood_threshold', 'OODReference',
            'ood_reference']
 
 # %% ../nbs/11_run.ipynb #d75a2565
@@ -220,13 +220,14 @@ OOD_QUANTILE, OOD_K = 0.95, 5     # the threshold's quantile of the test clips' 
 OOD_KEYS = ("ood_modality", "ood_threshold", "ood_quantile", "ood_k")   # what metrics.json says of the reference
 OOD_TOLERANCE = 1e-6   # a held-out clip read again alone (float32 storage, another batch) lands within this of itself
 
-def _unit_rows(x) -> np.ndarray:
+def unit_rows(x) -> np.ndarray:
+    "Rows scaled to unit length (float64; a single vector becomes one row)."
     x = np.atleast_2d(np.asarray(x, np.float64))
     return x / np.clip(np.linalg.norm(x, axis=1, keepdims=True), 1e-12, None)
 
 def nearest_distances(queries, reference, k:int=OOD_K) -> np.ndarray:
     "Mean cosine distance (1 − cos) of each query row to its `k` nearest reference rows (all of them when fewer)."
-    d = 1.0 - _unit_rows(queries) @ _unit_rows(reference).T
+    d = 1.0 - unit_rows(queries) @ unit_rows(reference).T
     return np.sort(d, 1)[:, :min(k, d.shape[1])].mean(1)
 
 def ood_threshold(distances, quantile:float=OOD_QUANTILE) -> float:
