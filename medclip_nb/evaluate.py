@@ -22,18 +22,22 @@ from .metrics import (classification_metrics, confusion_table, regression_metric
                                 MIN_CALIBRATION_SUBJECTS)
 from .run import (Inference, run_tta, infer, load_run, OOD_FILE, OOD_QUANTILE, OOD_K, OOD_TOLERANCE, nearest_distances,
                             ood_threshold, unit_rows)
+from .run import WindowReading, infer_windows, clip_period
 from .bundle import BundleParts, write_bundle
 
 # %% auto #0
-__all__ = ['CONSISTENCY_REFERENCES', 'CLINICAL_THRESHOLDS', 'CLASS_AVERAGED', 'EVALUATION_SECTIONS', 'EXTERNAL_SPLIT',
+__all__ = ['CONSISTENCY_REFERENCES', 'CLINICAL_THRESHOLDS', 'CLASS_AVERAGED', 'EVALUATION_SECTIONS', 'PROTOCOL_METRICS',
+           'ALL_CLIPS_FILES', 'CLIP_PROTOCOLS', 'RECALIBRATION_FILES', 'EXTERNAL_SPLIT', 'RECALIBRATIONS',
            'recall_at_k', 'alignment_health', 'consistency_scores', 'attention_consistency', 'consistency_summary',
            'phase_attention', 'kinematics_attribution', 'kinematics_saliency', 'grad_cam_supported', 'video_grad_cam',
            'clinical_threshold', 'temperature_report', 'classification_report', 'regression_report', 'embeddings_2d',
            'joint_regions', 'model_and_clinician_maps', 'Evaluation', 'read_splits', 'predictions_section',
            'report_section', 'embeddings_section', 'gates_section', 'attention_section', 'consistency_section',
-           'spatial_section', 'ablations_section', 'ood_section', 'run_sections', 'evaluate_model', 'evaluate_run',
-           'external_bundle_dir', 'has_targets', 'external_dataset', 'evaluate_external', 'evaluate_main', 'clip_kfold',
-           'summarize_folds', 'cross_validate', 'leakage_comparison']
+           'spatial_section', 'ablations_section', 'ood_section', 'run_sections', 'evaluate_model', 'task_report',
+           'headline', 'protocol_rows', 'all_clips_section', 'clips_sections', 'drop_stale', 'evaluate_run',
+           'external_bundle_dir', 'has_targets', 'external_dataset', 'calibration_draw', 'Recalibration',
+           'fit_recalibration', 'recalibrated', 'recalibration_section', 'recalibration_split', 'evaluate_external',
+           'evaluate_main', 'clip_kfold', 'summarize_folds', 'cross_validate', 'leakage_comparison']
 
 # %% ../nbs/15_evaluate.ipynb #5d061002
 def recall_at_k(sim:np.ndarray, ks=(1, 5, 10)) -> dict:
@@ -749,6 +753,86 @@ def evaluate_model(model, datasets_by_split:dict, classes:Sequence[str]|None, ta
     return write_bundle(out, parts, {"recipe": recipe, "task": task, "classes": ev.classes, "modalities": ev.modalities,
                                      "split": split, "tta": ev.tta})
 
+# %% ../nbs/15_evaluate.ipynb #03ece1df
+PROTOCOL_METRICS = {"regression": ("mae", "rmse", "r2", "auroc_at_threshold"),     # compared across protocols
+                    "classification": ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "pr_auc", "ece")}
+ALL_CLIPS_FILES = ("all_clips.parquet", "protocols.parquet")
+
+def task_report(ev:Evaluation, df:pd.DataFrame, logits=None) -> dict:
+    "The report metrics (with intervals) of the predictions frame `df` of the evaluated split: `regression_report`, or `classification_report` (no temperature)."
+    if ev.task == "classification":
+        return classification_report(df, ev.classes, logits, n_boot=ev.n_boot, seed=ev.seed)[0]
+    return regression_report(df, ev.threshold, ev.positive, n_boot=ev.n_boot, seed=ev.seed)
+
+def headline(m:dict, task:str) -> dict:
+    "The metrics of `PROTOCOL_METRICS[task]` in the report `m`, with their interval keys and `n`."
+    keep = set(PROTOCOL_METRICS[task]) | {"n"}
+    return {k: v for k, v in m.items() if k in keep or k.split("_ci_")[0] in PROTOCOL_METRICS[task]}
+
+def protocol_rows(protocol:str, m:dict, task:str) -> list:
+    "Long rows (protocol, metric, value, ci_low, ci_high, n) of a report's headline metrics."
+    return [{"protocol": protocol, "metric": k, "value": m[k], "ci_low": m.get(f"{k}_ci_low"), "ci_high": m.get(f"{k}_ci_high"),
+             "n": m.get("n")} for k in PROTOCOL_METRICS[task] if k in m]
+
+
+# %% ../nbs/15_evaluate.ipynb #92a77cc5
+def _all_clips_frame(wr:WindowReading, scored:pd.DataFrame, classes:list, task:str) -> pd.DataFrame:
+    "Per video of the evaluated split: the mean over its windows, their spread and count, beside the single clip's prediction."
+    base = scored.set_index("clip_id").loc[wr.clip_ids].reset_index()
+    df = base[["clip_id", "subject_id", "split", "label", "label_name", "target"]].copy()
+    df["n_windows"] = wr.n_windows
+    if wr.prediction is not None:
+        df["prediction"], df["prediction_sd"] = wr.prediction, wr.prediction_sd
+        df["single_clip_prediction"] = base["prediction"].to_numpy(float)
+    if task == "classification" and wr.probabilities is not None:
+        pred = wr.probabilities.argmax(1)
+        df["pred"], df["pred_name"] = pred, [classes[i] for i in pred]
+        for k, c in enumerate(classes): df[f"prob_{c}"], df[f"sd_prob_{c}"] = wr.probabilities[:, k], wr.probabilities_sd[:, k]
+        df["single_clip_pred_name"] = base["pred_name"].to_numpy()
+        df["correct"] = (pred == df["label"].to_numpy()) & (df["label"].to_numpy() >= 0)
+    return df
+
+
+# %% ../nbs/15_evaluate.ipynb #dedbed82
+def _has_truth(df:pd.DataFrame, task:str) -> bool:
+    return bool((df["label"] >= 0).any()) if task == "classification" else bool(np.isfinite(df["target"].to_numpy(float)).any())
+
+def all_clips_section(period:float, stride:int=1) -> Callable:
+    """A section (`Evaluation -> BundleParts`): EchoNet-Dynamic's all-clips test of the evaluated split, every window of
+    frames `period` apart whose starts are `stride` apart, averaged per video (`all_clips.parquet`); with labels, both
+    protocols' metrics side by side (`protocols.parquet`) and `all_clips_<metric>` keys in metrics.json."""
+    def all_clips(ev:Evaluation) -> BundleParts:
+        wr = infer_windows(ev.model, ev.datasets[ev.split], period, stride, ev.batch_size)
+        table = _all_clips_frame(wr, ev.scored, ev.classes, ev.task)
+        m = {"all_clips_period": wr.period, "all_clips_stride": wr.stride, "all_clips_windows_mean": float(wr.n_windows.mean()),
+             "all_clips_windows_min": int(wr.n_windows.min())}
+        if wr.prediction_sd is not None: m["all_clips_prediction_sd_mean"] = float(wr.prediction_sd.mean())
+        files = {"all_clips.parquet": table}
+        if _has_truth(table, ev.task):
+            one, every = task_report(ev, ev.scored, ev.reading.logits), task_report(ev, table, wr.logits)
+            files["protocols.parquet"] = pd.DataFrame(protocol_rows("single_clip", one, ev.task) + protocol_rows("all_clips", every, ev.task))
+            m.update({f"all_clips_{k}": v for k, v in headline(every, ev.task).items()})
+        return BundleParts(files, m)
+    return all_clips
+
+
+# %% ../nbs/15_evaluate.ipynb #b59976a2
+def _one_clip(run, stride:int|None) -> list:
+    if stride is not None: raise ConfigError("--stride moves the windows of --clips all; the single clip has none")
+    return []
+
+def _all_clips_of_run(run, stride:int|None) -> list:
+    if "video" not in run.modalities: raise ConfigError(f"--clips all slides the run's video clip; this run reads {run.modalities}")
+    return [all_clips_section(clip_period(run.dataset("train")), 1 if stride is None else int(stride))]
+
+CLIP_PROTOCOLS = {"one": _one_clip, "all": _all_clips_of_run}   # --clips: the single uniform clip, or every window
+
+def clips_sections(run, clips:str="one", stride:int|None=None) -> list:
+    "The extra evaluation sections of `--clips` (`CLIP_PROTOCOLS`): none for one clip; for all, windows at the run's clip period."
+    if clips not in CLIP_PROTOCOLS: raise ConfigError(f"unknown clips '{clips}': one of {list(CLIP_PROTOCOLS)}")
+    return CLIP_PROTOCOLS[clips](run, stride)
+
+
 # %% ../nbs/15_evaluate.ipynb #26f392c5
 def _run_datasets(run, split:str) -> dict:
     "The run's datasets for train / val / `split` (in that order), with the clinician map and phases when the data has them."
@@ -776,16 +860,29 @@ def _run_settings(run, spatial:bool|None=None, tta:Sequence[str]|None=None) -> d
                 seed=seed, spatial=spatial, tta=run_tta(cfg) if tta is None else tta)
 
 
+# %% ../nbs/15_evaluate.ipynb #fbfe8637
+RECALIBRATION_FILES = ("recalibration.parquet", "recalibration_clips.parquet")
+
+def drop_stale(out:Path):
+    "Remove the all-clips and recalibration files of an earlier evaluation in `out` (rewritten when asked for again)."
+    for f in ALL_CLIPS_FILES + RECALIBRATION_FILES:
+        if (Path(out) / f).exists(): (Path(out) / f).unlink()
+
+
 # %% ../nbs/15_evaluate.ipynb #c0e48f23
 def evaluate_run(run_dir, split:str="test", progress:bool=True, n_boot:int=500, batch_size:int=16,
-                 spatial:bool|None=None, tta:Sequence[str]|None=None) -> Path:
+                 spatial:bool|None=None, tta:Sequence[str]|None=None, clips:str="one", stride:int|None=None) -> Path:
     """Evaluate a trained run (`medclip_nb.train.load_run`) on `split` and write `RUN_DIR/analysis/`; returns that folder.
     `spatial` (default: when the model's video encoder supports it) adds Grad-CAM maps of the video encoder;
-    `tta` (default: the run's `data.tta`) the test-time augmentations whose predictions are averaged in."""
+    `tta` (default: the run's `data.tta`) the test-time augmentations whose predictions are averaged in;
+    `clips="all"` adds the all-clips test (`all_clips_section`, windows `stride` frames apart) beside the single clip."""
     run = load_run(run_dir)
     settings = _run_settings(run, spatial, tta)      # seeds torch first, as before the datasets are opened
+    extra = clips_sections(run, clips, stride)
+    drop_stale(Path(run.run_dir) / "analysis")
     return evaluate_model(run.model, _run_datasets(run, split), run.classes, run.task, Path(run.run_dir) / "analysis",
-                          split=split, batch_size=batch_size, n_boot=n_boot, progress=progress, **settings)
+                          split=split, batch_size=batch_size, n_boot=n_boot, progress=progress,
+                          sections=EVALUATION_SECTIONS + extra, **settings)
 
 # %% ../nbs/15_evaluate.ipynb #3c1f82a6
 EXTERNAL_SPLIT = "external"
@@ -829,6 +926,100 @@ def external_dataset(run, data, layout:str|None=None):
     return ds
 
 
+# %% ../nbs/15_evaluate.ipynb #8e3f2b28
+def _has_label(records:pd.DataFrame, task:str) -> np.ndarray:
+    if task == "classification": return records["label"].to_numpy() >= 0
+    return np.isfinite(pd.to_numeric(records["target"], errors="coerce").to_numpy(float))
+
+def calibration_draw(records:pd.DataFrame, n:int, task:str, seed:int=0) -> np.ndarray:
+    """Which rows of `records` recalibrate (bool): whole subjects with labels (targets), drawn in a seeded order until
+    `n` labelled clips are held; the rest is scored and shares no subject with them."""
+    lab, subj = _has_label(records, task), records["subject_id"].astype(str).to_numpy()
+    n_lab = int(lab.sum())
+    if not 1 <= n < n_lab:
+        raise DataError(f"--calibrate {n}: the folder has {n_lab} labelled clips", field="calibrate",
+                        expected=f"1 to {n_lab - 1} clips, so that labelled clips are left to score")
+    take, held = [], 0
+    for s in np.random.default_rng([seed, 0xCA1B]).permutation(np.unique(subj[lab])):
+        if held >= n: break
+        take.append(s); held += int((lab & (subj == s)).sum())
+    keep = np.isin(subj, take)
+    if not (lab & ~keep).any():
+        raise DataError(f"--calibrate {n} takes every labelled subject (whole subjects are held out)", field="calibrate",
+                        expected="fewer calibration clips")
+    return keep
+
+
+# %% ../nbs/15_evaluate.ipynb #53e33b1d
+@dataclass
+class Recalibration:
+    "A site recalibration fitted on held-out labelled clips: y = slope·prediction + intercept, or logits / temperature."
+    kind: str                          # "linear" (regression) or "temperature" (classification)
+    n_clips: int                       # the labelled clips it was fitted on
+    slope: float | None = None
+    intercept: float | None = None
+    temperature: float | None = None
+
+    def to_metrics(self) -> dict:
+        "`recalibration`, `recalibration_clips` and the fitted parameters, for metrics.json."
+        return {"recalibration": self.kind, "recalibration_clips": self.n_clips,
+                **{f"recalibration_{k}": getattr(self, k) for k in ("slope", "intercept", "temperature") if getattr(self, k) is not None}}
+
+def _fit_linear(r:Inference) -> Recalibration:
+    from sklearn.linear_model import LinearRegression
+    x, y = r.prediction.reshape(-1).astype(float), r.targets.astype(float)
+    ok = np.isfinite(x) & np.isfinite(y)
+    fit = LinearRegression().fit(x[ok, None], y[ok])
+    return Recalibration("linear", int(ok.sum()), slope=float(fit.coef_[0]), intercept=float(fit.intercept_))
+
+def _fit_temperature(r:Inference) -> Recalibration:
+    ok = r.labels >= 0
+    return Recalibration("temperature", int(ok.sum()), temperature=fit_temperature(r.logits[ok], r.labels[ok]))
+
+RECALIBRATIONS = {"regression": _fit_linear, "classification": _fit_temperature}   # by task
+
+def fit_recalibration(reading:Inference, task:str) -> Recalibration:
+    "The task's recalibration (`RECALIBRATIONS`) fitted on the model's `reading` of the calibration clips."
+    if task not in RECALIBRATIONS: raise ConfigError(f"no recalibration for task '{task}': one of {list(RECALIBRATIONS)}")
+    return RECALIBRATIONS[task](reading)
+
+
+# %% ../nbs/15_evaluate.ipynb #a5122b10
+def recalibrated(df:pd.DataFrame, logits, rc:Recalibration, classes:Sequence[str]) -> tuple:
+    "(predictions frame, logits) of `df` with `rc` applied: predictions rescaled, or probabilities of logits / temperature."
+    if rc.kind == "linear": return df.assign(prediction=rc.slope * df["prediction"].to_numpy(float) + rc.intercept), logits
+    z = np.asarray(logits, float) / rc.temperature
+    p = softmax_np(z)
+    return df.assign(**{f"prob_{c}": p[:, k].astype(np.float32) for k, c in enumerate(classes)}), z
+
+def recalibration_section(rc:Recalibration, clips:pd.DataFrame) -> Callable:
+    """A section (`Evaluation -> BundleParts`): the evaluated split before and after `rc`, with intervals
+    (`recalibration.parquet`, `<metric>_recalibrated` keys), and the `clips` it was fitted on (`recalibration_clips.parquet`)."""
+    def recalibration(ev:Evaluation) -> BundleParts:
+        after_df, z = recalibrated(ev.scored, ev.reading.logits, rc, ev.classes)
+        b, a = task_report(ev, ev.scored, ev.reading.logits), task_report(ev, after_df, z)
+        rows = [{"metric": k, "before": b[k], "before_ci_low": b.get(f"{k}_ci_low"), "before_ci_high": b.get(f"{k}_ci_high"),
+                 "after": a[k], "after_ci_low": a.get(f"{k}_ci_low"), "after_ci_high": a.get(f"{k}_ci_high"), "n": b.get("n")}
+                for k in PROTOCOL_METRICS[ev.task] if k in b and k in a]
+        m = {**rc.to_metrics(), **{f"{k.split('_ci_')[0]}_recalibrated{k[len(k.split('_ci_')[0]):]}": v
+                                   for k, v in headline(a, ev.task).items() if k != "n"}}
+        return BundleParts({"recalibration.parquet": pd.DataFrame(rows), "recalibration_clips.parquet": clips}, m)
+    return recalibration
+
+
+# %% ../nbs/15_evaluate.ipynb #b04b1ff5
+def recalibration_split(run, ds, n:int, seed:int, tta:Sequence[str], batch_size:int=16) -> tuple:
+    """(the clips of `ds` left to score, the `recalibration_section` fitted on `n` others: `calibration_draw`, read by the
+    run's model as evaluation reads, with test-time augmentation `tta`)."""
+    keep = calibration_draw(ds.records, int(n), run.task, seed)
+    held = ds.subset(keep)
+    r = infer(run.model, held, batch_size, tta=tta)
+    rc = fit_recalibration(r, run.task)
+    clips = pd.DataFrame({"clip_id": r.clip_ids, "subject_id": r.subject_ids, "label": r.labels, "target": r.targets,
+                          **({"prediction": r.prediction.reshape(-1)} if r.prediction is not None else {})})
+    return ds.subset(~keep), recalibration_section(rc, clips)
+
+
 # %% ../nbs/15_evaluate.ipynb #a4bb0db6
 def _predictions_only_section(ev:Evaluation) -> BundleParts:
     "In place of the metrics of an unlabelled folder: a note saying why there are none."
@@ -836,27 +1027,35 @@ def _predictions_only_section(ev:Evaluation) -> BundleParts:
                                 "(accuracy, MAE and the other metrics that need them are omitted)"})
 
 def evaluate_external(run_dir, data, name:str|None=None, layout:str|None=None, progress:bool=True, n_boot:int=500,
-                      batch_size:int=16, spatial:bool|None=None, tta:Sequence[str]|None=None) -> Path:
+                      batch_size:int=16, spatial:bool|None=None, tta:Sequence[str]|None=None, clips:str="one",
+                      stride:int|None=None, calibrate:int=0) -> Path:
     """Score the folder `data` (a site the run never trained on) with the run and write `RUN_DIR/analysis/NAME/`
-    (see `external_bundle_dir`); `RUN_DIR/analysis/` itself is untouched. Returns the external bundle's folder."""
+    (see `external_bundle_dir`); `RUN_DIR/analysis/` itself is untouched. Returns the external bundle's folder.
+    `clips`/`stride` as `evaluate_run`; `calibrate` N > 0 recalibrates on N of its labelled clips (`recalibration_split`)."""
     run = load_run(run_dir)
     settings = _run_settings(run, spatial, tta)
     out = external_bundle_dir(run.run_dir, data, name)
     ds = external_dataset(run, data, layout)
-    labelled = has_targets(ds, run.task)
+    labelled, extra = has_targets(ds, run.task), clips_sections(run, clips, stride)
+    if calibrate:
+        if not labelled: raise DataError("--calibrate needs labelled clips; this folder has none", path=data, field="calibrate")
+        ds, section = recalibration_split(run, ds, calibrate, settings["seed"], settings["tta"], batch_size)
+        extra.append(section)
+    drop_stale(out)
     drop = () if labelled else (report_section, ablations_section)
-    sections = [s for s in EVALUATION_SECTIONS if s not in drop] + ([] if labelled else [_predictions_only_section])
+    sections = [s for s in EVALUATION_SECTIONS if s not in drop] + ([] if labelled else [_predictions_only_section]) + extra
     evaluate_model(run.model, {EXTERNAL_SPLIT: ds}, run.classes, run.task, out, split=EXTERNAL_SPLIT,
                    batch_size=batch_size, n_boot=n_boot, progress=progress, sections=sections, **settings)
     schema = json.loads((out / "schema.json").read_text())      # where the clips came from, for the dashboard and the reader
-    schema["external"] = {"name": out.name, "data": str(Path(data).resolve()), "layout": ds.layout, "labelled": labelled}
+    schema["external"] = {"name": out.name, "data": str(Path(data).resolve()), "layout": ds.layout, "labelled": labelled,
+                          "calibrate": int(calibrate or 0), "calibration_seed": settings["seed"] if calibrate else None}
     write_json(out / "schema.json", schema)
     return out
 
 
 # %% ../nbs/15_evaluate.ipynb #664c620e
 def evaluate_main(argv=None) -> int:
-    "`medclip evaluate RUN_DIR [--split test | --data DIR [--name NAME]]`: write the run's (or an external folder's) analysis bundle and print where it went."
+    "`medclip evaluate RUN_DIR [--split test | --data DIR [--name NAME] [--calibrate N]] [--clips all [--stride S]]`: write the run's (or an external folder's) analysis bundle and print where it went."
     import argparse
     ap = argparse.ArgumentParser(prog="medclip evaluate", description="Evaluate a trained run and write its analysis bundle (RUN_DIR/analysis).")
     ap.add_argument("run_dir", help="a run folder written by `medclip train`")
@@ -870,15 +1069,26 @@ def evaluate_main(argv=None) -> int:
     ap.add_argument("--data", metavar="DIR", help="score this folder (a site the run never saw, any layout) instead of a split: "
                     "writes RUN_DIR/analysis/NAME")
     ap.add_argument("--name", help="the external bundle's name (default: the --data folder's name)")
+    ap.add_argument("--clips", default="one", choices=list(CLIP_PROTOCOLS), help="one: the single uniform clip per video "
+                    "(default); all: also slide the run's clip over the whole video and average (EchoNet-Dynamic's all-clips test)")
+    ap.add_argument("--stride", type=int, metavar="S", help="with --clips all: frames between window starts (default 1: every start)")
+    ap.add_argument("--calibrate", type=int, default=0, metavar="N", help="with --data: recalibrate on N labelled clips of the "
+                    "folder (whole subjects, seeded draw, listed in the bundle) and report the rest before and after")
     a = ap.parse_args(argv)
     if a.name is not None and a.data is None: ap.error("--name needs --data")
+    if a.calibrate and a.data is None: ap.error("--calibrate needs --data (a site the run never saw)")
+    if a.stride is not None and a.clips != "all": ap.error("--stride needs --clips all")
     tta = None if a.tta is None else [t for t in a.tta if t != "none"]
-    kw = dict(progress=not a.no_progress, n_boot=a.bootstrap, batch_size=a.batch_size, spatial=False if a.no_spatial else None, tta=tta)
-    out = evaluate_run(a.run_dir, a.split, **kw) if a.data is None else evaluate_external(a.run_dir, a.data, a.name, **kw)
+    kw = dict(progress=not a.no_progress, n_boot=a.bootstrap, batch_size=a.batch_size, spatial=False if a.no_spatial else None, tta=tta,
+              clips=a.clips, stride=a.stride)
+    out = evaluate_run(a.run_dir, a.split, **kw) if a.data is None else evaluate_external(a.run_dir, a.data, a.name, calibrate=a.calibrate, **kw)
     m = json.loads((out / "metrics.json").read_text())
     if m.get("metrics_note"): print(m["metrics_note"])
     keys = [k for k in ("accuracy", "majority_rate", "balanced_accuracy", "macro_f1", "roc_auc", "mae", "r2") if m.get(k) is not None]
     print("  ".join(f"{k}={m[k]:.3f}" for k in keys))
+    for prefix, suffix, what in (("all_clips_", "", "all clips"), ("", "_recalibrated", "recalibrated")):
+        got = [k for k in keys if m.get(f"{prefix}{k}{suffix}") is not None]
+        if got: print(f"{what}: " + "  ".join(f"{k}={m[f'{prefix}{k}{suffix}']:.3f}" for k in got))
     tta = json.loads((out / "schema.json").read_text()).get("tta")
     if tta: print(f"test-time augmentation: plain + {' + '.join(tta)}, probabilities averaged")
     print(f"analysis bundle: {out}")

@@ -15,14 +15,15 @@ import pandas as pd
 from .core import Sample, collate, DataError, ConfigError
 from .gait import COCO17
 from .metrics import softmax_np
-from .video import read_clip, to_tensor, probe_video, read_image
+from .video import read_clip, to_tensor, probe_video, read_image, read_frames
 from .datasets import VIDEO_EXTS, DEFAULT_ANATOMY_CODES, spatial_boxes
 from .run import load_run, infer, run_tta, ood_reference, OODReference
+from .run import sliding_windows, clip_period
 
 # %% auto #0
-__all__ = ['PRIOR_INPUTS', 'IMAGE_EXTS', 'OOD_NOTE_NO_THRESHOLD', 'cached_run', 'run_input_kind', 'check_input_file',
-           'read_boxes_json', 'Prediction', 'predict_video', 'predict_image', 'check_out_of_distribution',
-           'ood_summary', 'predict', 'format_table', 'predict_main']
+__all__ = ['PRIOR_INPUTS', 'IMAGE_EXTS', 'CLIP_CHOICES', 'OOD_NOTE_NO_THRESHOLD', 'cached_run', 'run_input_kind',
+           'check_input_file', 'read_boxes_json', 'Prediction', 'check_clips', 'average_windows', 'predict_video',
+           'predict_image', 'check_out_of_distribution', 'ood_summary', 'predict', 'format_table', 'predict_main']
 
 # %% ../nbs/13_predict.ipynb #38306707
 _RUNS: dict = {}
@@ -124,17 +125,73 @@ class Prediction:
     boxes_used: int|None = None                     # images: anatomy boxes read from the boxes JSON (None: none given)
     gate_weights: dict|None = None                  # images: modality -> weight of the gated fusion, when it has gates
     tta: list|None = None                           # images: test-time augmentations averaged in (the run's `data.tta`)
+    clips: str|None = None                          # videos, --clips all: "all" (the prediction averages every window)
+    n_windows: int|None = None                      # windows read over the whole video
+    window_period: float|None = None                # frames between the frames of a window (the run's clip spacing)
+    window_stride: int|None = None                  # frames between the starts of successive windows
+    prediction_sd: float|None = None                # spread (sd over the windows) of the regression value
+    window_predictions: list|None = None            # each window's regression value (or class probabilities)
     IMAGE_ONLY: ClassVar[tuple] = ("image_size", "boxes_used", "gate_weights", "tta")
+    ALL_CLIPS_ONLY: ClassVar[tuple] = ("clips", "n_windows", "window_period", "window_stride", "prediction_sd", "window_predictions")
 
     def to_dict(self) -> dict:
-        "The result as plain JSON-able data, keys in field order (the image-only keys only where set: a video's JSON keeps its keys)."
+        "The result as plain JSON-able data, keys in field order (the image-only and all-clips keys only where set: a video's JSON keeps its keys)."
         return {f.name: getattr(self, f.name) for f in fields(self)
-                if not (f.name in self.IMAGE_ONLY and getattr(self, f.name) is None)}
+                if not (f.name in self.IMAGE_ONLY + self.ALL_CLIPS_ONLY and getattr(self, f.name) is None)}
+
+# %% ../nbs/13_predict.ipynb #0efe96ed
+CLIP_CHOICES = ("one", "all")   # --clips: the single uniform clip, or every window averaged
+
+def check_clips(clips:str, stride:int|None):
+    "A clear error for an unknown `clips` or a `stride` without `clips='all'`."
+    if clips not in CLIP_CHOICES: raise ConfigError(f"unknown clips '{clips}': one of {list(CLIP_CHOICES)}")
+    if stride is not None and clips != "all": raise ConfigError("--stride moves the windows of --clips all; the single clip has none")
+
+
+# %% ../nbs/13_predict.ipynb #ae8d7555
+def _window_batches(run, samples:list, batch_size:int) -> tuple:
+    "(W regression values or None, W×C class probabilities or None) of the run's model on the window samples."
+    import torch
+    vals, probs = [], []
+    for k in range(0, len(samples), batch_size):
+        out = run.predict_batch(collate(samples[k:k + batch_size]))
+        if out.prediction is not None: vals.append(out.prediction.float().reshape(len(out.prediction), -1)[:, 0].numpy())
+        if out.logits is not None: probs.append(torch.softmax(out.logits.float(), -1).numpy())
+    return (np.concatenate(vals) if vals else None), (np.concatenate(probs) if probs else None)
+
+
+# %% ../nbs/13_predict.ipynb #b9668b9a
+def average_windows(run, res:Prediction, video_path:Path, inputs:dict, priors:dict|None, stride:int|None=None) -> Prediction:
+    """`res` with its prediction and probabilities averaged over every window of the run's clip across the video
+    (`run.sliding_windows` at `run.clip_period`), the spread and each window's value; `inputs` are the single clip's."""
+    rs, info = _reader_settings(run), probe_video(video_path)
+    period, stride = clip_period(run.dataset("train")), 1 if stride is None else int(stride)
+    idx = sliding_windows(info.frames, rs["frames"], period, stride)
+    u, inv = np.unique(idx, return_inverse=True)
+    frames = read_frames(video_path, u, rs["size"], rs["fit"], info=info)[0][inv.reshape(idx.shape)]
+    given = [m for m in (priors or {}) if m in inputs]            # the priors the single clip used
+    samples = [Sample(video_path.stem, "upload", {**inputs, "video": to_tensor(frames[w], rs["normalize"]),
+                                                   **{m: _frame_prior(priors[m], ix, info.frames, m) for m in given}},
+                      None, None, {"video_path": str(video_path), "window": w}) for w, ix in enumerate(idx)]
+    vals, probs = _window_batches(run, samples, int(run.cfg.data.batch_size))
+    res.clips, res.n_windows, res.window_period, res.window_stride = "all", len(idx), float(period), stride
+    if vals is not None:
+        res.prediction, res.prediction_sd, res.window_predictions = float(vals.mean()), float(vals.std()), vals.tolist()
+    if probs is not None and run.classes and probs.shape[1] == len(run.classes):
+        res.probabilities = probs.mean(0).tolist()
+        res.predicted = run.classes[int(np.argmax(res.probabilities))]
+        if vals is None: res.window_predictions = probs.tolist()
+    res.notes.append(f"all clips: mean of {len(idx)} windows of {rs['frames']} frames {period:g} apart, starts {stride} apart; "
+                     "frame attention and embedding are the single clip's")
+    return res
+
 
 # %% ../nbs/13_predict.ipynb #b1c2d3e4
-def predict_video(run, video_path, text:str|None=None, priors:dict|None=None) -> Prediction:
+def predict_video(run, video_path, text:str|None=None, priors:dict|None=None, clips:str="one", stride:int|None=None) -> Prediction:
     """Class probabilities (run's class order), prediction, frame attention and embeddings for one video by the loaded
-    video `run`, with optional user text and per-frame `priors` {"kinematics"|"attention": .npy path}."""
+    video `run`, with optional user text and per-frame `priors` {"kinematics"|"attention": .npy path}.
+    `clips="all"`: the prediction and probabilities average every window of the video (`average_windows`)."""
+    check_clips(clips, stride)
     mods = run.modalities
     video_path = check_input_file(video_path, "video")
     rs = _reader_settings(run)
@@ -162,7 +219,7 @@ def predict_video(run, video_path, text:str|None=None, priors:dict|None=None) ->
     ka = (out.extras or {}).get("kinematics_attention")     # where the skeleton branch looked (T×17), when it has attention
     res.kinematics_attention = ka[0].tolist() if ka is not None and not bool(ka[0].isnan().any()) else None
     res.embedding = {m: e[0].tolist() for m, e in (out.embeddings or {}).items() if m in inputs and not bool(e[0].isnan().any())}
-    return res
+    return average_windows(run, res, video_path, inputs, priors, stride) if clips == "all" else res
 
 # %% ../nbs/13_predict.ipynb #b2e0c002
 def _upload_reader(ds, image_path:Path, text:str|None, boxes:list|None, source:Path):
@@ -239,16 +296,19 @@ def ood_summary(res:Prediction) -> str | None:
             f"threshold {res.ood_threshold:.3f})")
 
 # %% ../nbs/13_predict.ipynb #b2e0c004
-def predict(run_dir, video_path, text:str|None=None, priors:dict|None=None, boxes=None) -> Prediction:
+def predict(run_dir, video_path, text:str|None=None, priors:dict|None=None, boxes=None, clips:str="one",
+            stride:int|None=None) -> Prediction:
     """Predict one file with the run in `run_dir` (loaded once, `cached_run`): a video for a video run (`predict_video`,
     with per-frame `priors`), an image for an image run (`predict_image`, with a `boxes` JSON); optional user `text`.
-    The result says whether the input is unlike the run's training data (`check_out_of_distribution`)."""
+    The result says whether the input is unlike the run's training data (`check_out_of_distribution`).
+    `clips="all"` (videos): average every window of the run's clip over the whole video, `stride` frames apart."""
     run = cached_run(run_dir)
     if run_input_kind(run) == "image":
         if priors: raise DataError(f"per-frame priors {sorted(priors)} go with a video; this run predicts on images",
                                    field="priors", expected="no --kinematics / --attention for an image run")
+        if clips != "one": raise ConfigError(f"--clips {clips} slides a clip over a video; this run predicts on images")
         return check_out_of_distribution(run.run_dir, predict_image(run, video_path, text, boxes))
-    res = check_out_of_distribution(run.run_dir, predict_video(run, video_path, text, priors))
+    res = check_out_of_distribution(run.run_dir, predict_video(run, video_path, text, priors, clips, stride))
     if boxes is not None: res.notes.append(f"this run reads {run.modalities}, not boxes: {Path(boxes).name} was not used")
     return res
 
@@ -263,7 +323,8 @@ def format_table(res:Prediction) -> str:
         lines.append(f"predicted: {res.predicted}")
     if res.out_of_distribution is not None: lines.append(ood_summary(res))   # beside the probabilities, never hidden
     if res.prediction is not None and res.task == "regression":
-        lines.append(f"prediction: {res.prediction:.3f}")
+        lines.append(f"prediction: {res.prediction:.3f}" + (f" (sd {res.prediction_sd:.3f} over {res.n_windows} windows)"
+                                                             if res.prediction_sd is not None else ""))
     if res.kinematics_attention:
         per_joint = np.asarray(res.kinematics_attention).sum(0)
         top = ", ".join(f"{COCO17[j]} {per_joint[j]:.0%}" for j in np.argsort(-per_joint)[:3])
@@ -277,7 +338,7 @@ def format_table(res:Prediction) -> str:
 
 # %% ../nbs/13_predict.ipynb #c0997c52
 def predict_main(argv=None) -> int:
-    "CLI: `medclip predict RUN_DIR FILE [--text ...] [--kinematics NPY] [--attention NPY] [--boxes JSON] [--json]`."
+    "CLI: `medclip predict RUN_DIR FILE [--text ...] [--kinematics NPY] [--attention NPY] [--boxes JSON] [--clips all [--stride S]] [--json]`."
     p = argparse.ArgumentParser(prog="medclip predict", description="Predict one video (or one image, for an image run) with a trained run.")
     p.add_argument("run_dir", help="run folder written by `medclip train`")
     p.add_argument("video", metavar="FILE", help="video file (an image file for an image run such as spatialclip_quality)")
@@ -286,8 +347,12 @@ def predict_main(argv=None) -> int:
         p.add_argument(f"--{m}", default=None, metavar="NPY", help=f"per-frame {m} of the video (.npy, one row per frame; `medclip pose` writes it)")
     p.add_argument("--boxes", default=None, metavar="JSON", help="anatomy boxes of the image (image runs): a SpatialCLIP "
                    'record {"coordinates": [{"label", "bbox": [x_min, y_min, x_max, y_max], "confidence"}, ...]} or its list')
+    p.add_argument("--clips", default="one", choices=list(CLIP_CHOICES), help="one: the single uniform clip (default); all: "
+                   "slide the run's clip over the whole video and average (EchoNet-Dynamic's all-clips test)")
+    p.add_argument("--stride", type=int, metavar="S", help="with --clips all: frames between window starts (default 1: every start)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     a = p.parse_args(argv)
-    res = predict(a.run_dir, a.video, a.text, {m: getattr(a, m) for m in PRIOR_INPUTS if getattr(a, m)}, boxes=a.boxes)
+    res = predict(a.run_dir, a.video, a.text, {m: getattr(a, m) for m in PRIOR_INPUTS if getattr(a, m)}, boxes=a.boxes,
+                  clips=a.clips, stride=a.stride)
     print(json.dumps(res.to_dict()) if a.json else format_table(res))
     return 0

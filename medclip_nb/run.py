@@ -10,17 +10,21 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import pandas as pd
 import torch
 
 from .core import Config, ConfigError, DataError, Batch, load_config
+from .core import Sample, collate
+from .video import probe_video, read_frames, sample_indices, to_tensor
 from .datasets import open_run_reader, split_dataset, make_loader
+from .datasets import ALIGNED, MODALITY_COLUMNS
 from .model import build_model
 from .metrics import softmax_np, quick_metrics
 
 # %% auto #0
 __all__ = ['OOD_FILE', 'OOD_QUANTILE', 'OOD_K', 'OOD_KEYS', 'OOD_TOLERANCE', 'run_tta', 'Inference', 'average_views', 'infer',
            'LoadedRun', 'load_run', 'final_metrics', 'unit_rows', 'nearest_distances', 'ood_threshold', 'OODReference',
-           'ood_reference']
+           'ood_reference', 'sliding_windows', 'clip_period', 'WindowReading', 'window_samples', 'infer_windows']
 
 # %% ../nbs/11_run.ipynb #d75a2565
 def run_tta(cfg) -> list:
@@ -259,3 +263,123 @@ def ood_reference(run_dir) -> OODReference | None:
     if not (an / OOD_FILE).exists() or any(m.get(k) is None for k in OOD_KEYS): return None
     return OODReference(np.load(an / OOD_FILE), str(m["ood_modality"]), float(m["ood_threshold"]),
                         float(m["ood_quantile"]), int(m["ood_k"]))
+
+# %% ../nbs/11_run.ipynb #94efcd10
+def sliding_windows(n_frames:int, frames:int, period:float=1.0, stride:int=1) -> np.ndarray:
+    """Frame indices (W × `frames`, int64) of every window of `frames` frames `period` apart whose first frame is a
+    multiple of `stride` and which fits in a video of `n_frames` frames; a video shorter than one window gives one
+    window squeezed to fit (as the single clip is read)."""
+    if frames < 1 or n_frames < 1:
+        raise DataError(f"{n_frames} video frames, {frames} per window", field="frames", expected="at least 1 of each")
+    if not period > 0: raise DataError(f"period {period} must be > 0", field="period", expected="a frame step > 0")
+    if int(stride) != stride or stride < 1:
+        raise DataError(f"stride {stride} is not a whole number of frames ≥ 1", field="stride", expected="1, 2, 3, …")
+    span = (frames - 1) * period
+    if n_frames - 1 < span: return sample_indices(n_frames, frames, "uniform", stride=period, on_short="repeat")
+    starts = np.arange(0, int(np.floor(n_frames - 1 - span)) + 1, int(stride))
+    return np.floor(starts[:, None] + np.arange(frames) * period + 1e-9).astype(np.int64)
+
+
+# %% ../nbs/11_run.ipynb #8b2c16b1
+def clip_period(ds, n_probe:int=16) -> float:
+    """The frame step of a reader's clips: its `stride`, else (its `frames` spread over the whole video) the median
+    frame count of up to `n_probe` of its videos over `frames`: the spacing a run's model learned from its training
+    split, to slide it over a longer video at the same pace."""
+    if getattr(ds, "stride", None): return float(ds.stride)
+    paths = [p for p in ds.records["video_path"].tolist() if isinstance(p, str) and p] if "video_path" in ds.records else []
+    if not paths: raise DataError("no videos in this reader", path=getattr(ds, "root", None), field="video_path",
+                                  expected="a video dataset (the window period comes from its clips)")
+    pick = np.unique(np.linspace(0, len(paths) - 1, min(n_probe, len(paths))).round().astype(int))
+    return max(1.0, float(np.median([probe_video(paths[k]).frames for k in pick])) / ds.frames)
+
+
+# %% ../nbs/11_run.ipynb #f5025c06
+@dataclass
+class WindowReading:
+    "A model's reading of every window of each video (`infer_windows`): per video (dataset order) the mean over its windows and their spread."
+    clip_ids: list
+    subject_ids: list
+    labels: np.ndarray                              # N class ids (-1: unlabelled)
+    targets: np.ndarray                             # N regression targets (NaN: none)
+    n_windows: np.ndarray                           # N windows read per video
+    period: float                                   # frames between the frames of a window
+    stride: int                                     # frames between the starts of successive windows
+    prediction: np.ndarray | None = None            # N mean regression output over the windows
+    prediction_sd: np.ndarray | None = None         # N its standard deviation over the windows (0 for one window)
+    probabilities: np.ndarray | None = None         # N×C mean class probabilities over the windows
+    probabilities_sd: np.ndarray | None = None      # N×C their standard deviation
+    windows: pd.DataFrame | None = None             # one row per window: clip_id, window, first_frame, last_frame, prediction
+    window_probabilities: np.ndarray | None = None  # (sum of W)×C, the rows of `windows`
+
+    def __len__(self): return len(self.clip_ids)
+
+    @property
+    def logits(self) -> np.ndarray | None:
+        "Log of the mean probabilities: softmax gives them back (what a report of logits reads)."
+        return None if self.probabilities is None else np.log(np.clip(self.probabilities, 1e-12, None)).astype(np.float32)
+
+
+# %% ../nbs/11_run.ipynb #352c24e2
+def _filled(v) -> bool: return isinstance(v, str) and bool(v)
+
+def window_samples(ds, i:int, period:float, stride:int=1) -> tuple:
+    """The `Sample`s of every window of item `i` of the reader `ds` (its size, fit and normalisation; per-frame arrays
+    read at each window's frames; other inputs as the item has them) and their frame indices (W×T). The video is
+    decoded once, each frame once."""
+    s, rec = ds[i], ds.records.iloc[i]
+    if "video" not in s.inputs or not _filled(rec.get("video_path")):
+        raise DataError("no video to slide the clip over", path=rec.get("source"), row=rec.get("row"), field="video",
+                        expected="a video clip (all-clips reading is for video runs)")
+    path = Path(rec["video_path"]); info = probe_video(path)
+    idx = sliding_windows(info.frames, ds.frames, period, stride)
+    u, inv = np.unique(idx, return_inverse=True)
+    frames, aff = read_frames(path, u, ds.size, ds.fit, info=info)
+    clips = frames[inv.reshape(idx.shape)]
+    aligned = {m: ds._load_aligned(rec, m, info.frames) for m in ALIGNED
+               if m in s.inputs and _filled(rec.get(MODALITY_COLUMNS[m]))}   # a rendered prior is not re-rendered: masked
+    out = []
+    for w, ix in enumerate(idx):
+        inputs = {k: v for k, v in s.inputs.items() if k not in ALIGNED}
+        inputs["video"] = to_tensor(clips[w], ds.normalize)
+        inputs.update({m: ds._sample_aligned(m, a, ix, aff, info.size) for m, a in aligned.items()})
+        out.append(Sample(s.clip_id, s.subject_id, inputs, s.label, s.target, {**s.meta, "frame_indices": ix.tolist(), "window": w}))
+    return out, idx
+
+
+# %% ../nbs/11_run.ipynb #b9fb51d1
+def _window_outputs(model, samples:list, batch_size:int) -> tuple:
+    "(W regression outputs or None, W×C class probabilities or None) of the model on the window samples, batched."
+    preds, probs = [], []
+    for k in range(0, len(samples), batch_size):
+        part = samples[k:k + batch_size]
+        o = model(collate(part))
+        if o.prediction is not None: preds.append(_np(o.prediction).reshape(len(part), -1)[:, 0])
+        if o.logits is not None: probs.append(softmax_np(_np(o.logits).reshape(len(part), -1)))
+    return (np.concatenate(preds) if preds else None), (np.concatenate(probs) if probs else None)
+
+
+# %% ../nbs/11_run.ipynb #9aa5a807
+def infer_windows(model, dataset, period:float, stride:int=1, batch_size:int=16, progress=None) -> WindowReading:
+    """EchoNet-Dynamic's all-clips test: run `model` (eval, no grad) on every window (`sliding_windows`) of each video
+    of `dataset`, batched, and average per video: the mean regression output and class probabilities, their spread
+    (standard deviation over the windows) and the number of windows. Windows are read plain (no test-time views)."""
+    model.eval()
+    ids, subj, lab, tgt, nw, P, PS, Q, QS, rows, WQ = [], [], [], [], [], [], [], [], [], [], []
+    with torch.no_grad():
+        for i in range(len(dataset)):
+            samples, idx = window_samples(dataset, i, period, stride)
+            pred, prob = _window_outputs(model, samples, batch_size)
+            s = samples[0]
+            ids.append(s.clip_id); subj.append(s.subject_id); nw.append(len(samples))
+            lab.append(-1 if s.label is None else int(s.label)); tgt.append(np.nan if s.target is None else float(s.target))
+            if pred is not None: P.append(pred.mean()); PS.append(pred.std())
+            if prob is not None: Q.append(prob.mean(0)); QS.append(prob.std(0)); WQ.append(prob)
+            rows.append(pd.DataFrame({"clip_id": s.clip_id, "window": np.arange(len(idx)), "first_frame": idx[:, 0],
+                                      "last_frame": idx[:, -1], **({"prediction": pred} if pred is not None else {})}))
+            if progress is not None: progress.update(1)
+    arr = lambda L, dt=np.float64: np.asarray(L, dt) if L else None
+    return WindowReading(ids, subj, np.asarray(lab, np.int64), np.asarray(tgt, np.float64), np.asarray(nw, np.int64),
+                         float(period), int(stride), arr(P), arr(PS), arr(Q), arr(QS),
+                         pd.concat(rows, ignore_index=True) if rows else pd.DataFrame(),
+                         np.concatenate(WQ) if WQ else None)
+
