@@ -6,6 +6,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat settings.ini setup.py pyproject.toml | md5sum | cut -c1-10)
 DEMO_DIR ?= runs/demo
 PORT ?= 5006
+# extra `medclip demo` options, e.g. DEMO_ARGS=--no-serve (stop after the evaluation and its headline)
+DEMO_ARGS ?=
 
 # Two cores: one BLAS thread per test worker; no hub, ever.
 export OMP_NUM_THREADS ?= 1
@@ -41,4 +43,4 @@ clean-nbs: install
 	$(BIN)/nbdev_export && $(BIN)/nbdev_clean && $(BIN)/nbdev_clean --fname nbs/90_dashboard.ipynb --clear_all 2>/dev/null; true
 
 demo: install
-	$(BIN)/medclip demo --out "$(DEMO_DIR)" --port "$(PORT)"
+	$(BIN)/medclip demo --out "$(DEMO_DIR)" --port "$(PORT)" $(DEMO_ARGS)

@@ -71,7 +71,8 @@ BUNDLE_FILES = ["schema.json", "metrics.json", "predictions.parquet", "embedding
                 "alignment.parquet", "alignment_summary.parquet", "gates.parquet", "frame_attention.npy",
                 "kinematics_attention.npy", "phase_attention.parquet", "attention_consistency.parquet", "confusion.parquet",
                 "calibration.parquet", "curves.parquet", "ablations.parquet",
-                "ood_reference.npy"]   # the training embeddings `predict`'s out-of-distribution check reads (run.OOD_FILE)
+                "ood_reference.npy",   # the training embeddings `predict`'s out-of-distribution check reads (run.OOD_FILE)
+                "ood_input_reference.npy"]   # and the training clips' input statistics (run.INPUT_OOD_FILE)
 
 
 # %% ../nbs/14_bundle.ipynb #e59b9267

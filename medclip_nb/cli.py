@@ -4,13 +4,13 @@
 
 # %% ../nbs/95_cli.ipynb #ab0424c6
 from __future__ import annotations
-import argparse, importlib, sys
+import argparse, importlib, json, sys
 from pathlib import Path
 from typing import Sequence
 from .core import MedclipError, load_config, available_recipes
 
 # %% auto #0
-__all__ = ['COMMANDS', 'run_command', 'config_main', 'demo_main', 'main']
+__all__ = ['COMMANDS', 'DEMO_SUBJECTS', 'DEMO_CLIPS', 'run_command', 'config_main', 'demo_headline', 'demo_main', 'main']
 
 # %% ../nbs/95_cli.ipynb #5d6e2701
 COMMANDS = {
@@ -46,14 +46,38 @@ def config_main(argv=None) -> int:
     print(yaml.safe_dump(load_config(a.recipe, a.overrides).to_dict(), sort_keys=False), end="")
     return 0
 
+# %% ../nbs/95_cli.ipynb #f458f755
+DEMO_SUBJECTS, DEMO_CLIPS = 90, 2   # 10 subjects per class: the synthetic split holds out 2 per class for test (and 2 for
+                                    # validation); the same 180 clips as 60 subjects × 3, so training takes as long
+
+def demo_headline(analysis_dir) -> list:
+    """What the demo's number means, from its analysis bundle: the test macro-F1 with its BCa subject-bootstrap interval,
+    the majority-class rate beside it, the held-out subjects behind it, and the out-of-distribution check's test rate."""
+    mp = Path(analysis_dir) / "metrics.json"
+    if not mp.exists(): return [f"no metrics in {analysis_dir}: the evaluation did not finish"]
+    m = json.loads(mp.read_text())
+    if m.get("macro_f1") is None: return [f"no test macro-F1 in {mp} ({m.get('metrics_note') or 'no labelled test clips'})"]
+    f1, lo, hi = m["macro_f1"], m.get("macro_f1_ci_low"), m.get("macro_f1_ci_high")
+    iv = f"95 % interval {lo:.3f}–{hi:.3f} (BCa, subject bootstrap)" if lo is not None and hi is not None else "no interval"
+    out = [f"test macro-F1 {f1:.3f}, {iv}",
+           f"majority-class rate {m['majority_rate']:.3f} (always answering the commonest class scores this accuracy)",
+           f"held-out test set: {m.get('subject_n', '?')} subjects, {m.get('n', '?')} clips, none seen in training"]
+    if m.get("macro_f1_ci_note"): out.append(f"interval note: {m['macro_f1_ci_note']}")
+    rate = m.get("ood_either_test_flagged_rate", m.get("ood_test_flagged_rate"))
+    if rate is not None: out.append(f"out-of-distribution check: {rate:.1%} of the test clips flagged")
+    return out
+
 # %% ../nbs/95_cli.ipynb #43bc6a5f
 def _step(title:str):
     print(f"\n=== {title}", flush=True)
 
-def _demo_summary(done, out) -> int:
+def _demo_summary(done, out, analysis=None) -> int:
     print("\n=== where everything went")
     for what, path in done: print(f"{what:>16}: {path}")
     if not done: print(f"nothing was produced under {out}")
+    if analysis is not None:   # last: what the headline number means, read from the bundle
+        print("\n=== what the number means")
+        for line in demo_headline(analysis): print(line)
     return 0
 
 def demo_main(argv=None) -> int:
@@ -63,12 +87,16 @@ def demo_main(argv=None) -> int:
     p.add_argument("--recipe", default="clinicalclip_gait", help="recipe to train (default: clinicalclip_gait)")
     p.add_argument("--port", type=int, default=5006, help="dashboard port (default: 5006)")
     p.add_argument("--no-serve", action="store_true", help="stop after evaluation instead of serving the dashboard")
+    p.add_argument("--subjects", type=int, default=DEMO_SUBJECTS, help=f"synthetic subjects (default: {DEMO_SUBJECTS}, 2 per class held out)")
+    p.add_argument("--clips-per-subject", type=int, default=DEMO_CLIPS, help=f"clips per subject (default: {DEMO_CLIPS})")
     p.add_argument("overrides", nargs="*", help="key=value recipe overrides for training")
     a = p.parse_args(argv)
     out = Path(a.out).resolve(); data = out / "data"
     _step(f"1. synthetic gait data -> {data}")
-    if (data / "labels.csv").exists(): print(f"reusing {data}")
-    else: run_command("synth", ["gait", "--out", str(data)])
+    if (data / "labels.csv").exists():
+        gt = json.loads((data / "ground_truth.json").read_text()).get("arguments", {}) if (data / "ground_truth.json").exists() else {}
+        print(f"reusing {data} ({gt.get('subjects', '?')} subjects × {gt.get('clips_per_subject', '?')} clips)")
+    else: run_command("synth", ["gait", "--out", str(data), "--subjects", str(a.subjects), "--clips-per-subject", str(a.clips_per_subject)])
     done = [("data", data)]
     _step("2. validate the dataset")
     rc = run_command("validate", [str(data)])
@@ -80,7 +108,7 @@ def demo_main(argv=None) -> int:
     _step("4. evaluate")
     run_command("evaluate", [str(run_dir)])
     done.append(("analysis bundle", run_dir / "analysis"))
-    _demo_summary(done, out)
+    _demo_summary(done, out, run_dir / "analysis")
     if a.no_serve: return 0
     _step(f"5. dashboard at http://127.0.0.1:{a.port}  (Ctrl-C to stop)")
     return run_command("dashboard", [str(run_dir), "--port", str(a.port)]) or 0

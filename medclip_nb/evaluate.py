@@ -21,9 +21,10 @@ from .metrics import (classification_metrics, confusion_table, regression_metric
                                 fit_temperature, binary_roc_auc, binary_average_precision, roc_pr_curves,
                                 MIN_CALIBRATION_SUBJECTS)
 from .run import (Inference, run_tta, infer, load_run, OOD_FILE, OOD_QUANTILE, OOD_K, OOD_TOLERANCE, nearest_distances,
-                            ood_threshold, unit_rows)
+                            ood_threshold, unit_rows, INPUT_OOD_FILE, INPUT_FEATURES, input_statistics, fit_input_reference)
 from .run import WindowReading, infer_windows, clip_period
 from .bundle import BundleParts, write_bundle
+
 
 # %% auto #0
 __all__ = ['CONSISTENCY_REFERENCES', 'CLINICAL_THRESHOLDS', 'CLASS_AVERAGED', 'EVALUATION_SECTIONS', 'PROTOCOL_METRICS',
@@ -33,11 +34,12 @@ __all__ = ['CONSISTENCY_REFERENCES', 'CLINICAL_THRESHOLDS', 'CLASS_AVERAGED', 'E
            'clinical_threshold', 'temperature_report', 'classification_report', 'regression_report', 'embeddings_2d',
            'joint_regions', 'model_and_clinician_maps', 'Evaluation', 'read_splits', 'predictions_section',
            'report_section', 'embeddings_section', 'gates_section', 'attention_section', 'consistency_section',
-           'spatial_section', 'ablations_section', 'ood_section', 'run_sections', 'evaluate_model', 'task_report',
-           'headline', 'protocol_rows', 'all_clips_section', 'clips_sections', 'drop_stale', 'evaluate_run',
-           'external_bundle_dir', 'has_targets', 'external_dataset', 'calibration_draw', 'Recalibration',
-           'fit_recalibration', 'recalibrated', 'recalibration_section', 'recalibration_split', 'evaluate_external',
-           'evaluate_main', 'clip_kfold', 'summarize_folds', 'cross_validate', 'leakage_comparison']
+           'spatial_section', 'ablations_section', 'input_ood_parts', 'ood_section', 'run_sections', 'evaluate_model',
+           'task_report', 'headline', 'protocol_rows', 'all_clips_section', 'clips_sections', 'drop_stale',
+           'evaluate_run', 'external_bundle_dir', 'has_targets', 'external_dataset', 'calibration_draw',
+           'Recalibration', 'fit_recalibration', 'recalibrated', 'recalibration_section', 'recalibration_split',
+           'evaluate_external', 'evaluate_main', 'clip_kfold', 'summarize_folds', 'cross_validate',
+           'leakage_comparison']
 
 # %% ../nbs/15_evaluate.ipynb #5d061002
 def recall_at_k(sim:np.ndarray, ks=(1, 5, 10)) -> dict:
@@ -701,24 +703,49 @@ def ablations_section(ev:Evaluation) -> BundleParts:
                      "n": len(da)})
     return BundleParts({"ablations.parquet": pd.DataFrame(rows)} if rows else {})
 
+# %% ../nbs/15_evaluate.ipynb #b74c2e3f
+def input_ood_parts(ev:Evaluation, mod:str) -> tuple:
+    """`INPUT_OOD_FILE` (the training clips' `input_statistics`, read from their `mod` files) and the `ood_input_*`
+    metrics: the model-free threshold fitted on the training clips (`fit_input_reference`) and the share of evaluated
+    held-out clips above it. Returns the parts and, per predictions row, whether that held-out clip is flagged."""
+    p, col = ev.predictions, f"{mod}_path"
+    paths = p[col].fillna("").astype(str) if col in p else pd.Series([""] * len(p))
+    have = (paths != "").to_numpy()
+    train, held = have & (p["split"] == "train").to_numpy(), have & ev.evaluated
+    flagged = np.zeros(len(p), bool)
+    if train.sum() < 2:
+        return BundleParts(metrics={"ood_input_note": f"fewer than two training {mod} files: no input-statistics reference"}), flagged
+    X = np.full((len(p), len(INPUT_FEATURES)), np.nan)
+    for i in np.flatnonzero(train | held): X[i] = input_statistics(paths.iloc[i], mod)
+    ref = fit_input_reference(X[train], p["subject_id"][train], mod)
+    if held.any(): flagged[held] = ref.distances(X[held]) > ref.threshold + OOD_TOLERANCE
+    return BundleParts({INPUT_OOD_FILE: X[train]},
+                       {"ood_input_kind": mod, "ood_input_quantile": ref.quantile, "ood_input_k": ref.k,
+                        "ood_input_threshold": ref.threshold, "ood_input_reference_clips": int(train.sum()),
+                        "ood_input_test_flagged_rate": float(flagged[held].mean()) if held.any() else None}), flagged
+
 # %% ../nbs/15_evaluate.ipynb #a0b580b6
 def ood_section(ev:Evaluation) -> BundleParts:
     """`OOD_FILE` (the training clips' unit embeddings of the input modality) and the `ood_*` metrics: the threshold
-    `predict` compares an input's nearest-training distance with. Without a train split or input embeddings: a note."""
+    `predict` compares an input's nearest-training distance with; with the model-free reference of `input_ood_parts`
+    and the share of test clips either check flags. Without a train split or input embeddings: a note."""
     mod = next((m for m in ("video", "image") if m in ev.modalities), None)
     if mod is None or "train" not in ev.datasets:
         return BundleParts(metrics={"ood_note": f"no {'train split' if mod else 'video or image input'} in this evaluation: "
                                                 "no out-of-distribution reference"})
+    inputs, input_flagged = input_ood_parts(ev, mod)
     E = _embedding_matrix(ev)[:, ev.modalities.index(mod)]
     ok = np.isfinite(E).all(1) if E.size else np.zeros(len(E), bool)
     train, held = ok & (ev.predictions["split"] == "train").to_numpy(), ok & ev.evaluated
     if not train.any() or not held.any():
-        return BundleParts(metrics={"ood_note": f"no {mod} embeddings of training or held-out clips: no out-of-distribution reference"})
+        return BundleParts(metrics={"ood_note": f"no {mod} embeddings of training or held-out clips: no out-of-distribution reference"}).add(inputs)
     d = nearest_distances(E[held], E[train], OOD_K)
     thr = ood_threshold(d, OOD_QUANTILE)
+    either = (d > thr + OOD_TOLERANCE) | input_flagged[held]
     return BundleParts({OOD_FILE: unit_rows(E[train]).astype(np.float32)},
                        {"ood_modality": mod, "ood_quantile": OOD_QUANTILE, "ood_k": OOD_K, "ood_threshold": thr,
-                        "ood_reference_clips": int(train.sum()), "ood_test_flagged_rate": float((d > thr + OOD_TOLERANCE).mean())})
+                        "ood_reference_clips": int(train.sum()), "ood_test_flagged_rate": float((d > thr + OOD_TOLERANCE).mean())}
+                       ).add(inputs).add(BundleParts(metrics={"ood_either_test_flagged_rate": float(either.mean())}))
 
 # %% ../nbs/15_evaluate.ipynb #86214412
 EVALUATION_SECTIONS = [predictions_section, report_section, embeddings_section, gates_section, attention_section,

@@ -17,13 +17,15 @@ from .gait import COCO17
 from .metrics import softmax_np
 from .video import read_clip, to_tensor, probe_video, read_image, read_frames
 from .datasets import VIDEO_EXTS, DEFAULT_ANATOMY_CODES, spatial_boxes
-from .run import load_run, infer, run_tta, ood_reference, OODReference
+from .run import load_run, infer, run_tta, ood_reference, OODReference, input_reference, InputReference
 from .run import sliding_windows, clip_period
 
+
 # %% auto #0
-__all__ = ['PRIOR_INPUTS', 'IMAGE_EXTS', 'CLIP_CHOICES', 'OOD_NOTE_NO_THRESHOLD', 'cached_run', 'run_input_kind',
-           'check_input_file', 'read_boxes_json', 'Prediction', 'check_clips', 'average_windows', 'predict_video',
-           'predict_image', 'check_out_of_distribution', 'ood_summary', 'predict', 'format_table', 'predict_main']
+__all__ = ['PRIOR_INPUTS', 'IMAGE_EXTS', 'CLIP_CHOICES', 'OOD_NOTE_NO_THRESHOLD', 'OOD_NOTE_NO_INPUT_CHECK', 'cached_run',
+           'run_input_kind', 'check_input_file', 'read_boxes_json', 'Prediction', 'check_clips', 'average_windows',
+           'predict_video', 'predict_image', 'check_out_of_distribution', 'ood_summary', 'predict', 'format_table',
+           'predict_main']
 
 # %% ../nbs/13_predict.ipynb #38306707
 _RUNS: dict = {}
@@ -115,9 +117,12 @@ class Prediction:
     probabilities: list = field(default_factory=list)       # one per class name ([] when the run has no classes)
     predicted: str|None = None                      # the most probable class
     prediction: float|None = None                   # the regression value, when the model has one
-    out_of_distribution: bool|None = None           # unlike the training clips? (None: the run has no threshold yet)
+    out_of_distribution: bool|None = None           # unlike the training clips by either check? (None: the run has no threshold yet)
     ood_score: float|None = None                    # mean cosine distance to the 5 nearest training clips (run's embedding space)
     ood_threshold: float|None = None                # the run's threshold: 95th percentile of its held-out test clips' distances
+    input_ood_score: float|None = None              # the file's own statistics: distance to the 5 nearest training clips (run.InputReference)
+    input_ood_threshold: float|None = None          # its threshold: 99th percentile of the training clips' leave-subject-out distances
+    ood_checks: list = field(default_factory=list)  # the checks behind `out_of_distribution`: "embedding", "input"
     frame_attention: list|None = None               # one weight per decoded frame (videos)
     kinematics_attention: list|None = None          # frames × joints, where the skeleton branch looked
     embedding: dict = field(default_factory=dict)   # modality -> embedding of the inputs given
@@ -138,6 +143,7 @@ class Prediction:
         "The result as plain JSON-able data, keys in field order (the image-only and all-clips keys only where set: a video's JSON keeps its keys)."
         return {f.name: getattr(self, f.name) for f in fields(self)
                 if not (f.name in self.IMAGE_ONLY + self.ALL_CLIPS_ONLY and getattr(self, f.name) is None)}
+
 
 # %% ../nbs/13_predict.ipynb #0efe96ed
 CLIP_CHOICES = ("one", "all")   # --clips: the single uniform clip, or every window averaged
@@ -266,34 +272,50 @@ def predict_image(run, image_path, text:str|None=None, boxes=None) -> Prediction
 
 # %% ../nbs/13_predict.ipynb #3a97a842
 OOD_NOTE_NO_THRESHOLD = "no out-of-distribution threshold in this run: evaluate the run again to enable the check"
+OOD_NOTE_NO_INPUT_CHECK = ("this run has no input-statistics reference (evaluated before it existed): out_of_distribution "
+                           "rests on the embedding distance alone; evaluate the run again to add the check")
 _OOD_CACHE: dict = {}
 
-def _cached_ood(run_dir) -> OODReference | None:
-    "`run.ood_reference(run_dir)`, cached per run folder (re-read when its analysis metrics change)."
+def _cached_ood(run_dir) -> tuple:
+    "(`run.ood_reference`, `run.input_reference`) of `run_dir`, cached per run folder (re-read when its analysis metrics change)."
     p = Path(run_dir).resolve(); m = p / "analysis" / "metrics.json"
     stamp = m.stat().st_mtime_ns if m.exists() else 0
-    if p not in _OOD_CACHE or _OOD_CACHE[p][0] != stamp: _OOD_CACHE[p] = (stamp, ood_reference(p))
+    if p not in _OOD_CACHE or _OOD_CACHE[p][0] != stamp: _OOD_CACHE[p] = (stamp, (ood_reference(p), input_reference(p)))
     return _OOD_CACHE[p][1]
 
-def check_out_of_distribution(run_dir, res:Prediction) -> Prediction:
-    """Set `res.out_of_distribution`, `ood_score` and `ood_threshold` from the run's stored reference (evaluation writes
-    it): the input's embedding against the training clips'. A run evaluated before the check: None, and a note."""
-    ref = _cached_ood(run_dir)
-    if ref is None: res.notes.append(OOD_NOTE_NO_THRESHOLD); return res
-    emb = res.embedding.get(ref.modality)
-    if emb is None:
-        res.notes.append(f"no {ref.modality} embedding for this input: no out-of-distribution check"); return res
-    res.ood_score, res.ood_threshold = ref.score(emb), ref.threshold
-    res.out_of_distribution = ref.flags(res.ood_score)
+def check_out_of_distribution(run_dir, res:Prediction, input_path=None) -> Prediction:
+    """Set `res.out_of_distribution` and the scores behind it from the run's stored references (evaluation writes them):
+    the input's embedding against the training clips' (`ood_score`), and the file `input_path`'s own statistics against
+    theirs (`input_ood_score`). Out of distribution when either is above its threshold; `ood_checks` names the checks
+    made and a note says which one is missing. A run evaluated before both checks: None, and a note."""
+    ref, iref = _cached_ood(run_dir)
+    if ref is None and iref is None: res.notes.append(OOD_NOTE_NO_THRESHOLD); return res
+    flags = []
+    if ref is not None:
+        emb = res.embedding.get(ref.modality)
+        if emb is None: res.notes.append(f"no {ref.modality} embedding for this input: no embedding-distance check")
+        else:
+            res.ood_score, res.ood_threshold = ref.score(emb), ref.threshold
+            flags.append(ref.flags(res.ood_score)); res.ood_checks.append("embedding")
+    if iref is None: res.notes.append(OOD_NOTE_NO_INPUT_CHECK)
+    elif input_path is not None:
+        res.input_ood_score, res.input_ood_threshold = iref.score(input_path), iref.threshold
+        flags.append(iref.flags(res.input_ood_score)); res.ood_checks.append("input")
+    res.out_of_distribution = any(flags) if flags else None
     return res
 
+# %% ../nbs/13_predict.ipynb #1be108fa
 def ood_summary(res:Prediction) -> str | None:
-    "One line on whether the input is unlike the training data, with the distance and threshold behind it (None: unchecked)."
+    "One line on whether the input is unlike the training data, with each score and threshold behind it (None: unchecked)."
     if res.out_of_distribution is None: return None
     verdict = ("YES: unlike the training data, do not trust these probabilities" if res.out_of_distribution
                else "no: like the training data")
-    return (f"out of distribution: {verdict} (distance to the nearest training clips {res.ood_score:.3f}, "
-            f"threshold {res.ood_threshold:.3f})")
+    why = []
+    if res.ood_score is not None:
+        why.append(f"distance to the nearest training clips {res.ood_score:.3f}, threshold {res.ood_threshold:.3f}")
+    if res.input_ood_score is not None:
+        why.append(f"the file's own statistics {res.input_ood_score:.2f}, threshold {res.input_ood_threshold:.2f}")
+    return f"out of distribution: {verdict} ({'; '.join(why)})"
 
 # %% ../nbs/13_predict.ipynb #b2e0c004
 def predict(run_dir, video_path, text:str|None=None, priors:dict|None=None, boxes=None, clips:str="one",
@@ -307,10 +329,11 @@ def predict(run_dir, video_path, text:str|None=None, priors:dict|None=None, boxe
         if priors: raise DataError(f"per-frame priors {sorted(priors)} go with a video; this run predicts on images",
                                    field="priors", expected="no --kinematics / --attention for an image run")
         if clips != "one": raise ConfigError(f"--clips {clips} slides a clip over a video; this run predicts on images")
-        return check_out_of_distribution(run.run_dir, predict_image(run, video_path, text, boxes))
-    res = check_out_of_distribution(run.run_dir, predict_video(run, video_path, text, priors, clips, stride))
+        return check_out_of_distribution(run.run_dir, predict_image(run, video_path, text, boxes), video_path)
+    res = check_out_of_distribution(run.run_dir, predict_video(run, video_path, text, priors, clips, stride), video_path)
     if boxes is not None: res.notes.append(f"this run reads {run.modalities}, not boxes: {Path(boxes).name} was not used")
     return res
+
 
 # %% ../nbs/13_predict.ipynb #888dcb69
 def format_table(res:Prediction) -> str:

@@ -15,16 +15,20 @@ import torch
 
 from .core import Config, ConfigError, DataError, Batch, load_config
 from .core import Sample, collate
-from .video import probe_video, read_frames, sample_indices, to_tensor
+from .video import probe_video, read_frames, sample_indices, to_tensor, read_image, resize
 from .datasets import open_run_reader, split_dataset, make_loader
 from .datasets import ALIGNED, MODALITY_COLUMNS
 from .model import build_model
 from .metrics import softmax_np, quick_metrics
 
+
 # %% auto #0
-__all__ = ['OOD_FILE', 'OOD_QUANTILE', 'OOD_K', 'OOD_KEYS', 'OOD_TOLERANCE', 'run_tta', 'Inference', 'average_views', 'infer',
-           'LoadedRun', 'load_run', 'final_metrics', 'unit_rows', 'nearest_distances', 'ood_threshold', 'OODReference',
-           'ood_reference', 'sliding_windows', 'clip_period', 'WindowReading', 'window_samples', 'infer_windows']
+__all__ = ['OOD_FILE', 'OOD_QUANTILE', 'OOD_K', 'OOD_KEYS', 'OOD_TOLERANCE', 'INPUT_OOD_FILE', 'INPUT_OOD_FRAMES',
+           'INPUT_OOD_SIZE', 'INPUT_OOD_QUANTILE', 'INPUT_OOD_KEYS', 'INPUT_OOD_SCALE_FLOOR', 'INPUT_FEATURES',
+           'run_tta', 'Inference', 'average_views', 'infer', 'LoadedRun', 'load_run', 'final_metrics', 'unit_rows',
+           'nearest_distances', 'ood_threshold', 'OODReference', 'ood_reference', 'frame_statistics',
+           'input_statistics', 'robust_standardizer', 'standardized_distances', 'InputReference', 'fit_input_reference',
+           'input_reference', 'sliding_windows', 'clip_period', 'WindowReading', 'window_samples', 'infer_windows']
 
 # %% ../nbs/11_run.ipynb #d75a2565
 def run_tta(cfg) -> list:
@@ -263,6 +267,126 @@ def ood_reference(run_dir) -> OODReference | None:
     if not (an / OOD_FILE).exists() or any(m.get(k) is None for k in OOD_KEYS): return None
     return OODReference(np.load(an / OOD_FILE), str(m["ood_modality"]), float(m["ood_threshold"]),
                         float(m["ood_quantile"]), int(m["ood_k"]))
+
+# %% ../nbs/11_run.ipynb #6fc87731
+INPUT_OOD_FILE = "ood_input_reference.npy"   # RUN/analysis/: the training clips' input statistics (N×F, `INPUT_FEATURES` order)
+INPUT_OOD_FRAMES, INPUT_OOD_SIZE = 8, 64     # frame pairs read per clip, stretched to this square (nothing cropped away)
+INPUT_OOD_QUANTILE = 0.99                    # of the training clips' leave-subject-out distances
+INPUT_OOD_KEYS = ("ood_input_kind", "ood_input_threshold", "ood_input_quantile", "ood_input_k")   # in metrics.json
+INPUT_OOD_SCALE_FLOOR = 0.01   # the least spread of a statistic (its units are mostly 0..1): a constant one stays finite
+INPUT_FEATURES = (["log_aspect"] + [f"{s}_{c}" for s in ("mean", "std") for c in "rgb"] + [f"gray_hist_{i}" for i in range(16)]
+                  + ["saturation_mean", "saturation_std", "red_green_mean", "red_green_std", "yellow_blue_mean", "yellow_blue_std",
+                     "edge_x", "edge_y", "edge_fraction", "laplacian", "motion", "motion_sd", "temporal_sd"])
+
+def _gray(x): return 0.299 * x[..., 0] + 0.587 * x[..., 1] + 0.114 * x[..., 2]
+
+def frame_statistics(frames, source_hw, next_frames=None) -> np.ndarray:
+    """Model-free statistics of uint8 frames T×H×W×3 (`INPUT_FEATURES` order): the source's aspect, colour and intensity
+    histograms, edge and texture energy, and motion: |`next_frames` − `frames`| (each frame's successor; None: no motion)."""
+    x = np.asarray(frames, np.float32) / 255.0
+    if x.ndim == 3: x = x[None]
+    if x.ndim != 4 or x.shape[-1] != 3: raise DataError(f"frames of shape {x.shape}", field="frames", expected="T×H×W×3 RGB")
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    gray, hi, lo = _gray(x), x.max(-1), x.min(-1)
+    sat, rg, yb = (hi - lo) / np.maximum(hi, 1e-3), r - g, (r + g) / 2 - b
+    gx, gy = np.abs(np.diff(gray, axis=2)), np.abs(np.diff(gray, axis=1))
+    edge = np.hypot(gx[:, :-1, :], gy[:, :, :-1])
+    lap = 4 * gray[:, 1:-1, 1:-1] - gray[:, :-2, 1:-1] - gray[:, 2:, 1:-1] - gray[:, 1:-1, :-2] - gray[:, 1:-1, 2:]
+    hist = np.histogram(gray, bins=16, range=(0, 1))[0] / gray.size
+    motion = (np.zeros(len(gray)) if next_frames is None
+              else np.abs(_gray(np.asarray(next_frames, np.float32) / 255.0) - gray).mean((1, 2)))
+    return np.array([np.log(source_hw[0] / source_hw[1]), *x.mean((0, 1, 2)), *x.std((0, 1, 2)), *hist,
+                     sat.mean(), sat.std(), rg.mean(), rg.std(), yb.mean(), yb.std(), gx.mean(), gy.mean(),
+                     (edge > 0.1).mean(), np.abs(lap).mean(), motion.mean(), motion.std(), gray.std(0).mean()], np.float64)
+
+# %% ../nbs/11_run.ipynb #2237634d
+def input_statistics(path, kind:str="video") -> np.ndarray:
+    """`frame_statistics` of a file as given: a video's `INPUT_OOD_FRAMES` frames spread over it, each with its next frame
+    (motion), or an image; all stretched to `INPUT_OOD_SIZE`², so nothing a crop would hide is missed."""
+    s = (INPUT_OOD_SIZE, INPUT_OOD_SIZE)
+    if kind == "image":
+        img, _ = read_image(path)
+        return frame_statistics(resize(img, s, "stretch")[0], img.shape[:2])
+    if kind != "video": raise DataError(f"unknown input kind '{kind}'", field="kind", expected="'video' or 'image'")
+    info = probe_video(path)
+    starts = np.unique(np.linspace(0, max(info.frames - 2, 0), INPUT_OOD_FRAMES).round().astype(int))
+    pairs = np.stack([starts, np.minimum(starts + 1, info.frames - 1)], 1)
+    clip, _ = read_frames(path, pairs, s, "stretch", info=info)
+    return frame_statistics(clip[:, 0], info.size, clip[:, 1] if info.frames > 1 else None)
+
+# %% ../nbs/11_run.ipynb #399bbe5a
+def robust_standardizer(X) -> tuple:
+    "Per column of the rows `X`: the median and a robust spread (1.4826 × MAD, at least `INPUT_OOD_SCALE_FLOOR`)."
+    X = np.atleast_2d(np.asarray(X, np.float64))
+    med = np.median(X, 0)
+    return med, np.maximum(1.4826 * np.median(np.abs(X - med), 0), INPUT_OOD_SCALE_FLOOR)
+
+def standardized_distances(queries, reference, center, scale, k:int=OOD_K, exclude=None) -> np.ndarray:
+    """Mean distance of each query row to its `k` nearest reference rows after `(x − center) / scale`, as root mean square
+    per statistic; `exclude` (bool queries × reference) marks pairs that do not count (NaN where none is left)."""
+    q = (np.atleast_2d(np.asarray(queries, np.float64)) - center) / scale
+    r = (np.atleast_2d(np.asarray(reference, np.float64)) - center) / scale
+    d2 = np.maximum((q ** 2).sum(1)[:, None] + (r ** 2).sum(1)[None] - 2 * q @ r.T, 0) / q.shape[1]
+    if exclude is not None: d2 = np.where(exclude, np.inf, d2)
+    d = np.sort(np.sqrt(d2), 1)[:, :min(k, d2.shape[1])]
+    n = np.isfinite(d).sum(1)
+    return np.where(n > 0, np.where(np.isfinite(d), d, 0).sum(1) / np.maximum(n, 1), np.nan)
+
+# %% ../nbs/11_run.ipynb #eb82c82f
+@dataclass
+class InputReference:
+    """A run's model-free check: the training clips' input statistics (`features`, N×`INPUT_FEATURES`) of the input
+    `kind` (video, image), standardised by their median and robust spread, and the threshold on an input's mean
+    distance to its `k` nearest training clips."""
+    features: np.ndarray
+    kind: str
+    threshold: float
+    quantile: float = INPUT_OOD_QUANTILE
+    k: int = OOD_K
+
+    def __post_init__(self):
+        self.features = np.atleast_2d(np.asarray(self.features, np.float64))
+        if self.features.shape[1] != len(INPUT_FEATURES):
+            raise DataError(f"input reference with {self.features.shape[1]} statistics per clip", field=INPUT_OOD_FILE,
+                            expected=f"{len(INPUT_FEATURES)} (`INPUT_FEATURES`): evaluate the run again")
+        self.center, self.scale = robust_standardizer(self.features)
+
+    def distances(self, stats, exclude=None) -> np.ndarray:
+        "Each row of `stats`' mean standardised distance to its `k` nearest training clips (`standardized_distances`)."
+        return standardized_distances(stats, self.features, self.center, self.scale, self.k, exclude)
+
+    def score(self, path) -> float:
+        "The file's distance to the training clips (its `input_statistics`, read as given)."
+        return float(self.distances(input_statistics(path, self.kind))[0])
+
+    def flags(self, score:float) -> bool:
+        "Whether a distance `score` is above the threshold: the input itself is unlike the training clips."
+        return bool(score > self.threshold + OOD_TOLERANCE)
+
+# %% ../nbs/11_run.ipynb #9dd6bfaf
+def fit_input_reference(features, subjects, kind:str="video", quantile:float=INPUT_OOD_QUANTILE, k:int=OOD_K) -> InputReference:
+    """The reference of the training clips' `features` (N×F) with its threshold at the `quantile` of their
+    leave-subject-out distances: each clip against the other subjects' clips, as a new subject's clip is measured."""
+    subjects = np.asarray([str(s) for s in subjects])
+    if len(subjects) != len(np.atleast_2d(features)):
+        raise DataError(f"{len(subjects)} subject ids for {len(np.atleast_2d(features))} clips", field="subjects",
+                        expected="one subject id per training clip")
+    ref = InputReference(features, kind, np.inf, quantile, k)
+    d = ref.distances(ref.features, exclude=subjects[:, None] == subjects[None])
+    if not np.isfinite(d).any(): d = ref.distances(ref.features, exclude=np.eye(len(subjects), dtype=bool))   # one subject
+    if not np.isfinite(d).any():
+        raise DataError("one training clip cannot set an input threshold", field="train", expected="at least two training clips")
+    ref.threshold = ood_threshold(d[np.isfinite(d)], quantile)
+    return ref
+
+# %% ../nbs/11_run.ipynb #aafc1179
+def input_reference(run_dir) -> InputReference | None:
+    "The run's model-free reference as its evaluation stored it (`INPUT_OOD_FILE`, `INPUT_OOD_KEYS`), None when absent."
+    an = Path(run_dir) / "analysis"
+    m = json.loads((an / "metrics.json").read_text()) if (an / "metrics.json").exists() else {}
+    if not (an / INPUT_OOD_FILE).exists() or any(m.get(k) is None for k in INPUT_OOD_KEYS): return None
+    return InputReference(np.load(an / INPUT_OOD_FILE), str(m["ood_input_kind"]), float(m["ood_input_threshold"]),
+                          float(m["ood_input_quantile"]), int(m["ood_input_k"]))
 
 # %% ../nbs/11_run.ipynb #94efcd10
 def sliding_windows(n_frames:int, frames:int, period:float=1.0, stride:int=1) -> np.ndarray:
