@@ -27,9 +27,10 @@ __all__ = ['J', 'SKELETON', 'MP33_TO_COCO17', 'MP33_FEET', 'BODY25_TO_COCO17', '
            'evaluate_on_truth', 'pose_from_video', 'pose_from_openpose', 'joint_deviation_scores', 'attention_prior',
            'joints_by_phase', 'describe_gait', 'joint_visibility', 'sides_seen', 'one_foot_events', 'one_foot_phase',
            'posture_angles', 'flag_value', 'gait_summary', 'describe_walk', 'GaitAnalysis', 'analyse_track',
-           'draw_skeleton', 'write_overlay', 'write_analysis', 'normative_band', 'cycle_curves', 'angle_cycle_chart',
-           'events_timeline_chart', 'key_frame_indices', 'key_frame_images', 'gait_report_html', 'write_gait_report',
-           'analyse_video', 'pose_main', 'evaluate_on_synthetic', 'summarise_synthetic', 'knee_agreement']
+           'walking_bouts', 'draw_skeleton', 'write_overlay', 'write_analysis', 'normative_band', 'cycle_curves',
+           'angle_cycle_chart', 'events_timeline_chart', 'key_frame_indices', 'key_frame_images', 'gait_report_html',
+           'write_gait_report', 'analyse_video', 'pose_main', 'evaluate_on_synthetic', 'summarise_synthetic',
+           'knee_agreement']
 
 # %% ../nbs/17_pose.ipynb #ea090b2d
 J = {n: i for i, n in enumerate(COCO17)}
@@ -1230,6 +1231,38 @@ def analyse_track(track:PoseTrack, clean:bool=True) -> GaitAnalysis:
     return GaitAnalysis(t, kin, ev, ph, params, km, sc, attention_prior(sc), jp,
                         describe_walk(params, summary, vis, jp, seen), vis, summary)
 
+# %% ../nbs/17_pose.ipynb #61a54622
+def _runs(mask:np.ndarray) -> list:
+    "[start, end) of each run of True in a boolean vector."
+    e = np.flatnonzero(np.diff(np.r_[0, np.asarray(mask, int), 0]))
+    return [[int(a), int(b)] for a, b in zip(e[::2], e[1::2])]
+
+def walking_bouts(track:PoseTrack, min_s:float=2.0, gap_s:float=1.0, swing:float=0.3, speed:float=0.3,
+                  conf_thr:float=0.3) -> list:
+    "[start, end) frames of each walking bout of a `PoseTrack` (see above); [] when the person is never seen walking."
+    j, fps, T = np.asarray(track.joints, float), track.fps, len(track)
+    seen = (np.nan_to_num(j[..., 2]) >= conf_thr)
+    body = seen[:, [11, 12]].any(1) & (seen.sum(1) >= 6)
+    if body.sum() < 3: return []
+    try: L = leg_length(track.joints, conf_thr)
+    except DataError: return []
+    w = window_frames(fps, 1.0, T)
+    roll = lambda x: pd.Series(x).rolling(w, center=True, min_periods=max(2, w // 2))
+    hx = np.where(seen[:, 11] & seen[:, 12], j[:, [11, 12], 0].mean(1), np.where(seen[:, 11], j[:, 11, 0], j[:, 12, 0]))
+    hx[~body] = np.nan
+    travel = (roll(hx).max() - roll(hx).min()).to_numpy() / L               # pelvis travel within a second
+    legs = np.zeros(T)
+    for a in (15, 16):
+        rel = np.where(seen[:, a] & body, j[:, a, 0] - hx, np.nan) / L
+        legs = np.fmax(legs, (roll(rel).max() - roll(rel).min()).to_numpy())
+    moving = body & ((np.nan_to_num(legs) >= swing) | (np.nan_to_num(travel) >= speed))
+    runs = _runs(moving)
+    merged = []
+    for a, b in runs:                                                        # join across short gaps (a turn, a miss)
+        if merged and a - merged[-1][1] < gap_s * fps: merged[-1][1] = b
+        else: merged.append([a, b])
+    return [r for r in merged if r[1] - r[0] >= min_s * fps]
+
 # %% ../nbs/17_pose.ipynb #de6149ea
 _LEFT = {5, 7, 9, 11, 13, 15, 1, 3}
 def draw_skeleton(img:np.ndarray, joints:np.ndarray, scale:tuple=(1.0, 1.0), conf_thr:float=0.3, label:str="") -> np.ndarray:
@@ -1250,17 +1283,33 @@ def draw_skeleton(img:np.ndarray, joints:np.ndarray, scale:tuple=(1.0, 1.0), con
     return out
 
 # %% ../nbs/17_pose.ipynb #38c1a7c6
+def _encode_stream(path:Path, frames, fps:float) -> Path:
+    "Encode an iterable of uint8 RGB frames to H.264 `path` as they come (atomically; even sizes for 4:2:0): never all in memory."
+    av = need("av", feature="Writing video")
+    from fractions import Fraction
+    def _write(tmp):
+        with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
+            st = None
+            for f in frames:
+                f = np.ascontiguousarray(f[: f.shape[0] // 2 * 2, : f.shape[1] // 2 * 2])
+                if st is None:
+                    st = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+                    st.height, st.width, st.pix_fmt = f.shape[0], f.shape[1], "yuv420p"
+                for pkt in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")): out.mux(pkt)
+            if st is None: raise DataError("no frame to write", path=path, expected="a video with ≥ 1 frame")
+            for pkt in st.encode(): out.mux(pkt)
+    return atomic_write(Path(path), _write, suffix=".mp4")
+
 def write_overlay(video:os.PathLike, analysis:GaitAnalysis, path:os.PathLike, max_side:int=480) -> Path:
-    "Write the overlay video of `analysis` drawn on `video`'s frames (downscaled to `max_side`)."
-    from medclip_nb.video import write_video
+    "Write the overlay video of `analysis` drawn on `video`'s frames (downscaled to `max_side`), frame by frame."
     ph, hs = analysis.phases[:, 0], {f: s for s in "lr" for f in analysis.events["heel_strike"][s]}
-    frames = []
-    for i, img, sc in iter_frames(video, max_side):
-        if i >= len(analysis.track): break
-        lab = RANCHO_PHASES[ph[i]].replace("_", " ") if ph[i] >= 0 else ("no gait cycle found" if not analysis.gait_cycle_found else "")
-        if i in hs: lab += f"  heel strike {_side_name(hs[i])}"
-        frames.append(draw_skeleton(img, analysis.track.joints[i], sc, label=lab))
-    return write_video(path, np.stack(frames), fps=analysis.track.fps)
+    def drawn():
+        for i, img, sc in iter_frames(video, max_side):
+            if i >= len(analysis.track): break
+            lab = RANCHO_PHASES[ph[i]].replace("_", " ") if ph[i] >= 0 else ("no gait cycle found" if not analysis.gait_cycle_found else "")
+            if i in hs: lab += f"  heel strike {_side_name(hs[i])}"
+            yield draw_skeleton(img, analysis.track.joints[i], sc, label=lab)
+    return _encode_stream(Path(path), drawn(), analysis.track.fps)
 
 # %% ../nbs/17_pose.ipynb #7b6e78cc
 def _npy(path:Path, arr):
@@ -1298,12 +1347,15 @@ def write_analysis(analysis:GaitAnalysis, out:os.PathLike, subject:str, clip:str
                                                 "attention_mean": a.attention.mean(0).tolist()}))
     atomic_write(pdir / "description.txt", lambda t: Path(t).write_text(a.text + "\n"), suffix=".txt")
     if a.summary is not None: atomic_write(pdir / "summary.csv", lambda t: a.summary.to_csv(t, index=False), suffix=".csv")
+    bouts = walking_bouts(a.track)
+    write_json(pdir / "bouts.json", {"fps": a.track.fps, "frames": len(a.track), "bouts": bouts,
+                                     "seconds": [[round(s / a.track.fps, 3), round(e / a.track.fps, 3)] for s, e in bouts]})
     if overlay and video is not None: write_overlay(video, a, pdir / "overlay.mp4", overlay_side)
     return {"clip_id": clip, "subject_id": subject, "video": str(Path(video).absolute()) if video else "",
             "joints": f"joints/{rel}.npy", "attention_map": f"attention_maps/{rel}.npy",
             "knowledge_map": f"knowledge_maps/{rel}.npy", "phases": phases_rel, "text": a.text,
             "gait_cycle_found": a.gait_cycle_found, "cadence_steps_per_min": a.params["cadence_steps_per_min"],
-            "notes": " | ".join(a.params.get("notes", []))}
+            "walking_bouts": len(bouts), "notes": " | ".join(a.params.get("notes", []))}
 
 # %% ../nbs/17_pose.ipynb #0efa6422
 NORMATIVE_CYCLE = {   # joint: [(% of the gait cycle, mean deg, SD deg)]; Winter 1991 natural cadence (see above)
