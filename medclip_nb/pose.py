@@ -24,13 +24,13 @@ __all__ = ['J', 'SKELETON', 'MP33_TO_COCO17', 'MP33_FEET', 'BODY25_TO_COCO17', '
            'VIDEO_SUFFIXES', 'to_coco17', 'load_openpose', 'link_tracks', 'walking_score', 'select_walker',
            'iter_frames', 'video_meta', 'extract_mediapipe', 'PoseTrack', 'fix_lr_swaps', 'clean_track',
            'kinematics_table', 'detect_gait_events', 'gait_phase', 'phases_from_phi', 'gait_parameters',
-           'evaluate_on_truth', 'pose_from_video', 'pose_from_openpose', 'joint_deviation_scores', 'attention_prior',
-           'joints_by_phase', 'describe_gait', 'joint_visibility', 'sides_seen', 'one_foot_events', 'one_foot_phase',
-           'posture_angles', 'flag_value', 'gait_summary', 'describe_walk', 'GaitAnalysis', 'analyse_track',
-           'walking_bouts', 'draw_skeleton', 'write_overlay', 'write_analysis', 'normative_band', 'cycle_curves',
-           'angle_cycle_chart', 'events_timeline_chart', 'key_frame_indices', 'key_frame_images', 'gait_report_html',
-           'write_gait_report', 'analyse_video', 'pose_main', 'evaluate_on_synthetic', 'summarise_synthetic',
-           'knee_agreement']
+           'evaluate_on_truth', 'join_reentries', 'pose_from_video', 'pose_from_openpose', 'joint_deviation_scores',
+           'attention_prior', 'joints_by_phase', 'describe_gait', 'joint_visibility', 'sides_seen', 'one_foot_events',
+           'one_foot_phase', 'posture_angles', 'flag_value', 'gait_summary', 'describe_walk', 'GaitAnalysis',
+           'analyse_track', 'walking_bouts', 'draw_skeleton', 'write_overlay', 'write_analysis', 'normative_band',
+           'cycle_curves', 'angle_cycle_chart', 'events_timeline_chart', 'key_frame_indices', 'key_frame_images',
+           'gait_report_html', 'write_gait_report', 'analyse_video', 'pose_main', 'evaluate_on_synthetic',
+           'summarise_synthetic', 'knee_agreement']
 
 # %% ../nbs/17_pose.ipynb #ea090b2d
 J = {n: i for i, n in enumerate(COCO17)}
@@ -829,12 +829,32 @@ def evaluate_on_truth(joints:np.ndarray, truth:dict, fps:float, feet:np.ndarray|
         out["knee_rom_error"] = max(abs(np.ptp(kt[f"knee_flex_{s}"]) - np.ptp(truth[f"knee_flex_{s}"])) for s in "lr")
     return out
 
+# %% ../nbs/17_pose.ipynb #fe583f22
+def join_reentries(tracks:np.ndarray, k:int, layout:str, conf_thr:float=0.3, overlap:int=2, size_tol:float=0.3) -> tuple:
+    """The kept track `k` joined with the tracks of the same person leaving and re-entering the view (a long recording):
+    tracks present only where the kept one is absent (≤ `overlap` shared frames) and of its size (leg length within
+    ±`size_tol`), longest first; a track seen together with the kept one is someone else. Only when the kept track holds
+    under half of the frames where anyone is seen (a short clip keeps its one track). Returns (`T×K×C` track, notes)."""
+    here = np.isfinite(tracks[..., 0]).any(-1)                       # P×T: track present
+    if len(tracks) < 2 or here[k].sum() >= 0.5 * here.any(0).sum(): return tracks[k], []
+    def leg(i):
+        try: return leg_length(to_coco17(tracks[i], layout)[0], conf_thr)
+        except DataError: return np.nan
+    L, out, used, joined = leg(k), tracks[k].copy(), here[k].copy(), []
+    for i in sorted(set(range(len(tracks))) - {k}, key=lambda i: -here[i].sum()):
+        if (here[i] & used).sum() > overlap or not abs(leg(i) / L - 1) <= size_tol: continue
+        take = here[i] & ~used
+        out[take] = tracks[i][take]; used |= take; joined.append(i)
+    notes = [f"joined tracks {joined} to track {k} (the same person re-entering: never in view together, same size); "
+             f"{int(used.sum())} frames"] if joined else []
+    return out, notes
+
 # %% ../nbs/17_pose.ipynb #a26d8ced
 def _pick(tracks:np.ndarray, layout:str, fps:float, size, source:str, notes:list) -> PoseTrack:
     k, scores, pick_notes = select_walker(tracks, layout, fps)
-    raw = tracks[k]
+    raw, join_notes = join_reentries(tracks, k, layout)
     coco, feet = to_coco17(raw, layout)
-    return PoseTrack(coco, feet, raw.astype(np.float32), fps, tuple(size), source, notes + pick_notes)
+    return PoseTrack(coco, feet, raw.astype(np.float32), fps, tuple(size), source, notes + pick_notes + join_notes)
 
 # %% ../nbs/17_pose.ipynb #6749dabe
 def pose_from_video(path:os.PathLike, max_side:int|None=640, max_people:int=2, progress:bool=False,
