@@ -1,9 +1,13 @@
 """Speed of pose extraction on this CPU: decoding + resizing, and mediapipe 0.10.14 Pose (model_complexity=1),
 at native resolution and downscaled; plus the analysis after pose.
 
-Run: .venv/bin/python benchmarks/bench_pose.py [--frames N] [--repeats R] [--occlusion-only]
+Run: .venv/bin/python benchmarks/bench_pose.py [--frames N] [--repeats R] [--occlusion-only] [--accuracy-only]
 `--occlusion-only` prints just the table of cadence error and flagged parameters on the synthetic walkers
 (exact side-view joints, `side_view_walk`), both feet seen vs the far leg hidden (confidence 0): no mediapipe.
+`--accuracy-only` prints just the accuracy table against Stenum et al. 2021 (2D video pose vs motion capture,
+sagittal view, PLoS Comput Biol 17(4):e1008935): the synthetic walkers rendered as video (`render_clip`, side view:
+the far side hidden by the near side, camera noise, exposure and vignetting), blurred and H.264-compressed, through the
+whole `medclip pose` pipeline (mediapipe → cleaning → kinematics → events), against the generator's truth.
 The same decoded frames (a stretch where a person walks) are given to mediapipe at each resolution, so the rows differ
 only in input size; ratios are against native resolution, one person, measured in the same run.
 Media: ../shared/media (see its README for licences).
@@ -81,13 +85,73 @@ def occlusion_table(subjects=3, frames=100, fps=25.0):
     print(f"\nall clips: within 5 %: both feet {df[~df.hidden].within5.mean():.0%}, far leg hidden {df[df.hidden].within5.mean():.0%} "
           f"(NaN cadence counts as a miss); analysis {df.s.median() * 1000:.0f} ms per clip (median)")
 
+STENUM_2021 = {"event_ms": 20.0, "hip": 4.0, "knee": 5.6, "ankle": 7.4}   # their gait-event timing (~0.02 s) and sagittal angle MAE (deg)
+
+def accuracy_clip(label, index, frames=120, fps=30.0, size=256, blur=1.0, crf=28, seed=0, tmp=None) -> dict:
+    """One rendered clip through `analyse_video` against the truth: heel-strike timing errors (ms, same side, matched within
+    0.25 s), hip/knee/ankle MAE (deg; truth = `kinematics_table` of the exact sagittal joints of the same walk, so the
+    angle definitions are identical) on the near (camera) side and the far side, and cadence error (%)."""
+    import cv2, tempfile
+    from medclip_nb.pose import analyse_video, kinematics_table
+    from medclip_nb.synth.gait import make_subject, render_clip, side_view_walk
+    from medclip_nb.video import write_video
+    r = render_clip(make_subject(index, label, seed), 0, frames=frames, size=size, fps=fps, view="side", seed=seed)
+    vid = Path(tmp or tempfile.mkdtemp()) / f"{label}_{index}.mp4"
+    write_video(vid, np.stack([cv2.GaussianBlur(f, (0, 0), blur) for f in r["frames"]]), fps=fps, crf=crf)
+    a = analyse_video(vid, max_side=None, max_people=1)
+    jt, tr = side_view_walk(label, index=index, frames=frames, fps=fps, seed=seed)      # the same walk, exact, sagittal
+    kt = kinematics_table(PoseTrack(jt, tr["feet"], None, fps, (240, 320), "joints"))
+    near = "r" if r["truth"]["camera_side"] > 0 else "l"
+    out = dict(cls=label, near=near)
+    errs = []
+    for s in "lr":
+        det = np.array(a.events["heel_strike_time"][s])
+        for t in tr["heel_strikes"][s]:
+            if t < 3 or t > frames - 3: continue
+            d = det - (t - 0.5) if len(det) else np.array([np.inf])    # the contact starts between frames t-1 and t
+            k = np.argmin(np.abs(d))
+            errs.append(d[k] / fps * 1000 if abs(d[k]) <= 0.25 * fps else np.nan)
+    out["event_mae_ms"] = float(np.nanmean(np.abs(errs))) if np.isfinite(errs).any() else np.nan
+    out["events_found"] = float(np.isfinite(errs).mean()) if errs else np.nan
+    for j in ("hip", "knee", "ankle"):
+        for s, tag in ((near, "near"), ("r" if near == "l" else "l", "far")):
+            x, y = a.kinematics[f"{j}_flex_{s}"].to_numpy(float), kt[f"{j}_flex_{s}"].to_numpy(float)
+            ok = np.isfinite(x) & np.isfinite(y)
+            out[f"{j}_{tag}"] = float(np.abs(x[ok] - y[ok]).mean()) if ok.sum() >= 10 else np.nan
+    true_cad = 120 * fps / np.median(np.diff(tr["heel_strikes"][near]))
+    out["cadence_err_pct"] = 100 * abs(a.params["cadence_steps_per_min"] - true_cad) / true_cad
+    return out
+
+def accuracy_table(subjects=1, frames=120, fps=30.0, size=256):
+    "Per class and pooled: the accuracy of the video pipeline against the generator's truth, beside Stenum et al. 2021."
+    import pandas as pd, tempfile
+    from medclip_nb.synth.gait import GAIT_CLASSES
+    tmp = tempfile.mkdtemp()
+    df = pd.DataFrame([accuracy_clip(c, i, frames, fps, size, tmp=tmp) for c in GAIT_CLASSES for i in range(subjects)])
+    print(f"\nrendered side-view clips: {subjects} subject(s) × {len(GAIT_CLASSES)} classes, {frames} frames at {fps:g} fps, "
+          f"{size}×{size} px, Gaussian blur σ 1 px, H.264 CRF 28; mediapipe at native size\n")
+    print("| class | heel-strike timing MAE (ms) | heel strikes found | hip MAE near / far (°) | knee MAE near / far (°) | ankle MAE near / far (°) | cadence error (%) |")
+    print("|---|---|---|---|---|---|---|")
+    f = lambda v: "–" if not np.isfinite(v) else f"{v:.1f}"
+    def line(name, g):
+        print(f"| {name} | {f(g.event_mae_ms.mean())} | {g.events_found.mean():.0%} | {f(g.hip_near.mean())} / {f(g.hip_far.mean())} | "
+              f"{f(g.knee_near.mean())} / {f(g.knee_far.mean())} | {f(g.ankle_near.mean())} / {f(g.ankle_far.mean())} | {f(g.cadence_err_pct.median())} |")
+    for c, g in df.groupby("cls", sort=False): line(c, g)
+    line("**all clips**", df)
+    a = STENUM_2021
+    print(f"| Stenum et al. 2021 (OpenPose vs motion capture) | ≈ {a['event_ms']:.0f} | – | {a['hip']} | {a['knee']} | {a['ankle']} | – |")
+    return df
+
 def main(argv=None):
     ap = argparse.ArgumentParser(prog="bench_pose")
     ap.add_argument("--frames", type=int, default=60)
     ap.add_argument("--repeats", type=int, default=3, help="runs per row; the median is reported")
     ap.add_argument("--occlusion-only", action="store_true", help="only the synthetic occlusion table (no mediapipe)")
+    ap.add_argument("--accuracy-only", action="store_true", help="only the accuracy table against Stenum et al. 2021 (rendered clips, mediapipe)")
+    ap.add_argument("--subjects", type=int, default=1, help="subjects per class for the accuracy table (default 1)")
     a = ap.parse_args(argv)
     if a.occlusion_only: return occlusion_table()
+    if a.accuracy_only: return accuracy_table(a.subjects)
     warnings.filterwarnings("ignore", category=UserWarning)
     print(f"{a.frames} frames per row, median of {a.repeats} runs, {os.cpu_count()} CPU cores visible "
           f"(a shared machine: rows vary by ~±15 %)\n")
@@ -116,6 +180,7 @@ def main(argv=None):
     print(f"\nanalysis after pose (clean, kinematics, events, phases, knowledge map, priors, text): "
           f"{len(tr) / dt:.0f} frames/s ({len(tr)} frames in {dt:.2f} s)\n")
     occlusion_table()
+    accuracy_table(a.subjects)
 
 if __name__ == "__main__":
     main()

@@ -20,15 +20,17 @@ from .synth.gait import GAIT_CLASSES, make_subject, render_clip, sagittal_knee_f
 
 # %% auto #0
 __all__ = ['J', 'SKELETON', 'MP33_TO_COCO17', 'MP33_FEET', 'BODY25_TO_COCO17', 'BODY25_FEET', 'KEYPOINT_LAYOUTS', 'NO_GAIT',
-           'PHASE_NORMS', 'MIN_SEEN', 'TYPICAL_RANGES', 'SUMMARY_COLUMNS', 'VIDEO_SUFFIXES', 'to_coco17',
-           'load_openpose', 'link_tracks', 'walking_score', 'select_walker', 'iter_frames', 'video_meta',
-           'extract_mediapipe', 'PoseTrack', 'fix_lr_swaps', 'clean_track', 'kinematics_table', 'detect_gait_events',
-           'gait_phase', 'phases_from_phi', 'gait_parameters', 'evaluate_on_truth', 'pose_from_video',
-           'pose_from_openpose', 'joint_deviation_scores', 'attention_prior', 'joints_by_phase', 'describe_gait',
-           'joint_visibility', 'sides_seen', 'one_foot_events', 'one_foot_phase', 'posture_angles', 'flag_value',
-           'gait_summary', 'describe_walk', 'GaitAnalysis', 'analyse_track', 'draw_skeleton', 'write_overlay',
-           'write_analysis', 'analyse_video', 'pose_main', 'evaluate_on_synthetic', 'summarise_synthetic',
-           'knee_agreement']
+           'PHASE_NORMS', 'MIN_SEEN', 'TYPICAL_RANGES', 'SUMMARY_COLUMNS', 'NORMATIVE_CYCLE', 'CYCLE_POINTS',
+           'VIDEO_SUFFIXES', 'to_coco17', 'load_openpose', 'link_tracks', 'walking_score', 'select_walker',
+           'iter_frames', 'video_meta', 'extract_mediapipe', 'PoseTrack', 'fix_lr_swaps', 'clean_track',
+           'kinematics_table', 'detect_gait_events', 'gait_phase', 'phases_from_phi', 'gait_parameters',
+           'evaluate_on_truth', 'join_reentries', 'pose_from_video', 'pose_from_openpose', 'joint_deviation_scores',
+           'attention_prior', 'joints_by_phase', 'describe_gait', 'joint_visibility', 'sides_seen', 'one_foot_events',
+           'one_foot_phase', 'posture_angles', 'flag_value', 'gait_summary', 'describe_walk', 'GaitAnalysis',
+           'analyse_track', 'walking_bouts', 'draw_skeleton', 'write_overlay', 'write_analysis', 'normative_band',
+           'cycle_curves', 'angle_cycle_chart', 'events_timeline_chart', 'key_frame_indices', 'key_frame_images',
+           'gait_report_html', 'write_gait_report', 'analyse_video', 'pose_main', 'evaluate_on_synthetic',
+           'summarise_synthetic', 'knee_agreement']
 
 # %% ../nbs/17_pose.ipynb #ea090b2d
 J = {n: i for i, n in enumerate(COCO17)}
@@ -827,12 +829,32 @@ def evaluate_on_truth(joints:np.ndarray, truth:dict, fps:float, feet:np.ndarray|
         out["knee_rom_error"] = max(abs(np.ptp(kt[f"knee_flex_{s}"]) - np.ptp(truth[f"knee_flex_{s}"])) for s in "lr")
     return out
 
+# %% ../nbs/17_pose.ipynb #fe583f22
+def join_reentries(tracks:np.ndarray, k:int, layout:str, conf_thr:float=0.3, overlap:int=2, size_tol:float=0.3) -> tuple:
+    """The kept track `k` joined with the tracks of the same person leaving and re-entering the view (a long recording):
+    tracks present only where the kept one is absent (≤ `overlap` shared frames) and of its size (leg length within
+    ±`size_tol`), longest first; a track seen together with the kept one is someone else. Only when the kept track holds
+    under half of the frames where anyone is seen (a short clip keeps its one track). Returns (`T×K×C` track, notes)."""
+    here = np.isfinite(tracks[..., 0]).any(-1)                       # P×T: track present
+    if len(tracks) < 2 or here[k].sum() >= 0.5 * here.any(0).sum(): return tracks[k], []
+    def leg(i):
+        try: return leg_length(to_coco17(tracks[i], layout)[0], conf_thr)
+        except DataError: return np.nan
+    L, out, used, joined = leg(k), tracks[k].copy(), here[k].copy(), []
+    for i in sorted(set(range(len(tracks))) - {k}, key=lambda i: -here[i].sum()):
+        if (here[i] & used).sum() > overlap or not abs(leg(i) / L - 1) <= size_tol: continue
+        take = here[i] & ~used
+        out[take] = tracks[i][take]; used |= take; joined.append(i)
+    notes = [f"joined tracks {joined} to track {k} (the same person re-entering: never in view together, same size); "
+             f"{int(used.sum())} frames"] if joined else []
+    return out, notes
+
 # %% ../nbs/17_pose.ipynb #a26d8ced
 def _pick(tracks:np.ndarray, layout:str, fps:float, size, source:str, notes:list) -> PoseTrack:
     k, scores, pick_notes = select_walker(tracks, layout, fps)
-    raw = tracks[k]
+    raw, join_notes = join_reentries(tracks, k, layout)
     coco, feet = to_coco17(raw, layout)
-    return PoseTrack(coco, feet, raw.astype(np.float32), fps, tuple(size), source, notes + pick_notes)
+    return PoseTrack(coco, feet, raw.astype(np.float32), fps, tuple(size), source, notes + pick_notes + join_notes)
 
 # %% ../nbs/17_pose.ipynb #6749dabe
 def pose_from_video(path:os.PathLike, max_side:int|None=640, max_people:int=2, progress:bool=False,
@@ -1229,6 +1251,38 @@ def analyse_track(track:PoseTrack, clean:bool=True) -> GaitAnalysis:
     return GaitAnalysis(t, kin, ev, ph, params, km, sc, attention_prior(sc), jp,
                         describe_walk(params, summary, vis, jp, seen), vis, summary)
 
+# %% ../nbs/17_pose.ipynb #61a54622
+def _runs(mask:np.ndarray) -> list:
+    "[start, end) of each run of True in a boolean vector."
+    e = np.flatnonzero(np.diff(np.r_[0, np.asarray(mask, int), 0]))
+    return [[int(a), int(b)] for a, b in zip(e[::2], e[1::2])]
+
+def walking_bouts(track:PoseTrack, min_s:float=2.0, gap_s:float=1.0, swing:float=0.3, speed:float=0.3,
+                  conf_thr:float=0.3) -> list:
+    "[start, end) frames of each walking bout of a `PoseTrack` (see above); [] when the person is never seen walking."
+    j, fps, T = np.asarray(track.joints, float), track.fps, len(track)
+    seen = (np.nan_to_num(j[..., 2]) >= conf_thr)
+    body = seen[:, [11, 12]].any(1) & (seen.sum(1) >= 6)
+    if body.sum() < 3: return []
+    try: L = leg_length(track.joints, conf_thr)
+    except DataError: return []
+    w = window_frames(fps, 1.0, T)
+    roll = lambda x: pd.Series(x).rolling(w, center=True, min_periods=max(2, w // 2))
+    hx = np.where(seen[:, 11] & seen[:, 12], j[:, [11, 12], 0].mean(1), np.where(seen[:, 11], j[:, 11, 0], j[:, 12, 0]))
+    hx[~body] = np.nan
+    travel = (roll(hx).max() - roll(hx).min()).to_numpy() / L               # pelvis travel within a second
+    legs = np.zeros(T)
+    for a in (15, 16):
+        rel = np.where(seen[:, a] & body, j[:, a, 0] - hx, np.nan) / L
+        legs = np.fmax(legs, (roll(rel).max() - roll(rel).min()).to_numpy())
+    moving = body & ((np.nan_to_num(legs) >= swing) | (np.nan_to_num(travel) >= speed))
+    runs = _runs(moving)
+    merged = []
+    for a, b in runs:                                                        # join across short gaps (a turn, a miss)
+        if merged and a - merged[-1][1] < gap_s * fps: merged[-1][1] = b
+        else: merged.append([a, b])
+    return [r for r in merged if r[1] - r[0] >= min_s * fps]
+
 # %% ../nbs/17_pose.ipynb #de6149ea
 _LEFT = {5, 7, 9, 11, 13, 15, 1, 3}
 def draw_skeleton(img:np.ndarray, joints:np.ndarray, scale:tuple=(1.0, 1.0), conf_thr:float=0.3, label:str="") -> np.ndarray:
@@ -1249,17 +1303,33 @@ def draw_skeleton(img:np.ndarray, joints:np.ndarray, scale:tuple=(1.0, 1.0), con
     return out
 
 # %% ../nbs/17_pose.ipynb #38c1a7c6
+def _encode_stream(path:Path, frames, fps:float) -> Path:
+    "Encode an iterable of uint8 RGB frames to H.264 `path` as they come (atomically; even sizes for 4:2:0): never all in memory."
+    av = need("av", feature="Writing video")
+    from fractions import Fraction
+    def _write(tmp):
+        with av.open(str(tmp), mode="w", format="mp4", options={"movflags": "+faststart"}) as out:
+            st = None
+            for f in frames:
+                f = np.ascontiguousarray(f[: f.shape[0] // 2 * 2, : f.shape[1] // 2 * 2])
+                if st is None:
+                    st = out.add_stream("libx264", rate=Fraction(fps).limit_denominator(1001))
+                    st.height, st.width, st.pix_fmt = f.shape[0], f.shape[1], "yuv420p"
+                for pkt in st.encode(av.VideoFrame.from_ndarray(f, format="rgb24")): out.mux(pkt)
+            if st is None: raise DataError("no frame to write", path=path, expected="a video with ≥ 1 frame")
+            for pkt in st.encode(): out.mux(pkt)
+    return atomic_write(Path(path), _write, suffix=".mp4")
+
 def write_overlay(video:os.PathLike, analysis:GaitAnalysis, path:os.PathLike, max_side:int=480) -> Path:
-    "Write the overlay video of `analysis` drawn on `video`'s frames (downscaled to `max_side`)."
-    from medclip_nb.video import write_video
+    "Write the overlay video of `analysis` drawn on `video`'s frames (downscaled to `max_side`), frame by frame."
     ph, hs = analysis.phases[:, 0], {f: s for s in "lr" for f in analysis.events["heel_strike"][s]}
-    frames = []
-    for i, img, sc in iter_frames(video, max_side):
-        if i >= len(analysis.track): break
-        lab = RANCHO_PHASES[ph[i]].replace("_", " ") if ph[i] >= 0 else ("no gait cycle found" if not analysis.gait_cycle_found else "")
-        if i in hs: lab += f"  heel strike {_side_name(hs[i])}"
-        frames.append(draw_skeleton(img, analysis.track.joints[i], sc, label=lab))
-    return write_video(path, np.stack(frames), fps=analysis.track.fps)
+    def drawn():
+        for i, img, sc in iter_frames(video, max_side):
+            if i >= len(analysis.track): break
+            lab = RANCHO_PHASES[ph[i]].replace("_", " ") if ph[i] >= 0 else ("no gait cycle found" if not analysis.gait_cycle_found else "")
+            if i in hs: lab += f"  heel strike {_side_name(hs[i])}"
+            yield draw_skeleton(img, analysis.track.joints[i], sc, label=lab)
+    return _encode_stream(Path(path), drawn(), analysis.track.fps)
 
 # %% ../nbs/17_pose.ipynb #7b6e78cc
 def _npy(path:Path, arr):
@@ -1297,12 +1367,221 @@ def write_analysis(analysis:GaitAnalysis, out:os.PathLike, subject:str, clip:str
                                                 "attention_mean": a.attention.mean(0).tolist()}))
     atomic_write(pdir / "description.txt", lambda t: Path(t).write_text(a.text + "\n"), suffix=".txt")
     if a.summary is not None: atomic_write(pdir / "summary.csv", lambda t: a.summary.to_csv(t, index=False), suffix=".csv")
+    bouts = walking_bouts(a.track)
+    write_json(pdir / "bouts.json", {"fps": a.track.fps, "frames": len(a.track), "bouts": bouts,
+                                     "seconds": [[round(s / a.track.fps, 3), round(e / a.track.fps, 3)] for s, e in bouts]})
     if overlay and video is not None: write_overlay(video, a, pdir / "overlay.mp4", overlay_side)
     return {"clip_id": clip, "subject_id": subject, "video": str(Path(video).absolute()) if video else "",
             "joints": f"joints/{rel}.npy", "attention_map": f"attention_maps/{rel}.npy",
             "knowledge_map": f"knowledge_maps/{rel}.npy", "phases": phases_rel, "text": a.text,
             "gait_cycle_found": a.gait_cycle_found, "cadence_steps_per_min": a.params["cadence_steps_per_min"],
-            "notes": " | ".join(a.params.get("notes", []))}
+            "walking_bouts": len(bouts), "notes": " | ".join(a.params.get("notes", []))}
+
+# %% ../nbs/17_pose.ipynb #0efa6422
+NORMATIVE_CYCLE = {   # joint: [(% of the gait cycle, mean deg, SD deg)]; Winter 1991 natural cadence (see above)
+    "hip": [(0, 22, 5), (10, 20, 5), (20, 12, 5), (30, 4, 5), (40, -4, 5), (50, -10, 5), (55, -9, 5), (60, -3, 5),
+            (65, 5, 5), (70, 13, 5), (80, 22, 5), (87, 25, 5), (93, 24, 5), (100, 22, 5)],
+    "knee": [(0, 4, 5), (5, 10, 5), (12, 17, 6), (17, 16, 6), (25, 11, 6), (35, 6, 5), (42, 5, 5), (50, 10, 5),
+             (55, 20, 6), (60, 34, 6), (65, 49, 6), (71, 60, 5), (75, 60, 5), (80, 53, 6), (85, 39, 7), (90, 22, 7),
+             (95, 9, 6), (100, 4, 5)],
+    "ankle": [(0, 0, 4), (5, -5, 4), (10, -3, 4), (20, 3, 4), (30, 7, 4), (40, 10, 4), (47, 11, 4), (52, 8, 4),
+              (57, 0, 5), (62, -14, 6), (66, -12, 6), (72, -5, 5), (80, 0, 4), (90, 1, 4), (100, 0, 4)],
+}
+CYCLE_POINTS = 101     # 0, 1, …, 100 % of the gait cycle
+
+def normative_band(joint:str) -> tuple:
+    "(percent, mean, sd) of `joint`'s normative sagittal angle on the 0–100 % grid (`CYCLE_POINTS` samples)."
+    if joint not in NORMATIVE_CYCLE:
+        raise DataError(f"no normative curve for '{joint}'", field="joint", expected=f"one of {sorted(NORMATIVE_CYCLE)}")
+    x, m, s = np.array(NORMATIVE_CYCLE[joint], float).T
+    pct = np.linspace(0, 100, CYCLE_POINTS)
+    return pct, np.interp(pct, x, m), np.interp(pct, x, s)
+
+# %% ../nbs/17_pose.ipynb #6a8687a1
+def cycle_curves(kin:pd.DataFrame, events:dict, column:str, side:str, fps:float, max_stride_s:float=2.5,
+                 min_seen:float=0.8) -> np.ndarray:
+    """The angle `column` (e.g. 'knee_flex_r') of each stride of `side` (heel strike to its next heel strike, fractional
+    frames) resampled to `CYCLE_POINTS` samples over 0–100 % of the cycle: `strides × CYCLE_POINTS`. Strides longer than
+    `max_stride_s` (a pause, a turn) or with less than `min_seen` of their frames measured are left out."""
+    if column not in kin: return np.zeros((0, CYCLE_POINTS))
+    y = kin[column].to_numpy(float); t = np.arange(len(y), dtype=float)
+    hs = events.get("heel_strike_time", {}).get(side, [])
+    out = []
+    for a, b in zip(hs[:-1], hs[1:]):
+        inside = (t >= a) & (t <= b)
+        if b - a > max_stride_s * fps or not inside.any() or np.isfinite(y[inside]).mean() < min_seen: continue
+        ok = inside & np.isfinite(y)
+        out.append(np.interp(np.linspace(a, b, CYCLE_POINTS), t[ok], y[ok]))
+    return np.array(out).reshape(-1, CYCLE_POINTS)
+
+# %% ../nbs/17_pose.ipynb #b8500f4c
+_SIDE_COLOUR = {"l": "#3c8cff", "r": "#ff9628"}      # as `draw_skeleton`: left blue, right orange
+
+def _svg(fig) -> str:
+    "A matplotlib figure as an inline `<svg>` element (no XML header, no metadata, nothing external)."
+    import io, re
+    buf = io.StringIO(); fig.savefig(buf, format="svg", bbox_inches="tight")
+    s = buf.getvalue()
+    return re.sub(r"<metadata>.*?</metadata>", "", s[s.index("<svg"):], flags=re.S)
+
+def angle_cycle_chart(analysis:GaitAnalysis) -> str:
+    "Hip, knee and ankle angles over the normalised gait cycle (each stride thin, the side's mean thick) on the normative band; inline SVG."
+    from matplotlib.figure import Figure     # no pyplot: no global backend state, nothing left open
+    a = analysis
+    fig = Figure(figsize=(11, 3.2)); axes = fig.subplots(1, 3)
+    for ax, joint in zip(axes, ("hip", "knee", "ankle")):
+        pct, m, s = normative_band(joint)
+        ax.fill_between(pct, m - s, m + s, color="#bbb", alpha=0.6, lw=0, label="normative ±1 SD")
+        ax.plot(pct, m, color="#777", lw=1, ls="--")
+        for side in "lr":
+            c = cycle_curves(a.kinematics, a.events, f"{joint}_flex_{side}", side, a.track.fps)
+            for row in c: ax.plot(pct, row, color=_SIDE_COLOUR[side], lw=0.5, alpha=0.35)
+            if len(c): ax.plot(pct, c.mean(0), color=_SIDE_COLOUR[side], lw=2, label=f"{_side_name(side)} ({len(c)} strides)")
+        ax.axvline(100 * TOE_OFF, color="#999", lw=0.8, ls=":")
+        ax.set_title(f"{joint} ({'dorsiflexion' if joint == 'ankle' else 'flexion'} +)", fontsize=10)
+        ax.set_xlabel("% gait cycle", fontsize=9); ax.set_xlim(0, 100); ax.tick_params(labelsize=8)
+    axes[0].set_ylabel("degrees", fontsize=9)
+    for ax in axes: ax.legend(fontsize=7, loc="best", frameon=False)
+    return _svg(fig)
+
+# %% ../nbs/17_pose.ipynb #1035885d
+def events_timeline_chart(analysis:GaitAnalysis) -> str:
+    "Heel strikes (▼) and toe offs (▲) per foot on a time axis, the stance periods shaded and the walking bouts underlined; inline SVG."
+    from matplotlib.figure import Figure
+    a, fps = analysis, analysis.track.fps
+    T = len(a.kinematics)
+    fig = Figure(figsize=(11, 1.9)); ax = fig.subplots()
+    for row, side in enumerate("rl"):
+        st = a.phases[:, 2 if side == "r" else 1] > 0
+        edges = np.flatnonzero(np.diff(np.r_[0, st.astype(int), 0]))
+        for s0, s1 in zip(edges[::2], edges[1::2]):
+            ax.broken_barh([(s0 / fps, (s1 - s0) / fps)], (row - 0.3, 0.6), color=_SIDE_COLOUR[side], alpha=0.25, lw=0)
+        hs, to = np.array(a.events["heel_strike_time"][side]) / fps, np.array(a.events["toe_off_time"][side]) / fps
+        ax.plot(hs, np.full(len(hs), row), "v", color=_SIDE_COLOUR[side], ms=7, label=f"{_side_name(side)} heel strike")
+        ax.plot(to, np.full(len(to), row), "^", mfc="white", color=_SIDE_COLOUR[side], ms=7, label=f"{_side_name(side)} toe off")
+    for b0, b1 in a.events.get("bouts", []):
+        ax.plot([b0 / fps, b1 / fps], [-0.7, -0.7], color="#2a7", lw=3, solid_capstyle="butt")
+    ax.set_yticks([-0.7, 0, 1], ["walking bout", "right", "left"], fontsize=8)
+    ax.set_xlim(0, T / fps); ax.set_ylim(-1.1, 1.6); ax.set_xlabel("time (s); shaded: stance", fontsize=9)
+    ax.tick_params(labelsize=8); ax.legend(fontsize=7, ncol=4, loc="upper right", frameon=False)
+    return _svg(fig)
+
+# %% ../nbs/17_pose.ipynb #f0811e27
+def key_frame_indices(analysis:GaitAnalysis, n:int=5) -> list:
+    """(frame, label) for the key frames of one stride of the best-seen foot: heel strike, mid stance, toe off, mid swing,
+    next heel strike; without a stride, `n` frames evenly spaced over the frames where the person was seen."""
+    a = analysis
+    for side in sorted("lr", key=lambda s: -len(a.events["heel_strike"][s])):
+        hs, to = a.events["heel_strike"][side], a.events["toe_off"][side]
+        for h0, h1 in zip(hs[:-1], hs[1:]):
+            t = [f for f in to if h0 < f < h1]
+            if not t or h1 - h0 > 2.5 * a.track.fps: continue
+            w = _side_name(side)
+            return [(h0, f"{w} heel strike"), ((h0 + t[0]) // 2, f"{w} mid stance"), (t[0], f"{w} toe off"),
+                    ((t[0] + h1) // 2, f"{w} mid swing"), (h1, f"{w} heel strike")]
+    seen = np.flatnonzero((np.nan_to_num(a.track.joints[..., 2]) >= 0.3).sum(1) >= 6)
+    if not len(seen): return []
+    return [(int(f), f"frame {int(f)}") for f in np.unique(np.linspace(seen[0], seen[-1], n).round().astype(int))]
+
+# %% ../nbs/17_pose.ipynb #84a45934
+def _jpeg_data_uri(img:np.ndarray, quality:int=85) -> str:
+    import base64, io
+    from PIL import Image
+    buf = io.BytesIO(); Image.fromarray(np.asarray(img, np.uint8)).save(buf, "JPEG", quality=quality)
+    return "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode("ascii")
+
+def _person_crop(img:np.ndarray, joints:np.ndarray, scale:tuple, pad:float=0.3) -> np.ndarray:
+    "The part of `img` around the confident joints (native pixels, shown at `scale`), `pad` of the box's height added."
+    ok = (np.nan_to_num(joints[:, 2]) >= 0.3) & np.isfinite(joints[:, :2]).all(1)
+    if ok.sum() < 3: return img
+    x, y = joints[ok, 0] * scale[0], joints[ok, 1] * scale[1]
+    p = pad * max(y.max() - y.min(), 1.0)
+    H, W = img.shape[:2]
+    x0, x1 = int(max(0, x.min() - p)), int(min(W, x.max() + p)); y0, y1 = int(max(0, y.min() - p)), int(min(H, y.max() + p))
+    return img[y0:y1, x0:x1] if x1 - x0 > 8 and y1 - y0 > 8 else img
+
+def key_frame_images(analysis:GaitAnalysis, video:os.PathLike|None=None, height:int=220, max_side:int=960) -> list:
+    """(label, JPEG data URI) per key frame (`key_frame_indices`): the video's frame (or, without a video, a plain
+    canvas of the clip's size) with the skeleton drawn, cropped around the person. Decodes frame by frame and stops
+    after the last key frame (nothing else kept in memory)."""
+    from PIL import Image
+    a, want = analysis, dict(key_frame_indices(analysis))
+    if not want: return []
+    got = {}
+    if video is not None:
+        for i, img, sc in iter_frames(video, max_side):
+            if i in want: got[i] = _person_crop(draw_skeleton(img, a.track.joints[i], sc), a.track.joints[i], sc)
+            if i >= max(want): break
+    else:   # a plain canvas around the person (joints may lie outside the clip's frame)
+        for i in want:
+            j = a.track.joints[i].astype(float).copy(); ok = np.nan_to_num(j[:, 2]) >= 0.3
+            if not ok.any(): continue
+            pad = 0.3 * max(np.ptp(j[ok, 1]), 10.0); j[:, :2] -= j[ok, :2].min(0) - pad
+            W, H = (np.ptp(j[ok, :2], 0) + 2 * pad).astype(int) + 1
+            got[i] = draw_skeleton(np.full((H, W, 3), 40, np.uint8), j)
+    out = []
+    for i, lab in want.items():
+        if i not in got: continue
+        im = Image.fromarray(got[i]); im = im.resize((max(1, round(im.width * height / im.height)), height))
+        out.append((f"{lab} (frame {i}, {i / a.track.fps:.2f} s)", _jpeg_data_uri(np.asarray(im))))
+    return out
+
+# %% ../nbs/17_pose.ipynb #d898914b
+_REPORT_CSS = """body{font-family:system-ui,sans-serif;margin:24px auto;max-width:1150px;color:#222;padding:0 12px}
+h1{font-size:22px;margin-bottom:4px}h2{font-size:17px;margin-top:26px;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:13px}td,th{padding:3px 8px;border-bottom:1px solid #eee;text-align:left}
+.low,.high{color:#b22;font-weight:600}.within{color:#2a7}.not_seen{color:#999}.muted{color:#777;font-size:12px}
+.frames{display:flex;gap:8px;flex-wrap:wrap;align-items:flex-start}.frames figure{margin:0;display:table}
+.frames figcaption{display:table-caption;caption-side:bottom;font-size:12px;color:#555}
+svg{max-width:100%;height:auto}.text{background:#f6f6f6;padding:10px 14px;border-radius:4px}"""
+
+def _summary_html(summary:pd.DataFrame|None) -> str:
+    import html
+    if summary is None or not len(summary): return '<p class="muted">no summary table</p>'
+    fmt = lambda v: ("" if not np.isfinite(v) else f"{v:.2f}" if abs(v) < 10 else f"{v:.1f}") if isinstance(v, (float, np.floating)) \
+                    else "" if v is None else html.escape(str(v))
+    head = "".join(f"<th>{c.replace('_', ' ')}</th>" for c in SUMMARY_COLUMNS)
+    rows = "".join("<tr>" + "".join(f'<td class="{html.escape(str(r.flag))}">{fmt(r[c])}</td>' if c == "flag" else f"<td>{fmt(r[c])}</td>"
+                                    for c in SUMMARY_COLUMNS) + "</tr>" for _, r in summary.iterrows())
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+# %% ../nbs/17_pose.ipynb #f8c73d34
+def gait_report_html(analysis:GaitAnalysis, video:os.PathLike|None=None, title:str="") -> str:
+    "The self-contained HTML gait report of one clip (see the section's text): key frames, cycle curves, timeline, table, description."
+    import html, datetime
+    a = analysis; T, fps = len(a.track), a.track.fps
+    title = title or (Path(video).name if video else "gait clip")
+    frames = "".join(f'<figure><img alt="{html.escape(l)}" src="{u}"><figcaption>{html.escape(l)}</figcaption></figure>'
+                     for l, u in key_frame_images(a, video))
+    p = a.params
+    cad = f"{p['cadence_steps_per_min']:.0f} steps/min" if np.isfinite(p.get("cadence_steps_per_min", np.nan)) else "not measured"
+    notes = "".join(f"<li>{html.escape(str(n))}</li>" for n in p.get("notes", []))
+    return f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Gait report: {html.escape(title)}</title><style>{_REPORT_CSS}</style></head><body>
+<h1>Gait report: {html.escape(title)}</h1>
+<p class="muted">{T} frames at {fps:.2f} fps ({T / fps:.1f} s), pose from {html.escape(a.track.source)};
+gait cycle {'found' if a.gait_cycle_found else 'not found'}; cadence {cad}. Written {datetime.date.today().isoformat()} by medclip pose.</p>
+<h2>Description</h2><p class="text">{html.escape(a.text)}</p>
+<h2>Key frames of one stride</h2><div class="frames">{frames or '<p class="muted">no frame with the person seen</p>'}</div>
+<p class="muted">Skeleton: left side blue, right side orange; joints seen with low confidence are not drawn.</p>
+<h2>Joint angles over the gait cycle</h2>{angle_cycle_chart(a)}
+<p class="muted">Each stride from a heel strike to the next of the same foot, thin; the foot's mean, thick; grey: normative
+mean ± 1 SD (Winter 1991, natural cadence; Perry &amp; Burnfield 2010); dotted: normal toe off (62 %). 2-D video adds
+about 4° / 6° / 7° of error at hip / knee / ankle (Stenum et al. 2021).</p>
+<h2>Gait events</h2>{events_timeline_chart(a)}
+<h2>Parameters</h2>{_summary_html(a.summary)}
+<p class="muted">Typical ranges from published normative data (source column); flag: low / high / within, or not_seen when
+the joints it needs were not seen with confidence; side_seen: the side(s) it was measured on.</p>
+{f'<h2>Notes</h2><ul>{notes}</ul>' if notes else ''}
+</body></html>
+"""
+
+def write_gait_report(analysis:GaitAnalysis, path:os.PathLike, video:os.PathLike|None=None, title:str="") -> Path:
+    "Write `gait_report_html` to `path` (atomically); returns the path."
+    doc = gait_report_html(analysis, video, title)
+    atomic_write(Path(path), lambda t: Path(t).write_text(doc, encoding="utf-8"), suffix=".html")
+    return Path(path)
 
 # %% ../nbs/17_pose.ipynb #1769f2a6
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
@@ -1345,7 +1624,7 @@ def _update_table(path:Path, df:pd.DataFrame) -> Path:
 
 # %% ../nbs/17_pose.ipynb #ee7a7bf4
 def pose_main(argv=None) -> int:
-    "medclip pose: pose, kinematics, gait events and phases, knowledge maps, attention priors, text and overlays."
+    "medclip pose: pose, kinematics, gait events and phases, knowledge maps, attention priors, text, overlays and (--report) HTML gait reports."
     import argparse, sys
     from tqdm.auto import tqdm
     ap = argparse.ArgumentParser(prog="medclip pose", description="Extract pose (mediapipe, COCO-17), sagittal kinematics, "
@@ -1359,6 +1638,7 @@ def pose_main(argv=None) -> int:
     ap.add_argument("--subject", help="subject id for a single video (default: the file name)")
     ap.add_argument("--no-overlay", action="store_true", help="do not write the overlay videos")
     ap.add_argument("--overlay-side", type=int, default=480, help="longer side of the overlay video (default 480)")
+    ap.add_argument("--report", action="store_true", help="also write a self-contained HTML gait report per clip (pose/<subject>/<clip>/report.html)")
     a = ap.parse_args(argv)
     vids = _find_videos(a.inputs)
     if a.openpose and len(vids) != 1:
@@ -1372,6 +1652,7 @@ def pose_main(argv=None) -> int:
         try:
             an = analyse_video(v, a.openpose, a.max_side or None, a.max_people, progress=True)
             row = write_analysis(an, out, subject, clip, v, overlay=not a.no_overlay, overlay_side=a.overlay_side)
+            if a.report: row["report"] = str(write_gait_report(an, out / "pose" / subject / clip / "report.html", v, clip).relative_to(out))
             row["error"] = ""
             if an.summary is not None: tables.append(an.summary.assign(clip_id=clip, subject_id=subject))
             print(f"{v}: {'gait cycle found, cadence %.0f steps/min' % row['cadence_steps_per_min'] if row['gait_cycle_found'] else NO_GAIT}"

@@ -15,7 +15,7 @@ import pandas as pd
 from .core import Sample, collate, DataError, ConfigError
 from .gait import COCO17
 from .metrics import softmax_np
-from .video import read_clip, to_tensor, probe_video, read_image, read_frames
+from .video import read_clip, to_tensor, probe_video, read_image, read_frames, sample_indices
 from .datasets import VIDEO_EXTS, DEFAULT_ANATOMY_CODES, spatial_boxes
 from .run import load_run, infer, run_tta, ood_reference, OODReference, input_reference, InputReference
 from .run import sliding_windows, clip_period
@@ -25,7 +25,8 @@ from .run import sliding_windows, clip_period
 __all__ = ['PRIOR_INPUTS', 'IMAGE_EXTS', 'CLIP_CHOICES', 'OOD_NOTE_NO_THRESHOLD', 'OOD_NOTE_NO_INPUT_CHECK', 'cached_run',
            'run_input_kind', 'check_input_file', 'read_boxes_json', 'Prediction', 'check_clips', 'average_windows',
            'predict_video', 'predict_image', 'check_out_of_distribution', 'ood_summary', 'predict', 'format_table',
-           'predict_main']
+           'read_bouts', 'read_bout_clip', 'BoutPrediction', 'LongVideoPrediction', 'predict_bouts',
+           'format_bouts_table', 'predict_main']
 
 # %% ../nbs/13_predict.ipynb #38306707
 _RUNS: dict = {}
@@ -193,15 +194,18 @@ def average_windows(run, res:Prediction, video_path:Path, inputs:dict, priors:di
 
 
 # %% ../nbs/13_predict.ipynb #b1c2d3e4
-def predict_video(run, video_path, text:str|None=None, priors:dict|None=None, clips:str="one", stride:int|None=None) -> Prediction:
+def predict_video(run, video_path, text:str|None=None, priors:dict|None=None, clips:str="one", stride:int|None=None,
+                  frame_range:tuple|None=None) -> Prediction:
     """Class probabilities (run's class order), prediction, frame attention and embeddings for one video by the loaded
     video `run`, with optional user text and per-frame `priors` {"kinematics"|"attention": .npy path}.
-    `clips="all"`: the prediction and probabilities average every window of the video (`average_windows`)."""
+    `clips="all"`: the prediction and probabilities average every window of the video (`average_windows`);
+    `frame_range` [start, end): read the clip from that walking bout of a long video only (`read_bout_clip`)."""
     check_clips(clips, stride)
     mods = run.modalities
     video_path = check_input_file(video_path, "video")
     rs = _reader_settings(run)
-    clip, idx = read_clip(video_path, rs["frames"], rs["size"], rs["fit"], "uniform", rs["stride"], return_indices=True)
+    if frame_range is not None: clip, idx = read_bout_clip(video_path, frame_range, rs)   # one walking bout [start, end) of a long video
+    else: clip, idx = read_clip(video_path, rs["frames"], rs["size"], rs["fit"], "uniform", rs["stride"], return_indices=True)
     inputs = {"video": to_tensor(clip, rs["normalize"])}
     notes = []
     if text is not None and str(text).strip():
@@ -226,6 +230,7 @@ def predict_video(run, video_path, text:str|None=None, priors:dict|None=None, cl
     res.kinematics_attention = ka[0].tolist() if ka is not None and not bool(ka[0].isnan().any()) else None
     res.embedding = {m: e[0].tolist() for m, e in (out.embeddings or {}).items() if m in inputs and not bool(e[0].isnan().any())}
     return average_windows(run, res, video_path, inputs, priors, stride) if clips == "all" else res
+
 
 # %% ../nbs/13_predict.ipynb #b2e0c002
 def _upload_reader(ds, image_path:Path, text:str|None, boxes:list|None, source:Path):
@@ -359,9 +364,91 @@ def format_table(res:Prediction) -> str:
     lines += [f"note: {n}" for n in res.notes]
     return "\n".join(lines)
 
+# %% ../nbs/13_predict.ipynb #99767d9f
+def read_bouts(path) -> list:
+    "The walking bouts `[[start, end], ...]` (frames, end exclusive) of a `bouts.json` written by `medclip pose`."
+    path = Path(path)
+    expected = '{"bouts": [[start, end], ...]} with integer frames, 0 ≤ start < end'
+    if not path.exists(): raise DataError("bouts file not found", path=path, expected=expected)
+    try: data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e: raise DataError(f"not JSON ({e})", path=path, expected=expected) from None
+    bouts = data.get("bouts") if isinstance(data, dict) else None
+    if not isinstance(bouts, list): raise DataError("no 'bouts' list", path=path, field="bouts", expected=expected)
+    for i, b in enumerate(bouts):
+        if not (isinstance(b, list) and len(b) == 2 and all(isinstance(v, int) for v in b) and 0 <= b[0] < b[1]):
+            raise DataError(f"bout {i} is {b!r}", path=path, row=i, field="bouts", expected=expected)
+    return [list(b) for b in bouts]
+
+def read_bout_clip(video_path, frame_range, settings:dict) -> tuple:
+    "Decode the run reader's `settings` (frames, size, fit, stride) uniformly over frames [start, end) only: (clip, indices)."
+    info = probe_video(video_path)
+    a, b = int(frame_range[0]), min(int(frame_range[1]), info.frames)
+    if not 0 <= a < b:
+        raise DataError(f"frames {frame_range[0]}..{frame_range[1]} are outside the video", path=video_path, field="bouts",
+                        expected=f"0 ≤ start < end ≤ {info.frames}")
+    idx = a + sample_indices(b - a, settings["frames"], "uniform", settings["stride"], on_short="repeat", path=video_path)[0]
+    clip, _ = read_frames(video_path, idx, settings["size"], settings["fit"], info=info)
+    return clip, idx
+
+# %% ../nbs/13_predict.ipynb #e34aad25
+@dataclass
+class BoutPrediction:
+    "One walking bout's prediction: its frames [start, end), seconds, and the `Prediction` of its frames."
+    start: int
+    end: int
+    start_s: float
+    end_s: float
+    prediction: Prediction
+
+@dataclass
+class LongVideoPrediction:
+    "A long video's prediction: per walking bout, and the whole video (bout probabilities weighted by bout length)."
+    class_names: list
+    bouts: list                                     # BoutPrediction per bout, in time order
+    probabilities: list = field(default_factory=list)   # the whole video's, in the run's class order
+    predicted: str|None = None
+    notes: list = field(default_factory=list)
+
+    def to_dict(self) -> dict:
+        return {"class_names": self.class_names, "probabilities": self.probabilities, "predicted": self.predicted,
+                "aggregate": "mean of the bouts' probabilities weighted by their frame counts", "notes": self.notes,
+                "bouts": [{"start": b.start, "end": b.end, "start_s": b.start_s, "end_s": b.end_s, **b.prediction.to_dict()}
+                          for b in self.bouts]}
+
+# %% ../nbs/13_predict.ipynb #85d76ac0
+def predict_bouts(run_dir, video_path, bouts:list|None=None, text:str|None=None, priors:dict|None=None) -> LongVideoPrediction:
+    """Predict each walking bout `[[start, end], ...]` of a video with the video run in `run_dir` (see above), and the
+    whole video as the length-weighted mean of the bouts' probabilities. No bouts: the whole video is one bout (said so)."""
+    run = cached_run(run_dir)
+    if run_input_kind(run) != "video":
+        raise DataError("per-bout prediction goes with a video run", path=video_path, field="bouts", expected="a run that reads videos")
+    video_path = check_input_file(video_path, "video")
+    info, notes = probe_video(video_path), []
+    if not bouts:
+        bouts = [[0, info.frames]]; notes.append("no walking bout given: the whole video is predicted as one bout")
+    out = []
+    for a, b in bouts:
+        p = check_out_of_distribution(run.run_dir, predict_video(run, video_path, text, priors, frame_range=(a, b)), video_path)
+        out.append(BoutPrediction(int(a), int(b), round(a / info.fps, 3), round(b / info.fps, 3), p))
+    res = LongVideoPrediction(list(run.classes), out, notes=notes)
+    if run.classes and all(o.prediction.probabilities for o in out):
+        w = np.array([o.end - o.start for o in out], float)
+        res.probabilities = (np.average([o.prediction.probabilities for o in out], axis=0, weights=w)).tolist()
+        res.predicted = run.classes[int(np.argmax(res.probabilities))]
+    return res
+
+def format_bouts_table(res:LongVideoPrediction) -> str:
+    "One line per bout (its most probable class and probability) and the whole video's table."
+    lines = [f"bout {k + 1}: frames {b.start}–{b.end} ({b.start_s:.1f}–{b.end_s:.1f} s): {b.prediction.predicted} "
+             f"{max(b.prediction.probabilities or [float('nan')]):.3f}" for k, b in enumerate(res.bouts)]
+    lines.append(f"whole video ({len(res.bouts)} bout(s), weighted by length):")
+    lines.append(format_table(Prediction(res.class_names, "classification", probabilities=res.probabilities,
+                                         predicted=res.predicted, notes=res.notes)))
+    return "\n".join(lines)
+
 # %% ../nbs/13_predict.ipynb #c0997c52
 def predict_main(argv=None) -> int:
-    "CLI: `medclip predict RUN_DIR FILE [--text ...] [--kinematics NPY] [--attention NPY] [--boxes JSON] [--clips all [--stride S]] [--json]`."
+    "CLI: `medclip predict RUN_DIR FILE [--text ...] [--kinematics NPY] [--attention NPY] [--boxes JSON] [--clips all [--stride S]] [--bouts JSON] [--json]`."
     p = argparse.ArgumentParser(prog="medclip predict", description="Predict one video (or one image, for an image run) with a trained run.")
     p.add_argument("run_dir", help="run folder written by `medclip train`")
     p.add_argument("video", metavar="FILE", help="video file (an image file for an image run such as spatialclip_quality)")
@@ -373,9 +460,15 @@ def predict_main(argv=None) -> int:
     p.add_argument("--clips", default="one", choices=list(CLIP_CHOICES), help="one: the single uniform clip (default); all: "
                    "slide the run's clip over the whole video and average (EchoNet-Dynamic's all-clips test)")
     p.add_argument("--stride", type=int, metavar="S", help="with --clips all: frames between window starts (default 1: every start)")
+    p.add_argument("--bouts", default=None, metavar="JSON", help="walking bouts of a long video (`medclip pose` writes "
+                   "pose/<subject>/<clip>/bouts.json): a prediction per bout and the whole video's (length-weighted)")
     p.add_argument("--json", action="store_true", help="print the full result as JSON")
     a = p.parse_args(argv)
+    if a.bouts:
+        lv = predict_bouts(a.run_dir, a.video, read_bouts(a.bouts), a.text, {m: getattr(a, m) for m in PRIOR_INPUTS if getattr(a, m)})
+        print(json.dumps(lv.to_dict()) if a.json else format_bouts_table(lv)); return 0
     res = predict(a.run_dir, a.video, a.text, {m: getattr(a, m) for m in PRIOR_INPUTS if getattr(a, m)}, boxes=a.boxes,
                   clips=a.clips, stride=a.stride)
     print(json.dumps(res.to_dict()) if a.json else format_table(res))
     return 0
+

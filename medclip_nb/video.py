@@ -16,9 +16,9 @@ from .core import DataError, VideoDecodeError, need, atomic_write
 
 # %% auto #0
 __all__ = ['SAMPLINGS', 'FITS', 'NORM_PRESETS', 'write_video', 'VideoInfo', 'probe_video', 'sample_indices', 'Affine',
-           'plan_resize', 'resize_array', 'read_frames', 'read_clip', 'crop', 'center_crop', 'random_crop', 'resize',
-           'letterbox', 'random_resized_crop', 'hflip', 'warp_map', 'norm_stats', 'to_tensor', 'from_tensor',
-           'echo_zoom', 'read_image', 'default_cache_dir', 'content_key', 'ClipCache', 'contact_sheet']
+           'plan_resize', 'resize_array', 'read_frames', 'read_clip', 'iter_video_chunks', 'crop', 'center_crop',
+           'random_crop', 'resize', 'letterbox', 'random_resized_crop', 'hflip', 'warp_map', 'norm_stats', 'to_tensor',
+           'from_tensor', 'echo_zoom', 'read_image', 'default_cache_dir', 'content_key', 'ClipCache', 'contact_sheet']
 
 # %% ../nbs/03_video.ipynb #d3af30a0
 def _container_format(path:Path):
@@ -366,6 +366,22 @@ def read_clip(path:os.PathLike, num_frames:int=16, size=None, fit:str="crop", sa
     if num_clips == 1: clip, idx = clip[0], idx[0]
     extras = ([idx] if return_indices else []) + ([aff] if return_affine else [])
     return (clip, *extras) if extras else clip
+
+# %% ../nbs/03_video.ipynb #42f6a00e
+def iter_video_chunks(path:os.PathLike, chunk:int=64, size=None, fit:str="stretch", start:int=0, stop:int|None=None,
+                      step:int=1, info:VideoInfo|None=None):
+    """Yield (frame indices, uint8 frames `n×H×W×3`) for frames `start`, `start+step`, … < `stop` (default: the end)
+    of a probed video, at most `chunk` frames at a time (decord `get_batch` per range, at `size` as `read_frames`)."""
+    path = Path(path)
+    if chunk < 1 or step < 1: raise DataError(f"chunk={chunk}, step={step}", path=path, field="chunk", expected="chunk ≥ 1 and step ≥ 1")
+    info = info or probe_video(path)
+    stop = info.frames if stop is None else min(int(stop), info.frames)
+    if not 0 <= start < stop:
+        raise DataError(f"frames {start}..{stop} are empty or out of range", path=path, field="frames", expected=f"0 ≤ start < stop ≤ {info.frames}")
+    for a in range(int(start), stop, chunk * step):
+        idx = np.arange(a, min(stop, a + chunk * step), step)
+        frames, _ = read_frames(path, idx, size, fit, info=info, allow_blank=True)
+        yield idx, frames
 
 # %% ../nbs/03_video.ipynb #87691453
 def _hw_of(x): return tuple(x.shape[-3:-1])
