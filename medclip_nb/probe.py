@@ -245,7 +245,7 @@ def probe_main(argv=None) -> int:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--bootstrap", type=int, default=500, help="subject bootstrap resamples for the intervals (default 500)")
     p.add_argument("--no-progress", action="store_true")
-    a = p.parse_args(argv)
+    a = p.parse_intermixed_args(argv)        # key=value overrides before or after the options
     if a.recipe is not None and "=" in a.recipe: a.overrides, a.recipe = [a.recipe, *a.overrides], None   # `--from-run R key=value`
     out = probe(a.recipe, a.data, a.out, a.from_run, a.encoder, a.overrides, a.cache, a.batch_size, a.bootstrap, progress=not a.no_progress)
     pj, m = json.loads((out / "probe.json").read_text()), json.loads((out / "analysis" / "metrics.json").read_text())

@@ -19,6 +19,11 @@ from golden import TINY
 GAIT = [o for o in TINY["clinicalclip_gait"] if not o.startswith("train.")]
 
 
+def load_run_cfg(run_dir) -> dict:
+    import yaml
+    return yaml.safe_load((Path(run_dir) / "config.yaml").read_text())
+
+
 def medclip(*argv) -> tuple:
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err): rc = main([str(a) for a in argv])
@@ -46,8 +51,9 @@ def test_open_clip_probe_is_a_run_the_dashboard_opens_and_its_head_is_what_was_s
     # a second probe of the same encoder reads its features from the cache; other reader settings do not
     assert medclip("probe", "clinicalclip_gait", *GAIT, "--encoder", enc, "--out", out, "--bootstrap", "10", "--no-progress")[0] == 0
     assert all(v["cached"] for v in json.loads((out / "probe.json").read_text())["features"].values())
-    assert medclip("probe", "clinicalclip_gait", *GAIT, "data.frames=2", "--encoder", enc, "--out", out, "--bootstrap", "10",
-                   "--no-progress")[0] == 0
+    assert medclip("probe", "clinicalclip_gait", "--encoder", enc, "--out", out, "--bootstrap", "10", "--no-progress",
+                   *GAIT, "data.frames=2")[0] == 0          # overrides after the options too
+    assert load_run_cfg(out)["data"]["frames"] == 2
     assert not any(v["cached"] for v in json.loads((out / "probe.json").read_text())["features"].values())
 
 
