@@ -254,7 +254,7 @@ def predict_vote_main(argv=None) -> int:
 
 # %% ../nbs/15c_retrieval.ipynb #74ff6a9f
 VOTE_FILES = ("vote_predictions.parquet", "vote_metrics.parquet")
-VOTE_HEADLINE = ("n", "accuracy", "balanced_accuracy", "majority_rate", "macro_f1", "roc_auc", "pr_auc", "mae", "rmse", "r2", "auroc_at_threshold")
+VOTE_HEADLINE = ("n", "accuracy", "balanced_accuracy", "majority_rate", "macro_f1", "roc_auc", "pr_auc", "mae", "rmse", "r2", "mae_mean_predictor", "auroc_at_threshold")
 
 def bundle_library(analysis, split:str="test") -> tuple:
     "(library of the bundle's training rows minus the `split` subjects, the `split` rows of predictions.parquet, their embeddings)."
