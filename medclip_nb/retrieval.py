@@ -119,14 +119,16 @@ def vote_weights(similarities:np.ndarray) -> np.ndarray:
 
 def nearest(lib:RetrievalLibrary, queries, k:int, exclude_subjects:Sequence|None=None) -> tuple:
     """(indices Q×k, cosine similarities Q×k) of each query's `k` most similar usable library rows (most similar first);
-    `exclude_subjects` (a set per query, or one set for all) keeps a query's own subject out of its neighbours."""
+    `exclude_subjects` (one set for all queries, or a list of sets, one per query) keeps subjects out of the neighbours."""
     if k < 1: raise ConfigError(f"--vote needs k >= 1, got {k}")
     S = unit_rows(queries) @ unit_rows(lib.embeddings).T
     S[:, ~lib.usable()] = -np.inf
     if exclude_subjects is not None:
         subj = np.asarray(lib.subject_ids, dtype=object)
-        per_query = exclude_subjects if len(exclude_subjects) == len(S) and not isinstance(exclude_subjects, (set, frozenset)) else [exclude_subjects] * len(S)
-        for i, ex in enumerate(per_query): S[i, np.isin(subj, list(ex))] = -np.inf
+        one = isinstance(exclude_subjects, (set, frozenset))
+        per_query = [exclude_subjects] * len(S) if one else list(exclude_subjects)
+        if len(per_query) != len(S): raise ValueError(f"exclude_subjects: one set, or one per query ({len(S)}), not {len(per_query)}")
+        for i, ex in enumerate(per_query): S[i, np.isin(subj, [str(s) for s in ex])] = -np.inf
     n_ok = int(np.isfinite(S).sum(1).min()) if len(S) else 0
     if n_ok == 0: raise DataError("no library clip can vote (none labelled, or all excluded)", field="library",
                                   expected="labelled clips of other subjects")
