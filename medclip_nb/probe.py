@@ -77,6 +77,7 @@ def cached_features(src:FeatureSource, ds, cache_dir, split:str, batch_size:int=
     this encoder has embedded these clips with these reader settings, else computed (no grad) and saved there."""
     rec = ds.records
     key = _digest({"src": src.key, "clips": rec["clip_id"].astype(str).tolist(), "root": str(getattr(ds, "root", "")),
+                   "labels": rec["label"].astype(str).tolist(), "targets": rec["target"].astype(str).tolist(),   # relabelled data: new features
                    "read": {k: str(getattr(ds, k, None)) for k in ("frames", "size", "fit", "stride", "normalize", "modalities")}})
     path = Path(cache_dir) / f"{split}-{key}.npz"
     if path.exists():
