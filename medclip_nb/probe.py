@@ -199,6 +199,7 @@ def _write_probe_run(out:Path, cfg, classes, task, splits, root, layout, src, he
     write_json(out / "probe.json", {"preset": "linear_probe", "source": src.name, **src.about, "modality": src.modality,
                                     "head": "logistic" if task == "classification" else "ridge", "param": head.param,
                                     "value": head.value, "selected_by": head.score_name, "grid": head.grid,
+                                    "at_grid_edge": head.value in (min(g[head.param] for g in head.grid), max(g[head.param] for g in head.grid)),
                                     "dim": int(head.weight.shape[1]), "clips": {s: int(len(f["X"])) for s, f in feats.items()},
                                     "features": {s: {"cache": f["cache"], "cached": bool(f["cached"])} for s, f in feats.items()}})
 
@@ -251,7 +252,8 @@ def probe_main(argv=None) -> int:
     out = probe(a.recipe, a.data, a.out, a.from_run, a.encoder, a.overrides, a.cache, a.batch_size, a.bootstrap, progress=not a.no_progress)
     pj, m = json.loads((out / "probe.json").read_text()), json.loads((out / "analysis" / "metrics.json").read_text())
     keys = [k for k in ("accuracy", "majority_rate", "balanced_accuracy", "macro_f1", "roc_auc", "mae", "r2") if m.get(k) is not None]
-    print(f"{pj['head']} head, {pj['param']}={pj['value']:g} (best {pj['selected_by']} of {len(pj['grid'])})")
+    print(f"{pj['head']} head, {pj['param']}={pj['value']:g} (best {pj['selected_by']} of {len(pj['grid'])})"
+          + (" -- at the grid's edge: the best value may lie beyond it" if pj["at_grid_edge"] else ""))
     print("  ".join(f"{k}={m[k]:.3f}" for k in keys))
     print(out)
     return 0
