@@ -294,7 +294,7 @@ def vote_frame(lib:RetrievalLibrary, rows:pd.DataFrame, E:np.ndarray, k:int) -> 
     df["similarities"] = [s.astype(float).tolist() for s in sims]
     return df
 
-# %% ../nbs/15c_retrieval.ipynb #9e048109
+# %% ../nbs/15c_retrieval.ipynb #7f9d08bc
 def vote_report(df:pd.DataFrame, classes:list, task:str, threshold=None, positive:str="above", n_boot:int=500, seed:int=0) -> dict:
     "The head's report (`classification_report` / `regression_report`) of the vote's predictions `df`."
     if task == "classification":
@@ -308,7 +308,7 @@ def head_vs_vote(head:dict, vote_metrics:dict) -> pd.DataFrame:
     keys = [k for k in vote_metrics if k in head and num(vote_metrics[k]) and num(head[k])]
     return pd.DataFrame({"metric": keys, "head": [float(head[k]) for k in keys], "vote": [float(vote_metrics[k]) for k in keys]})
 
-# %% ../nbs/15c_retrieval.ipynb #4f56f532
+# %% ../nbs/15c_retrieval.ipynb #bf9e6ac4
 def evaluate_vote(run_dir, k:int=5, split:str="test", n_boot:int=500, batch_size:int=16, progress:bool=True,
                   spatial:bool|None=None, tta:Sequence[str]|None=None) -> tuple:
     "`evaluate_run`, then the retrieval vote of the `split` clips written beside the head's metrics; returns (analysis folder, head-vs-vote table)."
@@ -325,7 +325,7 @@ def evaluate_vote(run_dir, k:int=5, split:str="test", n_boot:int=500, batch_size
     write_json(an / "metrics.json", {**{m: v for m, v in head.items() if not m.startswith("vote_")}, **extra})
     return an, table
 
-# %% ../nbs/15c_retrieval.ipynb #8f8fde3e
+# %% ../nbs/15c_retrieval.ipynb #92cd1d37
 def evaluate_vote_main(argv=None) -> int:
     "`medclip evaluate RUN --vote K [--split test]`: the run's analysis bundle, and the retrieval vote's metrics beside the head's."
     p = argparse.ArgumentParser(prog="medclip evaluate", description="Evaluate a run and score its test clips by retrieval voting "
