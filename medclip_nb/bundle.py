@@ -72,7 +72,11 @@ BUNDLE_FILES = ["schema.json", "metrics.json", "predictions.parquet", "embedding
                 "kinematics_attention.npy", "phase_attention.parquet", "attention_consistency.parquet", "confusion.parquet",
                 "calibration.parquet", "curves.parquet", "ablations.parquet",
                 "ood_reference.npy",   # the training embeddings `predict`'s out-of-distribution check reads (run.OOD_FILE)
-                "ood_input_reference.npy"]   # and the training clips' input statistics (run.INPUT_OOD_FILE)
+                "ood_input_reference.npy",   # and the training clips' input statistics (run.INPUT_OOD_FILE)
+                # written only when asked for (evaluate --clips all / --calibrate N / --vote K); listed so that a later
+                # evaluation without the option removes them instead of leaving a stale table beside fresh metrics
+                "all_clips.parquet", "protocols.parquet", "recalibration.parquet", "recalibration_clips.parquet",
+                "vote_predictions.parquet", "vote_metrics.parquet"]
 
 
 # %% ../nbs/14_bundle.ipynb #e59b9267

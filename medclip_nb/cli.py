@@ -10,7 +10,8 @@ from typing import Sequence
 from .core import MedclipError, load_config, available_recipes
 
 # %% auto #0
-__all__ = ['COMMANDS', 'DEMO_SUBJECTS', 'DEMO_CLIPS', 'run_command', 'config_main', 'demo_headline', 'demo_main', 'main']
+__all__ = ['COMMANDS', 'VOTE_COMMANDS', 'DEMO_SUBJECTS', 'DEMO_CLIPS', 'command_target', 'run_command', 'config_main',
+           'demo_headline', 'demo_main', 'main']
 
 # %% ../nbs/95_cli.ipynb #5d6e2701
 COMMANDS = {
@@ -21,6 +22,8 @@ COMMANDS = {
     "train":     ("medclip_nb.train:train_main", "train a recipe; prints the run folder last"),
     "evaluate":  ("medclip_nb.evaluate:evaluate_main", "evaluate a run and write its analysis bundle"),
     "zeroshot":  ("medclip_nb.zeroshot:zeroshot_main", "score a dataset by prompt similarity (open_clip folder or a run's towers), no training"),
+    "probe":     ("medclip_nb.probe:probe_main", "linear probe on frozen encoder features (logistic/ridge, C/alpha chosen on validation)"),
+    "index":     ("medclip_nb.retrieval:index_main", "embed a reference library with a run, for retrieval voting (predict/evaluate --vote K)"),
     "predict":   ("medclip_nb.predict:predict_main", "predict a new video or image (and description) with a trained run"),
     "report":    ("medclip_nb.interpret:report_main", "write self-contained HTML case reports (named clips, --test, --errors)"),
     "dashboard": ("medclip_nb.dashboard:dashboard_main", "serve the Panel dashboard for runs"),
@@ -28,9 +31,17 @@ COMMANDS = {
     "config":    ("medclip_nb.cli:config_main", "show a recipe's resolved config, every key (key=value overrides checked)"),
 }
 
+VOTE_COMMANDS = {"predict": "medclip_nb.retrieval:predict_vote_main",     # `--vote K`: predict / score by the K nearest
+                 "evaluate": "medclip_nb.retrieval:evaluate_vote_main"}   # library clips (retrieval comes after predict and evaluate)
+
+def command_target(cmd:str, argv:Sequence[str]=()) -> str:
+    "The `module:function` behind `cmd`: its retrieval-voting variant (`VOTE_COMMANDS`) when `argv` has `--vote`, else `COMMANDS`'."
+    vote = any(a == "--vote" or str(a).startswith("--vote=") for a in argv)
+    return VOTE_COMMANDS[cmd] if vote and cmd in VOTE_COMMANDS else COMMANDS[cmd][0]
+
 def run_command(cmd:str, argv:Sequence[str]=()):
     "Import the module behind subcommand `cmd` (only now) and call its `main(argv)` function."
-    mod, fn = COMMANDS[cmd][0].split(":")
+    mod, fn = command_target(cmd, argv).split(":")
     return getattr(importlib.import_module(mod), fn)(list(argv))
 
 # %% ../nbs/95_cli.ipynb #9e7002f9

@@ -28,18 +28,17 @@ from .bundle import BundleParts, write_bundle
 
 # %% auto #0
 __all__ = ['CONSISTENCY_REFERENCES', 'CLINICAL_THRESHOLDS', 'CLASS_AVERAGED', 'EVALUATION_SECTIONS', 'PROTOCOL_METRICS',
-           'ALL_CLIPS_FILES', 'CLIP_PROTOCOLS', 'RECALIBRATION_FILES', 'EXTERNAL_SPLIT', 'RECALIBRATIONS',
-           'recall_at_k', 'alignment_health', 'consistency_scores', 'attention_consistency', 'consistency_summary',
-           'phase_attention', 'kinematics_attribution', 'kinematics_saliency', 'grad_cam_supported', 'video_grad_cam',
+           'ALL_CLIPS_FILES', 'CLIP_PROTOCOLS', 'EXTERNAL_SPLIT', 'RECALIBRATIONS', 'recall_at_k', 'alignment_health',
+           'consistency_scores', 'attention_consistency', 'consistency_summary', 'phase_attention',
+           'kinematics_attribution', 'kinematics_saliency', 'grad_cam_supported', 'video_grad_cam',
            'clinical_threshold', 'temperature_report', 'classification_report', 'regression_report', 'embeddings_2d',
            'joint_regions', 'model_and_clinician_maps', 'Evaluation', 'read_splits', 'predictions_section',
            'report_section', 'embeddings_section', 'gates_section', 'attention_section', 'consistency_section',
            'spatial_section', 'ablations_section', 'input_ood_parts', 'ood_section', 'run_sections', 'evaluate_model',
-           'task_report', 'headline', 'protocol_rows', 'all_clips_section', 'clips_sections', 'drop_stale',
-           'evaluate_run', 'external_bundle_dir', 'has_targets', 'external_dataset', 'calibration_draw',
-           'Recalibration', 'fit_recalibration', 'recalibrated', 'recalibration_section', 'recalibration_split',
-           'evaluate_external', 'evaluate_main', 'clip_kfold', 'summarize_folds', 'cross_validate',
-           'leakage_comparison']
+           'task_report', 'headline', 'protocol_rows', 'all_clips_section', 'clips_sections', 'evaluate_run',
+           'external_bundle_dir', 'has_targets', 'external_dataset', 'calibration_draw', 'Recalibration',
+           'fit_recalibration', 'recalibrated', 'recalibration_section', 'recalibration_split', 'evaluate_external',
+           'evaluate_main', 'clip_kfold', 'summarize_folds', 'cross_validate', 'leakage_comparison']
 
 # %% ../nbs/15_evaluate.ipynb #5d061002
 def recall_at_k(sim:np.ndarray, ks=(1, 5, 10)) -> dict:
@@ -887,15 +886,6 @@ def _run_settings(run, spatial:bool|None=None, tta:Sequence[str]|None=None) -> d
                 seed=seed, spatial=spatial, tta=run_tta(cfg) if tta is None else tta)
 
 
-# %% ../nbs/15_evaluate.ipynb #fbfe8637
-RECALIBRATION_FILES = ("recalibration.parquet", "recalibration_clips.parquet")
-
-def drop_stale(out:Path):
-    "Remove the all-clips and recalibration files of an earlier evaluation in `out` (rewritten when asked for again)."
-    for f in ALL_CLIPS_FILES + RECALIBRATION_FILES:
-        if (Path(out) / f).exists(): (Path(out) / f).unlink()
-
-
 # %% ../nbs/15_evaluate.ipynb #c0e48f23
 def evaluate_run(run_dir, split:str="test", progress:bool=True, n_boot:int=500, batch_size:int=16,
                  spatial:bool|None=None, tta:Sequence[str]|None=None, clips:str="one", stride:int|None=None) -> Path:
@@ -906,7 +896,6 @@ def evaluate_run(run_dir, split:str="test", progress:bool=True, n_boot:int=500, 
     run = load_run(run_dir)
     settings = _run_settings(run, spatial, tta)      # seeds torch first, as before the datasets are opened
     extra = clips_sections(run, clips, stride)
-    drop_stale(Path(run.run_dir) / "analysis")
     return evaluate_model(run.model, _run_datasets(run, split), run.classes, run.task, Path(run.run_dir) / "analysis",
                           split=split, batch_size=batch_size, n_boot=n_boot, progress=progress,
                           sections=EVALUATION_SECTIONS + extra, **settings)
@@ -1068,7 +1057,6 @@ def evaluate_external(run_dir, data, name:str|None=None, layout:str|None=None, p
         if not labelled: raise DataError("--calibrate needs labelled clips; this folder has none", path=data, field="calibrate")
         ds, section = recalibration_split(run, ds, calibrate, settings["seed"], settings["tta"], batch_size)
         extra.append(section)
-    drop_stale(out)
     drop = () if labelled else (report_section, ablations_section)
     sections = [s for s in EVALUATION_SECTIONS if s not in drop] + ([] if labelled else [_predictions_only_section]) + extra
     evaluate_model(run.model, {EXTERNAL_SPLIT: ds}, run.classes, run.task, out, split=EXTERNAL_SPLIT,
@@ -1084,7 +1072,8 @@ def evaluate_external(run_dir, data, name:str|None=None, layout:str|None=None, p
 def evaluate_main(argv=None) -> int:
     "`medclip evaluate RUN_DIR [--split test | --data DIR [--name NAME] [--calibrate N]] [--clips all [--stride S]]`: write the run's (or an external folder's) analysis bundle and print where it went."
     import argparse
-    ap = argparse.ArgumentParser(prog="medclip evaluate", description="Evaluate a trained run and write its analysis bundle (RUN_DIR/analysis).")
+    ap = argparse.ArgumentParser(prog="medclip evaluate", description="Evaluate a trained run and write its analysis bundle (RUN_DIR/analysis).",
+                                 epilog="--vote K: also score the test set by the K nearest training clips (retrieval voting), beside the trained head.")
     ap.add_argument("run_dir", help="a run folder written by `medclip train`")
     ap.add_argument("--split", default="test", choices=["train", "val", "test"], help="split to score (default: test)")
     ap.add_argument("--bootstrap", type=int, default=500, help="subject bootstrap resamples for the BCa intervals (default 500)")

@@ -449,7 +449,8 @@ def format_bouts_table(res:LongVideoPrediction) -> str:
 # %% ../nbs/13_predict.ipynb #c0997c52
 def predict_main(argv=None) -> int:
     "CLI: `medclip predict RUN_DIR FILE [--text ...] [--kinematics NPY] [--attention NPY] [--boxes JSON] [--clips all [--stride S]] [--bouts JSON] [--json]`."
-    p = argparse.ArgumentParser(prog="medclip predict", description="Predict one video (or one image, for an image run) with a trained run.")
+    p = argparse.ArgumentParser(prog="medclip predict", description="Predict one video (or one image, for an image run) with a trained run.",
+                                epilog="--vote K [--library LIB]: predict from the K nearest clips of a reference library instead (EchoPrime-style retrieval; `medclip index` builds one).")
     p.add_argument("run_dir", help="run folder written by `medclip train`")
     p.add_argument("video", metavar="FILE", help="video file (an image file for an image run such as spatialclip_quality)")
     p.add_argument("--text", default=None, help="your own clinical description (only for runs with a text branch)")
