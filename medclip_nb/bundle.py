@@ -14,8 +14,9 @@ import pandas as pd
 from .core import DataError, atomic_write, write_json
 
 # %% auto #0
-__all__ = ['BUNDLE_VERSION', 'TABLE_COLUMNS', 'CLASSIFICATION_COLUMNS', 'BUNDLE_FILES', 'find_runs', 'write_table', 'write_array',
-           'BundleParts', 'write_bundle', 'Bundle', 'load_bundle', 'ExternalBundle', 'load_any_bundle']
+__all__ = ['BUNDLE_VERSION', 'TABLE_COLUMNS', 'CLASSIFICATION_COLUMNS', 'BUNDLE_FILES', 'OPTIONAL_BUNDLE_FILES', 'find_runs',
+           'write_table', 'write_array', 'BundleParts', 'write_bundle', 'Bundle', 'load_bundle', 'ExternalBundle',
+           'load_any_bundle']
 
 # %% ../nbs/14_bundle.ipynb #9ab3d489
 BUNDLE_VERSION = 1
@@ -34,6 +35,13 @@ TABLE_COLUMNS = {   # the contract's columns per table; a table may carry more
     "calibration": ["bin", "confidence", "accuracy", "count", "scaled"],
     "curves": ["kind", "class", "x", "y"],   # ROC (x FPR, y TPR) and PR (x recall, y precision); optional: older bundles lack it
     "ablations": ["removed", "metric", "value", "drop"],
+    # optional tables, written only when asked for (evaluate --clips all / --calibrate N / --vote K)
+    "all_clips": ["clip_id", "subject_id", "split"],   # per video: the mean, sd and count of every window's prediction
+    "protocols": ["protocol", "metric", "value", "ci_low", "ci_high", "n"],   # single clip vs all clips
+    "recalibration": ["metric", "before", "before_ci_low", "before_ci_high", "after", "after_ci_low", "after_ci_high", "n"],
+    "recalibration_clips": ["clip_id", "subject_id"],   # the external clips the recalibration was fitted on (not scored)
+    "vote_predictions": ["clip_id", "subject_id", "split", "neighbours", "similarities"],   # retrieval vote per clip
+    "vote_metrics": ["metric", "head", "vote"],
 }
 
 
@@ -72,11 +80,11 @@ BUNDLE_FILES = ["schema.json", "metrics.json", "predictions.parquet", "embedding
                 "kinematics_attention.npy", "phase_attention.parquet", "attention_consistency.parquet", "confusion.parquet",
                 "calibration.parquet", "curves.parquet", "ablations.parquet",
                 "ood_reference.npy",   # the training embeddings `predict`'s out-of-distribution check reads (run.OOD_FILE)
-                "ood_input_reference.npy",   # and the training clips' input statistics (run.INPUT_OOD_FILE)
-                # written only when asked for (evaluate --clips all / --calibrate N / --vote K); listed so that a later
-                # evaluation without the option removes them instead of leaving a stale table beside fresh metrics
-                "all_clips.parquet", "protocols.parquet", "recalibration.parquet", "recalibration_clips.parquet",
-                "vote_predictions.parquet", "vote_metrics.parquet"]
+                "ood_input_reference.npy"]   # and the training clips' input statistics (run.INPUT_OOD_FILE)
+# written only when asked for (evaluate --clips all / --calibrate N / --vote K); listed so that a later evaluation
+# without the option removes them instead of leaving a stale table beside fresh metrics
+OPTIONAL_BUNDLE_FILES = ["all_clips.parquet", "protocols.parquet", "recalibration.parquet", "recalibration_clips.parquet",
+                         "vote_predictions.parquet", "vote_metrics.parquet"]
 
 
 # %% ../nbs/14_bundle.ipynb #e59b9267
@@ -118,7 +126,7 @@ def write_bundle(out_dir:os.PathLike, parts:BundleParts, schema:dict) -> Path:
     schema.json last (a reader that sees schema.json sees a complete bundle), with `BUNDLE_VERSION` and the time.
     A bundle file these parts lack is removed, so none survives from an earlier evaluation."""
     out = Path(out_dir); out.mkdir(parents=True, exist_ok=True)
-    for f in BUNDLE_FILES:
+    for f in BUNDLE_FILES + OPTIONAL_BUNDLE_FILES:
         if f not in parts.files and f not in ("schema.json", "metrics.json") and (out / f).exists(): (out / f).unlink()
     for f, obj in parts.files.items():
         (write_array if f.endswith(".npy") else write_table)(obj, out / f)

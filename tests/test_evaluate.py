@@ -7,7 +7,7 @@ import pytest
 from sklearn import metrics as skm
 
 from medclip_nb.metrics import classification_metrics, regression_metrics
-from medclip_nb.bundle import BUNDLE_FILES, TABLE_COLUMNS, load_bundle
+from medclip_nb.bundle import BUNDLE_FILES, OPTIONAL_BUNDLE_FILES, TABLE_COLUMNS, load_bundle
 from medclip_nb.evaluate import evaluate_model, evaluate_main, evaluate_run, evaluate_external, clinical_threshold, model_and_clinician_maps
 from medclip_nb.evaluate import EVALUATION_SECTIONS, Evaluation, read_splits, predictions_section, report_section
 from medclip_nb.train import train
@@ -77,7 +77,8 @@ def test_bundle_complete_loads_and_is_deterministic(gait, tmp_path):
     no_kinematics = set(BUNDLE_FILES) - {"kinematics_attention.npy"}   # this dataset has no knowledge maps (end-to-end test below)
     assert sorted(f.name for f in an.iterdir()) == sorted(no_kinematics)
     b = load_bundle(tmp_path / "run")
-    assert set(TABLE_COLUMNS) <= set(b.tables)
+    optional = {f.removesuffix('.parquet') for f in OPTIONAL_BUNDLE_FILES}   # written only when asked for (--clips all, --vote ...)
+    assert set(TABLE_COLUMNS) - optional <= set(b.tables)
     p = b.predictions
     assert len(p) == len(gait) and set(p.split) == {"train", "test"}
     assert all(p.video_path.map(lambda v: v.startswith("/"))) and p.text.str.len().min() > 0
