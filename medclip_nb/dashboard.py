@@ -10,8 +10,8 @@ __all__ = ['COLOR_BY', 'SWEEP_TABLES', 'SWEEP_RUN_KEYS', 'DASHBOARD_VIEWS', 'RUN
            'phase_heatmap', 'frame_curves', 'frame_curves_chart', 'consistency_chart', 'clinician_map',
            'probability_frame', 'probability_chart', 'joint_heatmap', 'sniff_video', 'check_upload', 'sniff_image',
            'check_image_upload', 'Sweep', 'is_sweep', 'load_sweep', 'sweep_variants', 'sweep_metrics', 'sweep_values',
-           'sweep_chart', 'Dashboard', 'case_heading', 'case_attention', 'load_extensions', 'build_app', 'serve_kwargs',
-           'dashboard_main']
+           'sweep_chart', 'shared_spec', 'Dashboard', 'case_heading', 'case_attention', 'load_extensions', 'build_app',
+           'serve_kwargs', 'dashboard_main']
 
 # %% ../nbs/90_dashboard.ipynb #c0222217
 import argparse, html, json, logging, os, tempfile, threading, uuid
@@ -572,6 +572,30 @@ def _df(df:pd.DataFrame, **kw):
     return pn.pane.DataFrame(df, index=kw.pop("index", False), sizing_mode="stretch_width", max_height=kw.pop("max_height", 420),
                              css_classes=["mc-table"], **kw)
 
+# %% ../nbs/90_dashboard.ipynb #5f0e7a08
+_SPECS, _SPECS_LOCK, _SPECS_MAX = {}, threading.Lock(), 256
+
+def _arg_key(a):
+    "A hashable key of a chart argument: a bundle (or a {name: bundle} mapping) by identity, anything else by value."
+    if isinstance(a, Mapping): return tuple((k, id(v)) for k, v in a.items())
+    return id(a) if isinstance(a, (Bundle, ExternalBundle)) else a
+
+def shared_spec(make, *args) -> dict | None:
+    """The Vega-Lite spec of chart `make(*args)`, built once per server process and shared by every browser session.
+    Bundles are shared too (`load_bundle`): one re-read after its files changed is a new object, hence a new key. The
+    entry keeps its arguments alive, so an `id` in a key is never reused; each caller gets its own top-level dict
+    (Panel's Vega pane pops `datasets` from the spec it is given)."""
+    key = (make.__module__, make.__qualname__, tuple(_arg_key(a) for a in args))
+    with _SPECS_LOCK: hit = _SPECS.get(key)
+    if hit is None:
+        chart = make(*args)
+        hit = (args, None if chart is None else _canvas(chart if isinstance(chart, dict) else vega_spec(chart)))
+        with _SPECS_LOCK:
+            while len(_SPECS) >= _SPECS_MAX: _SPECS.pop(next(iter(_SPECS)))   # the oldest first
+            _SPECS[key] = hit
+    spec = hit[1]
+    return None if spec is None else {**spec, **({"datasets": dict(spec["datasets"])} if "datasets" in spec else {})}
+
 # %% ../nbs/90_dashboard.ipynb #55a68ef8
 class _CaseKey(param.Parameterized):
     key = param.Tuple(default=("", ""), length=2, doc="(run name, clip id) of the case on show")
@@ -724,7 +748,7 @@ def metrics_section(self:Dashboard, names):
 @patch
 def confusion_section(self:Dashboard, names, normalize=False):
     "Confusion matrix of each run."
-    return self._per_run(names, lambda n, b: [_vega(confusion_chart(b, normalize)) if b.table("confusion") is not None
+    return self._per_run(names, lambda n, b: [_vega(shared_spec(confusion_chart, b, normalize)) if b.table("confusion") is not None
                                               else _note("no confusion table (a regression run?)")])
 
 # %% ../nbs/90_dashboard.ipynb #3d5ff6b7
@@ -734,8 +758,8 @@ def calibration_section(self:Dashboard, names, scaled=False):
     bs = {n: self.bundle(n) for n in names}
     notes = [_note(f"{n}: no temperature scaling: {b.metrics['temperature_note']}")
              for n, b in bs.items() if b.metrics.get("temperature_note")]
-    parts = [_vega(reliability_chart(bs, scaled)) or _note("no calibration table in these bundles"),
-             _vega(ablation_chart(bs)) or _note("no ablations in these bundles")]
+    parts = [_vega(shared_spec(reliability_chart, bs, scaled)) or _note("no calibration table in these bundles"),
+             _vega(shared_spec(ablation_chart, bs)) or _note("no ablations in these bundles")]
     return pn.Column(*notes, pn.Row(*parts)) if notes else pn.Row(*parts)
 
 # %% ../nbs/90_dashboard.ipynb #9d236388
@@ -744,7 +768,7 @@ def roc_pr_section(self:Dashboard, names):
     "ROC and precision-recall curves of all chosen runs (a bundle evaluated before they were saved says so)."
     bs = {n: self.bundle(n) for n in names}
     missing = [n for n, b in bs.items() if b.task == "classification" and b.table("curves") is None]
-    parts = [_vega(roc_pr_chart(bs))] + [_note(f"{n}: no ROC/PR curves in this bundle (evaluate the run again to save them)")
+    parts = [_vega(shared_spec(roc_pr_chart, bs))] + [_note(f"{n}: no ROC/PR curves in this bundle (evaluate the run again to save them)")
                                          for n in missing]
     return pn.Column(*[p for p in parts if p is not None]) if any(p is not None for p in parts) else _note("no ROC/PR curves")
 
