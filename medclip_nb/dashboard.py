@@ -1137,6 +1137,14 @@ def template(self:Dashboard):
         pn.state.on_session_destroyed(lambda ctx: self.close())
     return tpl
 
+# %% ../nbs/90_dashboard.ipynb #5f0e7a09
+@patch
+def layout(self:Dashboard):
+    """The app without its page template: the run selector beside the views. A notebook shows this (Panel inlines a
+    plain layout's stylesheets when `inline`; a template's would come from its CDN)."""
+    side = pn.Column(self.w_runs, pn.pane.Markdown("**Runs offered:** " + ", ".join(f"`{n}`" for n in self.runs)), width=280)
+    return pn.Row(side, self.tabs, sizing_mode="stretch_width", css_classes=["mc-notebook-app"])
+
 # %% ../nbs/90_dashboard.ipynb #83db34e8
 @patch
 def close(self:Dashboard):
