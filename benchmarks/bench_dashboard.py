@@ -3,6 +3,7 @@ embedded clips, and the time of each widget change, against a bare Panel app (on
 chart) served the same way in the same run.
 
     .venv/bin/python benchmarks/bench_dashboard.py [--clips 5000] [--repeats 3]
+    .venv/bin/python benchmarks/bench_dashboard.py --sessions 20      # a room of collaborators at once (issue 27)
 
 "first render" runs from navigation start to the last Vega chart of the view drawn (vega-embed resolved);
 "widget change" from just before the browser changes the widget to the re-drawn chart (a server round trip, a new
@@ -14,7 +15,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
-from browser_fixtures import make_fixture_bundle, serve_dashboard, launch_chromium, free_port, harmless  # noqa: E402
+from browser_fixtures import (make_fixture_bundle, serve_dashboard, launch_chromium, free_port, harmless,  # noqa: E402
+                              concurrent_first_render, summary_chart_count)
 
 # Timestamp every finished vega-embed call (Panel's Vega pane calls window.vegaEmbed once per draw).
 HOOK = """(() => { let ve; window.__vegaDone = [];
@@ -61,11 +63,38 @@ def select(label_option, value):
     return lambda page: page.locator("select").filter(has_text=label_option).first.select_option(value)
 
 
+def sessions_table(n_pages:int, repeats:int=1, clips:int=60):
+    """`n_pages` browser pages open the served dashboard at the same moment (two FIXTURE runs of `clips` clips): first
+    render of each (from the moment all were asked to navigate to its Summary charts drawn), against one page alone."""
+    from playwright.sync_api import sync_playwright
+    with tempfile.TemporaryDirectory() as td, sync_playwright() as pw:
+        td = Path(td)
+        make_fixture_bundle(td / "runs" / "with_priors", n=clips, seed=0, umap=True)
+        make_fixture_bundle(td / "runs" / "no_priors", n=clips, seed=1, modalities=("video", "text"), gates=False)
+        browser = launch_chromium(pw)
+        with serve_dashboard([td / "runs"]) as url:
+            n_charts = summary_chart_count(browser, url)                    # the first session loads the bundles
+            single = [concurrent_first_render(browser, url, 1, n_charts)["ms"][0] for _ in range(3)]
+            runs = [concurrent_first_render(browser, url, n_pages, n_charts) for _ in range(repeats)]
+        browser.close()
+    one = statistics.median(single)
+    print(f"\n{'pages at once':<14} {'median s':>9} {'min s':>7} {'max s':>7} {'vs 1 page':>10} {'console errors':>15} {'external requests':>18}")
+    print(f"{1:<14} {one / 1000:>9.1f} {min(single) / 1000:>7.1f} {max(single) / 1000:>7.1f} {1.0:>10.2f} {0:>15} {0:>18}")
+    for r in runs:
+        med = statistics.median(r["ms"])
+        print(f"{n_pages:<14} {med / 1000:>9.1f} {min(r['ms']) / 1000:>7.1f} {max(r['ms']) / 1000:>7.1f} {med / one:>10.2f} "
+              f"{len(r['errors']):>15} {len(r['external']):>18}")
+    print(f"\n{n_charts} Vega charts per first render (Summary view); {os.cpu_count()} CPU cores; target: median <= 10 s on 2 cores")
+    return 0
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--clips", type=int, default=5000)
     ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--sessions", type=int, default=0, help="only time N pages opening the dashboard at once")
     a = ap.parse_args(argv)
+    if a.sessions: return sessions_table(a.sessions, repeats=1)
     from playwright.sync_api import sync_playwright
     rows, errors = [], []
     med = lambda xs: statistics.median(xs)

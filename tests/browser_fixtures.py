@@ -364,3 +364,97 @@ def image_run(tmp_path_factory):
 def image_dashboard_url(image_run, dashboard_out):
     with serve_dashboard([image_run], log_path=dashboard_out / "server_image.log") as url:
         yield url
+
+
+# ---------------------------------------------------------------- many collaborators at once, offline
+# Timestamp every finished vega-embed call (Panel's Vega pane calls window.vegaEmbed once per draw).
+VEGA_HOOK = """(() => { let ve; window.__vegaDone = [];
+  Object.defineProperty(window, 'vegaEmbed', { configurable: true, get() { return ve; },
+    set(v) { ve = Object.assign((...a) => v(...a).then(r => { window.__vegaDone.push(performance.now()); return r; }), v); } });
+})();"""
+
+
+def is_local(url:str) -> bool:
+    "A request that stays on this machine: the local server, or data/blob/about URLs the page makes itself."
+    from urllib.parse import urlsplit
+    u = urlsplit(url)
+    return u.scheme in ("data", "blob", "about") or (u.hostname or "") in ("127.0.0.1", "localhost", "::1")
+
+
+def offline_context(browser, external:list, errors:list, viewport=None):
+    """A browser context that lets only local requests through: any other is aborted and its URL appended to
+    `external` (a hospital machine has no network; no resource may come from a CDN). Console errors and page errors
+    of every page go to `errors` (nothing is filtered: offline, a font fetch would be an external request)."""
+    ctx = browser.new_context(viewport=viewport or {"width": 1400, "height": 1000})
+    def route(r):
+        if is_local(r.request.url): r.continue_()
+        else: external.append(r.request.url); r.abort()
+    ctx.route("**/*", route)
+    ctx.on("page", lambda pg: (pg.on("console", lambda m: m.type == "error" and errors.append(f"console: {m.text}")),
+                               pg.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))))
+    return ctx
+
+
+def concurrent_first_render(browser, url:str, n_pages:int=20, n_charts:int=1, timeout_s:float=120.0) -> dict:
+    """Open `url` in `n_pages` pages at the same moment and time each page's first render: from the moment all were
+    asked to navigate to its `n_charts`-th Vega chart drawn. Returns {"ms": [...], "errors": [...], "external": [...],
+    "alerts": [...]}: `errors` console/page errors, `external` requests that tried to leave the machine (aborted),
+    `alerts` texts of Panel's error alerts (.alert-danger) per page."""
+    external, errors = [], []
+    ctx = offline_context(browser, external, errors); ctx.add_init_script(VEGA_HOOK)
+    pages = [ctx.new_page() for _ in range(n_pages)]
+    for pg in pages: pg.set_default_timeout(timeout_s * 1000)
+    t0 = time.time() * 1000
+    for pg in pages: pg.evaluate("(u) => { window.location.href = u; }", url)     # navigate all, wait for none
+    ms, alerts = [], []
+    for pg in pages:
+        pg.wait_for_function(f"window.__vegaDone && window.__vegaDone.length >= {n_charts}", polling=50)
+        ms.append(pg.evaluate(f"performance.timeOrigin + window.__vegaDone[{n_charts - 1}]") - t0)
+    for pg in pages:
+        pg.wait_for_timeout(200)
+        alerts += pg.locator(".alert-danger").all_inner_texts()
+    ctx.close()
+    return {"ms": ms, "errors": errors, "external": external, "alerts": alerts}
+
+
+def summary_chart_count(browser, url:str, settle_ms:int=1500) -> int:
+    "How many Vega charts the first view draws (one page, after it settles): the number a first render waits for."
+    ctx = browser.new_context(); ctx.add_init_script(VEGA_HOOK)
+    pg = ctx.new_page(); pg.set_default_timeout(90_000)
+    pg.goto(url); pg.wait_for_function("window.__vegaDone && window.__vegaDone.length >= 1", polling=50)
+    n = -1
+    while n != pg.evaluate("window.__vegaDone.length"):        # until no new chart appears within settle_ms
+        n = pg.evaluate("window.__vegaDone.length"); pg.wait_for_timeout(settle_ms)
+    ctx.close()
+    return n
+
+
+def make_fixture_sweep(d:os.PathLike, variants=("recipe", "no_maps"), seeds=(0, 1, 2), pending:int=1,
+                       metrics=("macro_f1", "balanced_accuracy", "accuracy")) -> Path:
+    """A FIXTURE sweep folder in the `medclip sweep` contract: `sweep.json`, one fixture run folder per (variant,
+    seed) under `d/variant/seed_S`, `summary.csv` computed from the runs' metrics and `comparisons.csv` (each variant
+    against the first; the p-value is a placeholder, this is UI-test data). The last `pending` runs are listed as
+    still running, without a bundle. Returns `d`."""
+    d = Path(d); d.mkdir(parents=True, exist_ok=True)
+    runs, rows = [], []
+    for vi, v in enumerate(variants):
+        for si, s in enumerate(seeds):
+            rel = f"{v}/seed_{s}"
+            done = len(runs) < len(variants) * len(seeds) - pending
+            if done:
+                make_fixture_bundle(d / rel, n=24, seed=10 * vi + si, n_videos=1, frames=8, size=64,
+                                    modalities=("video", "attention", "text") if vi == 0 else ("video", "text"))
+                m = json.loads((d / rel / "analysis" / "metrics.json").read_text())
+                rows += [{"variant": v, "seed": s, "metric": k, "value": float(m[k])} for k in metrics if k in m]
+            runs.append({"variant": v, "seed": s, "fold": None, "path": rel, "status": "done" if done else "running"})
+    (d / "sweep.json").write_text(json.dumps({"recipe": "clinicalclip_gait", "data": None, "overrides": [],
+                                              "variants": {v: [] for v in variants}, "seeds": list(seeds), "folds": None,
+                                              "runs": runs}, indent=2))
+    df = pd.DataFrame(rows)
+    summary = df.groupby(["variant", "metric"], sort=False).value.agg(["mean", "std", "min", "max", "count"]).reset_index()
+    summary.rename(columns={"std": "sd", "count": "n"}).to_csv(d / "summary.csv", index=False)
+    means = df.groupby(["variant", "metric"]).value.mean()
+    comp = [{"variant_a": v, "variant_b": variants[0], "metric": k, "mean_difference": means[v, k] - means[variants[0], k],
+             "p_value": 0.5} for v in variants[1:] for k in metrics if (v, k) in means and (variants[0], k) in means]
+    pd.DataFrame(comp, columns=["variant_a", "variant_b", "metric", "mean_difference", "p_value"]).to_csv(d / "comparisons.csv", index=False)
+    return d
