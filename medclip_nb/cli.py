@@ -20,6 +20,7 @@ COMMANDS = {
     "pose":      ("medclip_nb.pose:pose_main", "extract pose, kinematics, gait phases and clinical priors from videos"),
     "train":     ("medclip_nb.train:train_main", "train a recipe; prints the run folder last"),
     "evaluate":  ("medclip_nb.evaluate:evaluate_main", "evaluate a run and write its analysis bundle"),
+    "sweep":     ("medclip_nb.sweep:sweep_main", "train and evaluate a recipe over seeds or subject folds and variants; summary.csv/md, paired comparisons"),
     "zeroshot":  ("medclip_nb.zeroshot:zeroshot_main", "score a dataset by prompt similarity (open_clip folder or a run's towers), no training"),
     "predict":   ("medclip_nb.predict:predict_main", "predict a new video or image (and description) with a trained run"),
     "report":    ("medclip_nb.interpret:report_main", "write self-contained HTML case reports (named clips, --test, --errors)"),
