@@ -66,7 +66,8 @@ def test_sweep_killed_then_rerun_completes_without_retraining(tmp_path):
 
 def test_sweep_folds_test_every_subject_once(tmp_path):
     out = tmp_path / "F"
-    r = subprocess.run(sweep_args(out, "--folds", "3", "train.max_epochs=1"), cwd=tmp_path, env=ENV, capture_output=True, text=True)
+    r = subprocess.run(sweep_args(out, "--folds", "3", "--jobs", "2", "train.max_epochs=1"),   # two worker processes
+                       cwd=tmp_path, env=ENV, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr[-3000:]
     plan = read_plan(out)
     assert plan["folds"] == 3 and [x["path"] for x in plan["runs"]] == ["recipe/fold0", "recipe/fold1", "recipe/fold2"]
