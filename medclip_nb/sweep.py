@@ -15,9 +15,10 @@ from .metrics import paired_permutation_test
 # %% auto #0
 __all__ = ['SWEEP_FILE', 'SUMMARY_CSV', 'COMPARISONS_CSV', 'SUMMARY_MD', 'SUMMARY_COLUMNS', 'COMPARISON_COLUMNS',
            'HEADLINE_METRICS', 'SUBJECT_SCORES', 'PAIRING_NOTE', 'METRIC_LABELS', 'BASELINE_METRICS', 'RESULTS_HEADER',
-           'split_overrides', 'parse_variant', 'SweepRun', 'plan_runs', 'run_finished', 'execute_run', 'data_roots',
-           'run_sweep', 'read_plan', 'run_metrics', 'summarize_runs', 'subject_scores', 'compare_variants',
-           'markdown_table', 'write_summary', 'sweep_main', 'headline_metrics', 'result_row', 'results_table']
+           'split_overrides', 'parse_variant', 'SweepRun', 'plan_runs', 'run_finished', 'config_changes', 'execute_run',
+           'data_roots', 'run_sweep', 'read_plan', 'run_metrics', 'summarize_runs', 'subject_scores',
+           'compare_variants', 'markdown_table', 'write_summary', 'sweep_main', 'headline_metrics', 'result_row',
+           'results_table']
 
 # %% ../nbs/15b_sweep.ipynb #88634e46
 def split_overrides(text:str) -> list:
@@ -74,10 +75,24 @@ def run_finished(run_dir) -> bool:
     d = Path(run_dir)
     return (d / "metrics.json").exists() and (d / "analysis" / "schema.json").exists()
 
+def _flat(d:dict, pre:str="") -> dict:
+    return {k2: v2 for k, v in d.items() for k2, v2 in (_flat(v, f"{pre}{k}.").items() if isinstance(v, dict) else [(f"{pre}{k}", v)])}
+
+def config_changes(run_dir, recipe:str, overrides:Sequence[str]) -> list:
+    "Dotted keys whose value in the run folder's `config.yaml` differs from `recipe` + `overrides` (none when no run is there yet)."
+    import yaml
+    f = Path(run_dir) / "config.yaml"
+    if not f.exists(): return []
+    saved, want = _flat(yaml.safe_load(f.read_text()) or {}), _flat(load_config(recipe, list(overrides)).to_dict())
+    return sorted(k for k in saved.keys() | want.keys() if saved.get(k) != want.get(k))
+
 def execute_run(recipe:str, run_dir, overrides:Sequence[str], data=None, n_boot:int=200, spatial:bool=False,
                 threads:int|None=None) -> str:
     "Train (or resume) and evaluate one sweep run; 'reused' when it was finished already, else 'done'."
     run_dir = Path(run_dir)
+    changed = config_changes(run_dir, recipe, overrides)
+    if changed: raise ConfigError(f"'{run_dir}' holds a run of another config ({', '.join(changed[:5])}): "
+                                  "give the sweep another --out, or remove that run folder")
     if run_finished(run_dir): return "reused"
     import torch
     if threads: torch.set_num_threads(threads)
