@@ -231,12 +231,11 @@ def markdown_table(df:pd.DataFrame, digits:int=4) -> str:
     rows = [list(map(str, df.columns)), ["---"] * len(df.columns)] + [[cell(v) for v in r] for r in df.itertuples(index=False)]
     return "\n".join("| " + " | ".join(r) + " |" for r in rows)
 
-def _subjects(out:Path, runs:list) -> int|None:
-    "How many subjects the sweep's data has (train + val + test of its first finished run)."
-    for r in runs:
-        f = out / r["path"] / "splits.json"
-        if f.exists(): return sum(len(v) for v in json.loads(f.read_text()).values())
-    return None
+def _subjects(out:Path, runs:list) -> tuple:
+    "(subjects in the sweep's data, [test subjects of each run]): the runs' `splits.json`."
+    splits = [json.loads(f.read_text()) for r in runs if (f := out / r["path"] / "splits.json").exists()]
+    if not splits: return None, []
+    return sum(len(v) for v in splits[0].values()), [len(s["test"]) for s in splits]
 
 # %% ../nbs/15b_sweep.ipynb #caae548b
 PAIRING_NOTE = ("Comparisons pair per-subject test scores (accuracy over the subject's test clips, or its mean absolute error) "
@@ -249,7 +248,7 @@ def write_summary(out) -> dict:
     order = list(plan["variants"])
     summary = summarize_runs(run_metrics(out), order)
     comparisons = compare_variants(subject_scores(out), order)
-    plan["subjects"] = _subjects(out, plan["runs"])
+    plan["subjects"], plan["test_subjects"] = _subjects(out, plan["runs"])
     write_json(out / SWEEP_FILE, plan)
     atomic_write(out / SUMMARY_CSV, lambda t: summary.to_csv(t, index=False), suffix=".csv")
     atomic_write(out / COMPARISONS_CSV, lambda t: comparisons.to_csv(t, index=False), suffix=".csv")
@@ -257,7 +256,8 @@ def write_summary(out) -> dict:
     what = f"folds: {plan['folds']} (seed {plan['seeds'][0]})" if plan["folds"] else f"seeds: {', '.join(map(str, plan['seeds']))}"
     variants = "; ".join(f"`{k}`: {', '.join(v) if v else 'the recipe as is'}" for k, v in plan["variants"].items())
     text = "\n\n".join([f"# Sweep of `{plan['recipe']}`", f"Command: `{plan.get('command') or 'run_sweep(...)'}`",
-                         f"{done} of {len(plan['runs'])} runs finished; {what}; {plan['subjects']} subjects; variants: {variants}.",
+                         f"{done} of {len(plan['runs'])} runs finished; {what}; {plan['subjects']} subjects, test subjects per run: "
+                         f"{plan['test_subjects']}; variants: {variants}.",
                          "## Per variant and metric (over runs)", markdown_table(summary),
                          f"## Each variant against `{order[0]}` (paired by test subject)", markdown_table(comparisons), PAIRING_NOTE])
     atomic_write(out / SUMMARY_MD, lambda t: Path(t).write_text(text + "\n"))
@@ -308,7 +308,10 @@ def _runs_said(plan:dict, n:int, has_sd:bool=True) -> str:
     if plan.get("folds"): what = f"{stat} of {plan['folds']} folds, seed {plan['seeds'][0]}"
     elif n == 1: what = f"seed {plan['seeds'][0]}"
     else: what = f"{stat} of seeds {', '.join(map(str, plan['seeds']))}"
-    return f"{what}, {plan['subjects']} subjects" if plan.get("subjects") else what
+    if not plan.get("subjects"): return what
+    tested = sorted(set(plan.get("test_subjects") or []))
+    per_run = "" if not tested else f", {tested[0]}" + (f"–{tested[-1]}" if len(tested) > 1 else "") + " tested per run"
+    return f"{what}, {plan['subjects']} subjects{per_run}"
 
 def headline_metrics(plan:dict, summary:pd.DataFrame) -> list:
     "The metrics a results row shows: `sweep.json`'s `headline`, else the first summarised metric that is no baseline."
