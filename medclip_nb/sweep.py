@@ -259,7 +259,8 @@ def write_summary(out) -> dict:
                          f"{done} of {len(plan['runs'])} runs finished; {what}; {plan['subjects']} subjects, test subjects per run: "
                          f"{plan['test_subjects']}; variants: {variants}.",
                          "## Per variant and metric (over runs)", markdown_table(summary),
-                         f"## Each variant against `{order[0]}` (paired by test subject)", markdown_table(comparisons), PAIRING_NOTE])
+                         f"## Each variant against `{order[0]}` (paired by test subject)",
+                         markdown_table(comparisons) if len(comparisons) else "One variant (or no finished pair): nothing to compare.", PAIRING_NOTE])
     atomic_write(out / SUMMARY_MD, lambda t: Path(t).write_text(text + "\n"))
     return {"summary": summary, "comparisons": comparisons}
 
