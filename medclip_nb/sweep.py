@@ -335,7 +335,11 @@ def result_row(folder) -> list:
     result = ", ".join(f"{METRIC_LABELS.get(m, m)} {_value(by[(first, m)])}" for m in metrics) + f" ({said})"
     if plan.get("note"): result += f" {plan['note']}"
     if plan.get("measured"): result += f"; recorded by hand, not yet a sweep (results/{folder.name})"   # say it, never hide it
-    base = [f"`{v}` {_value(by[(v, m)])}" for v in list(plan["variants"])[1:] for m in metrics if (v, m) in by]
+    cf = folder / COMPARISONS_CSV
+    comp = pd.read_csv(cf) if cf.exists() else pd.DataFrame(columns=COMPARISON_COLUMNS)
+    paired = {r.variant_b: f" (paired Δ {r.metric.split('/')[-1].replace('_', ' ')} {r.mean_difference:+.3g}, p = {r.p_value:.2g})"
+              for r in comp.itertuples(index=False)}
+    base = [f"`{v}` {_value(by[(v, m)])}{paired.get(v, '')}" for v in list(plan["variants"])[1:] for m in metrics if (v, m) in by]
     base += [f"{METRIC_LABELS[m]} {_value(by[(first, m)])}" for m in BASELINE_METRICS if (first, m) in by]
     commands = plan["command"] if isinstance(plan["command"], list) else [plan["command"]]   # a list: steps run one after another
     return [f"`{plan['recipe']}`", result, "; ".join(base) or "—", "; ".join(f"`{c}`" for c in commands).replace("|", "\\|")]
