@@ -21,6 +21,7 @@ COMMANDS = {
     "pose":      ("medclip_nb.pose:pose_main", "extract pose, kinematics, gait phases and clinical priors from videos"),
     "train":     ("medclip_nb.train:train_main", "train a recipe; prints the run folder last"),
     "evaluate":  ("medclip_nb.evaluate:evaluate_main", "evaluate a run and write its analysis bundle"),
+    "sweep":     ("medclip_nb.sweep:sweep_main", "train and evaluate a recipe over seeds or subject folds and variants; summary.csv/md, paired comparisons"),
     "zeroshot":  ("medclip_nb.zeroshot:zeroshot_main", "score a dataset by prompt similarity (open_clip folder or a run's towers), no training"),
     "probe":     ("medclip_nb.probe:probe_main", "linear probe on frozen encoder features (logistic/ridge, C/alpha chosen on validation)"),
     "index":     ("medclip_nb.retrieval:index_main", "embed a reference library with a run, for retrieval voting (predict/evaluate --vote K)"),

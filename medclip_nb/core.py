@@ -219,6 +219,8 @@ class DataConfig:
     num_workers: int = schema_key(0, doc="DataLoader workers: 0 on CPU; >0 forks")
     val_fraction: float = schema_key(0.2, doc="subject-held-out fractions, used when the index has no split")
     test_fraction: float = schema_key(0.2)
+    folds: int | None = schema_key(None, doc="subject-grouped cross-validation: K folds (datasets.fold_split); null: the held-out split")
+    fold: int = schema_key(0, doc="with data.folds: which fold (0..K-1) is the test set; validation is drawn from the other subjects")
     shots_per_bin: int | None = schema_key(0, doc="few-shot: k training clips per bin (model.bins) or class; 0 = all")
     classes: list | None = schema_key(None, doc="class names and their order, for the reader and `medclip validate` (null: the data's own)")
 

@@ -17,7 +17,7 @@ import torch
 from fastcore.basics import patch   # classes grow method by method, one cell each
 from torch.utils.data import Dataset, Sampler, DataLoader
 
-from .core import Sample, collate, DataError, load_config, Config, atomic_write
+from .core import Sample, collate, DataError, ConfigError, load_config, Config, atomic_write
 from .video import (probe_video, read_clip, read_image, sample_indices, plan_resize, to_tensor, warp_map,
                               ClipCache, Affine, hflip, resize as video_resize)
 from .gait import COCO17, SCOLIOSIS_CLASSES, COBB_EDGES, cobb_class
@@ -35,7 +35,8 @@ __all__ = ['VIDEO_EXTS', 'SPLITS', 'MODALITY_COLUMNS', 'RECORD_COLUMNS', 'ALIGNE
            'read_filenames', 'FilenameDataset', 'detect_layout', 'open_dataset', 'region_joints',
            'render_gaussian_maps', 'read_mmaction_keypoints', 'read_region_annotations', 'ClinicianPriors',
            'ValidationReport', 'validate', 'validate_main', 'SubjectBatchSampler', 'make_loader', 'set_epoch',
-           'open_run_reader', 'make_splits', 'split_dataset', 'shots_per_bin', 'few_shot_train', 'write_few_shot_list']
+           'fold_split', 'open_run_reader', 'make_splits', 'split_dataset', 'shots_per_bin', 'few_shot_train',
+           'write_few_shot_list']
 
 # %% ../nbs/05_datasets.ipynb #a35efc89
 VIDEO_EXTS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg")
@@ -1580,6 +1581,20 @@ def set_epoch(loader:DataLoader, epoch:int):
     for obj in (loader.batch_sampler, getattr(loader, "sampler", None), loader.dataset):
         if hasattr(obj, "set_epoch"): obj.set_epoch(epoch)
 
+# %% ../nbs/05_datasets.ipynb #214ee2fe
+def fold_split(records:pd.DataFrame, cfg:Config) -> pd.Series|None:
+    "The `split` per record of fold `data.fold` of `data.folds` (`subject_kfold` by `seed`, stratified where possible, validation by `data.val_fraction`); None when `data.folds` is unset."
+    k = cfg.data.get("folds")
+    if k is None: return None
+    k, i = int(k), int(cfg.data.get("fold", 0) or 0)
+    if k < 2: raise ConfigError(f"data.folds={k}: cross-validation needs at least 2 folds (null: no folds)")
+    if not 0 <= i < k: raise ConfigError(f"data.fold={i} is not a fold of data.folds={k}: expected 0..{k - 1}")
+    kw = dict(val=float(cfg.data.val_fraction), seed=int(cfg.seed))
+    try: return subject_kfold(records, k, **kw)[i]
+    except ValueError as e:   # too few subjects per class to stratify (tiny data): plain group folds, as held_out_splits does
+        if isinstance(e, DataError): raise
+        return subject_kfold(records, k, stratify="none", **kw)[i]
+
 # %% ../nbs/05_datasets.ipynb #46f3c6dc
 SPLIT_NAMES = SPLITS   # the run's three splits: the same names the readers know
 
@@ -1591,10 +1606,12 @@ def open_run_reader(root, layout, cfg:Config, sampling:str="uniform", augment=()
                         sampling=sampling, seed=int(cfg.seed), augment=augment, **kw)
 
 def make_splits(ds, cfg:Config) -> dict:
-    "{split: sorted subject ids}: the index's own train/val/test when it has all three, else `held_out_splits` by the recipe's fractions. Validation and test are checked disjoint."
+    "{split: sorted subject ids}: fold `data.fold` of `data.folds` when set, else the index's own train/val/test when it has all three, else `held_out_splits` by the recipe's fractions. Validation and test are checked disjoint."
     rec = ds.all_records
     given = set(rec["split"].dropna().astype(str)) if "split" in rec else set()
-    if given >= set(SPLIT_NAMES): split = rec["split"]
+    folded = fold_split(rec, cfg)
+    if folded is not None: split = folded      # "fold i of K" wins over the index's own split
+    elif given >= set(SPLIT_NAMES): split = rec["split"]
     else:
         split = held_out_splits(rec, val=float(cfg.data.val_fraction), test=float(cfg.data.test_fraction), seed=int(cfg.seed))
     frame = pd.DataFrame({"subject_id": rec["subject_id"].astype(str), "split": split})
@@ -1602,7 +1619,7 @@ def make_splits(ds, cfg:Config) -> dict:
     out = {s: sorted(frame.loc[frame["split"] == s, "subject_id"].unique().tolist()) for s in SPLIT_NAMES}
     for s in SPLIT_NAMES:
         if not out[s]: raise DataError(f"split '{s}' has no subjects ({len(set(frame['subject_id']))} subjects in all)",
-                                       path=ds.root, expected="more subjects, or other data.val_fraction / data.test_fraction")
+                                       path=ds.root, expected="more subjects, or other data.val_fraction / data.test_fraction / data.folds")
     assert not set(out["val"]) & set(out["test"]) and not set(out["train"]) & (set(out["val"]) | set(out["test"]))
     return out
 

@@ -59,7 +59,8 @@ def test_one_results_row_per_recipe_with_its_command():
     assert head[0] == "recipe" and head[-1] == "command"
     assert sorted(r[0].strip("`") for r in rows) == recipes          # one row each, no history rows
     for r in rows:
-        assert f"medclip train {r[0].strip('`')} " in r[-1], r        # the command that produced the number
+        name = r[0].strip('`')
+        assert f"medclip train {name} " in r[-1] or f"medclip sweep {name} " in r[-1], r   # the command that produced the number
 
 
 def test_same_words():
@@ -73,3 +74,24 @@ def test_python_block_is_the_index_code():
     code = [l for c in nb["cells"] if c["cell_type"] == "code" for l in "".join(c["source"]).splitlines()]
     block = re.search(r"```python\n(.*?)```", readme(), re.S).group(1).splitlines()
     assert block == code
+
+
+def test_results_table_comes_from_results():
+    "The README's results rows are what `sweep.results_table` renders from the committed sweep summaries under results/."
+    from medclip_nb.sweep import results_table
+    want = markdown_tables(results_table(ROOT / "results"))[0]
+    assert table_under(readme(), RESULTS) == want, \
+        "README's results table differs from results/: paste the output of medclip_nb.sweep.results_table(Path('results'))"
+
+
+def test_results_table_follows_the_files(tmp_path):
+    "Change a number in a copy of results/ and the rendered table changes with it (the check above can fail)."
+    import shutil
+    import pandas as pd
+    from medclip_nb.sweep import results_table
+    shutil.copytree(ROOT / "results", tmp_path / "results")
+    f = sorted((tmp_path / "results").glob("*/summary.csv"))[0]
+    s = pd.read_csv(f); s.loc[0, "mean"] = s.loc[0, "mean"] + 0.5; s.to_csv(f, index=False)
+    assert results_table(tmp_path / "results") != results_table(ROOT / "results")
+    for name in sorted(p.name for p in (ROOT / "results").iterdir() if p.is_dir()):   # each with the command that made it
+        assert {"sweep.json", "summary.csv", "summary.md"} <= {p.name for p in (ROOT / "results" / name).iterdir()}, name
