@@ -4,8 +4,9 @@
 
 # %% ../nbs/05_datasets.ipynb #05bd299a
 from __future__ import annotations
-import os, re, json, math, pickle, logging, tempfile, sys
-from dataclasses import dataclass, field
+import os, re, json, math, pickle, logging, tempfile, sys, time, hashlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Sequence, Mapping
 
@@ -17,8 +18,8 @@ import torch
 from fastcore.basics import patch   # classes grow method by method, one cell each
 from torch.utils.data import Dataset, Sampler, DataLoader
 
-from .core import Sample, collate, DataError, load_config, Config, atomic_write
-from .video import (probe_video, read_clip, read_image, sample_indices, plan_resize, to_tensor, warp_map,
+from .core import Sample, collate, DataError, VideoDecodeError, load_config, Config, atomic_write
+from .video import (probe_video, decode_check, default_cache_dir, VideoInfo, read_clip, read_image, sample_indices, plan_resize, to_tensor, warp_map,
                               ClipCache, Affine, hflip, resize as video_resize)
 from .gait import COCO17, SCOLIOSIS_CLASSES, COBB_EDGES, cobb_class
 
@@ -34,8 +35,9 @@ __all__ = ['VIDEO_EXTS', 'SPLITS', 'MODALITY_COLUMNS', 'RECORD_COLUMNS', 'ALIGNE
            'traced_ef', 'read_echonet', 'read_tracings', 'spatial_boxes', 'SpatialCLIPDataset', 'read_spatialclip',
            'read_filenames', 'FilenameDataset', 'detect_layout', 'open_dataset', 'region_joints',
            'render_gaussian_maps', 'read_mmaction_keypoints', 'read_region_annotations', 'ClinicianPriors',
-           'ValidationReport', 'validate', 'validate_main', 'SubjectBatchSampler', 'make_loader', 'set_epoch',
-           'open_run_reader', 'make_splits', 'split_dataset', 'shots_per_bin', 'few_shot_train', 'write_few_shot_list']
+           'ValidationReport', 'validate_index_path', 'VideoCheckIndex', 'validate', 'validate_main',
+           'SubjectBatchSampler', 'make_loader', 'set_epoch', 'open_run_reader', 'require_labels', 'make_splits',
+           'split_dataset', 'shots_per_bin', 'few_shot_train', 'write_few_shot_list']
 
 # %% ../nbs/05_datasets.ipynb #a35efc89
 VIDEO_EXTS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg")
@@ -634,11 +636,12 @@ def skipped(self:MedicalDataset) -> pd.DataFrame:
 def n_skipped(self:MedicalDataset) -> int: return 0 if self.skip_log is None else self.skip_log.count
 
 @patch
-def check_item(self:MedicalDataset, i:int) -> list:
-    "Every file problem of item `i` (decodes its frames, loads its arrays): a list of `DataError`, empty if fine."
+def check_item(self:MedicalDataset, i:int, videos=None) -> list:
+    """Every file problem of item `i` (decodes its frames, loads its arrays): a list of `DataError`, empty if fine.
+    `videos` (a `VideoCheckIndex`): take the video's verdict from it (checked once per file version) instead of decoding the clip."""
     rec, out, plan = self.records.iloc[i], [], None
     if "video_path" in rec:
-        try: plan = self._plan(rec, i, decode=True)
+        try: plan = self._plan(rec, i, decode=True) if videos is None else self._checked_plan(rec, i, videos)
         except DataError as e: out.append(e)
         n = plan[0].frames if plan else self._frame_count(rec)
         for m in ALIGNED:
@@ -650,6 +653,18 @@ def check_item(self:MedicalDataset, i:int) -> list:
             try: self._attention_from_priors(rec, plan)
             except DataError as e: out.append(e)
     return out + self._extra_check(rec, plan)
+
+@patch
+def _checked_plan(self:MedicalDataset, rec, i:int, videos):
+    "`_plan` without decoding: the video's verdict from `videos`, then the item's frame indices and resize."
+    if _missing(rec["video_path"]): return self._plan(rec, i, decode=False)    # raises: no video given
+    path = Path(rec["video_path"])
+    try:
+        info = videos.check(path)
+        idx = sample_indices(info.frames, self.frames, self.sampling, self.stride, video_fps=info.fps,
+                             seed=self._item_seed(i), path=path)[0]
+    except DataError as e: raise self._wrap(e, rec, "video") from None
+    return info, np.asarray(idx), plan_resize(info.size, self.size, self.fit)[1], None
 
 @patch
 def _frame_count(self:MedicalDataset, rec):
@@ -880,9 +895,13 @@ def _with_traced(rec:pd.DataFrame, tracings:Mapping) -> pd.DataFrame:
 
 # %% ../nbs/05_datasets.ipynb #ffeaf4b1
 def read_echonet(root, target:str="EF", tracings:bool=True) -> LayoutIndex:
-    "The index of an EchoNet-Dynamic folder: `FileList.csv` rows as records (+ `VolumeTracings.csv` as `extra['tracings']`)."
+    """The index of an EchoNet-Dynamic folder: `FileList.csv` rows as records (+ `VolumeTracings.csv` as `extra['tracings']`).
+    A FileList whose `target` column is empty on every row (a converted folder without labels) reads as unlabelled:
+    predictions only, with a note in `warnings`; an empty value among labelled rows stays a problem of its row."""
     root = Path(root); path = root / "FileList.csv"
     df = _read_csv(path, ["FileName", target, "Split"])
+    unlabelled = df[target].map(_missing).all()
+    no_splits = df["Split"].map(_missing).all()
     fields = dict(clip_id="FileName", video="FileName", split="Split", target=target)
     problems, recs = [], []
     for i, r in enumerate(df.to_dict("records")):
@@ -898,21 +917,24 @@ def read_echonet(root, target:str="EF", tracings:bool=True) -> LayoutIndex:
             v, ok = _number(r[c]); vals[c] = v
             if not ok: bad(f"'{r[c]}' is not a number", c, "a number")
             elif math.isnan(v):
-                if c == target: bad("missing value (NaN)", c, "a number for every video")
+                if c == target and not unlabelled: bad("missing value (NaN)", c, "a number for every video")
             elif (p := _range_problem(c, v)): bad(p[0], c, p[1])
         if vals.get("ESV", 0) > vals.get("EDV", math.inf):
             bad(f"ESV {vals['ESV']:g} is larger than EDV {vals['EDV']:g}", "ESV", "ESV ≤ EDV")
         split = _norm_split(r["Split"])
-        if split not in SPLITS: bad(f"unknown split '{r['Split']}'", "Split", "TRAIN, VAL or TEST"); split = None
+        if split not in SPLITS and not no_splits: bad(f"unknown split '{r['Split']}'", "Split", "TRAIN, VAL or TEST"); split = None
         video = root / "Videos" / (fn if Path(fn).suffix else fn + ".avi")
         recs.append(dict(clip_id=cid, subject_id=cid, label=-1, label_name=None, target=vals.get(target, np.nan),
                          split=split, source=str(path), row=row, video_path=str(video) if fn else None,
                          EF=vals.get("EF"), ESV=vals.get("ESV"), EDV=vals.get("EDV"),
                          NumberOfFrames=_number(r.get("NumberOfFrames"))[0]))
     rec = pd.DataFrame(recs, columns=RECORD_COLUMNS + ["video_path", "EF", "ESV", "EDV", "NumberOfFrames"])
-    ix = LayoutIndex(rec, problems, "regression", [], "index", fields, extra={"tracings": {}})
+    notes = [DataError(f"no {target} on any of its {len(df)} rows: an unlabelled folder, read for predictions only "
+                       "(predict, evaluate --data); training needs a value on every row", path=path, field=target)] if unlabelled else []
+    ix = LayoutIndex(rec, problems, "regression", [], "index", fields, warnings=notes, extra={"tracings": {}})
     if tracings and (root / "VolumeTracings.csv").exists():
-        ix.extra["tracings"], more, ix.warnings = read_tracings(root / "VolumeTracings.csv", rec)
+        ix.extra["tracings"], more, traced = read_tracings(root / "VolumeTracings.csv", rec)
+        ix.warnings += traced
         ix.problems += more
     ix.records = _with_traced(rec, ix.extra["tracings"])       # beside FileList's EF, EDV, ESV: never a target
     return ix
@@ -921,23 +943,25 @@ def read_echonet(root, target:str="EF", tracings:bool=True) -> LayoutIndex:
 def read_tracings(path:Path, rec:pd.DataFrame) -> tuple:
     "(tracings by clip id: ED/ES frames and LV lines, problems, warnings) of an EchoNet `VolumeTracings.csv` for the records `rec`."
     tracings, warnings = {}, []
-    vt = _read_csv(path, ["FileName", "X1", "Y1", "X2", "Y2", "Frame"])
+    cols = ["X1", "Y1", "X2", "Y2", "Frame"]
+    vt = _read_csv(path, ["FileName"] + cols)
     key_of = {c: k for k, c in zip(rec.index, rec["clip_id"])}
     problems, per = [], {}
-    for i, r in enumerate(vt.to_dict("records")):
-        row = i + 2; fn = str(r["FileName"]).strip(); cid = Path(fn).stem if Path(fn).suffix else fn
-        nums = [_number(r[c]) for c in ("X1", "Y1", "X2", "Y2", "Frame")]
-        badc = [c for c, (v, ok) in zip(("X1", "Y1", "X2", "Y2", "Frame"), nums) if not ok or math.isnan(v)]
-        if cid not in key_of:
-            warnings.append(DataError(f"tracing for '{fn}', which is not in FileList.csv", path=path, row=row, field="FileName"))
-            continue
-        if badc:
-            problems.append((key_of[cid], DataError(f"missing or non-numeric value(s) in {badc}", path=path, row=row,
-                                                    field=badc[0], expected="numbers")))
-            continue
-        f = int(nums[4][0])
-        per.setdefault(cid, {}).setdefault(f, {"rows": [], "lines": []})
-        per[cid][f]["rows"].append(row); per[cid][f]["lines"].append([v for v, _ in nums[:4]])
+    # Column-wise (EchoNet-Dynamic has ~426,000 rows): numbers parsed at once, rows grouped by clip and frame.
+    fn = vt["FileName"].astype(str).str.strip()
+    cid_of = {f: (Path(f).stem if Path(f).suffix else f) for f in fn.unique()}
+    cid = fn.map(cid_of).to_numpy(object)
+    nums = vt[cols].apply(lambda c: pd.to_numeric(c.str.strip(), errors="coerce")).to_numpy(float)
+    known, bad = np.array([c in key_of for c in cid], bool), np.isnan(nums).any(1)
+    for i in np.flatnonzero(~known):
+        warnings.append(DataError(f"tracing for '{fn.iloc[i]}', which is not in FileList.csv", path=path, row=int(i) + 2, field="FileName"))
+    for i in np.flatnonzero(known & bad):
+        badc = [c for c, v in zip(cols, nums[i]) if math.isnan(v)]
+        problems.append((key_of[cid[i]], DataError(f"missing or non-numeric value(s) in {badc}", path=path, row=int(i) + 2,
+                                                   field=badc[0], expected="numbers")))
+    for i in np.flatnonzero(known & ~bad):                      # in file order, as the rows name them
+        d = per.setdefault(cid[i], {}).setdefault(int(nums[i, 4]), {"rows": [], "lines": []})
+        d["rows"].append(int(i) + 2); d["lines"].append(nums[i, :4])
     for cid, frames in per.items():
         k = key_of[cid]; first = min(r for f in frames.values() for r in f["rows"])
         if len(frames) != 2:
@@ -1435,6 +1459,8 @@ class ValidationReport:
     splits: dict = field(default_factory=dict)
     problems: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    n_checked: int = 0       # videos decoded by this run
+    n_cached: int = 0        # videos answered by the cached index (unchanged since they were checked)
 
     @property
     def ok(self) -> bool: return not self.problems
@@ -1469,10 +1495,95 @@ def _recipe_classes(recipe):
     v = load_config(recipe).data.classes
     return list(v) if v else None
 
+# %% ../nbs/05_datasets.ipynb #828dad6c
+_INDEX_VERSION = 1                 # bump when what a verdict means changes: older indexes are then ignored
+_RACY_NS = 2_000_000_000           # a file modified this close to the index write is checked again next time
+
+def validate_index_path(root) -> Path:
+    "Where `validate` keeps the cached index of dataset folder `root`: one JSON file per folder in the user cache."
+    key = hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:16]
+    return default_cache_dir().parent / "validate" / f"{Path(root).name}-{key}.json"
+
+@dataclass
+class VideoCheckIndex:
+    "Each video's verdict (`VideoInfo` or its error) under the dataset folder `root`, reused while the file's size and mtime are unchanged."
+    root: Path
+    path: Path|None = None             # the JSON file; None keeps it in memory only
+    entries: dict = field(default_factory=dict)   # relative path -> {size, mtime_ns, info | error}
+    written_ns: int = 0                # when the loaded index was written (racy entries are not trusted)
+    hits: int = 0
+    misses: int = 0
+    _fresh: dict = field(default_factory=dict, repr=False)   # relative path -> stamp checked in this run
+
+    @classmethod
+    def load(cls, root, path=None) -> "VideoCheckIndex":
+        "The index stored at `path` (an empty one when it is absent, unreadable or of another version)."
+        ix = cls(Path(root), None if path is None else Path(path))
+        try: d = json.loads(ix.path.read_text()) if ix.path is not None and ix.path.exists() else {}
+        except (OSError, ValueError): d = {}
+        if d.get("version") == _INDEX_VERSION and d.get("root") == str(ix.root.resolve()):
+            ix.entries, ix.written_ns = dict(d.get("entries", {})), int(d.get("written_ns", 0))
+        return ix
+
+    def save(self, keep=None) -> Path|None:
+        "Write the index atomically, keeping only the relative paths in `keep` (files no longer listed drop out)."
+        if self.path is None: return None
+        if keep is not None: self.entries = {k: v for k, v in self.entries.items() if k in set(keep)}
+        d = dict(version=_INDEX_VERSION, root=str(self.root.resolve()), written_ns=time.time_ns(), entries=self.entries)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        return atomic_write(self.path, lambda t: Path(t).write_text(json.dumps(d)), suffix=".json")
+
+# %% ../nbs/05_datasets.ipynb #1a5aefd9
+_ERRORS = {"DataError": DataError, "VideoDecodeError": VideoDecodeError}
+
+def _verdict(entry:dict, path:Path) -> VideoInfo:
+    "The stored verdict again: the `VideoInfo`, or the same error raised."
+    if "error" in entry:
+        e = entry["error"]; raise _ERRORS.get(e["type"], DataError)(e["problem"], path=path, expected=e["expected"])
+    return VideoInfo(str(path), **entry["info"])
+
+@patch
+def key(self:VideoCheckIndex, path) -> str:
+    "`path` relative to the dataset folder, by name only (no `resolve`: one `lstat` per path component is too slow at 10,000 videos)."
+    return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(self.root))).as_posix()
+
+@patch
+def check(self:VideoCheckIndex, path) -> VideoInfo:
+    "The `VideoInfo` of `path` (raises its `DataError`): from the index while size and mtime match, else `decode_check` now."
+    path = Path(path); k = self.key(path)
+    try: st = path.stat()
+    except OSError:
+        self.entries.pop(k, None); return probe_video(path)        # raises: not found
+    e, stamp = self.entries.get(k), (st.st_size, st.st_mtime_ns)
+    if e and (e["size"], e["mtime_ns"]) == stamp:
+        if self._fresh.get(k) == stamp: return _verdict(e, path)               # answered earlier in this run
+        if st.st_mtime_ns < self.written_ns - _RACY_NS:
+            self.hits += 1; self._fresh[k] = stamp; return _verdict(e, path)
+    self.misses += 1
+    try:
+        info = decode_check(path); e = {"info": {f: v for f, v in asdict(info).items() if f != "path"}}
+    except DataError as err:
+        e = {"error": dict(type=type(err).__name__, problem=err.problem, expected=err.expected)}
+    self.entries[k] = dict(size=st.st_size, mtime_ns=st.st_mtime_ns, **e); self._fresh[k] = stamp
+    return _verdict(self.entries[k], path)
+
+@patch
+def check_all(self:VideoCheckIndex, paths, jobs:int=1):
+    "Check every path of `paths` not answered by the index, `jobs` at a time; their verdicts are then in `entries`."
+    todo = list(dict.fromkeys(str(p) for p in paths if not _missing(p)))
+    def one(p):
+        try: self.check(p)
+        except DataError: pass                                     # the verdict is stored; check_item reports it
+    if jobs <= 1: [one(p) for p in todo]
+    else:
+        with ThreadPoolExecutor(jobs) as ex: list(ex.map(one, todo))
+
 # %% ../nbs/05_datasets.ipynb #ef286f0f
 def validate(root, layout:str|None=None, frames:int=8, size=112, classes=None, recipe:str|None=None,
-             progress:bool=True, ef_tolerance:float=5.0, **kw) -> ValidationReport:
-    "Read every item of the dataset at `root` once and report every problem with file, row and field (EchoNet: and listed vs traced EF)."
+             progress:bool=True, ef_tolerance:float=5.0, jobs:int=1, index=True, **kw) -> ValidationReport:
+    """Read every item of the dataset at `root` once and report every problem with file, row and field (EchoNet: and listed vs traced EF).
+    Videos are checked once per file version: `index` True keeps the verdicts in `validate_index_path(root)`, a path
+    there, False nowhere (every video checked); `jobs` threads check the videos the index cannot answer."""
     from tqdm.auto import tqdm
     root = Path(root)
     if classes is None and recipe is not None: classes = _recipe_classes(recipe)
@@ -1487,14 +1598,21 @@ def validate(root, layout:str|None=None, frames:int=8, size=112, classes=None, r
     rep.n_items, rep.n_subjects, rep.classes = len(ds), rec["subject_id"].nunique(), list(ds.classes)
     rep.splits = {k: int(v) for k, v in rec["split"].value_counts().items()} if rec["split"].notna().any() else {}
     found = [e for k in rec.index for e in ds.row_problems.get(k, [])]
+    vix = VideoCheckIndex.load(root, None if index is False else validate_index_path(root) if index is True else index)
+    if "video_path" in rec: vix.check_all(rec["video_path"], jobs)
     if ds.priors is not None: found += [e for e in ds.priors.problems if e not in found]
     for i in tqdm(range(len(ds)), desc=f"validate {root.name}", unit="item", disable=not progress, file=sys.stderr):
-        found += ds.check_item(i)
+        found += ds.check_item(i, videos=vix)
+    if "video_path" in rec:
+        vix.save(keep={vix.key(p) for p in rec["video_path"] if not _missing(p)})
+        rep.n_checked, rep.n_cached = vix.misses, vix.hits
     warned = ds.warnings + (ds.ef_disagreements(ef_tolerance) if isinstance(ds, EchoNetDataset) else [])
     order = lambda e: (str(e.path), -1 if e.row is None else e.row)       # by file, then row
     rep.problems, rep.warnings = sorted(_dedupe(found), key=order), sorted(_dedupe(warned), key=order)
     return rep
 
+
+# %% ../nbs/05_datasets.ipynb #0bc63b9a
 def validate_main(argv=None) -> int:
     "`medclip validate DIR [--layout L]`: list every problem (exit 1) or print a one-line summary (exit 0)."
     import argparse
@@ -1509,6 +1627,9 @@ def validate_main(argv=None) -> int:
     p.add_argument("--ef-tolerance", type=float, default=5.0, help="EchoNet: warn when FileList's EF and the EF traced "
                    "in VolumeTracings.csv differ by more EF points (default 5)")
     p.add_argument("--csv", default=None, help="also write every problem to this CSV file")
+    p.add_argument("--jobs", type=int, default=1, help="videos checked side by side (threads; default 1)")
+    p.add_argument("--no-index", action="store_true", help="check every video again instead of reusing the verdicts "
+                   "of an earlier validate for files whose size and modification time are unchanged")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
     frames, size = a.frames, a.size
@@ -1517,7 +1638,9 @@ def validate_main(argv=None) -> int:
         frames = frames or cfg.data.get("frames", None); size = size or cfg.data.get("size", None)
     classes = [c.strip() for c in a.classes.split(",")] if a.classes else None
     rep = validate(a.root, a.layout, frames or 8, size or 112, classes=classes, recipe=a.recipe, progress=not a.quiet,
-                   ef_tolerance=a.ef_tolerance)
+                   ef_tolerance=a.ef_tolerance, jobs=a.jobs, index=not a.no_index)
+    if not a.quiet and (rep.n_checked or rep.n_cached):
+        print(f"{rep.n_checked} video(s) checked, {rep.n_cached} unchanged since the last validate", file=sys.stderr)
     if a.csv:
         atomic_write(a.csv, lambda t: rep.to_frame().to_csv(t, index=False), suffix=".csv")
     if rep.ok:
@@ -1590,8 +1713,22 @@ def open_run_reader(root, layout, cfg:Config, sampling:str="uniform", augment=()
     return open_dataset(root, layout, modalities=list(cfg.data.modalities), frames=cfg.data.frames, size=cfg.data.size,
                         sampling=sampling, seed=int(cfg.seed), augment=augment, **kw)
 
+def require_labels(ds):
+    "Raise a `DataError` naming the rows without a label (classification) or target (regression): training needs them all."
+    rec = ds.all_records
+    if ds.task == "classification": miss = rec["label"].to_numpy() < 0
+    else: miss = ~np.isfinite(pd.to_numeric(rec["target"], errors="coerce").to_numpy(float))
+    if miss.any():
+        rows = [int(r) for r in rec["row"][miss] if r is not None and not _missing(r)]
+        what = ds.fields.get("target", "target") if ds.task == "regression" else ds.fields.get("label", "label")
+        where = f" (rows {', '.join(map(str, rows[:5]))}{', …' if len(rows) > 5 else ''})" if rows else ""
+        raise DataError(f"{int(miss.sum())} of {len(rec)} clips have no {what}{where}: this folder can be scored "
+                        "(predict, evaluate --data) but not trained on", path=ds.index_path, field=what,
+                        expected=f"a {what} for every clip used in training")
+
 def make_splits(ds, cfg:Config) -> dict:
     "{split: sorted subject ids}: the index's own train/val/test when it has all three, else `held_out_splits` by the recipe's fractions. Validation and test are checked disjoint."
+    require_labels(ds)
     rec = ds.all_records
     given = set(rec["split"].dropna().astype(str)) if "split" in rec else set()
     if given >= set(SPLIT_NAMES): split = rec["split"]

@@ -15,9 +15,9 @@ from fastcore.basics import patch
 from .core import DataError, VideoDecodeError, need, atomic_write
 
 # %% auto #0
-__all__ = ['SAMPLINGS', 'FITS', 'NORM_PRESETS', 'write_video', 'VideoInfo', 'probe_video', 'sample_indices', 'Affine',
-           'plan_resize', 'resize_array', 'read_frames', 'read_clip', 'crop', 'center_crop', 'random_crop', 'resize',
-           'letterbox', 'random_resized_crop', 'hflip', 'warp_map', 'norm_stats', 'to_tensor', 'from_tensor',
+__all__ = ['SAMPLINGS', 'FITS', 'NORM_PRESETS', 'write_video', 'VideoInfo', 'probe_video', 'decode_check', 'sample_indices',
+           'Affine', 'plan_resize', 'resize_array', 'read_frames', 'read_clip', 'crop', 'center_crop', 'random_crop',
+           'resize', 'letterbox', 'random_resized_crop', 'hflip', 'warp_map', 'norm_stats', 'to_tensor', 'from_tensor',
            'echo_zoom', 'read_image', 'default_cache_dir', 'content_key', 'ClipCache', 'contact_sheet']
 
 # %% ../nbs/03_video.ipynb #d3af30a0
@@ -181,6 +181,24 @@ def probe_video(path:os.PathLike) -> VideoInfo:
     if n < 1: raise VideoDecodeError("decord finds no frames", path=path, expected="a video with ≥ 1 frame")
     info = VideoInfo(info.path, n, fps, info.width, info.height, info.codec, n / fps)
     with _memo_lock: _probe_memo[stamp] = info
+    return info
+
+# %% ../nbs/03_video.ipynb #d23a7053
+def decode_check(path:os.PathLike, info:VideoInfo|None=None) -> VideoInfo:
+    "Probe `path` and decode every frame once, in order (codec only, no conversion): its `VideoInfo`, or `VideoDecodeError` naming the first frame that fails."
+    path = Path(path); info = info or probe_video(path)
+    av = need("av", feature="Reading video")
+    n = 0
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            st = container.streams.video[0]
+            st.thread_type = "NONE"   # one core per check; validate runs several checks side by side instead
+            for _ in container.decode(st): n += 1
+    except Exception as e:
+        raise VideoDecodeError(f"frame {n} cannot be decoded ({_short_error(e)})", path=path,
+                               expected=f"{info.frames} decodable {info.codec} frames") from None
+    if n < min(info.frames, 1):
+        raise VideoDecodeError("no frame decodes", path=path, expected=f"{info.frames} decodable {info.codec} frames")
     return info
 
 # %% ../nbs/03_video.ipynb #e9d480ce
