@@ -20,7 +20,7 @@ from torch.utils.data import Dataset, Sampler, DataLoader
 
 from .core import Sample, collate, DataError, VideoDecodeError, load_config, Config, atomic_write
 from .video import (probe_video, decode_check, default_cache_dir, VideoInfo, read_clip, read_image, sample_indices, plan_resize, to_tensor, warp_map,
-                              ClipCache, Affine, hflip, resize as video_resize)
+                              ClipCache, Affine, hflip, crop, read_frames, resize as video_resize)
 from .gait import COCO17, SCOLIOSIS_CLASSES, COBB_EDGES, cobb_class
 
 _log = logging.getLogger(__name__)
@@ -28,12 +28,13 @@ _log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['VIDEO_EXTS', 'SPLITS', 'MODALITY_COLUMNS', 'RECORD_COLUMNS', 'ALIGNED', 'SPLIT_FRACTIONS', 'AUGMENTATIONS',
            'TARGET_RANGES', 'COBB_CLASSES', 'TRACED_COLUMNS', 'DEFAULT_ANATOMY_CODES', 'SPATIALCLIP_CLASSES',
-           'DEFAULT_NAME_PATTERN', 'LAYOUTS', 'REGION_JOINTS', 'SPLIT_NAMES', 'read_classes_json', 'SkipLog',
-           'assert_subject_disjoint', 'target_bins', 'subject_splits', 'subject_kfold', 'held_out_splits', 'few_shot',
-           'MedicalDataset', 'first_loadable', 'LayoutIndex', 'read_table_rows', 'read_clinicalclip',
-           'ClinicalCLIPDataset', 'read_scoligait', 'ScoliGaitDataset', 'lv_mask', 'EchoNetDataset', 'disc_volume',
-           'traced_ef', 'read_echonet', 'read_tracings', 'spatial_boxes', 'SpatialCLIPDataset', 'read_spatialclip',
-           'read_filenames', 'FilenameDataset', 'detect_layout', 'open_dataset', 'region_joints',
+           'DEFAULT_NAME_PATTERN', 'GAVD_FRAME_COLUMNS', 'GAVD_CLIP_COLUMNS', 'GAVD_LABEL_COLUMNS', 'LAYOUTS',
+           'REGION_JOINTS', 'SPLIT_NAMES', 'read_classes_json', 'SkipLog', 'assert_subject_disjoint', 'target_bins',
+           'subject_splits', 'subject_kfold', 'held_out_splits', 'few_shot', 'MedicalDataset', 'first_loadable',
+           'LayoutIndex', 'read_table_rows', 'read_clinicalclip', 'ClinicalCLIPDataset', 'read_scoligait',
+           'ScoliGaitDataset', 'lv_mask', 'EchoNetDataset', 'disc_volume', 'traced_ef', 'read_echonet', 'read_tracings',
+           'spatial_boxes', 'SpatialCLIPDataset', 'read_spatialclip', 'read_filenames', 'FilenameDataset', 'parse_box',
+           'square_box', 'find_video', 'read_gavd', 'GAVDDataset', 'detect_layout', 'open_dataset', 'region_joints',
            'render_gaussian_maps', 'read_mmaction_keypoints', 'read_region_annotations', 'ClinicianPriors',
            'ValidationReport', 'validate_index_path', 'VideoCheckIndex', 'validate', 'validate_main',
            'SubjectBatchSampler', 'make_loader', 'set_epoch', 'open_run_reader', 'require_labels', 'make_splits',
@@ -1238,12 +1239,192 @@ class FilenameDataset(MedicalDataset):
 
     def _read(self): return self._adopt(read_filenames(self.root, self.pattern, self.label_map, self.extensions, self._user_classes))
 
-# %% ../nbs/05_datasets.ipynb #aee82e2a
+# %% ../nbs/05_datasets.ipynb #026fbf80
+GAVD_FRAME_COLUMNS = ("seq", "frame_num", "bbox")            # GAVD's own table: one row per annotated frame
+GAVD_CLIP_COLUMNS = ("start_frame", "end_frame", "bbox")      # one row per clip
+GAVD_LABEL_COLUMNS = ("gait_pat", "label")                    # the first one present is the label
+
+def parse_box(v):
+    "(x0, y0, x1, y1) from a bbox cell: GAVD's `{'top', 'left', 'height', 'width'}`, `{'x', 'y', 'w', 'h'}` or `[x, y, w, h]`; None if unreadable or empty."
+    import ast
+    if isinstance(v, str):
+        try: v = ast.literal_eval(v.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError): return None
+    if isinstance(v, dict):
+        k = {str(a).strip().lower(): b for a, b in v.items()}
+        names = next((n for n in (("left", "top", "width", "height"), ("x", "y", "w", "h")) if set(n) <= k.keys()), None)
+        if names is None: return None
+        v = [k[n] for n in names]
+    if not isinstance(v, (list, tuple)) or len(v) != 4: return None
+    try: x, y, w, h = (float(a) for a in v)
+    except (TypeError, ValueError): return None
+    if not all(map(math.isfinite, (x, y, w, h))) or w <= 0 or h <= 0: return None
+    return (x, y, x + w, y + h)
+
+def square_box(box, hw:tuple) -> tuple:
+    "(top, left, side) of the square around `box`'s centre with the side of its longer edge, moved (and shrunk if need be) to lie inside an `hw` frame."
+    H, W = hw; x0, y0, x1, y1 = box
+    side = int(min(max(round(x1 - x0), round(y1 - y0), 1), H, W))
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return int(np.clip(round(cy - side / 2), 0, H - side)), int(np.clip(round(cx - side / 2), 0, W - side)), side
+
+# %% ../nbs/05_datasets.ipynb #35a540b3
 def _csv_header(p:Path) -> list:
     try:
         with open(p, newline="", encoding="utf-8", errors="replace") as f: return [c.strip() for c in f.readline().split(",")]
     except OSError: return []
 
+def _gavd_rows(files:list, label_col:str|None) -> tuple:
+    "Every annotation row as (file, row number, dict), and each file's format ('frames' or 'clips')."
+    rows, kinds = [], {}
+    for f in files:
+        h = set(_csv_header(f))
+        kinds[f] = "frames" if set(GAVD_FRAME_COLUMNS) <= h else "clips"
+        need = GAVD_FRAME_COLUMNS if kinds[f] == "frames" else GAVD_CLIP_COLUMNS
+        df = _read_csv(f, list(need))
+        if not ({"id", "video", "video_id", "file"} & set(df.columns)):
+            raise DataError(f"no column names the video; found {list(df.columns)}", path=f, field="id",
+                            expected="'id' (GAVD's video id, videos/<id>.mp4) or 'video' (a path under the dataset folder)")
+        rows += [(f, i + 2, r) for i, r in enumerate(df.to_dict("records"))]
+    return rows, kinds
+
+def _frame_number(v, base:int):
+    x, ok = _number(v)
+    return int(x) - base if ok and not math.isnan(x) and float(x).is_integer() else None
+
+def _video_ref(r:dict) -> tuple:
+    "(column, value) naming the row's video: a path (`video` / `file`) or an id (`id` / `video_id`)."
+    for c in ("video", "file", "id", "video_id"):
+        if c in r and not _missing(r[c]): return c, str(r[c]).strip()
+    return "id", ""
+
+def find_video(root:Path, ref:tuple) -> Path:
+    "The video a row names: a path under `root`, or `videos/<id>.<ext>` (else `<id>.<ext>`) for an id; the expected path when absent."
+    col, v = ref
+    if col in ("video", "file"): return root / v
+    for base in (root / "videos", root):
+        for ext in VIDEO_EXTS:
+            for e in (ext, ext.upper()):
+                if (base / f"{v}{e}").exists(): return base / f"{v}{e}"
+    return root / "videos" / f"{v}.mp4"
+
+# %% ../nbs/05_datasets.ipynb #1444ec69
+def _gavd_clips(rows:list, kinds:dict, label_col:str|None, base:int) -> tuple:
+    "Group the rows into clips {clip_id: dict(ref, start, end, box, label, rows...)}; (clips, problems as (clip_id, DataError))."
+    clips, problems = {}, []
+    for f, row, r in rows:
+        bad = lambda problem, fld, expected=None, cid=None: problems.append((cid, DataError(problem, path=f, row=row, field=fld, expected=expected)))
+        ref = _video_ref(r)
+        if kinds[f] == "frames":
+            cid = "" if _missing(r.get("seq")) else str(r["seq"]).strip()
+            if not cid: bad("missing sequence id", "seq", "a sequence id"); continue
+            s = e = _frame_number(r.get("frame_num"), base); fs = ("frame_num", "frame_num")
+        else:
+            cid = str(r["clip_id"]).strip() if not _missing(r.get("clip_id")) else f"{Path(ref[1]).stem}_{r.get('start_frame')}_{r.get('end_frame')}"
+            s, e = _frame_number(r.get("start_frame"), base), _frame_number(r.get("end_frame"), base); fs = ("start_frame", "end_frame")
+        c = clips.setdefault(cid, dict(ref=ref, start=None, end=None, box=None, label=None, source=str(f), row=row, end_row=row))
+        if not ref[1]: bad("no video named", ref[0], "a video id or path", cid); continue
+        if ref != c["ref"]: bad(f"'{ref[1]}' but earlier rows of '{cid}' name '{c['ref'][1]}'", ref[0], "one video per sequence", cid); continue
+        for v, fld in ((s, fs[0]), (e, fs[1])):
+            if v is None: bad(f"'{r.get(fld)}' is not a frame number", fld, "an integer frame number", cid)
+            elif v < 0: bad(f"frame {v + base} is before the first frame ({base})", fld, f"a frame number ≥ {base}", cid)
+        if s is not None and e is not None and s > e: bad(f"start frame {s + base} is after end frame {e + base}", fs[0], "start ≤ end", cid)
+        box = parse_box(r.get("bbox"))
+        if box is None: bad(f"cannot read the box {str(r.get('bbox'))[:60]!r}", "bbox", "{'top', 'left', 'height', 'width'} with a positive size", cid)
+        else: c["box"] = box if c["box"] is None else (min(c["box"][0], box[0]), min(c["box"][1], box[1]), max(c["box"][2], box[2]), max(c["box"][3], box[3]))
+        if None not in (s, e) and s >= 0 and s <= e:
+            c["start"] = s if c["start"] is None else min(c["start"], s)
+            if c["end"] is None or e > c["end"]: c["end"], c["end_row"] = e, row
+        lab = None if label_col is None or _missing(r.get(label_col)) else str(r[label_col]).strip()
+        if label_col is not None and lab is None: bad("missing label", label_col, "a gait label", cid)
+        elif lab is not None and c["label"] not in (None, lab): bad(f"label '{lab}' but earlier rows of '{cid}' say '{c['label']}'", label_col, "one label per sequence", cid)
+        elif lab is not None: c["label"] = lab
+    return clips, problems
+
+# %% ../nbs/05_datasets.ipynb #d7cceb25
+def read_gavd(root, annotations=None, classes=None, frame_base:int=0) -> LayoutIndex:
+    "The index of GAVD-style annotations (`annotations`: CSV file(s) under `root`, default every CSV with GAVD's or the clip columns) over the videos under `root`."
+    root = Path(root)
+    files = [root / a for a in ([annotations] if isinstance(annotations, (str, os.PathLike)) else annotations)] if annotations else \
+        [p for p in sorted(root.glob("*.csv")) if set(GAVD_FRAME_COLUMNS) <= set(_csv_header(p)) or set(GAVD_CLIP_COLUMNS) <= set(_csv_header(p))]
+    if not files: raise DataError("no annotation CSV", path=root, expected=f"a CSV with columns {list(GAVD_FRAME_COLUMNS)} (GAVD) or {list(GAVD_CLIP_COLUMNS)}")
+    heads = set().union(*(set(_csv_header(f)) for f in files if f.exists()))
+    label_col = next((c for c in GAVD_LABEL_COLUMNS if c in heads), None)
+    clips, found = _gavd_clips(*_gavd_rows(files, label_col), label_col, frame_base)
+    names = [str(c) for c in classes] if classes else sorted({c["label"] for c in clips.values() if c["label"]})
+    cls_index, recs, problems = {c: k for k, c in enumerate(names)}, [], []
+    for cid, c in clips.items():
+        video = find_video(root, c["ref"])
+        if c["label"] is not None and c["label"] not in cls_index:
+            found.append((cid, DataError(f"unknown label '{c['label']}'", path=c["source"], row=c["row"], field=label_col, expected=f"one of {names}")))
+        recs.append(dict(clip_id=cid, subject_id=Path(c["ref"][1]).stem, label=cls_index.get(c["label"], -1), label_name=c["label"],
+                         target=float("nan"), split=None, source=c["source"], row=c["row"], video_path=str(video),
+                         start_frame=c["start"], end_frame=c["end"], end_row=c["end_row"], box=c["box"], video_ref=c["ref"][1]))
+    rec = pd.DataFrame(recs, columns=RECORD_COLUMNS + ["video_path", "start_frame", "end_frame", "end_row", "box", "video_ref"])
+    key_of = {c: k for k, c in zip(rec.index, rec["clip_id"])}
+    problems = [(key_of[cid], e) for cid, e in found if cid in key_of]
+    orphans = [e for cid, e in found if cid not in key_of]          # a row with no sequence id: no record to attach it to
+    fields = dict(clip_id="seq", video="id", label=label_col or "label", start="frame_num", end="frame_num", box="bbox")
+    return LayoutIndex(rec, problems, "classification", names, "classes=" if classes else "index", fields,
+                       warnings=orphans, extra={"annotation_files": files})
+
+# %% ../nbs/05_datasets.ipynb #d3500a63
+class GAVDDataset(MedicalDataset):
+    "GAVD-style annotations over downloaded videos: each clip is a sequence's frame range, cropped to the person's box (see `read_gavd`)."
+    layout = "gavd"
+    def __init__(self, root, modalities=None, frames:int=8, size=112, split=None, *, annotations=None, frame_base:int=0, **kw):
+        self._annotations, self.frame_base = annotations, int(frame_base)
+        self.index_path = Path(root) / annotations if isinstance(annotations, (str, os.PathLike)) else Path(root)
+        super().__init__(root, modalities, frames, size, split, **kw)
+
+    def _read(self): return self._adopt(read_gavd(self.root, self._annotations, self._user_classes, self.frame_base))
+
+@patch
+def _window(self:GAVDDataset, rec, i:int, info, decode:bool):
+    "(info, frame indices, Affine, clip or None) of a clip's frame range and box in its probed video; a `DataError` by row when they do not fit it."
+    path, base, cid = Path(rec["video_path"]), self.frame_base, rec["clip_id"]
+    s, e = int(rec["start_frame"]), int(rec["end_frame"])
+    if e >= info.frames:
+        raise DataError(f"frame {e + base} of '{cid}' is past the end of {_rel(path, self.root)} ({info.frames} frames)",
+                        path=rec["source"], row=rec["end_row"], field=self.fields["end"],
+                        expected=f"frame numbers {base}..{info.frames - 1 + base}")
+    x0, y0, x1, y1 = rec["box"]
+    if x0 < -1 or y0 < -1 or x1 > info.width + 1 or y1 > info.height + 1 or x1 - x0 < 2 or y1 - y0 < 2:
+        raise DataError(f"box of '{cid}' (x {x0:g}..{x1:g}, y {y0:g}..{y1:g}) is not inside the {info.width}×{info.height} video",
+                        path=rec["source"], row=rec["row"], field=self.fields["box"], expected="a box of ≥ 2 px inside the frame")
+    try: idx = s + sample_indices(e - s + 1, self.frames, self.sampling, self.stride, video_fps=info.fps, seed=self._item_seed(i))[0]
+    except DataError as err:
+        raise DataError(f"'{cid}' spans frames {s + base}..{e + base}: {err.problem}", path=rec["source"], row=rec["row"],
+                        field=self.fields["start"], expected=err.expected) from None
+    top, left, side = square_box(rec["box"], info.size)
+    aff = Affine(1, 1, -left, -top, (side, side)).then(plan_resize((side, side), self.size, self.fit)[1])
+    clip = None
+    if decode:
+        try: full, _ = read_frames(path, idx, None, info=info)
+        except DataError as err: raise self._wrap(err, rec, "video") from None
+        clip, _ = video_resize(crop(full, top, left, side, side)[0], self.size, self.fit)
+    return info, np.asarray(idx), aff, clip
+
+# %% ../nbs/05_datasets.ipynb #11fd32f0
+@patch
+def _plan(self:GAVDDataset, rec, i:int, decode:bool):
+    path = Path(rec["video_path"])
+    try: info = self.cache.info(path) if self.cache is not None else probe_video(path)
+    except DataError as e: raise self._wrap(e, rec, "video") from None
+    return self._window(rec, i, info, decode)
+
+@patch
+def _checked_plan(self:GAVDDataset, rec, i:int, videos):
+    try: info = videos.check(Path(rec["video_path"]))
+    except DataError as e: raise self._wrap(e, rec, "video") from None
+    return self._window(rec, i, info, False)
+
+@patch
+def _extra(self:GAVDDataset, rec, inputs, meta, plan):
+    meta.update(start_frame=int(rec["start_frame"]) + self.frame_base, end_frame=int(rec["end_frame"]) + self.frame_base,
+                box=list(rec["box"]), video_ref=rec["video_ref"])
+
+# %% ../nbs/05_datasets.ipynb #aee82e2a
 def detect_layout(root) -> str:
     "Guess a folder's layout from the files it holds: clinicalclip, echonet, spatialclip, scoligait or filenames."
     root = Path(root)
@@ -1252,16 +1433,18 @@ def detect_layout(root) -> str:
     if (root / "FileList.csv").exists(): return "echonet"
     if any((root / f"{s}.json").exists() for s in SPLITS): return "spatialclip"
     if (root / "scoligait.csv").exists(): return "scoligait"
+    heads = [set(_csv_header(p)) for p in sorted(root.glob("*.csv"))]
+    if any(set(GAVD_FRAME_COLUMNS) <= h or set(GAVD_CLIP_COLUMNS) <= h for h in heads): return "gavd"
     for p in sorted(root.glob("*.csv")):
         h = _csv_header(p)
         if {"video", "cobb_angle"} <= set(h): return "scoligait"
     if any(p.suffix.lower() in VIDEO_EXTS for p in root.rglob("*") if p.is_file()): return "filenames"
     raise DataError("cannot tell the dataset layout", path=root,
                     expected="labels.csv (clinicalclip), FileList.csv (echonet), train/val/test.json (spatialclip), "
-                             "scoligait.csv (scoligait) or a folder of videos (filenames)")
+                             "scoligait.csv (scoligait), a CSV with seq, frame_num, bbox or start_frame, end_frame, bbox (gavd) or a folder of videos (filenames)")
 
 LAYOUTS = {"clinicalclip": ClinicalCLIPDataset, "echonet": EchoNetDataset, "spatialclip": SpatialCLIPDataset,
-           "scoligait": ScoliGaitDataset, "filenames": FilenameDataset}
+           "scoligait": ScoliGaitDataset, "gavd": GAVDDataset, "filenames": FilenameDataset}
 
 def open_dataset(root, layout:str|None=None, modalities=None, frames:int=8, size=112, split=None, **kw) -> MedicalDataset:
     "Open a dataset folder with the reader of its `layout` (detected when None); `kw` go to the reader."
