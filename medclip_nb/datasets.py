@@ -1350,7 +1350,8 @@ def read_gavd(root, annotations=None, classes=None, frame_base:int=0) -> LayoutI
     if not files: raise DataError("no annotation CSV", path=root, expected=f"a CSV with columns {list(GAVD_FRAME_COLUMNS)} (GAVD) or {list(GAVD_CLIP_COLUMNS)}")
     heads = set().union(*(set(_csv_header(f)) for f in files if f.exists()))
     label_col = next((c for c in GAVD_LABEL_COLUMNS if c in heads), None)
-    clips, found = _gavd_clips(*_gavd_rows(files, label_col), label_col, frame_base)
+    rows, kinds = _gavd_rows(files, label_col)
+    clips, found = _gavd_clips(rows, kinds, label_col, frame_base)
     names = [str(c) for c in classes] if classes else sorted({c["label"] for c in clips.values() if c["label"]})
     cls_index, recs, problems = {c: k for k, c in enumerate(names)}, [], []
     for cid, c in clips.items():
@@ -1364,7 +1365,9 @@ def read_gavd(root, annotations=None, classes=None, frame_base:int=0) -> LayoutI
     key_of = {c: k for k, c in zip(rec.index, rec["clip_id"])}
     problems = [(key_of[cid], e) for cid, e in found if cid in key_of]
     orphans = [e for cid, e in found if cid not in key_of]          # a row with no sequence id: no record to attach it to
-    fields = dict(clip_id="seq", video="id", label=label_col or "label", start="frame_num", end="frame_num", box="bbox")
+    per_frame = "frames" in kinds.values()
+    fields = dict(clip_id="seq" if per_frame else "clip_id", video="id" if per_frame else "video", label=label_col or "label",
+                  start="frame_num" if per_frame else "start_frame", end="frame_num" if per_frame else "end_frame", box="bbox")
     return LayoutIndex(rec, problems, "classification", names, "classes=" if classes else "index", fields,
                        warnings=orphans, extra={"annotation_files": files})
 
