@@ -1716,8 +1716,12 @@ class VideoCheckIndex:
         if self.path is None: return None
         if keep is not None: self.entries = {k: v for k, v in self.entries.items() if k in set(keep)}
         d = dict(version=_INDEX_VERSION, root=str(self.root.resolve()), written_ns=time.time_ns(), entries=self.entries)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        return atomic_write(self.path, lambda t: Path(t).write_text(json.dumps(d)), suffix=".json")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return atomic_write(self.path, lambda t: Path(t).write_text(json.dumps(d)), suffix=".json")
+        except OSError as e:                       # a read-only cache costs the next run its speed, not this run its report
+            _log.warning("cannot write the validate index %s (%s): the next validate checks every video again", self.path, e)
+            return None
 
 # %% ../nbs/05_datasets.ipynb #1a5aefd9
 _ERRORS = {"DataError": DataError, "VideoDecodeError": VideoDecodeError}
@@ -1754,15 +1758,17 @@ def check(self:VideoCheckIndex, path) -> VideoInfo:
     return _verdict(self.entries[k], path)
 
 @patch
-def check_all(self:VideoCheckIndex, paths, jobs:int=1):
-    "Check every path of `paths` not answered by the index, `jobs` at a time; their verdicts are then in `entries`."
+def check_all(self:VideoCheckIndex, paths, jobs:int=1, progress:bool=False):
+    "Check every path of `paths` not answered by the index, `jobs` at a time (a progress bar if asked); their verdicts are then in `entries`."
+    from tqdm.auto import tqdm
     todo = list(dict.fromkeys(str(p) for p in paths if not _missing(p)))
     def one(p):
         try: self.check(p)
         except DataError: pass                                     # the verdict is stored; check_item reports it
-    if jobs <= 1: [one(p) for p in todo]
+    bar = dict(total=len(todo), desc=f"check videos {self.root.name}", unit="video", disable=not progress, file=sys.stderr)
+    if jobs <= 1: [one(p) for p in tqdm(todo, **bar)]
     else:
-        with ThreadPoolExecutor(jobs) as ex: list(ex.map(one, todo))
+        with ThreadPoolExecutor(jobs) as ex: list(tqdm(ex.map(one, todo), **bar))
 
 # %% ../nbs/05_datasets.ipynb #ef286f0f
 def validate(root, layout:str|None=None, frames:int=8, size=112, classes=None, recipe:str|None=None,
@@ -1785,7 +1791,7 @@ def validate(root, layout:str|None=None, frames:int=8, size=112, classes=None, r
     rep.splits = {k: int(v) for k, v in rec["split"].value_counts().items()} if rec["split"].notna().any() else {}
     found = [e for k in rec.index for e in ds.row_problems.get(k, [])]
     vix = VideoCheckIndex.load(root, None if index is False else validate_index_path(root) if index is True else index)
-    if "video_path" in rec: vix.check_all(rec["video_path"], jobs)
+    if "video_path" in rec: vix.check_all(rec["video_path"], jobs, progress)
     if ds.priors is not None: found += [e for e in ds.priors.problems if e not in found]
     for i in tqdm(range(len(ds)), desc=f"validate {root.name}", unit="item", disable=not progress, file=sys.stderr):
         found += ds.check_item(i, videos=vix)

@@ -125,3 +125,10 @@ def test_one_missing_ef_among_labelled_rows_is_still_a_problem(tmp_path):
     assert [str(e) for e in rep.problems if "EF" in str(e)] and "row 3, field 'EF': missing value (NaN)" in str(rep.problems[0])
     fl.loc[1, "Split"] = ""; fl.loc[1, "EF"] = 51.0; fl.to_csv(d / "FileList.csv", index=False)
     assert "row 3, field 'Split': unknown split" in str(run(d).problems[0])    # one empty split among given ones
+
+def test_an_unwritable_index_costs_speed_not_the_report(tmp_path, monkeypatch):
+    d = write_echo(tmp_path / "e")
+    blocker = tmp_path / "not_a_dir"; blocker.write_text("a file where the cache folder would be")
+    monkeypatch.setenv("MEDCLIP_CACHE", str(blocker))
+    first, second = run(d), run(d)
+    assert first.ok and second.ok and counts(second) == (4, 0)
