@@ -232,7 +232,11 @@ class _EncoderKeys:
     embed_dim: int = schema_key(128, doc="width of the shared (CLIP) space")
     video_encoder: str = schema_key("tiny3d", doc="encoders.VIDEO_ENCODERS (or frames:<image encoder>)")
     video_pretrained: str | None = schema_key(None, doc="local weights file / folder for the video encoder")
-    multiscale: list = schema_key([1], doc="EchoZoom / S² scales for the video encoder ([1] = off)")
+    multiscale: list = schema_key([1], doc="S² scales for the video encoder: an upsampled copy in tiles ([1] = off)")
+    zoom: list = schema_key([1.0], doc="EchoZoom: the video encoder also sees square crops covering these fractions of "
+                            "the frame around model.zoom_center, resized to the input size ([1.0] = off; e.g. [1.0, 0.6])")
+    zoom_center: list = schema_key([0.4, 0.53], doc="EchoZoom's centre (y, x) as fractions of the frame: the left "
+                                   "ventricle of an apical four-chamber view (the mean of the synthetic echo's tracings)")
     frame_pooling: str = schema_key("mean", ("mean", "mil", "concept"), "how frame tokens become one clip vector")
     concepts: list = schema_key(["head_neck", "trunk", "arms", "hips_pelvis", "knees", "ankles_feet"],
                                 doc="concept queries (body regions) of frame_pooling=concept")

@@ -4,8 +4,9 @@
 
 # %% ../nbs/05_datasets.ipynb #05bd299a
 from __future__ import annotations
-import os, re, json, math, pickle, logging, tempfile, sys
-from dataclasses import dataclass, field
+import os, re, json, math, pickle, logging, tempfile, sys, time, hashlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, asdict
 from pathlib import Path
 from typing import Sequence, Mapping
 
@@ -17,9 +18,9 @@ import torch
 from fastcore.basics import patch   # classes grow method by method, one cell each
 from torch.utils.data import Dataset, Sampler, DataLoader
 
-from .core import Sample, collate, DataError, ConfigError, load_config, Config, atomic_write
-from .video import (probe_video, read_clip, read_image, sample_indices, plan_resize, to_tensor, warp_map,
-                              ClipCache, Affine, hflip, resize as video_resize)
+from .core import Sample, collate, DataError, ConfigError, VideoDecodeError, load_config, Config, atomic_write
+from .video import (probe_video, decode_check, default_cache_dir, VideoInfo, read_clip, read_image, sample_indices, plan_resize, to_tensor, warp_map,
+                              ClipCache, Affine, hflip, crop, read_frames, resize as video_resize)
 from .gait import COCO17, SCOLIOSIS_CLASSES, COBB_EDGES, cobb_class
 
 _log = logging.getLogger(__name__)
@@ -27,16 +28,17 @@ _log = logging.getLogger(__name__)
 # %% auto #0
 __all__ = ['VIDEO_EXTS', 'SPLITS', 'MODALITY_COLUMNS', 'RECORD_COLUMNS', 'ALIGNED', 'SPLIT_FRACTIONS', 'AUGMENTATIONS',
            'TARGET_RANGES', 'COBB_CLASSES', 'TRACED_COLUMNS', 'DEFAULT_ANATOMY_CODES', 'SPATIALCLIP_CLASSES',
-           'DEFAULT_NAME_PATTERN', 'LAYOUTS', 'REGION_JOINTS', 'SPLIT_NAMES', 'read_classes_json', 'SkipLog',
-           'assert_subject_disjoint', 'target_bins', 'subject_splits', 'subject_kfold', 'held_out_splits', 'few_shot',
-           'MedicalDataset', 'first_loadable', 'LayoutIndex', 'read_table_rows', 'read_clinicalclip',
-           'ClinicalCLIPDataset', 'read_scoligait', 'ScoliGaitDataset', 'lv_mask', 'EchoNetDataset', 'disc_volume',
-           'traced_ef', 'read_echonet', 'read_tracings', 'spatial_boxes', 'SpatialCLIPDataset', 'read_spatialclip',
-           'read_filenames', 'FilenameDataset', 'detect_layout', 'open_dataset', 'region_joints',
+           'DEFAULT_NAME_PATTERN', 'GAVD_FRAME_COLUMNS', 'GAVD_CLIP_COLUMNS', 'GAVD_LABEL_COLUMNS', 'LAYOUTS',
+           'REGION_JOINTS', 'SPLIT_NAMES', 'read_classes_json', 'SkipLog', 'assert_subject_disjoint', 'target_bins',
+           'subject_splits', 'subject_kfold', 'held_out_splits', 'few_shot', 'MedicalDataset', 'first_loadable',
+           'LayoutIndex', 'read_table_rows', 'read_clinicalclip', 'ClinicalCLIPDataset', 'read_scoligait',
+           'ScoliGaitDataset', 'lv_mask', 'EchoNetDataset', 'disc_volume', 'traced_ef', 'read_echonet', 'read_tracings',
+           'spatial_boxes', 'SpatialCLIPDataset', 'read_spatialclip', 'read_filenames', 'FilenameDataset', 'parse_box',
+           'square_box', 'find_video', 'read_gavd', 'GAVDDataset', 'detect_layout', 'open_dataset', 'region_joints',
            'render_gaussian_maps', 'read_mmaction_keypoints', 'read_region_annotations', 'ClinicianPriors',
-           'ValidationReport', 'validate', 'validate_main', 'SubjectBatchSampler', 'make_loader', 'set_epoch',
-           'fold_split', 'open_run_reader', 'make_splits', 'split_dataset', 'shots_per_bin', 'few_shot_train',
-           'write_few_shot_list']
+           'ValidationReport', 'validate_index_path', 'VideoCheckIndex', 'validate', 'validate_main',
+           'SubjectBatchSampler', 'make_loader', 'set_epoch', 'fold_split', 'require_labels', 'open_run_reader',
+           'make_splits', 'split_dataset', 'shots_per_bin', 'few_shot_train', 'write_few_shot_list']
 
 # %% ../nbs/05_datasets.ipynb #a35efc89
 VIDEO_EXTS = (".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg")
@@ -635,11 +637,12 @@ def skipped(self:MedicalDataset) -> pd.DataFrame:
 def n_skipped(self:MedicalDataset) -> int: return 0 if self.skip_log is None else self.skip_log.count
 
 @patch
-def check_item(self:MedicalDataset, i:int) -> list:
-    "Every file problem of item `i` (decodes its frames, loads its arrays): a list of `DataError`, empty if fine."
+def check_item(self:MedicalDataset, i:int, videos=None) -> list:
+    """Every file problem of item `i` (decodes its frames, loads its arrays): a list of `DataError`, empty if fine.
+    `videos` (a `VideoCheckIndex`): take the video's verdict from it (checked once per file version) instead of decoding the clip."""
     rec, out, plan = self.records.iloc[i], [], None
     if "video_path" in rec:
-        try: plan = self._plan(rec, i, decode=True)
+        try: plan = self._plan(rec, i, decode=True) if videos is None else self._checked_plan(rec, i, videos)
         except DataError as e: out.append(e)
         n = plan[0].frames if plan else self._frame_count(rec)
         for m in ALIGNED:
@@ -651,6 +654,18 @@ def check_item(self:MedicalDataset, i:int) -> list:
             try: self._attention_from_priors(rec, plan)
             except DataError as e: out.append(e)
     return out + self._extra_check(rec, plan)
+
+@patch
+def _checked_plan(self:MedicalDataset, rec, i:int, videos):
+    "`_plan` without decoding: the video's verdict from `videos`, then the item's frame indices and resize."
+    if _missing(rec["video_path"]): return self._plan(rec, i, decode=False)    # raises: no video given
+    path = Path(rec["video_path"])
+    try:
+        info = videos.check(path)
+        idx = sample_indices(info.frames, self.frames, self.sampling, self.stride, video_fps=info.fps,
+                             seed=self._item_seed(i), path=path)[0]
+    except DataError as e: raise self._wrap(e, rec, "video") from None
+    return info, np.asarray(idx), plan_resize(info.size, self.size, self.fit)[1], None
 
 @patch
 def _frame_count(self:MedicalDataset, rec):
@@ -881,9 +896,13 @@ def _with_traced(rec:pd.DataFrame, tracings:Mapping) -> pd.DataFrame:
 
 # %% ../nbs/05_datasets.ipynb #ffeaf4b1
 def read_echonet(root, target:str="EF", tracings:bool=True) -> LayoutIndex:
-    "The index of an EchoNet-Dynamic folder: `FileList.csv` rows as records (+ `VolumeTracings.csv` as `extra['tracings']`)."
+    """The index of an EchoNet-Dynamic folder: `FileList.csv` rows as records (+ `VolumeTracings.csv` as `extra['tracings']`).
+    A FileList whose `target` column is empty on every row (a converted folder without labels) reads as unlabelled:
+    predictions only, with a note in `warnings`; an empty value among labelled rows stays a problem of its row."""
     root = Path(root); path = root / "FileList.csv"
     df = _read_csv(path, ["FileName", target, "Split"])
+    unlabelled = df[target].map(_missing).all()
+    no_splits = df["Split"].map(_missing).all()
     fields = dict(clip_id="FileName", video="FileName", split="Split", target=target)
     problems, recs = [], []
     for i, r in enumerate(df.to_dict("records")):
@@ -899,21 +918,24 @@ def read_echonet(root, target:str="EF", tracings:bool=True) -> LayoutIndex:
             v, ok = _number(r[c]); vals[c] = v
             if not ok: bad(f"'{r[c]}' is not a number", c, "a number")
             elif math.isnan(v):
-                if c == target: bad("missing value (NaN)", c, "a number for every video")
+                if c == target and not unlabelled: bad("missing value (NaN)", c, "a number for every video")
             elif (p := _range_problem(c, v)): bad(p[0], c, p[1])
         if vals.get("ESV", 0) > vals.get("EDV", math.inf):
             bad(f"ESV {vals['ESV']:g} is larger than EDV {vals['EDV']:g}", "ESV", "ESV ≤ EDV")
         split = _norm_split(r["Split"])
-        if split not in SPLITS: bad(f"unknown split '{r['Split']}'", "Split", "TRAIN, VAL or TEST"); split = None
+        if split not in SPLITS and not no_splits: bad(f"unknown split '{r['Split']}'", "Split", "TRAIN, VAL or TEST"); split = None
         video = root / "Videos" / (fn if Path(fn).suffix else fn + ".avi")
         recs.append(dict(clip_id=cid, subject_id=cid, label=-1, label_name=None, target=vals.get(target, np.nan),
                          split=split, source=str(path), row=row, video_path=str(video) if fn else None,
                          EF=vals.get("EF"), ESV=vals.get("ESV"), EDV=vals.get("EDV"),
                          NumberOfFrames=_number(r.get("NumberOfFrames"))[0]))
     rec = pd.DataFrame(recs, columns=RECORD_COLUMNS + ["video_path", "EF", "ESV", "EDV", "NumberOfFrames"])
-    ix = LayoutIndex(rec, problems, "regression", [], "index", fields, extra={"tracings": {}})
+    notes = [DataError(f"no {target} on any of its {len(df)} rows: an unlabelled folder, read for predictions only "
+                       "(predict, evaluate --data); training needs a value on every row", path=path, field=target)] if unlabelled else []
+    ix = LayoutIndex(rec, problems, "regression", [], "index", fields, warnings=notes, extra={"tracings": {}})
     if tracings and (root / "VolumeTracings.csv").exists():
-        ix.extra["tracings"], more, ix.warnings = read_tracings(root / "VolumeTracings.csv", rec)
+        ix.extra["tracings"], more, traced = read_tracings(root / "VolumeTracings.csv", rec)
+        ix.warnings += traced
         ix.problems += more
     ix.records = _with_traced(rec, ix.extra["tracings"])       # beside FileList's EF, EDV, ESV: never a target
     return ix
@@ -922,23 +944,25 @@ def read_echonet(root, target:str="EF", tracings:bool=True) -> LayoutIndex:
 def read_tracings(path:Path, rec:pd.DataFrame) -> tuple:
     "(tracings by clip id: ED/ES frames and LV lines, problems, warnings) of an EchoNet `VolumeTracings.csv` for the records `rec`."
     tracings, warnings = {}, []
-    vt = _read_csv(path, ["FileName", "X1", "Y1", "X2", "Y2", "Frame"])
+    cols = ["X1", "Y1", "X2", "Y2", "Frame"]
+    vt = _read_csv(path, ["FileName"] + cols)
     key_of = {c: k for k, c in zip(rec.index, rec["clip_id"])}
     problems, per = [], {}
-    for i, r in enumerate(vt.to_dict("records")):
-        row = i + 2; fn = str(r["FileName"]).strip(); cid = Path(fn).stem if Path(fn).suffix else fn
-        nums = [_number(r[c]) for c in ("X1", "Y1", "X2", "Y2", "Frame")]
-        badc = [c for c, (v, ok) in zip(("X1", "Y1", "X2", "Y2", "Frame"), nums) if not ok or math.isnan(v)]
-        if cid not in key_of:
-            warnings.append(DataError(f"tracing for '{fn}', which is not in FileList.csv", path=path, row=row, field="FileName"))
-            continue
-        if badc:
-            problems.append((key_of[cid], DataError(f"missing or non-numeric value(s) in {badc}", path=path, row=row,
-                                                    field=badc[0], expected="numbers")))
-            continue
-        f = int(nums[4][0])
-        per.setdefault(cid, {}).setdefault(f, {"rows": [], "lines": []})
-        per[cid][f]["rows"].append(row); per[cid][f]["lines"].append([v for v, _ in nums[:4]])
+    # Column-wise (EchoNet-Dynamic has ~426,000 rows): numbers parsed at once, rows grouped by clip and frame.
+    fn = vt["FileName"].astype(str).str.strip()
+    cid_of = {f: (Path(f).stem if Path(f).suffix else f) for f in fn.unique()}
+    cid = fn.map(cid_of).to_numpy(object)
+    nums = vt[cols].apply(lambda c: pd.to_numeric(c.str.strip(), errors="coerce")).to_numpy(float)
+    known, bad = np.array([c in key_of for c in cid], bool), np.isnan(nums).any(1)
+    for i in np.flatnonzero(~known):
+        warnings.append(DataError(f"tracing for '{fn.iloc[i]}', which is not in FileList.csv", path=path, row=int(i) + 2, field="FileName"))
+    for i in np.flatnonzero(known & bad):
+        badc = [c for c, v in zip(cols, nums[i]) if math.isnan(v)]
+        problems.append((key_of[cid[i]], DataError(f"missing or non-numeric value(s) in {badc}", path=path, row=int(i) + 2,
+                                                   field=badc[0], expected="numbers")))
+    for i in np.flatnonzero(known & ~bad):                      # in file order, as the rows name them
+        d = per.setdefault(cid[i], {}).setdefault(int(nums[i, 4]), {"rows": [], "lines": []})
+        d["rows"].append(int(i) + 2); d["lines"].append(nums[i, :4])
     for cid, frames in per.items():
         k = key_of[cid]; first = min(r for f in frames.values() for r in f["rows"])
         if len(frames) != 2:
@@ -1215,12 +1239,195 @@ class FilenameDataset(MedicalDataset):
 
     def _read(self): return self._adopt(read_filenames(self.root, self.pattern, self.label_map, self.extensions, self._user_classes))
 
-# %% ../nbs/05_datasets.ipynb #aee82e2a
+# %% ../nbs/05_datasets.ipynb #026fbf80
+GAVD_FRAME_COLUMNS = ("seq", "frame_num", "bbox")            # GAVD's own table: one row per annotated frame
+GAVD_CLIP_COLUMNS = ("start_frame", "end_frame", "bbox")      # one row per clip
+GAVD_LABEL_COLUMNS = ("gait_pat", "label")                    # the first one present is the label
+
+def parse_box(v):
+    "(x0, y0, x1, y1) from a bbox cell: GAVD's `{'top', 'left', 'height', 'width'}`, `{'x', 'y', 'w', 'h'}` or `[x, y, w, h]`; None if unreadable or empty."
+    import ast
+    if isinstance(v, str):
+        try: v = ast.literal_eval(v.strip())
+        except (ValueError, SyntaxError, MemoryError, RecursionError): return None
+    if isinstance(v, dict):
+        k = {str(a).strip().lower(): b for a, b in v.items()}
+        names = next((n for n in (("left", "top", "width", "height"), ("x", "y", "w", "h")) if set(n) <= k.keys()), None)
+        if names is None: return None
+        v = [k[n] for n in names]
+    if not isinstance(v, (list, tuple)) or len(v) != 4: return None
+    try: x, y, w, h = (float(a) for a in v)
+    except (TypeError, ValueError): return None
+    if not all(map(math.isfinite, (x, y, w, h))) or w <= 0 or h <= 0: return None
+    return (x, y, x + w, y + h)
+
+def square_box(box, hw:tuple) -> tuple:
+    "(top, left, side) of the square around `box`'s centre with the side of its longer edge, moved (and shrunk if need be) to lie inside an `hw` frame."
+    H, W = hw; x0, y0, x1, y1 = box
+    side = int(min(max(round(x1 - x0), round(y1 - y0), 1), H, W))
+    cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+    return int(np.clip(round(cy - side / 2), 0, H - side)), int(np.clip(round(cx - side / 2), 0, W - side)), side
+
+# %% ../nbs/05_datasets.ipynb #35a540b3
 def _csv_header(p:Path) -> list:
     try:
         with open(p, newline="", encoding="utf-8", errors="replace") as f: return [c.strip() for c in f.readline().split(",")]
     except OSError: return []
 
+def _gavd_rows(files:list, label_col:str|None) -> tuple:
+    "Every annotation row as (file, row number, dict), and each file's format ('frames' or 'clips')."
+    rows, kinds = [], {}
+    for f in files:
+        h = set(_csv_header(f))
+        kinds[f] = "frames" if set(GAVD_FRAME_COLUMNS) <= h else "clips"
+        need = GAVD_FRAME_COLUMNS if kinds[f] == "frames" else GAVD_CLIP_COLUMNS
+        df = _read_csv(f, list(need))
+        if not ({"id", "video", "video_id", "file"} & set(df.columns)):
+            raise DataError(f"no column names the video; found {list(df.columns)}", path=f, field="id",
+                            expected="'id' (GAVD's video id, videos/<id>.mp4) or 'video' (a path under the dataset folder)")
+        rows += [(f, i + 2, r) for i, r in enumerate(df.to_dict("records"))]
+    return rows, kinds
+
+def _frame_number(v, base:int):
+    x, ok = _number(v)
+    return int(x) - base if ok and not math.isnan(x) and float(x).is_integer() else None
+
+def _video_ref(r:dict) -> tuple:
+    "(column, value) naming the row's video: a path (`video` / `file`) or an id (`id` / `video_id`)."
+    for c in ("video", "file", "id", "video_id"):
+        if c in r and not _missing(r[c]): return c, str(r[c]).strip()
+    return "id", ""
+
+def find_video(root:Path, ref:tuple) -> Path:
+    "The video a row names: a path under `root`, or `videos/<id>.<ext>` (else `<id>.<ext>`) for an id; the expected path when absent."
+    col, v = ref
+    if col in ("video", "file"): return root / v
+    for base in (root / "videos", root):
+        for ext in VIDEO_EXTS:
+            for e in (ext, ext.upper()):
+                if (base / f"{v}{e}").exists(): return base / f"{v}{e}"
+    return root / "videos" / f"{v}.mp4"
+
+# %% ../nbs/05_datasets.ipynb #1444ec69
+def _gavd_clips(rows:list, kinds:dict, label_col:str|None, base:int) -> tuple:
+    "Group the rows into clips {clip_id: dict(ref, start, end, box, label, rows...)}; (clips, problems as (clip_id, DataError))."
+    clips, problems = {}, []
+    for f, row, r in rows:
+        bad = lambda problem, fld, expected=None, cid=None: problems.append((cid, DataError(problem, path=f, row=row, field=fld, expected=expected)))
+        ref = _video_ref(r)
+        if kinds[f] == "frames":
+            cid = "" if _missing(r.get("seq")) else str(r["seq"]).strip()
+            if not cid: bad("missing sequence id", "seq", "a sequence id"); continue
+            s = e = _frame_number(r.get("frame_num"), base); fs = ("frame_num", "frame_num")
+        else:
+            cid = str(r["clip_id"]).strip() if not _missing(r.get("clip_id")) else f"{Path(ref[1]).stem}_{r.get('start_frame')}_{r.get('end_frame')}"
+            s, e = _frame_number(r.get("start_frame"), base), _frame_number(r.get("end_frame"), base); fs = ("start_frame", "end_frame")
+        c = clips.setdefault(cid, dict(ref=ref, start=None, end=None, box=None, label=None, source=str(f), row=row, end_row=row))
+        if not ref[1]: bad("no video named", ref[0], "a video id or path", cid); continue
+        if ref != c["ref"]: bad(f"'{ref[1]}' but earlier rows of '{cid}' name '{c['ref'][1]}'", ref[0], "one video per sequence", cid); continue
+        for v, fld in ((s, fs[0]), (e, fs[1])):
+            if v is None: bad(f"'{r.get(fld)}' is not a frame number", fld, "an integer frame number", cid)
+            elif v < 0: bad(f"frame {v + base} is before the first frame ({base})", fld, f"a frame number ≥ {base}", cid)
+        if s is not None and e is not None and s > e: bad(f"start frame {s + base} is after end frame {e + base}", fs[0], "start ≤ end", cid)
+        box = parse_box(r.get("bbox"))
+        if box is None: bad(f"cannot read the box {str(r.get('bbox'))[:60]!r}", "bbox", "{'top', 'left', 'height', 'width'} with a positive size", cid)
+        else: c["box"] = box if c["box"] is None else (min(c["box"][0], box[0]), min(c["box"][1], box[1]), max(c["box"][2], box[2]), max(c["box"][3], box[3]))
+        if None not in (s, e) and s >= 0 and s <= e:
+            c["start"] = s if c["start"] is None else min(c["start"], s)
+            if c["end"] is None or e > c["end"]: c["end"], c["end_row"] = e, row
+        lab = None if label_col is None or _missing(r.get(label_col)) else str(r[label_col]).strip()
+        if label_col is not None and lab is None: bad("missing label", label_col, "a gait label", cid)
+        elif lab is not None and c["label"] not in (None, lab): bad(f"label '{lab}' but earlier rows of '{cid}' say '{c['label']}'", label_col, "one label per sequence", cid)
+        elif lab is not None: c["label"] = lab
+    return clips, problems
+
+# %% ../nbs/05_datasets.ipynb #d7cceb25
+def read_gavd(root, annotations=None, classes=None, frame_base:int=0) -> LayoutIndex:
+    "The index of GAVD-style annotations (`annotations`: CSV file(s) under `root`, default every CSV with GAVD's or the clip columns) over the videos under `root`."
+    root = Path(root)
+    files = [root / a for a in ([annotations] if isinstance(annotations, (str, os.PathLike)) else annotations)] if annotations else \
+        [p for p in sorted(root.glob("*.csv")) if set(GAVD_FRAME_COLUMNS) <= set(_csv_header(p)) or set(GAVD_CLIP_COLUMNS) <= set(_csv_header(p))]
+    if not files: raise DataError("no annotation CSV", path=root, expected=f"a CSV with columns {list(GAVD_FRAME_COLUMNS)} (GAVD) or {list(GAVD_CLIP_COLUMNS)}")
+    heads = set().union(*(set(_csv_header(f)) for f in files if f.exists()))
+    label_col = next((c for c in GAVD_LABEL_COLUMNS if c in heads), None)
+    rows, kinds = _gavd_rows(files, label_col)
+    clips, found = _gavd_clips(rows, kinds, label_col, frame_base)
+    names = [str(c) for c in classes] if classes else sorted({c["label"] for c in clips.values() if c["label"]})
+    cls_index, recs, problems = {c: k for k, c in enumerate(names)}, [], []
+    for cid, c in clips.items():
+        video = find_video(root, c["ref"])
+        if c["label"] is not None and c["label"] not in cls_index:
+            found.append((cid, DataError(f"unknown label '{c['label']}'", path=c["source"], row=c["row"], field=label_col, expected=f"one of {names}")))
+        recs.append(dict(clip_id=cid, subject_id=Path(c["ref"][1]).stem, label=cls_index.get(c["label"], -1), label_name=c["label"],
+                         target=float("nan"), split=None, source=c["source"], row=c["row"], video_path=str(video),
+                         start_frame=c["start"], end_frame=c["end"], end_row=c["end_row"], box=c["box"], video_ref=c["ref"][1]))
+    rec = pd.DataFrame(recs, columns=RECORD_COLUMNS + ["video_path", "start_frame", "end_frame", "end_row", "box", "video_ref"])
+    key_of = {c: k for k, c in zip(rec.index, rec["clip_id"])}
+    problems = [(key_of[cid], e) for cid, e in found if cid in key_of]
+    orphans = [e for cid, e in found if cid not in key_of]          # a row with no sequence id: no record to attach it to
+    per_frame = "frames" in kinds.values()
+    fields = dict(clip_id="seq" if per_frame else "clip_id", video="id" if per_frame else "video", label=label_col or "label",
+                  start="frame_num" if per_frame else "start_frame", end="frame_num" if per_frame else "end_frame", box="bbox")
+    return LayoutIndex(rec, problems, "classification", names, "classes=" if classes else "index", fields,
+                       warnings=orphans, extra={"annotation_files": files})
+
+# %% ../nbs/05_datasets.ipynb #d3500a63
+class GAVDDataset(MedicalDataset):
+    "GAVD-style annotations over downloaded videos: each clip is a sequence's frame range, cropped to the person's box (see `read_gavd`)."
+    layout = "gavd"
+    def __init__(self, root, modalities=None, frames:int=8, size=112, split=None, *, annotations=None, frame_base:int=0, **kw):
+        self._annotations, self.frame_base = annotations, int(frame_base)
+        self.index_path = Path(root) / annotations if isinstance(annotations, (str, os.PathLike)) else Path(root)
+        super().__init__(root, modalities, frames, size, split, **kw)
+
+    def _read(self): return self._adopt(read_gavd(self.root, self._annotations, self._user_classes, self.frame_base))
+
+@patch
+def _window(self:GAVDDataset, rec, i:int, info, decode:bool):
+    "(info, frame indices, Affine, clip or None) of a clip's frame range and box in its probed video; a `DataError` by row when they do not fit it."
+    path, base, cid = Path(rec["video_path"]), self.frame_base, rec["clip_id"]
+    s, e = int(rec["start_frame"]), int(rec["end_frame"])
+    if e >= info.frames:
+        raise DataError(f"frame {e + base} of '{cid}' is past the end of {_rel(path, self.root)} ({info.frames} frames)",
+                        path=rec["source"], row=rec["end_row"], field=self.fields["end"],
+                        expected=f"frame numbers {base}..{info.frames - 1 + base}")
+    x0, y0, x1, y1 = rec["box"]
+    if x0 < -1 or y0 < -1 or x1 > info.width + 1 or y1 > info.height + 1 or x1 - x0 < 2 or y1 - y0 < 2:
+        raise DataError(f"box of '{cid}' (x {x0:g}..{x1:g}, y {y0:g}..{y1:g}) is not inside the {info.width}×{info.height} video",
+                        path=rec["source"], row=rec["row"], field=self.fields["box"], expected="a box of ≥ 2 px inside the frame")
+    try: idx = s + sample_indices(e - s + 1, self.frames, self.sampling, self.stride, video_fps=info.fps, seed=self._item_seed(i))[0]
+    except DataError as err:
+        raise DataError(f"'{cid}' spans frames {s + base}..{e + base}: {err.problem}", path=rec["source"], row=rec["row"],
+                        field=self.fields["start"], expected=err.expected) from None
+    top, left, side = square_box(rec["box"], info.size)
+    aff = Affine(1, 1, -left, -top, (side, side)).then(plan_resize((side, side), self.size, self.fit)[1])
+    clip = None
+    if decode:
+        try: full, _ = read_frames(path, idx, None, info=info)
+        except DataError as err: raise self._wrap(err, rec, "video") from None
+        clip, _ = video_resize(crop(full, top, left, side, side)[0], self.size, self.fit)
+    return info, np.asarray(idx), aff, clip
+
+# %% ../nbs/05_datasets.ipynb #11fd32f0
+@patch
+def _plan(self:GAVDDataset, rec, i:int, decode:bool):
+    path = Path(rec["video_path"])
+    try: info = self.cache.info(path) if self.cache is not None else probe_video(path)
+    except DataError as e: raise self._wrap(e, rec, "video") from None
+    return self._window(rec, i, info, decode)
+
+@patch
+def _checked_plan(self:GAVDDataset, rec, i:int, videos):
+    try: info = videos.check(Path(rec["video_path"]))
+    except DataError as e: raise self._wrap(e, rec, "video") from None
+    return self._window(rec, i, info, False)
+
+@patch
+def _extra(self:GAVDDataset, rec, inputs, meta, plan):
+    meta.update(start_frame=int(rec["start_frame"]) + self.frame_base, end_frame=int(rec["end_frame"]) + self.frame_base,
+                box=list(rec["box"]), video_ref=rec["video_ref"])
+
+# %% ../nbs/05_datasets.ipynb #aee82e2a
 def detect_layout(root) -> str:
     "Guess a folder's layout from the files it holds: clinicalclip, echonet, spatialclip, scoligait or filenames."
     root = Path(root)
@@ -1229,16 +1436,18 @@ def detect_layout(root) -> str:
     if (root / "FileList.csv").exists(): return "echonet"
     if any((root / f"{s}.json").exists() for s in SPLITS): return "spatialclip"
     if (root / "scoligait.csv").exists(): return "scoligait"
+    heads = [set(_csv_header(p)) for p in sorted(root.glob("*.csv"))]
+    if any(set(GAVD_FRAME_COLUMNS) <= h or set(GAVD_CLIP_COLUMNS) <= h for h in heads): return "gavd"
     for p in sorted(root.glob("*.csv")):
         h = _csv_header(p)
         if {"video", "cobb_angle"} <= set(h): return "scoligait"
     if any(p.suffix.lower() in VIDEO_EXTS for p in root.rglob("*") if p.is_file()): return "filenames"
     raise DataError("cannot tell the dataset layout", path=root,
                     expected="labels.csv (clinicalclip), FileList.csv (echonet), train/val/test.json (spatialclip), "
-                             "scoligait.csv (scoligait) or a folder of videos (filenames)")
+                             "scoligait.csv (scoligait), a CSV with seq, frame_num, bbox or start_frame, end_frame, bbox (gavd) or a folder of videos (filenames)")
 
 LAYOUTS = {"clinicalclip": ClinicalCLIPDataset, "echonet": EchoNetDataset, "spatialclip": SpatialCLIPDataset,
-           "scoligait": ScoliGaitDataset, "filenames": FilenameDataset}
+           "scoligait": ScoliGaitDataset, "gavd": GAVDDataset, "filenames": FilenameDataset}
 
 def open_dataset(root, layout:str|None=None, modalities=None, frames:int=8, size=112, split=None, **kw) -> MedicalDataset:
     "Open a dataset folder with the reader of its `layout` (detected when None); `kw` go to the reader."
@@ -1436,6 +1645,8 @@ class ValidationReport:
     splits: dict = field(default_factory=dict)
     problems: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
+    n_checked: int = 0       # videos decoded by this run
+    n_cached: int = 0        # videos answered by the cached index (unchanged since they were checked)
 
     @property
     def ok(self) -> bool: return not self.problems
@@ -1470,10 +1681,101 @@ def _recipe_classes(recipe):
     v = load_config(recipe).data.classes
     return list(v) if v else None
 
+# %% ../nbs/05_datasets.ipynb #828dad6c
+_INDEX_VERSION = 1                 # bump when what a verdict means changes: older indexes are then ignored
+_RACY_NS = 2_000_000_000           # a file modified this close to the index write is checked again next time
+
+def validate_index_path(root) -> Path:
+    "Where `validate` keeps the cached index of dataset folder `root`: one JSON file per folder in the user cache."
+    key = hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:16]
+    return default_cache_dir().parent / "validate" / f"{Path(root).name}-{key}.json"
+
+@dataclass
+class VideoCheckIndex:
+    "Each video's verdict (`VideoInfo` or its error) under the dataset folder `root`, reused while the file's size and mtime are unchanged."
+    root: Path
+    path: Path|None = None             # the JSON file; None keeps it in memory only
+    entries: dict = field(default_factory=dict)   # relative path -> {size, mtime_ns, info | error}
+    written_ns: int = 0                # when the loaded index was written (racy entries are not trusted)
+    hits: int = 0
+    misses: int = 0
+    _fresh: dict = field(default_factory=dict, repr=False)   # relative path -> stamp checked in this run
+
+    @classmethod
+    def load(cls, root, path=None) -> "VideoCheckIndex":
+        "The index stored at `path` (an empty one when it is absent, unreadable or of another version)."
+        ix = cls(Path(root), None if path is None else Path(path))
+        try: d = json.loads(ix.path.read_text()) if ix.path is not None and ix.path.exists() else {}
+        except (OSError, ValueError): d = {}
+        if d.get("version") == _INDEX_VERSION and d.get("root") == str(ix.root.resolve()):
+            ix.entries, ix.written_ns = dict(d.get("entries", {})), int(d.get("written_ns", 0))
+        return ix
+
+    def save(self, keep=None) -> Path|None:
+        "Write the index atomically, keeping only the relative paths in `keep` (files no longer listed drop out)."
+        if self.path is None: return None
+        if keep is not None: self.entries = {k: v for k, v in self.entries.items() if k in set(keep)}
+        d = dict(version=_INDEX_VERSION, root=str(self.root.resolve()), written_ns=time.time_ns(), entries=self.entries)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            return atomic_write(self.path, lambda t: Path(t).write_text(json.dumps(d)), suffix=".json")
+        except OSError as e:                       # a read-only cache costs the next run its speed, not this run its report
+            _log.warning("cannot write the validate index %s (%s): the next validate checks every video again", self.path, e)
+            return None
+
+# %% ../nbs/05_datasets.ipynb #1a5aefd9
+_ERRORS = {"DataError": DataError, "VideoDecodeError": VideoDecodeError}
+
+def _verdict(entry:dict, path:Path) -> VideoInfo:
+    "The stored verdict again: the `VideoInfo`, or the same error raised."
+    if "error" in entry:
+        e = entry["error"]; raise _ERRORS.get(e["type"], DataError)(e["problem"], path=path, expected=e["expected"])
+    return VideoInfo(str(path), **entry["info"])
+
+@patch
+def key(self:VideoCheckIndex, path) -> str:
+    "`path` relative to the dataset folder, by name only (no `resolve`: one `lstat` per path component is too slow at 10,000 videos)."
+    return Path(os.path.relpath(os.path.abspath(path), os.path.abspath(self.root))).as_posix()
+
+@patch
+def check(self:VideoCheckIndex, path) -> VideoInfo:
+    "The `VideoInfo` of `path` (raises its `DataError`): from the index while size and mtime match, else `decode_check` now."
+    path = Path(path); k = self.key(path)
+    try: st = path.stat()
+    except OSError:
+        self.entries.pop(k, None); return probe_video(path)        # raises: not found
+    e, stamp = self.entries.get(k), (st.st_size, st.st_mtime_ns)
+    if e and (e["size"], e["mtime_ns"]) == stamp:
+        if self._fresh.get(k) == stamp: return _verdict(e, path)               # answered earlier in this run
+        if st.st_mtime_ns < self.written_ns - _RACY_NS:
+            self.hits += 1; self._fresh[k] = stamp; return _verdict(e, path)
+    self.misses += 1
+    try:
+        info = decode_check(path); e = {"info": {f: v for f, v in asdict(info).items() if f != "path"}}
+    except DataError as err:
+        e = {"error": dict(type=type(err).__name__, problem=err.problem, expected=err.expected)}
+    self.entries[k] = dict(size=st.st_size, mtime_ns=st.st_mtime_ns, **e); self._fresh[k] = stamp
+    return _verdict(self.entries[k], path)
+
+@patch
+def check_all(self:VideoCheckIndex, paths, jobs:int=1, progress:bool=False):
+    "Check every path of `paths` not answered by the index, `jobs` at a time (a progress bar if asked); their verdicts are then in `entries`."
+    from tqdm.auto import tqdm
+    todo = list(dict.fromkeys(str(p) for p in paths if not _missing(p)))
+    def one(p):
+        try: self.check(p)
+        except DataError: pass                                     # the verdict is stored; check_item reports it
+    bar = dict(total=len(todo), desc=f"check videos {self.root.name}", unit="video", disable=not progress, file=sys.stderr)
+    if jobs <= 1: [one(p) for p in tqdm(todo, **bar)]
+    else:
+        with ThreadPoolExecutor(jobs) as ex: list(tqdm(ex.map(one, todo), **bar))
+
 # %% ../nbs/05_datasets.ipynb #ef286f0f
 def validate(root, layout:str|None=None, frames:int=8, size=112, classes=None, recipe:str|None=None,
-             progress:bool=True, ef_tolerance:float=5.0, **kw) -> ValidationReport:
-    "Read every item of the dataset at `root` once and report every problem with file, row and field (EchoNet: and listed vs traced EF)."
+             progress:bool=True, ef_tolerance:float=5.0, jobs:int=1, index=True, **kw) -> ValidationReport:
+    """Read every item of the dataset at `root` once and report every problem with file, row and field (EchoNet: and listed vs traced EF).
+    Videos are checked once per file version: `index` True keeps the verdicts in `validate_index_path(root)`, a path
+    there, False nowhere (every video checked); `jobs` threads check the videos the index cannot answer."""
     from tqdm.auto import tqdm
     root = Path(root)
     if classes is None and recipe is not None: classes = _recipe_classes(recipe)
@@ -1488,14 +1790,21 @@ def validate(root, layout:str|None=None, frames:int=8, size=112, classes=None, r
     rep.n_items, rep.n_subjects, rep.classes = len(ds), rec["subject_id"].nunique(), list(ds.classes)
     rep.splits = {k: int(v) for k, v in rec["split"].value_counts().items()} if rec["split"].notna().any() else {}
     found = [e for k in rec.index for e in ds.row_problems.get(k, [])]
+    vix = VideoCheckIndex.load(root, None if index is False else validate_index_path(root) if index is True else index)
+    if "video_path" in rec: vix.check_all(rec["video_path"], jobs, progress)
     if ds.priors is not None: found += [e for e in ds.priors.problems if e not in found]
     for i in tqdm(range(len(ds)), desc=f"validate {root.name}", unit="item", disable=not progress, file=sys.stderr):
-        found += ds.check_item(i)
+        found += ds.check_item(i, videos=vix)
+    if "video_path" in rec:
+        vix.save(keep={vix.key(p) for p in rec["video_path"] if not _missing(p)})
+        rep.n_checked, rep.n_cached = vix.misses, vix.hits
     warned = ds.warnings + (ds.ef_disagreements(ef_tolerance) if isinstance(ds, EchoNetDataset) else [])
     order = lambda e: (str(e.path), -1 if e.row is None else e.row)       # by file, then row
     rep.problems, rep.warnings = sorted(_dedupe(found), key=order), sorted(_dedupe(warned), key=order)
     return rep
 
+
+# %% ../nbs/05_datasets.ipynb #0bc63b9a
 def validate_main(argv=None) -> int:
     "`medclip validate DIR [--layout L]`: list every problem (exit 1) or print a one-line summary (exit 0)."
     import argparse
@@ -1510,6 +1819,9 @@ def validate_main(argv=None) -> int:
     p.add_argument("--ef-tolerance", type=float, default=5.0, help="EchoNet: warn when FileList's EF and the EF traced "
                    "in VolumeTracings.csv differ by more EF points (default 5)")
     p.add_argument("--csv", default=None, help="also write every problem to this CSV file")
+    p.add_argument("--jobs", type=int, default=1, help="videos checked side by side (threads; default 1)")
+    p.add_argument("--no-index", action="store_true", help="check every video again instead of reusing the verdicts "
+                   "of an earlier validate for files whose size and modification time are unchanged")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     a = p.parse_args(argv)
     frames, size = a.frames, a.size
@@ -1518,7 +1830,9 @@ def validate_main(argv=None) -> int:
         frames = frames or cfg.data.get("frames", None); size = size or cfg.data.get("size", None)
     classes = [c.strip() for c in a.classes.split(",")] if a.classes else None
     rep = validate(a.root, a.layout, frames or 8, size or 112, classes=classes, recipe=a.recipe, progress=not a.quiet,
-                   ef_tolerance=a.ef_tolerance)
+                   ef_tolerance=a.ef_tolerance, jobs=a.jobs, index=not a.no_index)
+    if not a.quiet and (rep.n_checked or rep.n_cached):
+        print(f"{rep.n_checked} video(s) checked, {rep.n_cached} unchanged since the last validate", file=sys.stderr)
     if a.csv:
         atomic_write(a.csv, lambda t: rep.to_frame().to_csv(t, index=False), suffix=".csv")
     if rep.ok:
@@ -1595,6 +1909,21 @@ def fold_split(records:pd.DataFrame, cfg:Config) -> pd.Series|None:
         if isinstance(e, DataError): raise
         return subject_kfold(records, k, stratify="none", **kw)[i]
 
+# %% ../nbs/05_datasets.ipynb #b88983df
+def require_labels(ds):
+    "Raise a `DataError` naming the rows without a label (classification) or target (regression): training needs them all."
+    rec = ds.all_records
+    if ds.task == "classification": miss = rec["label"].to_numpy() < 0
+    else: miss = ~np.isfinite(pd.to_numeric(rec["target"], errors="coerce").to_numpy(float))
+    if miss.any():
+        rows = [int(r) for r in rec["row"][miss] if r is not None and not _missing(r)]
+        what = ds.fields.get("target", "target") if ds.task == "regression" else ds.fields.get("label", "label")
+        where = f" (rows {', '.join(map(str, rows[:5]))}{', …' if len(rows) > 5 else ''})" if rows else ""
+        raise DataError(f"{int(miss.sum())} of {len(rec)} clips have no {what}{where}: this folder can be scored "
+                        "(predict, evaluate --data) but not trained on", path=ds.index_path, field=what,
+                        expected=f"a {what} for every clip used in training")
+
+
 # %% ../nbs/05_datasets.ipynb #46f3c6dc
 SPLIT_NAMES = SPLITS   # the run's three splits: the same names the readers know
 
@@ -1607,6 +1936,7 @@ def open_run_reader(root, layout, cfg:Config, sampling:str="uniform", augment=()
 
 def make_splits(ds, cfg:Config) -> dict:
     "{split: sorted subject ids}: fold `data.fold` of `data.folds` when set, else the index's own train/val/test when it has all three, else `held_out_splits` by the recipe's fractions. Validation and test are checked disjoint."
+    require_labels(ds)
     rec = ds.all_records
     given = set(rec["split"].dropna().astype(str)) if "split" in rec else set()
     folded = fold_split(rec, cfg)
@@ -1643,3 +1973,4 @@ def write_few_shot_list(path, ds):
     "The clips a few-shot run trains on, one row each (FileList-style: clip, subject, label or target, source file and row), written atomically."
     cols = [c for c in ("clip_id", "subject_id", "label_name", "target", "source", "row") if c in ds.records.columns]
     atomic_write(Path(path), lambda t: ds.records[cols].to_csv(t, index=False), suffix=".csv")
+

@@ -14,10 +14,11 @@ from torch import nn
 import torch.nn.functional as F
 
 from .core import ConfigError, DataError
+from .video import zoom_windows
 
 # %% auto #0
 __all__ = ['BODY_REGIONS', 'FUSIONS', 'GATES', 'FRAME_POOLINGS', 'HEADS', 'Fused', 'masked_softmax', 'ConcatMLPFusion',
-           'GatedFusion', 'LatentAttentionPooling', 'ConceptCrossAttention', 'AttentionMIL', 'MultiScale',
+           'GatedFusion', 'LatentAttentionPooling', 'ConceptCrossAttention', 'AttentionMIL', 'MultiScale', 'EchoZoom',
            'ClassificationHead', 'RegressionHead', 'OrdinalRegressionHead', 'prompt_matrix', 'zero_shot_logits',
            'zero_shot_regression', 'PromptHead', 'choose', 'SingleModality', 'MeanFusion']
 
@@ -243,6 +244,40 @@ class MultiScale(nn.Module):
                 merged.append(torch.cat([_area_hw(_merge_tiles(o[j], s), hw) for o, s in zip(outs, self.scales)], 1))
             else:                                                                   # channels-last vector / tokens
                 merged.append(torch.cat([torch.stack(o[j].chunk(s * s, 0)).mean(0) for o, s in zip(outs, self.scales)], -1))
+        return merged[0] if single else tuple(merged)
+
+# %% ../nbs/08_fusion.ipynb #e8f3d14b
+class EchoZoom(nn.Module):
+    "EchoZoom wrapper: the backbone sees the frame and square crops covering `zooms` of it around `center` (fractions y, x), each resized to the input size; outputs concatenated per view."
+    def __init__(self, backbone:nn.Module, zooms:Sequence[float]=(1.0, 0.6), center:Sequence[float]=(0.4, 0.53)):
+        super().__init__()
+        zooms, center = [float(z) for z in zooms], [float(c) for c in center]
+        if not zooms or any(not 0 < z <= 1 for z in zooms):
+            raise ConfigError(f"model.zoom {zooms}: each zoom is the fraction of the frame a view covers, in (0, 1]")
+        if len(center) != 2 or any(not 0 <= c <= 1 for c in center):
+            raise ConfigError(f"model.zoom_center {center}: (y, x) as fractions of the frame, each in [0, 1]")
+        self.backbone, self.zooms, self.center = backbone, zooms, center
+        if hasattr(backbone, "out_dim"): self.out_dim = backbone.out_dim * len(zooms)
+
+    def views(self, x:torch.Tensor) -> torch.Tensor:
+        "(V·B, ..., H, W): the zoom windows of `x` (B, ..., H, W), each resized to H × W, views stacked on the batch dim."
+        H, W = x.shape[-2:]
+        out = []
+        for top, left, side in zoom_windows((H, W), self.zooms, (self.center[0] * H, self.center[1] * W)):
+            v = x[..., top:top + side, left:left + side]
+            if (side, side) != (H, W):
+                lead = v.shape[:-2]
+                v = F.interpolate(v.reshape(-1, 1, side, side).float(), size=(H, W), mode="bilinear",
+                                  align_corners=False).to(x.dtype).reshape(*lead, H, W)
+            out.append(v)
+        return torch.cat(out, 0)
+
+    def forward(self, x:torch.Tensor):
+        "The backbone's output(s) with the views concatenated along channels (dim 1 of maps, the last dim of tokens / vectors)."
+        y = self.backbone(self.views(x))
+        single = not isinstance(y, (tuple, list))
+        parts = [t.chunk(len(self.zooms), 0) for t in ([y] if single else y)]
+        merged = [torch.cat(p, 1 if p[0].dim() >= 4 else -1) for p in parts]
         return merged[0] if single else tuple(merged)
 
 # %% ../nbs/08_fusion.ipynb #714fef87

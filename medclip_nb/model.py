@@ -17,7 +17,7 @@ from .gait import knowledge_map_joint_weights
 from .encoders import (build_video_encoder, build_image_encoder, AttentionMapEncoder, KinematicsEncoder, JointAttentionEncoder,
                                  SpatialBoxEncoder, ProjectionHead, LogitScale)
 from .text import build_text_encoder, class_prompts, CoOpPromptLearner, OrdinalBins
-from .fusion import (Fused, ConceptCrossAttention, MultiScale, BODY_REGIONS, FUSIONS, GATES, FRAME_POOLINGS, HEADS,
+from .fusion import (Fused, ConceptCrossAttention, MultiScale, EchoZoom, BODY_REGIONS, FUSIONS, GATES, FRAME_POOLINGS, HEADS,
                                choose, prompt_matrix)
 from .losses import LOSS_TERMS, compute_loss_terms
 
@@ -97,12 +97,14 @@ def _image_weights(s:dict, key:str):
     return folder if folder is not None else other
 
 def _video_encoder(s:dict) -> nn.Module:
-    "The recipe's video encoder; wrapped in `MultiScale` (EchoZoom / S²) unless `model.multiscale` is [1]."
+    "The recipe's video encoder; wrapped in `MultiScale` (S²) unless `model.multiscale` is [1], then in `EchoZoom` unless `model.zoom` is [1.0]."
     per_frame = s["video_encoder"].startswith("frames:")       # an image encoder per frame reads model.image_path too
     pretrained = _image_weights(s, "video_pretrained") if per_frame else s["video_pretrained"]
     enc = build_video_encoder(s["video_encoder"], pretrained=pretrained)
     scales = [int(x) for x in s["multiscale"]]
-    return enc if scales == [1] else MultiScale(enc, scales)
+    enc = enc if scales == [1] else MultiScale(enc, scales)
+    zooms = [float(z) for z in s["zoom"]]
+    return enc if zooms == [1.0] else EchoZoom(enc, zooms, s["zoom_center"])
 
 ENCODERS = {   # modality -> builder(model settings) of its encoder
     "video": _video_encoder,
@@ -383,7 +385,10 @@ def initial_embeddings(self:MedClipModel, batch:Batch) -> dict:
     return {m: F.normalize(b.pooled, dim=-1) for m, b in br.items() if m in self.modalities}
 
 # %% ../nbs/10_model.ipynb #b91f1562
-def _core(enc:nn.Module) -> nn.Module: return enc.backbone if isinstance(enc, MultiScale) else enc
+def _core(enc:nn.Module) -> nn.Module:
+    "The encoder inside its multi-scale wrappers (`MultiScale`, `EchoZoom`)."
+    while isinstance(enc, (MultiScale, EchoZoom)): enc = enc.backbone
+    return enc
 
 def model_parts(model:MedClipModel) -> dict:
     "{part name: module} of a `MedClipModel`."

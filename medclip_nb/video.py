@@ -15,10 +15,11 @@ from fastcore.basics import patch
 from .core import DataError, VideoDecodeError, need, atomic_write
 
 # %% auto #0
-__all__ = ['SAMPLINGS', 'FITS', 'NORM_PRESETS', 'write_video', 'VideoInfo', 'probe_video', 'sample_indices', 'Affine',
-           'plan_resize', 'resize_array', 'read_frames', 'read_clip', 'iter_video_chunks', 'crop', 'center_crop',
-           'random_crop', 'resize', 'letterbox', 'random_resized_crop', 'hflip', 'warp_map', 'norm_stats', 'to_tensor',
-           'from_tensor', 'echo_zoom', 'read_image', 'default_cache_dir', 'content_key', 'ClipCache', 'contact_sheet']
+__all__ = ['SAMPLINGS', 'FITS', 'NORM_PRESETS', 'write_video', 'VideoInfo', 'probe_video', 'decode_check', 'sample_indices',
+           'Affine', 'plan_resize', 'resize_array', 'read_frames', 'read_clip', 'iter_video_chunks', 'crop',
+           'center_crop', 'random_crop', 'resize', 'letterbox', 'random_resized_crop', 'hflip', 'warp_map',
+           'norm_stats', 'to_tensor', 'from_tensor', 'zoom_windows', 'echo_zoom', 'read_image', 'default_cache_dir',
+           'content_key', 'ClipCache', 'contact_sheet']
 
 # %% ../nbs/03_video.ipynb #d3af30a0
 def _container_format(path:Path):
@@ -181,6 +182,24 @@ def probe_video(path:os.PathLike) -> VideoInfo:
     if n < 1: raise VideoDecodeError("decord finds no frames", path=path, expected="a video with ≥ 1 frame")
     info = VideoInfo(info.path, n, fps, info.width, info.height, info.codec, n / fps)
     with _memo_lock: _probe_memo[stamp] = info
+    return info
+
+# %% ../nbs/03_video.ipynb #d23a7053
+def decode_check(path:os.PathLike, info:VideoInfo|None=None) -> VideoInfo:
+    "Probe `path` and decode every frame once, in order (codec only, no conversion): its `VideoInfo`, or `VideoDecodeError` naming the first frame that fails."
+    path = Path(path); info = info or probe_video(path)
+    av = need("av", feature="Reading video")
+    n = 0
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            st = container.streams.video[0]
+            st.thread_type = "NONE"   # one core per check; validate runs several checks side by side instead
+            for _ in container.decode(st): n += 1
+    except Exception as e:
+        raise VideoDecodeError(f"frame {n} cannot be decoded ({_short_error(e)})", path=path,
+                               expected=f"{info.frames} decodable {info.codec} frames") from None
+    if n < min(info.frames, 1):
+        raise VideoDecodeError("no frame decodes", path=path, expected=f"{info.frames} decodable {info.codec} frames")
     return info
 
 # %% ../nbs/03_video.ipynb #e9d480ce
@@ -496,15 +515,21 @@ def from_tensor(t, preset="imagenet") -> np.ndarray:
     return np.clip(a * 255 + 0.5, 0, 255).astype(np.uint8)
 
 # %% ../nbs/03_video.ipynb #53e702e5
-def echo_zoom(clip:np.ndarray, size:int=112, zooms:Sequence[float]=(1.0, 0.75, 0.5), center=None):
-    "Multi-scale views of frames …×H×W×3: centre crops covering `zooms` of the frame, each resized to `size`; returns (V×…×S×S×3, [Affine])."
-    H, W = _hw_of(clip); s = min(H, W)
+def zoom_windows(hw:tuple, zooms:Sequence[float]=(1.0, 0.75, 0.5), center=None) -> list:
+    "(top, left, side) of each EchoZoom window of an `hw` frame: a square covering `zooms[i]` of the shorter side around `center` (pixels (y, x); default the middle), kept inside the frame."
+    H, W = int(hw[0]), int(hw[1]); s = min(H, W)
     cy, cx = (H / 2, W / 2) if center is None else center
-    views, affs = [], []
+    out = []
     for z in zooms:
-        if not 0 < z <= 1: raise DataError(f"zoom {z} must be in (0, 1]", field="zooms")
+        if not 0 < z <= 1: raise DataError(f"zoom {z} must be in (0, 1]", field="zooms", expected="fractions of the frame in (0, 1]")
         side = max(1, int(round(s * z)))
-        top = int(np.clip(round(cy - side / 2), 0, H - side)); left = int(np.clip(round(cx - side / 2), 0, W - side))
+        out.append((int(np.clip(round(cy - side / 2), 0, H - side)), int(np.clip(round(cx - side / 2), 0, W - side)), side))
+    return out
+
+def echo_zoom(clip:np.ndarray, size:int=112, zooms:Sequence[float]=(1.0, 0.75, 0.5), center=None):
+    "Multi-scale views of frames …×H×W×3: the `zoom_windows` crops, each resized to `size`; returns (V×…×S×S×3, [Affine])."
+    views, affs = [], []
+    for top, left, side in zoom_windows(_hw_of(clip), zooms, center):
         c, a1 = crop(clip, top, left, side, side)
         r, a2 = resize(c, size, "stretch")
         views.append(r); affs.append(a1.then(a2))
