@@ -27,7 +27,7 @@ COMMANDS = {
     "index":     ("medclip_nb.retrieval:index_main", "embed a reference library with a run, for retrieval voting (predict/evaluate --vote K)"),
     "predict":   ("medclip_nb.predict:predict_main", "predict a new video or image (and description) with a trained run"),
     "report":    ("medclip_nb.interpret:report_main", "write self-contained HTML case reports (named clips, --test, --errors)"),
-    "dashboard": ("medclip_nb.dashboard:dashboard_main", "serve the Panel dashboard for runs"),
+    "dashboard": ("medclip_nb.dashboard:dashboard_main", "serve the Panel dashboard for runs, external bundles and sweep folders"),
     "demo":      ("medclip_nb.cli:demo_main", "the main job: synthetic data, train, evaluate, serve the dashboard"),
     "config":    ("medclip_nb.cli:config_main", "show a recipe's resolved config, every key (key=value overrides checked)"),
 }
