@@ -87,13 +87,15 @@ def open_clip_scorer(path, cfg, classes:list, task:str) -> ZeroShotScorer:
     return ZeroShotScorer(mod, embed, _prompt_matrix(text, groups), scale, values)
 
 def run_scorer(run) -> ZeroShotScorer:
-    "A `ZeroShotScorer` from a trained run's own towers: its clip embedding (encoder, projection, frame pooling) and its text encoder + projection."
+    "A `ZeroShotScorer` from a trained run's own towers: its clip embedding (the fused one, for a run with a prompt head) and its text encoder + projection."
     model, cfg = run.model.eval(), run.cfg
     if "text" not in model.encoders:
         raise ConfigError(f"run {run.run_dir} has no text tower (model.encoders: {list(model.encoders)}): train it with prompts "
                           "(model.head=zeroshot, or ordinal with model.prompt_bins) to score it zero-shot")
     mod = _input_modality(cfg)
-    embed = lambda b: model(b).embeddings[mod]
+    # a prompt head compares the fused clip embedding (every modality the run reads) with the prompts: score that one;
+    # otherwise the input tower's own embedding, which the CLIP loss aligned with text
+    embed = (lambda b: model(b).fused) if model.uses_prompts else (lambda b: model(b).embeddings[mod])
     groups, values = _prompt_texts(cfg, run.classes, run.task, model.bins)
     encode = lambda texts: model.projections["text"](model.encoders["text"](texts))
     return ZeroShotScorer(mod, embed, _prompt_matrix(encode, groups), float(model.logit_scale().detach()), values)
@@ -120,7 +122,11 @@ def zeroshot(recipe:str|None=None, data=None, out="runs/zeroshot", encoder=None,
     run = load_run(from_run) if from_run is not None else None
     if run is None and recipe is None: raise ConfigError("--encoder needs --recipe (its prompts, bins and data layout)")
     cfg = run.cfg.with_overrides(list(overrides)) if run is not None else load_config(recipe, list(overrides))
-    cfg = cfg.with_overrides({"data.modalities": [_input_modality(cfg)]})
+    # a run with a prompt head scores its fused embedding: read every input it reads except the clip's own text
+    # (a description of the clip would give its label away); otherwise only the video or image
+    fused = run is not None and run.model.uses_prompts
+    reads = [m for m in cfg.data.modalities if m != "text"] if fused else [_input_modality(cfg)]
+    cfg = cfg.with_overrides({"data.modalities": reads})
     root, layout, splits = _zeroshot_data(cfg, data, out, run)
     full = open_run_reader(root, layout, cfg)
     task, ds = full.task, split_dataset(full, splits["test"])

@@ -5,8 +5,10 @@ import json, math
 import numpy as np
 import panel as pn
 import pytest
+import yaml
 from medclip_nb.bundle import find_runs, load_bundle
 from medclip_nb.dashboard import Dashboard
+from medclip_nb.evaluate import evaluate_run
 from medclip_nb.run import load_run
 from medclip_nb.text import make_tiny_open_clip
 from medclip_nb.train import train
@@ -77,3 +79,19 @@ def test_trained_echo_towers_from_run_against_the_mean_predictor(tmp_path):
           f"R² {m['r2']:.3f}, AUROC at {m['threshold']:g} % {m['auroc_at_threshold']:.3f}")
     assert abs(m["auroc_at_threshold"] - 0.5) < 0.2 and m["r2"] < 0.1, m
     assert not summary_alerts(rnd)
+
+
+def test_prompt_head_run_from_run_scores_its_fused_embedding(tmp_path):
+    """A run whose head is prompt similarity (model.head=zeroshot) is scored --from-run with every input it reads but text,
+    fused as its head fuses them: the zero-shot probabilities are the run's own test probabilities."""
+    run = train("clinicalclip_gait", out=tmp_path, name="gait", overrides=GAIT + ["model.head=zeroshot", "train.max_epochs=1",
+                "model.embed_dim=32"], progress=False)
+    out = zeroshot(from_run=run, out=tmp_path / "gait_zeroshot", n_boot=20)
+    reads = yaml.safe_load((out / "config.yaml").read_text())["data"]["modalities"]
+    assert reads == [m for m in load_run(run).cfg.data.modalities if m != "text"] and "attention" in reads   # the maps are read
+    mine = load_bundle(evaluate_run(run, n_boot=20, progress=False, spatial=False).parent).predictions
+    zs = load_bundle(out).predictions
+    mine = mine[mine["split"] == "test"].set_index("clip_id").loc[zs["clip_id"]]
+    probs = [c for c in zs.columns if c.startswith("prob_")]
+    assert len(probs) == 9
+    np.testing.assert_allclose(zs[probs].to_numpy(), mine[probs].to_numpy(), atol=2e-3)
