@@ -2,7 +2,7 @@
 files in a temp folder), Debian Chromium opens `nbs/90_dashboard.ipynb` pointed at a FIXTURE run (`MEDCLIP_RUNS`),
 runs all cells, and the app appears in the last cell's output with its charts drawn. Every request that would leave
 the machine is aborted and recorded: there must be none (no panel.min.js or vega bundle from a CDN)."""
-import json, os, secrets, shutil, subprocess, sys, time, urllib.request
+import json, os, re, secrets, shutil, subprocess, sys, time, urllib.request
 from pathlib import Path
 import pytest
 
@@ -55,6 +55,19 @@ def jupyterlab(tmp_path_factory):
         log.close()
 
 
+def run_all_cells(pg, tries:int=3):
+    """Run > Run All Cells once the kernel is idle, and again if no cell started: a request sent while the kernel is
+    still starting can be dropped (the cells then stay `[ ]`)."""
+    started = pg.locator(".jp-Notebook .jp-InputPrompt", has_text=re.compile(r"\[(\*|\d+)\]")).first
+    for _ in range(tries):
+        pg.get_by_text(re.compile(r"\|\s*Idle")).first.wait_for(timeout=120_000)   # the status bar: kernel ready
+        pg.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
+        pg.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+        try: started.wait_for(timeout=30_000); return
+        except Exception: pg.keyboard.press("Escape")
+    raise AssertionError(f"Run All Cells started no cell in {tries} tries")
+
+
 def test_notebook_shows_the_app_offline(chromium_browser, jupyterlab):
     url, token = jupyterlab
     external, errors = [], []
@@ -66,8 +79,7 @@ def test_notebook_shows_the_app_offline(chromium_browser, jupyterlab):
     pg.wait_for_timeout(2000)
     if pg.locator(".jp-Dialog", has_text="Select Kernel").count():          # older settings: pick the default kernel
         pg.locator(".jp-Dialog button", has_text="Select").click()
-    pg.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-    pg.locator(".lm-Menu-itemLabel", has_text="Run All Cells").first.click()
+    run_all_cells(pg)
     last = pg.locator(".jp-Notebook .jp-CodeCell").last
     shot = ROOT / "test-output" / "dashboard"; shot.mkdir(parents=True, exist_ok=True)
     try: last.locator(".mc-chart canvas").first.wait_for(timeout=240_000)   # the app's Summary charts, drawn by Vega
