@@ -28,7 +28,7 @@ from .bundle import BundleParts, write_bundle
 
 # %% auto #0
 __all__ = ['CONSISTENCY_REFERENCES', 'CLINICAL_THRESHOLDS', 'CLASS_AVERAGED', 'EVALUATION_SECTIONS', 'PROTOCOL_METRICS',
-           'ALL_CLIPS_FILES', 'CLIP_PROTOCOLS', 'EXTERNAL_SPLIT', 'RECALIBRATIONS', 'recall_at_k', 'alignment_health',
+           'CLIP_PROTOCOLS', 'EXTERNAL_SPLIT', 'RECALIBRATIONS', 'recall_at_k', 'alignment_health',
            'consistency_scores', 'attention_consistency', 'consistency_summary', 'phase_attention',
            'kinematics_attribution', 'kinematics_saliency', 'grad_cam_supported', 'video_grad_cam',
            'clinical_threshold', 'temperature_report', 'classification_report', 'regression_report', 'embeddings_2d',
@@ -782,7 +782,6 @@ def evaluate_model(model, datasets_by_split:dict, classes:Sequence[str]|None, ta
 # %% ../nbs/15_evaluate.ipynb #03ece1df
 PROTOCOL_METRICS = {"regression": ("mae", "rmse", "r2", "auroc_at_threshold"),     # compared across protocols
                     "classification": ("accuracy", "balanced_accuracy", "macro_f1", "roc_auc", "pr_auc", "ece")}
-ALL_CLIPS_FILES = ("all_clips.parquet", "protocols.parquet")
 
 def task_report(ev:Evaluation, df:pd.DataFrame, logits=None) -> dict:
     "The report metrics (with intervals) of the predictions frame `df` of the evaluated split: `regression_report`, or `classification_report` (no temperature)."

@@ -26,9 +26,10 @@ from .metrics import softmax_np, quick_metrics
 __all__ = ['OOD_FILE', 'OOD_QUANTILE', 'OOD_K', 'OOD_KEYS', 'OOD_TOLERANCE', 'INPUT_OOD_FILE', 'INPUT_OOD_FRAMES',
            'INPUT_OOD_SIZE', 'INPUT_OOD_QUANTILE', 'INPUT_OOD_KEYS', 'INPUT_OOD_SCALE_FLOOR', 'INPUT_FEATURES',
            'run_tta', 'Inference', 'average_views', 'infer', 'LoadedRun', 'load_run', 'final_metrics', 'unit_rows',
-           'nearest_distances', 'ood_threshold', 'OODReference', 'ood_reference', 'frame_statistics',
-           'input_statistics', 'robust_standardizer', 'standardized_distances', 'InputReference', 'fit_input_reference',
-           'input_reference', 'sliding_windows', 'clip_period', 'WindowReading', 'window_samples', 'infer_windows']
+           'nearest_distances', 'ood_threshold', 'OODReference', 'stored_reference', 'ood_reference',
+           'frame_statistics', 'input_statistics', 'robust_standardizer', 'standardized_distances', 'InputReference',
+           'fit_input_reference', 'input_reference', 'sliding_windows', 'clip_period', 'WindowReading',
+           'window_samples', 'infer_windows']
 
 # %% ../nbs/11_run.ipynb #d75a2565
 def run_tta(cfg) -> list:
@@ -260,13 +261,18 @@ class OODReference:
         "Whether a distance `score` is above the threshold (beyond rounding noise): the input is unlike the training clips."
         return bool(score > self.threshold + OOD_TOLERANCE)
 
-def ood_reference(run_dir) -> OODReference | None:
-    "The run's reference as its evaluation stored it (`OOD_FILE` and the `ood_*` keys of metrics.json), None when absent."
+def stored_reference(run_dir, file:str, keys:Sequence[str]) -> tuple | None:
+    "(the array `file`, metrics.json) of the run's analysis when both the file and every key of `keys` are there, else None."
     an = Path(run_dir) / "analysis"
     m = json.loads((an / "metrics.json").read_text()) if (an / "metrics.json").exists() else {}
-    if not (an / OOD_FILE).exists() or any(m.get(k) is None for k in OOD_KEYS): return None
-    return OODReference(np.load(an / OOD_FILE), str(m["ood_modality"]), float(m["ood_threshold"]),
-                        float(m["ood_quantile"]), int(m["ood_k"]))
+    if not (an / file).exists() or any(m.get(k) is None for k in keys): return None
+    return np.load(an / file), m
+
+def ood_reference(run_dir) -> OODReference | None:
+    "The run's reference as its evaluation stored it (`OOD_FILE` and the `ood_*` keys of metrics.json), None when absent."
+    if (got := stored_reference(run_dir, OOD_FILE, OOD_KEYS)) is None: return None
+    E, m = got
+    return OODReference(E, str(m["ood_modality"]), float(m["ood_threshold"]), float(m["ood_quantile"]), int(m["ood_k"]))
 
 # %% ../nbs/11_run.ipynb #6fc87731
 INPUT_OOD_FILE = "ood_input_reference.npy"   # RUN/analysis/: the training clips' input statistics (N×F, `INPUT_FEATURES` order)
@@ -382,11 +388,10 @@ def fit_input_reference(features, subjects, kind:str="video", quantile:float=INP
 # %% ../nbs/11_run.ipynb #aafc1179
 def input_reference(run_dir) -> InputReference | None:
     "The run's model-free reference as its evaluation stored it (`INPUT_OOD_FILE`, `INPUT_OOD_KEYS`), None when absent."
-    an = Path(run_dir) / "analysis"
-    m = json.loads((an / "metrics.json").read_text()) if (an / "metrics.json").exists() else {}
-    if not (an / INPUT_OOD_FILE).exists() or any(m.get(k) is None for k in INPUT_OOD_KEYS): return None
-    return InputReference(np.load(an / INPUT_OOD_FILE), str(m["ood_input_kind"]), float(m["ood_input_threshold"]),
-                          float(m["ood_input_quantile"]), int(m["ood_input_k"]))
+    if (got := stored_reference(run_dir, INPUT_OOD_FILE, INPUT_OOD_KEYS)) is None: return None
+    X, m = got
+    return InputReference(X, str(m["ood_input_kind"]), float(m["ood_input_threshold"]), float(m["ood_input_quantile"]),
+                          int(m["ood_input_k"]))
 
 # %% ../nbs/11_run.ipynb #94efcd10
 def sliding_windows(n_frames:int, frames:int, period:float=1.0, stride:int=1) -> np.ndarray:

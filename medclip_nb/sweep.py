@@ -16,7 +16,7 @@ from .metrics import paired_permutation_test
 __all__ = ['SWEEP_FILE', 'SUMMARY_CSV', 'COMPARISONS_CSV', 'SUMMARY_MD', 'SUMMARY_COLUMNS', 'COMPARISON_COLUMNS',
            'HEADLINE_METRICS', 'SUBJECT_SCORES', 'PAIRING_NOTE', 'METRIC_LABELS', 'BASELINE_METRICS', 'RESULTS_HEADER',
            'split_overrides', 'parse_variant', 'SweepRun', 'plan_runs', 'run_finished', 'config_changes', 'execute_run',
-           'data_roots', 'run_sweep', 'read_plan', 'run_metrics', 'summarize_runs', 'subject_scores',
+           'data_roots', 'run_sweep', 'read_plan', 'finished_runs', 'run_metrics', 'summarize_runs', 'subject_scores',
            'compare_variants', 'markdown_table', 'write_summary', 'sweep_main', 'headline_metrics', 'result_row',
            'results_table']
 
@@ -167,13 +167,16 @@ def read_plan(out) -> dict:
     if not f.exists(): raise DataError("not a sweep folder", path=f, expected="sweep.json written by `medclip sweep`")
     return json.loads(f.read_text())
 
+def finished_runs(out):
+    "(plan record, run folder, task) of each finished run of the sweep in `out`, in plan order."
+    for r in read_plan(out)["runs"]:
+        d = Path(out) / r["path"]
+        if run_finished(d): yield r, d, json.loads((d / "classes.json").read_text())["task"]
+
 def run_metrics(out) -> pd.DataFrame:
     "One row per finished run and headline metric: variant, seed, fold, path, task, metric, value."
-    out, rows = Path(out), []
-    for r in read_plan(out)["runs"]:
-        d = out / r["path"]
-        if not run_finished(d): continue
-        task = json.loads((d / "classes.json").read_text())["task"]
+    rows = []
+    for r, d, task in finished_runs(out):
         m = json.loads((d / "metrics.json").read_text())
         for k in HEADLINE_METRICS[task]:
             v = m.get(k)
@@ -195,11 +198,8 @@ SUBJECT_SCORES = {   # task -> (metric name, per-clip score from the predictions
 
 def subject_scores(out) -> pd.DataFrame:
     "Per finished run and test subject: variant, unit (seed or fold), subject_id, metric, score."
-    out, rows = Path(out), []
-    for r in read_plan(out)["runs"]:
-        d = out / r["path"]
-        if not run_finished(d): continue
-        task = json.loads((d / "classes.json").read_text())["task"]
+    rows = []
+    for r, d, task in finished_runs(out):
         p = pd.read_parquet(d / "analysis" / "predictions.parquet")
         p = p[p["split"] == "test"]
         name, fn = SUBJECT_SCORES[task]

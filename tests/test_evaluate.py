@@ -241,14 +241,11 @@ def _files(folder):
     return {p.name: p.read_bytes() for p in sorted(folder.iterdir()) if p.is_file()}
 
 @pytest.fixture(scope="module")
-def echo_sites(tmp_path_factory):
+def echo_sites(tiny_lvef_run, tmp_path_factory):
     "A tiny cardiacclip_lvef run (the golden sizes) evaluated internally, and a second site rendered by another scanner."
-    import sys
-    sys.path.insert(0, str(Path(__file__).parent))
-    from golden import TINY
     from medclip_nb.synth.echo import render_echo_dataset
     tmp = tmp_path_factory.mktemp("site")
-    run = train("cardiacclip_lvef", out=tmp / "runs", name="lvef", overrides=TINY["cardiacclip_lvef"], progress=False)
+    run = tiny_lvef_run
     internal = evaluate_run(run, progress=False, n_boot=20)
     site2 = render_echo_dataset(tmp / "site2", subjects=6, seed=1, frames=32, fps=30, gain_db=-8, depth=1.3, noise=4,
                                 progress=False)

@@ -1,5 +1,5 @@
 "#28 item 4: site recalibration (`medclip evaluate RUN --data SITE --calibrate N`)."
-import json, sys
+import json
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -9,17 +9,14 @@ from sklearn.linear_model import LinearRegression
 from medclip_nb.core import MedclipError
 from medclip_nb.evaluate import evaluate_main, evaluate_external, fit_recalibration, recalibrated, calibration_draw
 from medclip_nb.run import Inference
-from medclip_nb.train import train
 
 
 @pytest.fixture(scope="module")
-def sites(tmp_path_factory):
+def sites(tiny_lvef_run, tmp_path_factory):
     "A tiny cardiacclip_lvef run (the golden sizes) and a second site rendered by another scanner (12 subjects)."
-    sys.path.insert(0, str(Path(__file__).parent))
-    from golden import TINY
     from medclip_nb.synth.echo import render_echo_dataset
     tmp = tmp_path_factory.mktemp("recal")
-    run = train("cardiacclip_lvef", out=tmp / "runs", name="lvef", overrides=TINY["cardiacclip_lvef"], progress=False)
+    run = tiny_lvef_run
     site2 = render_echo_dataset(tmp / "site2", subjects=12, seed=1, frames=32, fps=30, gain_db=-8, depth=1.3, noise=4,
                                 progress=False)
     return run, site2

@@ -1,5 +1,5 @@
 "#28 item 2: the whole video, as EchoNet-Dynamic scores it (`medclip evaluate --clips all`, `medclip predict --clips all`)."
-import json, sys
+import json
 from pathlib import Path
 import numpy as np
 import pandas as pd
@@ -8,16 +8,12 @@ import pytest
 from medclip_nb.evaluate import evaluate_main
 from medclip_nb.predict import predict, predict_main
 from medclip_nb.run import load_run, clip_period
-from medclip_nb.train import train
 
 
 @pytest.fixture(scope="module")
-def echo_run(tmp_path_factory):
+def echo_run(tiny_lvef_run):
     "A tiny cardiacclip_lvef run (the golden sizes): 64-frame videos read as 4 frames, 16 apart."
-    sys.path.insert(0, str(Path(__file__).parent))
-    from golden import TINY
-    tmp = tmp_path_factory.mktemp("whole")
-    return train("cardiacclip_lvef", out=tmp / "runs", name="lvef", overrides=TINY["cardiacclip_lvef"], progress=False)
+    return tiny_lvef_run
 
 
 def test_evaluate_all_clips_beside_single_clip(echo_run, capsys):
