@@ -118,11 +118,15 @@ def facing_direction(joints:np.ndarray, fps:float=25.0, conf_thr:float=0.3) -> n
     vote = np.clip(face / 0.1, -1, 1) + 0.5 * np.clip(vel, -1, 1)
     w = max(1, int(round(fps)))
     sm = uniform_filter1d(vote, w, mode="nearest") if T > 1 else vote
-    d = np.sign(sm)
+    d = np.sign(np.where(np.abs(sm) < 1e-9, 0.0, sm))      # a filtered run of zeros is ±1e-17, not evidence
     if (d == 0).all(): return np.ones(T)
     # frames with no evidence take the nearest decided direction
     idx = np.flatnonzero(d != 0)
-    d = d[idx[np.abs(np.arange(T)[:, None] - idx[None]).argmin(1)]]
+    # searchsorted, not a T×T distance matrix: a 30-min video would need gigabytes; ties go to the earlier frame
+    t = np.arange(T)
+    hi = np.clip(np.searchsorted(idx, t), 1, len(idx) - 1) if len(idx) > 1 else np.zeros(T, int)
+    lo = np.maximum(hi - 1, 0)
+    d = d[np.where(np.abs(idx[hi] - t) < np.abs(idx[lo] - t), idx[hi], idx[lo])]
     return d.astype(float)
 
 # %% ../nbs/01_gait.ipynb #70608e15
