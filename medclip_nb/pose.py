@@ -1257,7 +1257,7 @@ def _runs(mask:np.ndarray) -> list:
     e = np.flatnonzero(np.diff(np.r_[0, np.asarray(mask, int), 0]))
     return [[int(a), int(b)] for a, b in zip(e[::2], e[1::2])]
 
-def walking_bouts(track:PoseTrack, min_s:float=2.0, gap_s:float=1.0, swing:float=0.3, speed:float=0.3,
+def walking_bouts(track:PoseTrack, min_s:float=2.0, gap_s:float=1.0, swing:float=0.15, speed:float=0.3,
                   conf_thr:float=0.3) -> list:
     "[start, end) frames of each walking bout of a `PoseTrack` (see above); [] when the person is never seen walking."
     j, fps, T = np.asarray(track.joints, float), track.fps, len(track)
@@ -1274,7 +1274,8 @@ def walking_bouts(track:PoseTrack, min_s:float=2.0, gap_s:float=1.0, swing:float
     legs = np.zeros(T)
     for a in (15, 16):
         rel = np.where(seen[:, a] & body, j[:, a, 0] - hx, np.nan) / L
-        legs = np.fmax(legs, (roll(rel).max() - roll(rel).min()).to_numpy())
+        # 10th–90th percentile range: one jittery detection cannot make standing look like a step
+        legs = np.fmax(legs, (roll(rel).quantile(0.9) - roll(rel).quantile(0.1)).to_numpy())
     moving = body & ((np.nan_to_num(legs) >= swing) | (np.nan_to_num(travel) >= speed))
     runs = _runs(moving)
     merged = []
