@@ -14,11 +14,11 @@ from .metrics import paired_permutation_test
 
 # %% auto #0
 __all__ = ['SWEEP_FILE', 'SUMMARY_CSV', 'COMPARISONS_CSV', 'SUMMARY_MD', 'SUMMARY_COLUMNS', 'COMPARISON_COLUMNS',
-           'HEADLINE_METRICS', 'SUBJECT_SCORES', 'PAIRING_NOTE', 'METRIC_LABELS', 'BASELINE_METRICS', 'RESULTS_HEADER',
-           'split_overrides', 'parse_variant', 'SweepRun', 'plan_runs', 'run_finished', 'config_changes', 'execute_run',
-           'data_roots', 'run_sweep', 'read_plan', 'finished_runs', 'run_metrics', 'summarize_runs', 'subject_scores',
-           'compare_variants', 'markdown_table', 'write_summary', 'sweep_main', 'headline_metrics', 'result_row',
-           'results_table']
+           'TEACHER_SUFFIX', 'HEADLINE_METRICS', 'SUBJECT_SCORES', 'PAIRING_NOTE', 'METRIC_LABELS', 'BASELINE_METRICS',
+           'RESULTS_HEADER', 'split_overrides', 'parse_variant', 'SweepRun', 'plan_runs', 'teacher_variants',
+           'teacher_runs', 'run_finished', 'config_changes', 'execute_run', 'data_roots', 'run_sweep', 'read_plan',
+           'plan_variants', 'finished_runs', 'run_metrics', 'summarize_runs', 'subject_scores', 'compare_variants',
+           'markdown_table', 'write_summary', 'sweep_main', 'headline_metrics', 'result_row', 'results_table']
 
 # %% ../nbs/15b_sweep.ipynb #88634e46
 def split_overrides(text:str) -> list:
@@ -69,6 +69,27 @@ def plan_runs(variants:dict, seeds:Sequence[int], folds:int|None=None) -> list:
     if len(set(seeds)) != len(seeds): raise ConfigError(f"--seeds repeats a seed: {list(seeds)}")
     return [SweepRun(v, int(s), None, f"{v}/seed{s}") for v in variants for s in seeds]
 
+# %% ../nbs/15b_sweep.ipynb #7ea4b7b2
+TEACHER_SUFFIX = "-teacher"   # train.teacher_for trains the teacher of run <name> into the sibling folder <name>-teacher
+
+def _trains_teacher(cfg) -> bool:
+    from medclip_nb.train import _needs_teacher   # loads torch and Lightning
+    return _needs_teacher(cfg) and cfg.train.get("teacher") is None
+
+def teacher_variants(recipe:str, variants:dict, base:Sequence[str]=()) -> dict:
+    "{teacher variant: student variant} for each variant whose runs train their own teacher first."
+    students = [v for v, ov in variants.items() if _trains_teacher(load_config(recipe, [*base, *ov]))]
+    names = {("teacher" if len(students) == 1 else f"{v}_teacher"): v for v in students}
+    clash = sorted(set(names) & set(variants))
+    if clash: raise ConfigError(f"--vary name(s) {clash} clash with the teacher row(s) the sweep adds for the runs of "
+                                f"{students} (they train their teacher first): name the variant otherwise")
+    return names
+
+def teacher_runs(runs:list, teachers:dict) -> list:
+    "One record per teacher a student run trains: the student's seed and fold, folder `<student run>-teacher`."
+    return [SweepRun(t, r.seed, r.fold, r.path + TEACHER_SUFFIX) for t, v in teachers.items() for r in runs if r.variant == v]
+
+
 # %% ../nbs/15b_sweep.ipynb #be541c4b
 def run_finished(run_dir) -> bool:
     "Whether a run folder holds its final metrics and a complete analysis bundle."
@@ -87,20 +108,25 @@ def config_changes(run_dir, recipe:str, overrides:Sequence[str]) -> list:
     return sorted(k for k in saved.keys() | want.keys() if saved.get(k) != want.get(k))
 
 def execute_run(recipe:str, run_dir, overrides:Sequence[str], data=None, n_boot:int=200, spatial:bool=False,
-                threads:int|None=None) -> str:
-    "Train (or resume) and evaluate one sweep run; 'reused' when it was finished already, else 'done'."
+                threads:int|None=None, teacher_dir=None) -> str:
+    "Train (or resume) and evaluate one sweep run, and the teacher it trained first (`teacher_dir`); 'reused' when all was finished already, else 'done'."
     run_dir = Path(run_dir)
+    dirs = [run_dir] + ([Path(teacher_dir)] if teacher_dir else [])
     changed = config_changes(run_dir, recipe, overrides)
     if changed: raise ConfigError(f"'{run_dir}' holds a run of another config ({', '.join(changed[:5])}): "
                                   "give the sweep another --out, or remove that run folder")
-    if run_finished(run_dir): return "reused"
+    if all(map(run_finished, dirs)): return "reused"
     import torch
     if threads: torch.set_num_threads(threads)
     from medclip_nb.train import train
     from medclip_nb.evaluate import evaluate_run
     if not (run_dir / "metrics.json").exists():
         train(recipe, data=data, out=run_dir.parent, name=run_dir.name, overrides=list(overrides), progress=False)
-    evaluate_run(run_dir, progress=False, n_boot=n_boot, spatial=spatial)
+    for d in dirs:   # the student, then the teacher its training left trained but not evaluated
+        if run_finished(d): continue
+        if not (d / "metrics.json").exists():
+            raise DataError("no trained run here", path=d, expected=f"the teacher `train` wrote before training '{run_dir.name}'")
+        evaluate_run(d, progress=False, n_boot=n_boot, spatial=spatial)
     return "done"
 
 def _execute(job:dict) -> str:
@@ -123,11 +149,16 @@ def data_roots(recipe:str, runs:list, base:Sequence[str], variants:dict, folds, 
 def _write_plan(out:Path, head:dict, runs:list):
     write_json(out / SWEEP_FILE, {**head, "runs": [asdict(r) for r in runs]})
 
-def _jobs_for(recipe, runs, base, variants, folds, out, data, n_boot, spatial, jobs) -> list:
+def _jobs_for(recipe, runs, base, variants, folds, out, data, n_boot, spatial, jobs, teachers) -> list:
     roots = data_roots(recipe, runs, base, variants, folds, out, data)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     return [dict(recipe=recipe, run_dir=str(out / r.path), overrides=r.overrides(base, variants, folds), data=roots[r.path],
-                 n_boot=n_boot, spatial=spatial, threads=threads) for r in runs]
+                 n_boot=n_boot, spatial=spatial, threads=threads,
+                 teacher_dir=str(out / (r.path + TEACHER_SUFFIX)) if r.variant in teachers.values() else None) for r in runs]
+
+def _teacher_status(teacher_dir:Path, student_status:str) -> str:
+    if run_finished(teacher_dir): return "reused" if student_status == "reused" else "done"
+    return student_status if student_status.startswith("failed") else "failed: no finished teacher run"
 
 def run_sweep(recipe:str, out, seeds:Sequence[int]=(0,), variants:dict|None=None, folds:int|None=None, overrides:Sequence[str]=(),
               data=None, jobs:int=1, n_boot:int=200, spatial:bool=False, progress:bool=True, command:str|None=None) -> Path:
@@ -136,13 +167,18 @@ def run_sweep(recipe:str, out, seeds:Sequence[int]=(0,), variants:dict|None=None
     out = Path(out); out.mkdir(parents=True, exist_ok=True)
     variants = dict(variants or {"recipe": []})
     runs = plan_runs(variants, list(seeds), folds)
+    teachers = teacher_variants(recipe, variants, list(overrides))
+    trained_first = {t.path: t for t in teacher_runs(runs, teachers)}   # no jobs of their own: their student's job makes them
     head = {"recipe": recipe, "data": None if data is None else str(data), "overrides": list(overrides), "variants": variants,
-            "seeds": [int(s) for s in seeds], "folds": folds, "command": command}
-    _write_plan(out, head, runs)
-    job_list = _jobs_for(recipe, runs, list(overrides), variants, folds, out, data, n_boot, spatial, max(1, jobs))
+            "teachers": teachers, "seeds": [int(s) for s in seeds], "folds": folds, "command": command}
+    records = runs + list(trained_first.values())
+    _write_plan(out, head, records)
+    job_list = _jobs_for(recipe, runs, list(overrides), variants, folds, out, data, n_boot, spatial, max(1, jobs), teachers)
     bar = tqdm(total=len(runs), desc=f"sweep {recipe}", unit="run", disable=not progress)
     def finish(r, status):
-        r.status = status; _write_plan(out, head, runs); bar.update(1); bar.set_postfix_str(f"{r.path}: {status[:40]}")
+        r.status = status
+        if (t := trained_first.get(r.path + TEACHER_SUFFIX)) is not None: t.status = _teacher_status(out / t.path, status)
+        _write_plan(out, head, records); bar.update(1); bar.set_postfix_str(f"{r.path}: {status[:40]}")
     if jobs <= 1:
         for r, j in zip(runs, job_list): finish(r, _execute(j))
     else:
@@ -166,6 +202,10 @@ def read_plan(out) -> dict:
     f = Path(out) / SWEEP_FILE
     if not f.exists(): raise DataError("not a sweep folder", path=f, expected="sweep.json written by `medclip sweep`")
     return json.loads(f.read_text())
+
+def plan_variants(plan:dict) -> list:
+    "A sweep's variants in report order: its `--vary` variants (the first is the reference), then the teachers its runs trained."
+    return [*plan["variants"], *(plan.get("teachers") or {})]
 
 def finished_runs(out):
     "(plan record, run folder, task) of each finished run of the sweep in `out`, in plan order."
@@ -245,7 +285,7 @@ PAIRING_NOTE = ("Comparisons pair per-subject test scores (accuracy over the sub
 def write_summary(out) -> dict:
     "Write `summary.csv`, `comparisons.csv` and `summary.md` of a sweep folder (atomically); returns {name: DataFrame}."
     out = Path(out); plan = read_plan(out)
-    order = list(plan["variants"])
+    order = plan_variants(plan)
     summary = summarize_runs(run_metrics(out), order)
     comparisons = compare_variants(subject_scores(out), order)
     plan["subjects"], plan["test_subjects"] = _subjects(out, plan["runs"])
@@ -254,7 +294,9 @@ def write_summary(out) -> dict:
     atomic_write(out / COMPARISONS_CSV, lambda t: comparisons.to_csv(t, index=False), suffix=".csv")
     done = sum(r["status"] in ("done", "reused") for r in plan["runs"])
     what = f"folds: {plan['folds']} (seed {plan['seeds'][0]})" if plan["folds"] else f"seeds: {', '.join(map(str, plan['seeds']))}"
-    variants = "; ".join(f"`{k}`: {', '.join(v) if v else 'the recipe as is'}" for k, v in plan["variants"].items())
+    variants = "; ".join([f"`{k}`: {', '.join(v) if v else 'the recipe as is'}" for k, v in plan["variants"].items()]
+                         + [f"`{t}`: the teacher each `{s}` run trained first (its `train.teacher_overrides`; folders `<run>{TEACHER_SUFFIX}`)"
+                            for t, s in (plan.get("teachers") or {}).items()])
     text = "\n\n".join([f"# Sweep of `{plan['recipe']}`", f"Command: `{plan.get('command') or 'run_sweep(...)'}`",
                          f"{done} of {len(plan['runs'])} runs finished; {what}; {plan['subjects']} subjects, test subjects per run: "
                          f"{plan['test_subjects']}; variants: {variants}.",
@@ -326,7 +368,8 @@ def result_row(folder) -> list:
     summary = pd.read_csv(folder / SUMMARY_CSV)
     if list(summary.columns) != SUMMARY_COLUMNS:
         raise DataError(f"columns {list(summary.columns)}", path=folder / SUMMARY_CSV, expected=f"{SUMMARY_COLUMNS}")
-    first, metrics = list(plan["variants"])[0], headline_metrics(plan, summary)
+    variants = plan_variants(plan)
+    first, metrics = variants[0], headline_metrics(plan, summary)
     by = {(r.variant, r.metric): r._asdict() for r in summary.itertuples(index=False)}
     missing = [m for m in metrics if (first, m) not in by]
     if missing: raise DataError(f"no row for variant '{first}' and metric(s) {missing}", path=folder / SUMMARY_CSV)
@@ -339,7 +382,7 @@ def result_row(folder) -> list:
     comp = pd.read_csv(cf) if cf.exists() else pd.DataFrame(columns=COMPARISON_COLUMNS)
     paired = {r.variant_b: f" (paired Δ {r.metric.split('/')[-1].replace('_', ' ')} {r.mean_difference:+.3g}, p = {r.p_value:.2g})"
               for r in comp.itertuples(index=False)}
-    base = [f"`{v}` {_value(by[(v, m)])}{paired.get(v, '')}" for v in list(plan["variants"])[1:] for m in metrics if (v, m) in by]
+    base = [f"`{v}` {_value(by[(v, m)])}{paired.get(v, '')}" for v in variants[1:] for m in metrics if (v, m) in by]
     base += [f"{METRIC_LABELS[m]} {_value(by[(first, m)])}" for m in BASELINE_METRICS if (first, m) in by]
     commands = plan["command"] if isinstance(plan["command"], list) else [plan["command"]]   # a list: steps run one after another
     return [f"`{plan['recipe']}`", result, "; ".join(base) or "—", "; ".join(f"`{c}`" for c in commands).replace("|", "\\|")]

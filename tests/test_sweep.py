@@ -77,3 +77,30 @@ def test_sweep_folds_test_every_subject_once(tmp_path):
     assert sorted(tested) == sorted(everyone), "every subject is tested exactly once"
     for sp in splits: assert not set(sp["val"]) & set(sp["test"]) and not set(sp["train"]) & set(sp["test"])
     assert (pd.read_csv(out / "summary.csv").n == 3).all()
+
+
+KD_TINY = [*TINY[:-1], "train.max_epochs=1"]
+
+
+def test_sweep_reports_the_teacher_a_run_trained_first(tmp_path):
+    "A `gaitlab_kd` run trains its teacher first: the sweep evaluates that teacher and reports it, without training it twice."
+    out = tmp_path / "K"
+    args = MEDCLIP + ["sweep", "gaitlab_kd", "--out", str(out), "--bootstrap", "20", "--quiet", *KD_TINY]
+    r = subprocess.run(args, cwd=tmp_path, env=ENV, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr[-3000:]
+    plan = read_plan(out)
+    assert plan["teachers"] == {"teacher": "recipe"}
+    assert [(x["variant"], x["seed"], x["path"], x["status"]) for x in plan["runs"]] == [
+        ("recipe", 0, "recipe/seed0", "done"), ("teacher", 0, "recipe/seed0-teacher", "done")]
+    assert sorted(p.name for p in (out / "recipe").iterdir()) == ["seed0", "seed0-teacher"]   # one teacher, where train put it
+    student, teacher = out / "recipe" / "seed0", out / "recipe" / "seed0-teacher"
+    assert "video_encoder: frames:resnet18" in (teacher / "config.yaml").read_text()
+    assert json.loads((teacher / "splits.json").read_text()) == json.loads((student / "splits.json").read_text())
+    summary, comp = pd.read_csv(out / "summary.csv"), pd.read_csv(out / "comparisons.csv")
+    assert summary.variant.unique().tolist() == ["recipe", "teacher"] and (summary.n == 1).all()
+    assert comp[["variant_a", "variant_b"]].values.tolist() == [["recipe", "teacher"]]   # the student against its own teacher
+    assert "`teacher`: the teacher each `recipe` run trained first" in (out / "summary.md").read_text()
+    stamps = _stamps(teacher)
+    r = subprocess.run(args, cwd=tmp_path, env=ENV, capture_output=True, text=True)   # again: nothing to train or evaluate
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert [x["status"] for x in read_plan(out)["runs"]] == ["reused", "reused"] and _stamps(teacher) == stamps
