@@ -13,12 +13,14 @@ import pandas as pd
 
 from .gait import (COCO17, RANCHO_PHASES, RANCHO_STARTS, TOE_OFF, OPP_TOE_OFF, OPP_HEEL_STRIKE,
                              KNOWLEDGE_MAP_FEATURES, rancho_phase, angle_from_down, leg_length, fill_gaps,
-                             facing_direction, joint_angles, wrap_degrees, joint_midpoint, window_frames)
+                             facing_direction, joint_angles, wrap_degrees, joint_midpoint, window_frames,
+                             kinematic_knowledge_map)
 
 # %% auto #0
 __all__ = ['NO_GAIT', 'PHASE_NORMS', 'MIN_SEEN', 'PoseTrack', 'fix_lr_swaps', 'clean_track', 'kinematics_table',
            'detect_gait_events', 'gait_phase', 'phases_from_phi', 'joint_deviation_scores', 'attention_prior',
-           'joints_by_phase', 'joint_visibility', 'sides_seen', 'one_foot_events', 'one_foot_phase']
+           'joints_by_phase', 'joint_visibility', 'sides_seen', 'one_foot_events', 'one_foot_phase', 'TrackPriors',
+           'track_priors']
 
 # %% ../nbs/01a_gaittrack.ipynb #d927d249
 @dataclass
@@ -676,3 +678,35 @@ def _events_and_phases(kin:pd.DataFrame, fps:float, feet:str) -> tuple:
     ev = detect_gait_events(kin, fps)
     phi = gait_phase(ev, len(kin), fps)
     return ev, phi, gait_phase(ev, len(kin), fps, "l")
+
+# %% ../nbs/01a_gaittrack.ipynb #7a1c0e11
+@dataclass
+class TrackPriors:
+    "The priors `medclip pose` derives from one person's track (see `track_priors`)."
+    track: PoseTrack              # cleaned
+    visibility: pd.DataFrame      # joint × side: fraction of frames seen with confidence (before cleaning)
+    kinematics: pd.DataFrame
+    events: dict
+    phases: np.ndarray            # int8 T×3 [rancho_right (−1 = no gait), stance_l, stance_r]
+    knowledge_map: np.ndarray     # float32 T×238
+    scores: np.ndarray            # T×17 deviation scores
+    attention: np.ndarray         # float32 T×17 in [0, 1]
+    feet_seen: str                # 'lr', 'l', 'r' or '': the feet the events came from
+
+    @property
+    def gait_cycle_found(self) -> bool: return len(self.events.get("anchors", [])) >= 3
+
+# %% ../nbs/01a_gaittrack.ipynb #7a1c0e12
+def track_priors(track:PoseTrack, clean:bool=True) -> TrackPriors:
+    """Visibility (on the raw track: an interpolated gap is not a joint seen), cleaning, kinematics, events and phases
+    (from the one seen foot's strides when the other is hidden), the knowledge map of the cleaned joints, deviation
+    scores and the attention prior: the steps of `medclip pose`, in its order."""
+    vis = joint_visibility(track)
+    t = clean_track(track) if clean else track
+    kin = kinematics_table(t)
+    feet = sides_seen(vis, ["ankle", "heel", "toe"])
+    ev, phi, phi_l = _events_and_phases(kin, t.fps, feet)
+    ph = phases_from_phi(phi, phi_l)
+    km = kinematic_knowledge_map(np.nan_to_num(t.joints), t.fps).astype(np.float32)
+    sc = joint_deviation_scores(kin, ph, km)
+    return TrackPriors(t, vis, kin, ev, ph, km, sc, attention_prior(sc), feet)
