@@ -3,7 +3,8 @@
 Run: `.venv/bin/python benchmarks/bench_synth.py` (about a minute and a half on 2 cores; `--quick` for a smoke run).
 
 1. Per stage, one process, on a sample of clips: simulate the walk, ray-cast the room, draw the body, camera effects,
-   H.264 encoding, the kinematic knowledge map — ms per clip, to show where the time goes.
+   H.264 encoding, the kinematic knowledge map, the pose-made priors (simulated 2-D pose observation + `medclip pose`'s
+   analysis, `priors="pose"`, the default) — ms per clip, to show where the time goes.
 2. The whole demo dataset (`medclip synth gait` defaults: 60 subjects × 3 clips × 32 frames at 112²) rendered with
    1 worker (the baseline) and with 2 workers, in the same run: wall time, clips/s and the ratio to the baseline.
 Target (issue 3): the demo dataset in under a minute on 2 cores. Wall-clock numbers on this shared machine are noisy.
@@ -22,7 +23,8 @@ def stage_times(n_clips:int, frames:int, size:int) -> dict:
     "Mean ms per clip of each rendering stage, one process."
     from medclip_nb.video import write_video
     from medclip_nb.gait import kinematic_knowledge_map
-    t = dict(simulate=0.0, camera=0.0, background=0.0, body=0.0, effects_and_priors=0.0, encode=0.0, knowledge_map=0.0)
+    t = dict(simulate=0.0, camera=0.0, background=0.0, body=0.0, effects_and_priors=0.0, encode=0.0, knowledge_map=0.0,
+             pose_priors=0.0)
     tmp = Path(tempfile.mkdtemp())
     labels = G.assign_labels(n_clips, "gaitlab", 0)
     for i, lab in enumerate(labels):
@@ -40,7 +42,10 @@ def stage_times(n_clips:int, frames:int, size:int) -> dict:
         c5 = time.perf_counter(); write_video(tmp / f"{i}.mp4", frames_u8, 25, options=G.X264_OPTIONS)
         c6 = time.perf_counter(); kinematic_knowledge_map(joints, 25)
         c7 = time.perf_counter()
-        for k, a, b in zip(t, (c0, c1, c2, c3, c4, c5, c6), (c1, c2, c3, c4, c5, c6, c7)): t[k] += (b - a) * 1000 / n_clips
+        r = dict(joints=joints, feet=G._feet_points(m, cam, zbuf), body_px=cam["F"] * s.body["height"] / np.median(z), frames=frames_u8)
+        G._pose_priors(r, 25.0, G._observation_rng(0, s.subject_id, 0))
+        c8 = time.perf_counter()
+        for k, a, b in zip(t, (c0, c1, c2, c3, c4, c5, c6, c7), (c1, c2, c3, c4, c5, c6, c7, c8)): t[k] += (b - a) * 1000 / n_clips
     shutil.rmtree(tmp)
     return t
 

@@ -199,6 +199,8 @@ class SynthConfig:
     size: int | None = schema_key(112, doc="rendered frame size (null: 112)")
     cohort: str | None = schema_key("gaitlab", ("gaitlab", "scoliosis"), "gait cohort (null: gaitlab)")
     seed: int = schema_key(0, doc="generator seed")
+    priors: str = schema_key("pose", ("pose", "exact"), "gait: how the knowledge map and joint attention are made: pose = from a simulated 2-D "
+                             "pose observation through the analysis `medclip pose` runs on real video; exact = the generator's own")
 
 @dataclass
 class DataConfig:

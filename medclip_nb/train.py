@@ -49,7 +49,7 @@ def render_synth(cfg:Config, out_dir, progress:bool=True) -> Path:
     if kind == "gait":
         render_gait_dataset(out, subjects=p["subjects"], clips_per_subject=p["clips_per_subject"], frames=p["frames"],
                             size=p["size"] or 112, seed=p.get("seed", 0), cohort=p.get("cohort") or "gaitlab",
-                            progress=progress, overwrite=True)
+                            progress=progress, overwrite=True, priors=p.get("priors") or "pose")
     elif kind == "echo":
         render_echo_dataset(out, subjects=p["subjects"], seed=p.get("seed", 0), frames=p["frames"],
                             size=p["size"] or 112, progress=progress)

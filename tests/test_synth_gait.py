@@ -83,3 +83,24 @@ def test_frames_show_the_body_against_the_room():
     ring &= ~m
     contrast = np.abs(f[m].mean(0) - f[ring].mean(0)).max()
     assert contrast > 8 or abs(f[m].std() - f[ring].std()) > 8, contrast
+
+
+def test_priors_key_chooses_the_maps(tmp_path):
+    """`--priors exact` (config `data.synth.priors`) writes the generator's own maps as the priors; the default `pose`
+    writes maps made as `medclip pose` makes them, with the exact ones kept beside them."""
+    from medclip_nb.core import ConfigError, load_config
+    small = ["--subjects", "2", "--clips-per-subject", "1", "--frames", "8", "--size", "32", "--no-progress"]
+    for priors in ("exact", "pose"):
+        out = tmp_path / priors
+        r = subprocess.run([str(BIN / "medclip"), "synth", "gait", "--out", str(out), "--priors", priors, *small], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+        gt, df = json.loads((out / "ground_truth.json").read_text()), pd.read_csv(out / "labels.csv")
+        assert gt["priors"]["source"] == gt["arguments"]["priors"] == priors
+        assert (df.attention_map == df.attention_map_exact).all() == (priors == "exact")
+        assert (out / "knowledge_maps_exact").is_dir() == (priors == "pose")
+        assert all((out / p).is_file() for c in ("attention_map_exact", "knowledge_map_exact") for p in df[c])
+    r = subprocess.run([str(BIN / "medclip"), "synth", "gait", "--out", str(tmp_path / "x"), "--priors", "guess", *small], capture_output=True, text=True)
+    assert r.returncode == 2 and "invalid choice: 'guess'" in r.stderr
+    assert load_config("clinicalclip_gait").data.synth.priors == "pose"
+    assert load_config("clinicalclip_gait", ["data.synth.priors=exact"]).data.synth.priors == "exact"
+    with pytest.raises(ConfigError, match="exact"): load_config("clinicalclip_gait", ["data.synth.priors=guess"])

@@ -49,7 +49,7 @@ def _common(p:argparse.ArgumentParser, out:str, d:dict):
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 def _parser() -> argparse.ArgumentParser:
-    from medclip_nb.synth.gait import COHORTS, CAMERA_VIEWS
+    from medclip_nb.synth.gait import COHORTS, CAMERA_VIEWS, PRIOR_SOURCES
     p = argparse.ArgumentParser(prog="medclip synth", description="Render a synthetic dataset with known ground truth in a real on-disk layout.")
     sub = p.add_subparsers(dest="kind", required=True, metavar="{gait,echo,ultrasound}")
     g = sub.add_parser("gait", help="gait videos in the ClinicalCLIP layout (+ ScoliGait table)",
@@ -65,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--view", choices=["auto", "mixed", *CAMERA_VIEWS], default=d["view"],
                    help="camera view: auto = side for gaitlab, posterior for scoliosis; mixed = random per clip (default: auto)")
     g.add_argument("--workers", type=int, default=d["workers"], help=f"rendering processes (default: {d['workers']})")
+    g.add_argument("--priors", choices=sorted(PRIOR_SOURCES), default=d["priors"],
+                   help="knowledge map and joint attention: pose = made as `medclip pose` makes them from a simulated 2-D pose "
+                        "observation; exact = the generator's own (default: pose; the exact ones are kept either way)")
     g.add_argument("--overwrite", action="store_true", help="replace a synthetic dataset already in --out")
     e = sub.add_parser("echo", help="echocardiography videos in the EchoNet-Dynamic layout",
                        description="Apical four-chamber echo videos with known EF, written exactly as EchoNet-Dynamic.")
@@ -85,7 +88,7 @@ def synth_main(argv=None) -> int:
     kw = dict(subjects=a.subjects, seed=a.seed, progress=not a.no_progress)
     if a.kind == "gait":
         kw.update(clips_per_subject=a.clips_per_subject, frames=a.frames, size=a.size, fps=a.fps, cohort=a.cohort,
-                  view=a.view, workers=a.workers, overwrite=a.overwrite)
+                  view=a.view, workers=a.workers, overwrite=a.overwrite, priors=a.priors)
     elif a.kind == "echo": kw.update(frames=a.frames, fps=a.fps, gain_db=a.gain_db, depth=a.depth, noise=a.noise)
     kw = {k: v for k, v in kw.items() if v is not None}      # unset: the generator's own default
     t0 = time.perf_counter()

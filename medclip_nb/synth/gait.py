@@ -15,14 +15,16 @@ from ..core import DataError, atomic_write, write_json
 from ..video import default_cache_dir
 from ..gait import (RANCHO_PHASES, RANCHO_STARTS, TOE_OFF, SCOLIOSIS_CLASSES, COBB_EDGES, cobb_class,
                              kinematic_knowledge_map)
+from ..gaittrack import PoseTrack, track_priors
 
 # %% auto #0
-__all__ = ['GAIT_CLASSES', 'COHORTS', 'SEVERITY_RANGES', 'PELVIC_TILT', 'HIP_MEAN', 'HIP_AMP', 'CAMERA_VIEWS', 'LABEL_COLUMNS',
-           'X264_OPTIONS', 'EXAMPLE_CLIP', 'EXAMPLE_SIZE', 'normative_angle', 'warp_phase', 'GaitSubject',
-           'make_subject', 'simulate_walk', 'make_camera', 'project', 'fit_in_frame', 'render_background',
-           'render_body', 'clinician_attention', 'spatial_attention', 'describe_synthetic_gait', 'resolve_view',
-           'render_clip', 'sagittal_knee_flexion', 'side_view_walk', 'gait_contact_sheet', 'assign_labels',
-           'assign_synth_splits', 'render_gait_dataset', 'example_gait_dataset', 'kinematic_summary']
+__all__ = ['GAIT_CLASSES', 'COHORTS', 'SEVERITY_RANGES', 'PELVIC_TILT', 'HIP_MEAN', 'HIP_AMP', 'CAMERA_VIEWS', 'POSE_OBSERVATION',
+           'HIDDEN_CONFIDENCE', 'PRIOR_SOURCES', 'LABEL_COLUMNS', 'X264_OPTIONS', 'EXAMPLE_CLIP', 'EXAMPLE_SIZE',
+           'normative_angle', 'warp_phase', 'GaitSubject', 'make_subject', 'simulate_walk', 'make_camera', 'project',
+           'fit_in_frame', 'render_background', 'render_body', 'clinician_attention', 'spatial_attention',
+           'describe_synthetic_gait', 'resolve_view', 'render_clip', 'sagittal_knee_flexion', 'side_view_walk',
+           'gait_contact_sheet', 'observe_pose', 'assign_labels', 'assign_synth_splits', 'render_gait_dataset',
+           'example_gait_dataset', 'kinematic_summary']
 
 # %% ../../nbs/04a_synth.gait.ipynb #eb264361
 GAIT_CLASSES = ["normal", "koa_early", "koa_mild", "koa_severe", "pd_early", "pd_mild", "pd_severe",
@@ -857,10 +859,20 @@ def _check_size(frames:int, size:int):
     if size % 4 or size < 32: raise DataError(f"size {size} is not supported", field="size", expected="a multiple of 4, at least 32")
     if frames < 2: raise DataError(f"frames={frames} is too short", field="frames", expected="at least 2 frames")
 
+# %% ../../nbs/04a_synth.gait.ipynb #5e1f0a01
+def _feet_points(motion:dict, cam:dict, zbuf:np.ndarray) -> np.ndarray:
+    "Heel and toe points `T×4×3` (l_heel, l_toe, r_heel, r_toe: x_px, y_px, visibility), as a pose model with feet gives them."
+    e, S = motion["extra"], cam["size"]
+    uv, z = project(np.stack([e["heel_l"], e["toe_l"], e["heel_r"], e["toe_r"]], 1), cam)
+    T = len(uv); ix, iy = np.floor(uv[..., 0]).astype(int), np.floor(uv[..., 1]).astype(int)
+    inside = (ix >= 0) & (iy >= 0) & (ix < S) & (iy < S)
+    vis = inside & (z <= zbuf[np.arange(T)[:, None], iy.clip(0, S - 1), ix.clip(0, S - 1)] + 0.05)
+    return np.concatenate([uv, vis[..., None]], -1).astype(np.float32)
+
 # %% ../../nbs/04a_synth.gait.ipynb #baea8ffb
 def render_clip(subject:GaitSubject, clip_index:int=0, frames:int=32, size:int=112, fps:float=25.0,
                 view:str="side", seed:int=0) -> dict:
-    "Simulate and render clip `clip_index` of `subject`: video frames, joints, attention maps, phases, text and truth."
+    "Simulate and render clip `clip_index` of `subject`: video frames, joints (and feet), attention maps, phases, text and truth."
     _check_size(frames, size)
     rng = np.random.default_rng([seed, int(subject.subject_id[1:]), clip_index, 31337])
     motion = simulate_walk(subject, _clip_gait(subject.gait, rng), frames, fps)
@@ -878,7 +890,8 @@ def render_clip(subject:GaitSubject, clip_index:int=0, frames:int=32, size:int=1
     return dict(frames=_camera_effects(img, rng), joints=joints, attention=att,
                 spatial=spatial_attention(joints, att, size, sigma_px=max(1.5, 0.035 * body_px)),
                 phases=np.stack([motion["rancho"], motion["contact"][:, 0], motion["contact"][:, 1]], 1).astype(np.int8),
-                text=text, mask=mask > 0.5, truth=truth, joints3d=motion["joints"].astype(np.float32))
+                text=text, mask=mask > 0.5, truth=truth, joints3d=motion["joints"].astype(np.float32),
+                feet=_feet_points(motion, cam, zbuf), body_px=float(body_px))
 
 # %% ../../nbs/04a_synth.gait.ipynb #124bd59c
 def sagittal_knee_flexion(J3:np.ndarray) -> dict:
@@ -934,11 +947,75 @@ def gait_contact_sheet(rows:dict, n:int=4, scale:int=1):
         draw.text((4, i * h + h // 2 - 5), k, fill=(0, 0, 0))
     return sheet.resize((sheet.width * scale, sheet.height * scale)) if scale != 1 else sheet
 
+# %% ../../nbs/04a_synth.gait.ipynb #5e1f0a03
+POSE_OBSERVATION = {   # per-clip ranges (drawn uniformly) of the simulated 2-D pose estimator
+    "jitter": (0.004, 0.012),      # pixel noise SD, a share of the body's height in pixels
+    "hidden_jitter": (2.0, 4.0),   # ... times this for a joint the model cannot see and guesses
+    "miss_frame": (0.0, 0.05),     # share of frames without any detection
+    "miss_joint": (0.0, 0.03),     # share of single joints not detected
+    "swap_rate": (0.0, 0.04),      # per frame: a left/right leg-label confusion starts (1-3 frames long)
+}
+# a hidden joint's confidence ~ U(lo, hi), by what the model can infer it from: mediapipe on the side-view walks of
+# ../shared/media keeps the far side's face, shoulders and hips at ≥ 0.99, its knees, ankles and feet at medians
+# 0.82–0.92 (10th percentiles 0.66–0.87, never under 0.3), its elbows and wrists at medians 0.40–0.80 (10th
+# percentiles 0.12–0.41); the legs' lower bound is set below what was seen, for harder videos than those two
+HIDDEN_CONFIDENCE = {"torso": (0.7, 1.0), "legs": (0.45, 0.95), "arms": (0.0, 0.8)}
+_GROUP = ["torso"] * 7 + ["arms"] * 4 + ["torso"] * 2 + ["legs"] * 8         # COCO-17, then the feet
+_LEG_L, _LEG_R = [13, 15, 17, 18], [14, 16, 19, 20]   # knees, ankles, heels, toes (feet appended as 17..20)
+
+# %% ../../nbs/04a_synth.gait.ipynb #5e1f0a04
+def observe_pose(joints:np.ndarray, feet:np.ndarray, body_px:float, fps:float, size:int, rng, ranges:dict|None=None) -> tuple:
+    """What a 2-D pose model would return for a rendered clip: `joints` `T×17×3` and `feet` `T×4×3` (l_heel, l_toe,
+    r_heel, r_toe), projected by the renderer with their visibility (0: outside the frame or behind a nearer body part)
+    → a `PoseTrack` (source "synthetic") with a detection confidence per joint and frame (high where seen, lower where
+    hidden, as the far side in a side view: `HIDDEN_CONFIDENCE`), pixel jitter proportional to the body's height (smooth in time, as an
+    estimator's is; larger for guessed joints), frames and single joints not detected (NaN, confidence 0) and short
+    left/right leg-label confusions; and the drawn behaviour (`POSE_OBSERVATION`, or `ranges` in its place)."""
+    from scipy.signal import lfilter
+    pts = np.concatenate([joints, feet], 1).astype(float)
+    T, K = pts.shape[:2]
+    q = {k: _u(rng, *v) for k, v in (POSE_OBSERVATION | (ranges or {})).items()}
+    seen = pts[..., 2] > 0
+    lo, hi = np.array([HIDDEN_CONFIDENCE[g] for g in _GROUP]).T
+    conf = np.where(seen, 1 - rng.beta(1.5, 25, (T, K)), rng.uniform(lo, hi, (T, K)))
+    noise = lfilter([0.8], [1, -0.6], rng.normal(0, 1, (T, K, 2)), axis=0)      # AR(1), unit variance
+    xy = pts[..., :2] + noise * (q["jitter"] * body_px * np.where(seen, 1.0, q["hidden_jitter"]))[..., None]
+    swaps = np.flatnonzero(rng.random(T) < q["swap_rate"])
+    for t, n in zip(swaps, rng.integers(1, 4, len(swaps))):
+        f = slice(t, min(T, t + n))
+        xy[f, _LEG_L + _LEG_R], conf[f, _LEG_L + _LEG_R] = xy[f, _LEG_R + _LEG_L], conf[f, _LEG_R + _LEG_L]
+    missed = (rng.random(T) < q["miss_frame"])[:, None] | (rng.random((T, K)) < q["miss_joint"])
+    xy[missed], conf[missed] = np.nan, 0.0
+    out = np.concatenate([xy, conf[..., None]], -1).astype(np.float32)
+    return PoseTrack(out[:, :17], out[:, 17:], None, float(fps), (size, size), "synthetic"), q
+
+# %% ../../nbs/04a_synth.gait.ipynb #5e1f0a06
+def _exact_priors(r:dict, fps:float, rng) -> dict:
+    "The generator's own priors: the rule-based clinician attention and the knowledge map of the exact projected joints."
+    return dict(attention=r["attention"], knowledge_map=kinematic_knowledge_map(r["joints"], fps))
+
+def _pose_priors(r:dict, fps:float, rng) -> dict:
+    """The priors `medclip pose` would make from the clip: a simulated 2-D pose observation (`observe_pose`) through
+    the same analysis (`gaittrack.track_priors`); with what the observation was like (for `ground_truth.json`)."""
+    track, q = observe_pose(r["joints"], r["feet"], r["body_px"], fps, r["frames"].shape[1], rng)
+    tp = track_priors(track)
+    seen = (np.nan_to_num(track.joints[..., 2]) >= 0.3).mean(0)
+    info = dict({k: round(v, 4) for k, v in q.items()}, feet_seen=tp.feet_seen, gait_cycle_found=tp.gait_cycle_found,
+                frames_with_phase=round(float((tp.phases[:, 0] >= 0).mean()), 3), joints_seen=[round(float(s), 3) for s in seen])
+    return dict(attention=tp.attention, knowledge_map=tp.knowledge_map, observation=info)
+
+PRIOR_SOURCES = {"pose": _pose_priors, "exact": _exact_priors}   # data.synth.priors: how a clip's priors are made
+
+def _observation_rng(seed:int, subject_id:str, clip_index:int):
+    "The pose observation's own random stream: the video, text and every other file stay what they are without it."
+    return np.random.default_rng([seed, int(subject_id[1:]), clip_index, 2718])
+
 # %% ../../nbs/04a_synth.gait.ipynb #5c7c09db
-_OUTPUTS = ("videos", "attention_maps", "attention_spatial", "joints", "phases", "knowledge_maps",
-            "labels.csv", "classes.json", "scoligait.csv", "ground_truth.json")
+_OUTPUTS = ("videos", "attention_maps", "attention_spatial", "joints", "phases", "knowledge_maps", "attention_exact",
+            "knowledge_maps_exact", "labels.csv", "classes.json", "scoligait.csv", "ground_truth.json")
 LABEL_COLUMNS = ["clip_id", "subject_id", "video", "label", "attention_map", "attention_spatial", "joints", "phases",
-                 "knowledge_map", "text", "severity", "cobb_angle", "split", "view", "fps", "condition"]
+                 "knowledge_map", "text", "severity", "cobb_angle", "split", "view", "fps", "condition", "attention_map_exact",
+                 "knowledge_map_exact"]
 X264_OPTIONS = {"preset": "veryfast", "threads": "1", "x264-params": "mbtree=0"}   # fast and reproducible
 
 def assign_labels(subjects:int, cohort:str="gaitlab", seed:int=0) -> list:
@@ -968,20 +1045,27 @@ def _save_npy(path:Path, arr:np.ndarray):
 def _render_job(job:tuple) -> dict:
     "Worker: render one clip and write its files; returns its labels.csv row and its ground truth."
     from medclip_nb.video import write_video
-    subject, k, frames, size, fps, view, cohort, seed, out = job
+    subject, k, frames, size, fps, view, cohort, seed, out, priors = job
     v = resolve_view(view, cohort, np.random.default_rng([seed, int(subject.subject_id[1:]), k, 4242]))
     r = render_clip(subject, k, frames, size, fps, v, seed)
     sid = subject.subject_id; cid = f"{sid}_c{k}"
-    rel = {d: f"{d}/{sid}/{cid}{'.mp4' if d == 'videos' else '.npy'}" for d in _OUTPUTS[:6]}
+    rel = {d: f"{d}/{sid}/{cid}{'.mp4' if d == 'videos' else '.npy'}" for d in _OUTPUTS[:8]}
     write_video(out / rel["videos"], r["frames"], fps, options=X264_OPTIONS)
-    for d, arr in (("attention_maps", r["attention"]), ("attention_spatial", r["spatial"]), ("joints", r["joints"]),
-                   ("phases", r["phases"]), ("knowledge_maps", kinematic_knowledge_map(r["joints"], fps))):
+    made = PRIOR_SOURCES[priors](r, fps, _observation_rng(seed, sid, k))
+    for d, arr in (("attention_maps", made["attention"]), ("attention_spatial", r["spatial"]), ("joints", r["joints"]),
+                   ("phases", r["phases"]), ("knowledge_maps", made["knowledge_map"])):
         _save_npy(out / rel[d], arr)
+    exact = {"attention_map_exact": rel["attention_maps"], "knowledge_map_exact": rel["knowledge_maps"]}
+    if priors != "exact":         # the generator's own maps, kept as ground truth
+        ex = _exact_priors(r, fps, None)
+        _save_npy(out / rel["attention_exact"], ex["attention"]); _save_npy(out / rel["knowledge_maps_exact"], ex["knowledge_map"])
+        exact = {"attention_map_exact": rel["attention_exact"], "knowledge_map_exact": rel["knowledge_maps_exact"]}
     row = dict(clip_id=cid, subject_id=sid, video=rel["videos"], label=subject.label, attention_map=rel["attention_maps"],
                attention_spatial=rel["attention_spatial"], joints=rel["joints"], phases=rel["phases"],
                knowledge_map=rel["knowledge_maps"], text=r["text"], severity=subject.severity, cobb_angle=subject.cobb,
-               view=v, fps=fps, condition=subject.condition)
-    return dict(row=row, truth=r["truth"])
+               view=v, fps=fps, condition=subject.condition, **exact)
+    truth = r["truth"] | ({"pose_observation": made["observation"]} if "observation" in made else {})
+    return dict(row=row, truth=truth)
 
 # %% ../../nbs/04a_synth.gait.ipynb #78ce867c
 def _clear_outputs(out:Path, overwrite:bool):
@@ -999,6 +1083,15 @@ _RULES = {
     "pd": "Parkinson's disease, severity s: hip ROM ×(1-0.55 s) (short steps), knee ×(1-0.4 s) + (4+10 s)° flexed, push-off ×(1-0.7 s) (shuffling), arm swing ×(1-0.9 s) on the more affected side and ×(1-0.55 s) on the other, elbows +35 s°, trunk +26 s° and head +20 s° flexion, stance +0.06 s; festination: cadence rises 0.5·max(0, s-0.3) per second while steps shorten; freezing with probability clip(1.8 (s-0.4), 0, 0.9) for 0.3+0.7 s seconds (phase held in double support, knees trembling at 5.5 Hz)",
     "disabled": "hemiparetic pattern, severity s in [0.35, 1]: affected knee ×(1-0.6 s), foot drop (6+12 s)° in swing, circumduction ≥ (4+10 s)°, stance asymmetry 0.08 s, affected arm held flexed (70+25 s)° without swing, trunk leaning to the other side, cadence 68-95; disabled_assistive adds a cane in the unaffected hand moving with the affected leg (60 %) or is a generalised-weakness pattern with a rollator (40 %: hip ×0.5-0.7, knee ×0.55-0.75, trunk flexed 14-28°, stance 68-72 %, cadence 62-85)",
     "scoliosis": "normative gait of adolescent bodies with posture from the Cobb angle c: trunk lateral lean 0.2 c°, shoulder tilt 0.22 c° (convex side higher), pelvic obliquity 0.1 c°, trunk axial rotation 0.25 c°, stance asymmetry 0.0006 c, arm swing ×(1-0.004 c) on the concave side",
+}
+
+_PRIORS_DOC = {
+    "pose": {"attention_maps": "float32 T×17 attention prior of a simulated 2-D pose observation (synth.gait.observe_pose: occlusion by the near side from the depth buffer, detection confidence, missed frames and joints, jitter, left/right leg confusions; own random stream) through gaittrack.track_priors, the analysis medclip pose runs on a real video",
+             "knowledge_maps": "float32 T×238 kinematic_knowledge_map of the cleaned observed joints (as medclip pose)",
+             "exact": "attention_exact/, knowledge_maps_exact/ (columns attention_map_exact, knowledge_map_exact): the generator's own maps",
+             "clips": "clips[<clip>].pose_observation: the drawn estimator behaviour, feet_seen, gait_cycle_found, frames_with_phase, joints_seen (share of frames with confidence ≥ 0.3 per joint)"},
+    "exact": {"attention_maps": "the rule-based clinician attention (see attention)", "knowledge_maps": "the knowledge map of the exact projected joints",
+              "exact": "columns attention_map_exact, knowledge_map_exact point to the same files"},
 }
 
 def _ground_truth(people:list, args:dict, clips:dict) -> dict:
@@ -1019,9 +1112,10 @@ def _ground_truth(people:list, args:dict, clips:dict) -> dict:
                    "contacts": "simulated: a leg is in stance while its own cycle fraction is below its stance fraction",
                    "rancho_starts": dict(zip(RANCHO_PHASES, map(float, RANCHO_STARTS))), "toe_off": TOE_OFF},
         "joints": "float32 T×17×3 (x_px, y_px, visibility) of the projected 3D joints, pixel centres at +0.5; visibility 0 outside the frame, behind a nearer body part, or (face points) turned away",
-        "attention": "attention_maps: T×17 clinician attention in [0,1]: per-condition joint weights × gait-phase windows (initial contact, loading/mid-stance, swing, freezing) scaled by severity, × a per-clip clinician emphasis exp(N(0, 0.1)) per joint; attention_spatial: float16 T×(S/4)×(S/4) Gaussian blobs (sigma 3.5 % of body height) on the joints weighted by their attention",
+        "priors": _PRIORS_DOC[args.get("priors", "exact")] | {"source": args.get("priors", "exact"), "observation_ranges": POSE_OBSERVATION},
+        "attention": "the exact attention (attention_maps with priors=exact, attention_exact with priors=pose): T×17 clinician attention in [0,1]: per-condition joint weights × gait-phase windows (initial contact, loading/mid-stance, swing, freezing) scaled by severity, × a per-clip clinician emphasis exp(N(0, 0.1)) per joint; attention_spatial: float16 T×(S/4)×(S/4) Gaussian blobs (sigma 3.5 % of body height) on the joints weighted by their attention",
         "text": "clinician-style note built from the clip's simulated measures (speed, cadence, step length, knee flexion, stance symmetry, arm swing, trunk, freezing, festination, walking aid, shoulder/pelvic tilt) with random phrasings and clause order; never contains a class name",
-        "knowledge_map": "float32 T×238 from medclip_nb.gait.kinematic_knowledge_map(joints, fps)",
+        "knowledge_map": "the exact knowledge map (knowledge_maps with priors=exact, knowledge_maps_exact with priors=pose): float32 T×238 from medclip_nb.gait.kinematic_knowledge_map(joints, fps)",
         "camera": "pinhole; side view pans with the walker (camera on their left or right, 3-6 m away), frontal/posterior views stand at the end of the walkway; the body fills 55-80 % of the frame height and never leaves it; per-clip lighting, exposure, white balance, vignetting, flicker and sensor noise; each subject has their own body, clothes and room",
         "video": f"H.264 (libx264 {X264_OPTIONS}), yuv420p",
         "splits": "subject-level train/val/test (about 70/15/15 per class): no subject has clips on two sides",
@@ -1034,12 +1128,13 @@ def _ground_truth(people:list, args:dict, clips:dict) -> dict:
 # %% ../../nbs/04a_synth.gait.ipynb #83bfe7c3
 def render_gait_dataset(out, subjects:int=60, clips_per_subject:int=3, frames:int=32, size:int=112, seed:int=0,
                         cohort:str="gaitlab", view:str="auto", fps:float=25.0, workers:int=2, progress:bool=True,
-                        overwrite:bool=False) -> Path:
+                        overwrite:bool=False, priors:str="pose") -> Path:
     "Render a synthetic clinical gait dataset (ClinicalCLIP tree + ScoliGait table) into `out`; returns `out`."
     from tqdm.auto import tqdm
     out = Path(out)
     for name, v in (("subjects", subjects), ("clips_per_subject", clips_per_subject), ("workers", workers)):
         if int(v) < 1: raise DataError(f"{name}={v}", field=name, expected="an integer >= 1")
+    if priors not in PRIOR_SOURCES: raise DataError(f"unknown priors '{priors}'", field="priors", expected=f"one of {sorted(PRIOR_SOURCES)}")
     labels = assign_labels(subjects, cohort, seed)
     resolve_view(view, cohort, np.random.default_rng(0))            # check the arguments before any work
     _check_size(frames, size)
@@ -1047,7 +1142,7 @@ def render_gait_dataset(out, subjects:int=60, clips_per_subject:int=3, frames:in
     _clear_outputs(out, overwrite)
     people = [make_subject(i, lab, seed) for i, lab in enumerate(labels)]
     split = dict(zip((p.subject_id for p in people), assign_synth_splits(labels, seed)))
-    jobs = [(p, k, frames, size, float(fps), view, cohort, seed, out) for p in people for k in range(clips_per_subject)]
+    jobs = [(p, k, frames, size, float(fps), view, cohort, seed, out, priors) for p in people for k in range(clips_per_subject)]
     import medclip_nb.video, av, scipy.ndimage   # import once, before the workers fork
     results = []
     with tqdm(total=len(jobs), desc=f"rendering {cohort} clips", unit="clip", disable=not progress) as bar:
@@ -1063,7 +1158,8 @@ def render_gait_dataset(out, subjects:int=60, clips_per_subject:int=3, frames:in
     sg = df.rename(columns={"subject_id": "subject"})[["video", "text", "knowledge_map", "cobb_angle", "subject", "clip_id"]]
     atomic_write(out / "scoligait.csv", lambda t: sg.to_csv(t, index=False))
     write_json(out / "classes.json", {"classes": list(COHORTS[cohort]), "task": "classification", "label_column": "label"})
-    args = dict(subjects=subjects, clips_per_subject=clips_per_subject, frames=frames, size=size, seed=seed, cohort=cohort, view=view, fps=fps)
+    args = dict(subjects=subjects, clips_per_subject=clips_per_subject, frames=frames, size=size, seed=seed, cohort=cohort, view=view, fps=fps,
+                priors=priors)
     write_json(out / "ground_truth.json", _ground_truth(people, args, {r["row"]["clip_id"]: r["truth"] for r in results}))
     return out
 
@@ -1075,7 +1171,7 @@ def example_gait_dataset(cache:os.PathLike|None=None) -> Path:
     """The small synthetic gait dataset the notebooks follow (`EXAMPLE_SIZE`), rendered once into `cache` (default: beside
     the clip cache, `$MEDCLIP_CACHE` or `~/.cache/medclip_nb`) and reused; a half-written one is never seen."""
     base = Path(cache) if cache is not None else default_cache_dir().parent
-    root = base / "example_gait_v1"
+    root = base / "example_gait_v2"   # v2: pose-made priors
     if (root / "ground_truth.json").is_file(): return root
     base.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".example_gait_", dir=base))   # render beside it, then move it in at once
