@@ -53,15 +53,29 @@ def run_pose(frames, people):
 
 DEFINING = {"koa": "knee_flex_rom", "pd": "arm_swing", "disabled": "cadence"}   # what the generator changes most, per condition
 
-def occlusion_table(subjects=3, frames=100, fps=25.0):
-    "Per gait class: cadence error against the truth (one foot's consecutive heel strikes) and the share of the table's measured parameters flagged, both feet seen vs far leg hidden."
+def walk_with_truth(label, index, frames=100, fps=25.0, seed=0):
+    """`side_view_walk` of clip 0 of subject `index`, with the walk's true cadence added (`truth["true_cadence"]`, steps
+    per minute of walking: the generator's mean cadence over the frames not frozen, as `simulate_walk` measures it; a
+    Parkinsonian walk quickens within the clip (festination), so the strides of one foot are not the whole walk's rate)
+    and `truth["frozen"]` (frames of freezing of gait), from the same draws as `side_view_walk`."""
+    from medclip_nb.synth.gait import side_view_walk, make_subject, simulate_walk, _clip_gait
+    joints, truth = side_view_walk(label, index=index, frames=frames, fps=fps, seed=seed)
+    subject = make_subject(index, label, seed)
+    m = simulate_walk(subject, _clip_gait(subject.gait, np.random.default_rng([seed, int(subject.subject_id[1:]), 0, 31337])), frames, fps)
+    strikes = {s: (np.flatnonzero(np.diff(m["contact"][:, k].astype(int)) == 1) + 1).tolist() for k, s in enumerate("lr")}
+    assert strikes == truth["heel_strikes"], "the draws differ from side_view_walk's"
+    return joints, truth | {"frozen": m["frozen"].astype(bool), "true_cadence": m["measures"]["cadence"]}
+
+def occlusion_table(subjects=10, frames=100, fps=25.0):
+    """Per gait class: cadence error against the truth (`walk_with_truth`) and the share of the table's measured parameters
+    flagged, both feet seen vs far leg hidden; and how often each abnormal class flags its defining parameter."""
     import pandas as pd
-    from medclip_nb.synth.gait import GAIT_CLASSES, side_view_walk
+    from medclip_nb.synth.gait import GAIT_CLASSES
     rows = []
     for label in GAIT_CLASSES:
         for index in range(subjects):
-            joints, truth = side_view_walk(label, index=index, frames=frames, fps=fps)
-            true = 120 * fps / np.median(np.diff(truth["heel_strikes"]["r"]))
+            joints, truth = walk_with_truth(label, index, frames, fps)
+            true = truth["true_cadence"]
             for hidden in (False, True):
                 j, f = joints.copy(), truth["feet"].copy()
                 if hidden: j[:, [13, 15], 2] = 0; f[:, :2, 2] = 0
@@ -84,6 +98,7 @@ def occlusion_table(subjects=3, frames=100, fps=25.0):
               (f"{DEFINING[label.split('_')[0]]}: {b.defining.mean():.0%} / {h.defining.mean():.0%} |" if label != "normal" else "– |"))
     print(f"\nall clips: within 5 %: both feet {df[~df.hidden].within5.mean():.0%}, far leg hidden {df[df.hidden].within5.mean():.0%} "
           f"(NaN cadence counts as a miss); analysis {df.s.median() * 1000:.0f} ms per clip (median)")
+    return df
 
 STENUM_2021 = {"event_ms": 20.0, "hip": 4.0, "knee": 5.6, "ankle": 7.4}   # their gait-event timing (~0.02 s) and sagittal angle MAE (deg)
 
@@ -148,10 +163,11 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3, help="runs per row; the median is reported")
     ap.add_argument("--occlusion-only", action="store_true", help="only the synthetic occlusion table (no mediapipe)")
     ap.add_argument("--accuracy-only", action="store_true", help="only the accuracy table against Stenum et al. 2021 (rendered clips, mediapipe)")
-    ap.add_argument("--subjects", type=int, default=1, help="subjects per class for the accuracy table (default 1)")
+    ap.add_argument("--subjects", type=int, default=None,
+                    help="subjects per class (default: 10 for the occlusion table, 1 for the accuracy table)")
     a = ap.parse_args(argv)
-    if a.occlusion_only: return occlusion_table()
-    if a.accuracy_only: return accuracy_table(a.subjects)
+    if a.occlusion_only: return occlusion_table(a.subjects or 10)
+    if a.accuracy_only: return accuracy_table(a.subjects or 1)
     warnings.filterwarnings("ignore", category=UserWarning)
     print(f"{a.frames} frames per row, median of {a.repeats} runs, {os.cpu_count()} CPU cores visible "
           f"(a shared machine: rows vary by ~±15 %)\n")
@@ -179,8 +195,8 @@ def main(argv=None):
     dt = (time.perf_counter() - t0) / k
     print(f"\nanalysis after pose (clean, kinematics, events, phases, knowledge map, priors, text): "
           f"{len(tr) / dt:.0f} frames/s ({len(tr)} frames in {dt:.2f} s)\n")
-    occlusion_table()
-    accuracy_table(a.subjects)
+    occlusion_table(a.subjects or 10)
+    accuracy_table(a.subjects or 1)
 
 if __name__ == "__main__":
     main()
