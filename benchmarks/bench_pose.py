@@ -51,7 +51,13 @@ def run_pose(frames, people):
     for p in poses: p.close()
     return dt
 
-DEFINING = {"koa": "knee_flex_rom", "pd": "arm_swing", "disabled": "cadence"}   # what the generator changes most, per condition
+# Per condition, the findings a gait analyst reads from a side view as the condition's own (the table's parameter names;
+# a clip "flags its defining parameter" when any of them is flagged). Knee OA: the stiff, painful knee (reduced knee
+# flexion range or peak) and, with both feet seen, the antalgic limp (stance or step time asymmetry). Parkinson's: the
+# hypokinetic signs, reduced arm swing and a stooped (forward-flexed) trunk; the generator changes both most (arm swing
+# by up to 90 %, trunk flexion by up to 26°). Disabled (weakness, hemiparesis with or without an aid): slow cadence.
+DEFINING = {"koa": ("knee_flex_rom", "knee_flex_peak", "stance_time_si", "step_time_si"),
+            "pd": ("arm_swing", "trunk_flex"), "disabled": ("cadence",)}
 
 def walk_with_truth(label, index, frames=100, fps=25.0, seed=0):
     """`side_view_walk` of clip 0 of subject `index`, with the walk's true cadence added (`truth["true_cadence"]`, steps
@@ -85,8 +91,10 @@ def occlusion_table(subjects=10, frames=100, fps=25.0):
                 err = abs(a.params["cadence_steps_per_min"] - true) / true
                 key = DEFINING.get(label.split("_")[0])
                 defining = bool(m[m.parameter.str.startswith(key)].flag.isin(["low", "high"]).any()) if key else np.nan
+                base = a.summary.parameter.str.replace(r"_[lr]$", "", regex=True)
+                each = {f"f_{q}": bool(a.summary.flag[base == q].isin(["low", "high"]).any()) for q in dict.fromkeys(base)}
                 rows.append(dict(cls=label, hidden=hidden, err=err, within5=err <= 0.05, defining=defining,
-                                 flagged=m.flag.isin(["low", "high"]).mean(), s=time.perf_counter() - t0))
+                                 flagged=m.flag.isin(["low", "high"]).mean(), s=time.perf_counter() - t0, **each))
     df = pd.DataFrame(rows)
     print(f"synthetic side-view walkers, {subjects} subjects × {len(GAIT_CLASSES)} classes, {frames} frames at {fps:g} fps\n")
     print("| class | cadence error, both feet (median %) | within 5 % | far leg hidden (median %) | within 5 % | parameters flagged, both / hidden | defining parameter flagged, both / hidden |")
@@ -95,9 +103,16 @@ def occlusion_table(subjects=10, frames=100, fps=25.0):
         b, h = g[~g.hidden], g[g.hidden]
         print(f"| {label} | {100 * b.err.median():.1f} | {b.within5.mean():.0%} | {100 * h.err.median():.1f} | {h.within5.mean():.0%} | "
               f"{b.flagged.mean():.0%} / {h.flagged.mean():.0%} | " +
-              (f"{DEFINING[label.split('_')[0]]}: {b.defining.mean():.0%} / {h.defining.mean():.0%} |" if label != "normal" else "– |"))
+              (f"{' or '.join(DEFINING[label.split('_')[0]])}: {b.defining.mean():.0%} / {h.defining.mean():.0%} |" if label != "normal" else "– |"))
     print(f"\nall clips: within 5 %: both feet {df[~df.hidden].within5.mean():.0%}, far leg hidden {df[df.hidden].within5.mean():.0%} "
           f"(NaN cadence counts as a miss); analysis {df.s.median() * 1000:.0f} ms per clip (median)")
+    early = [c for c in df.cls.unique() if c == "normal" or c.endswith("_early")]
+    cols = [c for c in df.columns if c.startswith("f_")]
+    t = df[df.cls.isin(early)].groupby(["cls", "hidden"], sort=False)[cols].mean()
+    print("\nshare of clips flagging each parameter (either side), normal and early grades, both feet / far leg hidden:\n")
+    print("| parameter | " + " | ".join(early) + " |\n|---|" + "---|" * len(early))
+    for c in cols:
+        print(f"| {c[2:]} | " + " | ".join(f"{t.at[(k, False), c]:.0%} / {t.at[(k, True), c]:.0%}" for k in early) + " |")
     return df
 
 STENUM_2021 = {"event_ms": 20.0, "hip": 4.0, "knee": 5.6, "ankle": 7.4}   # their gait-event timing (~0.02 s) and sagittal angle MAE (deg)
