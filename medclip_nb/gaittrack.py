@@ -248,20 +248,17 @@ def _event_thresholds(heels:Sequence[np.ndarray], prominence:float, min_reach:fl
     return max(_MIN_PROMINENCE, prominence * k), min_reach * k
 
 # %% ../nbs/01a_gaittrack.ipynb #e7a10003
-def _alternating(peaks:np.ndarray, x:np.ndarray, lead:np.ndarray) -> np.ndarray:
-    """One peak per step, of peaks of the front heel (or the rear toe) `x`: steps are made by the two feet in turn, so two
-    peaks with the same foot leading (the sign of `lead`, left minus right) and no crossing of the feet between them
-    belong to one step (a bump on the foot's way), and the higher is kept. The peaks can then be searched as close as a
-    festinating walk's steps (about 0.3 s) without splitting a step in two."""
-    out = []
-    for p in peaks:
-        if out:
-            s = np.sign(lead[out[-1]:p + 1]); s = s[s != 0]
-            if len(s) and (s == s[0]).all():
-                if x[p] > x[out[-1]]: out[-1] = int(p)
-                continue
-        out.append(int(p))
-    return np.asarray(out, int)
+def _step_period(x:np.ndarray, fps:float, lo_s:float=0.25, hi_s:float=1.0) -> float|None:
+    """The walk's step period (s): the first peak, between `lo_s` and `hi_s`, of the autocorrelation of the front heel's
+    curve `x` (the feet take turns in front: one period per step); None when the curve shows no rhythm there (a clip
+    shorter than two steps, standing). Steps are then searched at least 0.7 periods apart: a festinating walk's steps,
+    about 0.3 s apart, are not merged, and a normal walk's one peak per step is not split by a leg-label swap."""
+    x = np.asarray(x, float); x = x[np.isfinite(x)]; x = x - x.mean() if len(x) else x
+    n, lo = len(x), max(1, int(lo_s * fps)); hi = min(int(hi_s * fps), n // 2)
+    if hi <= lo + 1 or not np.any(x): return None
+    ac = np.array([np.dot(x[:n - k], x[k:]) / (n - k) for k in range(hi + 2)]) / (np.dot(x, x) / n)
+    peaks = [k for k in range(lo, hi + 1) if ac[k] >= ac[k - 1] and ac[k] > ac[k + 1] and ac[k] > 0.2]
+    return peaks[0] / fps if peaks else None
 
 # %% ../nbs/01a_gaittrack.ipynb #e3d39f89
 def _swing_onset(x:np.ndarray, p:int, fps:float, frac:float=0.5, search_s:float=0.2) -> float:
@@ -409,10 +406,11 @@ def detect_gait_events(kin:pd.DataFrame, fps:float, prominence:float=0.15, turn_
         tl, tr = sig["toe_fwd_l"][a:b], sig["toe_fwd_r"][a:b]
         # label-free: the front heel peaks at every heel strike, the rear toe bottoms out at every toe off
         front, rear = np.maximum(hl, hr), np.minimum(tl, tr)
-        # thresholds scaled to this walk's step size; steps ≥ 0.2 s apart (a festinating walk's come ~0.3 s apart), one per step
+        # thresholds scaled to this walk's step size, spacing to its step period (0.2–0.4 s; 0.4 s without a rhythm)
         prom, reach = _event_thresholds([hl, hr], prominence, min_reach)
-        hs_c = _alternating(_peaks(front, fps, prom, distance_s=0.2), front, hl - hr)
-        to_c = _alternating(_peaks(-rear, fps, prom, distance_s=0.2), -rear, tr - tl)
+        per = _step_period(front, fps)
+        gap = float(np.clip(0.7 * per, 0.2, 0.4)) if per else 0.4
+        hs_c, to_c = _peaks(front, fps, prom, distance_s=gap), _peaks(-rear, fps, prom, distance_s=gap)
         # a step puts the landing foot (mid-foot: a shuffle lands flat) ahead of the pelvis and leaves the lifting toe
         # behind it (not so in a lunge)
         mid = lambda p: ((hl[p] + tl[p]) if hl[p] >= hr[p] else (hr[p] + tr[p])) / 2
@@ -440,7 +438,10 @@ def detect_gait_events(kin:pd.DataFrame, fps:float, prominence:float=0.15, turn_
 
 # %% ../nbs/01a_gaittrack.ipynb #14bf698b
 def _cycle_seconds(ev:dict, fps:float, tau=None) -> float|None:
-    """Stride duration: the median interval between events of the same kind and side when there are any; otherwise
+    """Stride duration: the mean interval between events of the same kind and side when there are any, over the intervals
+    within a factor 1.5 of their median (one stride each: a missed event's double interval and a mislabelled event's half
+    one stay out); a mean, not the median, so that a walk that quickens (festination) is measured at its rate over the
+    clip, steps per walking time, not at its latest strides' rate; otherwise
     (clips of about one stride) the stride length over the walking speed (`_stride_from_steps`); without heel strikes,
     from consecutive events of any kind, each interval divided by its nominal share of the cycle (e.g. right heel strike
     → left heel strike = 50 %), using only shares ≥ 25 % to keep the estimate stable."""
@@ -449,7 +450,9 @@ def _cycle_seconds(ev:dict, fps:float, tau=None) -> float|None:
     same = [np.diff(tau(ev[k][s])) for k in ("heel_strike", "toe_off") for s in "lr" if len(ev[k][s]) > 1]
     same = np.concatenate(same) if same else np.array([])
     same = same[(same > 0.5 * fps) & (same < 3.0 * fps)]
-    if len(same): return float(np.median(same)) / fps
+    if len(same):
+        med = np.median(same)
+        return float(same[(same >= med / 1.5) & (same <= 1.5 * med)].mean()) / fps
     if ev["steps"]: return float(ev["steps"])
     seq = sorted((t, _NOMINAL[(k[:2] if k == "toe_off" else "hs", s)]) for k in ("heel_strike", "toe_off") for s in "lr" for t in ev[k][s])
     est = []
