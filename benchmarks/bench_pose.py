@@ -77,7 +77,7 @@ def occlusion_table(subjects=10, frames=100, fps=25.0):
     """Per gait class: cadence error against the truth (`walk_with_truth`) and the share of the table's measured parameters
     flagged, both feet seen vs far leg hidden; and how often each abnormal class flags its defining parameter."""
     import pandas as pd
-    from medclip_nb.synth.gait import GAIT_CLASSES
+    from medclip_nb.synth.gait import GAIT_CLASSES, make_subject
     rows = []
     for label in GAIT_CLASSES:
         for index in range(subjects):
@@ -94,17 +94,20 @@ def occlusion_table(subjects=10, frames=100, fps=25.0):
                 defining = bool(m[m.parameter.str.startswith(key)].flag.isin(["low", "high"]).any()) if key else np.nan
                 base = a.summary.parameter.str.replace(r"_[lr]$", "", regex=True)
                 each = {f"f_{q}": bool(a.summary.flag[base == q].isin(["low", "high"]).any()) for q in dict.fromkeys(base)}
-                rows.append(dict(cls=label, hidden=hidden, err=err, within5=err <= 0.05, defining=defining,
+                near_affected = make_subject(index, label).side > 0      # the hidden leg is the left: the right is seen
+                rows.append(dict(cls=label, hidden=hidden, err=err, within5=err <= 0.05, defining=defining, near_affected=near_affected,
                                  flagged=m.flag.isin(["low", "high"]).mean(), s=time.perf_counter() - t0, **each))
     df = pd.DataFrame(rows)
     print(f"synthetic side-view walkers, {subjects} subjects × {len(GAIT_CLASSES)} classes, {frames} frames at {fps:g} fps\n")
-    print("| class | cadence error, both feet (median %) | within 5 % | far leg hidden (median %) | within 5 % | parameters flagged, both / hidden | defining parameter flagged, both / hidden |")
-    print("|---|---|---|---|---|---|---|")
+    print("| class | cadence error, both feet (median %) | within 5 % | far leg hidden (median %) | within 5 % | parameters flagged, both / hidden | defining parameter flagged, both / hidden | hidden: affected side seen / hidden (clips) |")
+    print("|---|---|---|---|---|---|---|---|")
     for label, g in df.groupby("cls", sort=False):
         b, h = g[~g.hidden], g[g.hidden]
+        split = lambda m: f"{h[m].defining.mean():.0%} ({m.sum()})" if m.any() else "– (0)"
         print(f"| {label} | {100 * b.err.median():.1f} | {b.within5.mean():.0%} | {100 * h.err.median():.1f} | {h.within5.mean():.0%} | "
               f"{b.flagged.mean():.0%} / {h.flagged.mean():.0%} | " +
-              (f"{' or '.join(DEFINING[label.split('_')[0]])}: {b.defining.mean():.0%} / {h.defining.mean():.0%} |" if label != "normal" else "– |"))
+              (f"{' or '.join(DEFINING[label.split('_')[0]])}: {b.defining.mean():.0%} / {h.defining.mean():.0%} | "
+               f"{split(h.near_affected)} / {split(~h.near_affected)} |" if label != "normal" else "– | – |"))
     print(f"\nall clips: within 5 %: both feet {df[~df.hidden].within5.mean():.0%}, far leg hidden {df[df.hidden].within5.mean():.0%} "
           f"(NaN cadence counts as a miss); analysis {df.s.median() * 1000:.0f} ms per clip (median)")
     early = [c for c in df.cls.unique() if c == "normal" or c.endswith("_early")]
