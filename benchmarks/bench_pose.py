@@ -124,7 +124,8 @@ STENUM_2021 = {"event_ms": 20.0, "hip": 4.0, "knee": 5.6, "ankle": 7.4}   # thei
 def accuracy_clip(label, index, frames=120, fps=30.0, size=256, blur=1.0, crf=28, seed=0, tmp=None) -> dict:
     """One rendered clip through `analyse_video` against the truth: heel-strike timing errors (ms, same side, matched within
     0.25 s), hip/knee/ankle MAE (deg; truth = `kinematics_table` of the exact sagittal joints of the same walk, so the
-    angle definitions are identical) on the near (camera) side and the far side, and cadence error (%)."""
+    angle definitions are identical) on the near (camera) side and the far side, and cadence error (%) against the
+    walk's true cadence (`walk_with_truth`)."""
     import cv2, tempfile
     from medclip_nb.pose import analyse_video, kinematics_table
     from medclip_nb.synth.gait import make_subject, render_clip, side_view_walk
@@ -133,7 +134,7 @@ def accuracy_clip(label, index, frames=120, fps=30.0, size=256, blur=1.0, crf=28
     vid = Path(tmp or tempfile.mkdtemp()) / f"{label}_{index}.mp4"
     write_video(vid, np.stack([cv2.GaussianBlur(f, (0, 0), blur) for f in r["frames"]]), fps=fps, crf=crf)
     a = analyse_video(vid, max_side=None, max_people=1)
-    jt, tr = side_view_walk(label, index=index, frames=frames, fps=fps, seed=seed)      # the same walk, exact, sagittal
+    jt, tr = walk_with_truth(label, index, frames, fps, seed)                          # the same walk, exact, sagittal
     kt = kinematics_table(PoseTrack(jt, tr["feet"], None, fps, (240, 320), "joints"))
     near = "r" if r["truth"]["camera_side"] > 0 else "l"
     out = dict(cls=label, near=near)
@@ -152,7 +153,7 @@ def accuracy_clip(label, index, frames=120, fps=30.0, size=256, blur=1.0, crf=28
             x, y = a.kinematics[f"{j}_flex_{s}"].to_numpy(float), kt[f"{j}_flex_{s}"].to_numpy(float)
             ok = np.isfinite(x) & np.isfinite(y)
             out[f"{j}_{tag}"] = float(np.abs(x[ok] - y[ok]).mean()) if ok.sum() >= 10 else np.nan
-    true_cad = 120 * fps / np.median(np.diff(tr["heel_strikes"][near]))
+    true_cad = tr["true_cadence"]                      # steps per minute of walking (freezes left out, festination averaged)
     out["cadence_err_pct"] = 100 * abs(a.params["cadence_steps_per_min"] - true_cad) / true_cad
     return out
 
