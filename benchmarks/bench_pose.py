@@ -3,7 +3,8 @@ at native resolution and downscaled; plus the analysis after pose.
 
 Run: .venv/bin/python benchmarks/bench_pose.py [--frames N] [--repeats R] [--occlusion-only] [--accuracy-only]
 `--occlusion-only` prints just the table of cadence error and flagged parameters on the synthetic walkers
-(exact side-view joints, `side_view_walk`), both feet seen vs the far leg hidden (confidence 0): no mediapipe.
+(exact side-view joints, `side_view_walk`; 10 subjects per class unless `--subjects`), both feet seen vs the far leg
+hidden (confidence 0), and how often the normal and early grades flag each parameter: no mediapipe.
 `--accuracy-only` prints just the accuracy table against Stenum et al. 2021 (2D video pose vs motion capture,
 sagittal view, PLoS Comput Biol 17(4):e1008935): the synthetic walkers rendered as video (`render_clip`, side view:
 the far side hidden by the near side, camera noise, exposure and vignetting), blurred and H.264-compressed, through the
@@ -51,17 +52,37 @@ def run_pose(frames, people):
     for p in poses: p.close()
     return dt
 
-DEFINING = {"koa": "knee_flex_rom", "pd": "arm_swing", "disabled": "cadence"}   # what the generator changes most, per condition
+# Per condition, the findings a gait analyst reads from a side view as the condition's own (the table's parameter names;
+# a clip "flags its defining parameter" when any of them is flagged). Knee OA: the stiff, painful knee (reduced knee
+# flexion range or peak) and, with both feet seen, the antalgic limp (stance or step time asymmetry). Parkinson's: the
+# hypokinetic signs, reduced arm swing and a stooped (forward-flexed) trunk; the generator changes both most (arm swing
+# by up to 90 %, trunk flexion by up to 26°). Disabled (weakness, hemiparesis with or without an aid): slow cadence.
+DEFINING = {"koa": ("knee_flex_rom", "knee_flex_peak", "stance_time_si", "step_time_si"),
+            "pd": ("arm_swing", "trunk_flex"), "disabled": ("cadence",)}
 
-def occlusion_table(subjects=3, frames=100, fps=25.0):
-    "Per gait class: cadence error against the truth (one foot's consecutive heel strikes) and the share of the table's measured parameters flagged, both feet seen vs far leg hidden."
+def walk_with_truth(label, index, frames=100, fps=25.0, seed=0):
+    """`side_view_walk` of clip 0 of subject `index`, with the walk's true cadence added (`truth["true_cadence"]`, steps
+    per minute of walking: the generator's mean cadence over the frames not frozen, as `simulate_walk` measures it; a
+    Parkinsonian walk quickens within the clip (festination), so the strides of one foot are not the whole walk's rate)
+    and `truth["frozen"]` (frames of freezing of gait), from the same draws as `side_view_walk`."""
+    from medclip_nb.synth.gait import side_view_walk, make_subject, simulate_walk, _clip_gait
+    joints, truth = side_view_walk(label, index=index, frames=frames, fps=fps, seed=seed)
+    subject = make_subject(index, label, seed)
+    m = simulate_walk(subject, _clip_gait(subject.gait, np.random.default_rng([seed, int(subject.subject_id[1:]), 0, 31337])), frames, fps)
+    strikes = {s: (np.flatnonzero(np.diff(m["contact"][:, k].astype(int)) == 1) + 1).tolist() for k, s in enumerate("lr")}
+    assert strikes == truth["heel_strikes"], "the draws differ from side_view_walk's"
+    return joints, truth | {"frozen": m["frozen"].astype(bool), "true_cadence": m["measures"]["cadence"]}
+
+def occlusion_table(subjects=10, frames=100, fps=25.0):
+    """Per gait class: cadence error against the truth (`walk_with_truth`) and the share of the table's measured parameters
+    flagged, both feet seen vs far leg hidden; and how often each abnormal class flags its defining parameter."""
     import pandas as pd
-    from medclip_nb.synth.gait import GAIT_CLASSES, side_view_walk
+    from medclip_nb.synth.gait import GAIT_CLASSES, make_subject
     rows = []
     for label in GAIT_CLASSES:
         for index in range(subjects):
-            joints, truth = side_view_walk(label, index=index, frames=frames, fps=fps)
-            true = 120 * fps / np.median(np.diff(truth["heel_strikes"]["r"]))
+            joints, truth = walk_with_truth(label, index, frames, fps)
+            true = truth["true_cadence"]
             for hidden in (False, True):
                 j, f = joints.copy(), truth["feet"].copy()
                 if hidden: j[:, [13, 15], 2] = 0; f[:, :2, 2] = 0
@@ -71,26 +92,40 @@ def occlusion_table(subjects=3, frames=100, fps=25.0):
                 err = abs(a.params["cadence_steps_per_min"] - true) / true
                 key = DEFINING.get(label.split("_")[0])
                 defining = bool(m[m.parameter.str.startswith(key)].flag.isin(["low", "high"]).any()) if key else np.nan
-                rows.append(dict(cls=label, hidden=hidden, err=err, within5=err <= 0.05, defining=defining,
-                                 flagged=m.flag.isin(["low", "high"]).mean(), s=time.perf_counter() - t0))
+                base = a.summary.parameter.str.replace(r"_[lr]$", "", regex=True)
+                each = {f"f_{q}": bool(a.summary.flag[base == q].isin(["low", "high"]).any()) for q in dict.fromkeys(base)}
+                near_affected = make_subject(index, label).side > 0      # the hidden leg is the left: the right is seen
+                rows.append(dict(cls=label, hidden=hidden, err=err, within5=err <= 0.05, defining=defining, near_affected=near_affected,
+                                 flagged=m.flag.isin(["low", "high"]).mean(), s=time.perf_counter() - t0, **each))
     df = pd.DataFrame(rows)
     print(f"synthetic side-view walkers, {subjects} subjects × {len(GAIT_CLASSES)} classes, {frames} frames at {fps:g} fps\n")
-    print("| class | cadence error, both feet (median %) | within 5 % | far leg hidden (median %) | within 5 % | parameters flagged, both / hidden | defining parameter flagged, both / hidden |")
-    print("|---|---|---|---|---|---|---|")
+    print("| class | cadence error, both feet (median %) | within 5 % | far leg hidden (median %) | within 5 % | parameters flagged, both / hidden | defining parameter flagged, both / hidden | hidden: affected side seen / hidden (clips) |")
+    print("|---|---|---|---|---|---|---|---|")
     for label, g in df.groupby("cls", sort=False):
         b, h = g[~g.hidden], g[g.hidden]
+        split = lambda m: f"{h[m].defining.mean():.0%} ({m.sum()})" if m.any() else "– (0)"
         print(f"| {label} | {100 * b.err.median():.1f} | {b.within5.mean():.0%} | {100 * h.err.median():.1f} | {h.within5.mean():.0%} | "
               f"{b.flagged.mean():.0%} / {h.flagged.mean():.0%} | " +
-              (f"{DEFINING[label.split('_')[0]]}: {b.defining.mean():.0%} / {h.defining.mean():.0%} |" if label != "normal" else "– |"))
+              (f"{' or '.join(DEFINING[label.split('_')[0]])}: {b.defining.mean():.0%} / {h.defining.mean():.0%} | "
+               f"{split(h.near_affected)} / {split(~h.near_affected)} |" if label != "normal" else "– | – |"))
     print(f"\nall clips: within 5 %: both feet {df[~df.hidden].within5.mean():.0%}, far leg hidden {df[df.hidden].within5.mean():.0%} "
           f"(NaN cadence counts as a miss); analysis {df.s.median() * 1000:.0f} ms per clip (median)")
+    early = [c for c in df.cls.unique() if c == "normal" or c.endswith("_early")]
+    cols = [c for c in df.columns if c.startswith("f_")]
+    t = df[df.cls.isin(early)].groupby(["cls", "hidden"], sort=False)[cols].mean()
+    print("\nshare of clips flagging each parameter (either side), normal and early grades, both feet / far leg hidden:\n")
+    print("| parameter | " + " | ".join(early) + " |\n|---|" + "---|" * len(early))
+    for c in cols:
+        print(f"| {c[2:]} | " + " | ".join(f"{t.at[(k, False), c]:.0%} / {t.at[(k, True), c]:.0%}" for k in early) + " |")
+    return df
 
 STENUM_2021 = {"event_ms": 20.0, "hip": 4.0, "knee": 5.6, "ankle": 7.4}   # their gait-event timing (~0.02 s) and sagittal angle MAE (deg)
 
 def accuracy_clip(label, index, frames=120, fps=30.0, size=256, blur=1.0, crf=28, seed=0, tmp=None) -> dict:
     """One rendered clip through `analyse_video` against the truth: heel-strike timing errors (ms, same side, matched within
     0.25 s), hip/knee/ankle MAE (deg; truth = `kinematics_table` of the exact sagittal joints of the same walk, so the
-    angle definitions are identical) on the near (camera) side and the far side, and cadence error (%)."""
+    angle definitions are identical) on the near (camera) side and the far side, and cadence error (%) against the
+    walk's true cadence (`walk_with_truth`)."""
     import cv2, tempfile
     from medclip_nb.pose import analyse_video, kinematics_table
     from medclip_nb.synth.gait import make_subject, render_clip, side_view_walk
@@ -99,7 +134,7 @@ def accuracy_clip(label, index, frames=120, fps=30.0, size=256, blur=1.0, crf=28
     vid = Path(tmp or tempfile.mkdtemp()) / f"{label}_{index}.mp4"
     write_video(vid, np.stack([cv2.GaussianBlur(f, (0, 0), blur) for f in r["frames"]]), fps=fps, crf=crf)
     a = analyse_video(vid, max_side=None, max_people=1)
-    jt, tr = side_view_walk(label, index=index, frames=frames, fps=fps, seed=seed)      # the same walk, exact, sagittal
+    jt, tr = walk_with_truth(label, index, frames, fps, seed)                          # the same walk, exact, sagittal
     kt = kinematics_table(PoseTrack(jt, tr["feet"], None, fps, (240, 320), "joints"))
     near = "r" if r["truth"]["camera_side"] > 0 else "l"
     out = dict(cls=label, near=near)
@@ -118,7 +153,7 @@ def accuracy_clip(label, index, frames=120, fps=30.0, size=256, blur=1.0, crf=28
             x, y = a.kinematics[f"{j}_flex_{s}"].to_numpy(float), kt[f"{j}_flex_{s}"].to_numpy(float)
             ok = np.isfinite(x) & np.isfinite(y)
             out[f"{j}_{tag}"] = float(np.abs(x[ok] - y[ok]).mean()) if ok.sum() >= 10 else np.nan
-    true_cad = 120 * fps / np.median(np.diff(tr["heel_strikes"][near]))
+    true_cad = tr["true_cadence"]                      # steps per minute of walking (freezes left out, festination averaged)
     out["cadence_err_pct"] = 100 * abs(a.params["cadence_steps_per_min"] - true_cad) / true_cad
     return out
 
@@ -148,10 +183,11 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=3, help="runs per row; the median is reported")
     ap.add_argument("--occlusion-only", action="store_true", help="only the synthetic occlusion table (no mediapipe)")
     ap.add_argument("--accuracy-only", action="store_true", help="only the accuracy table against Stenum et al. 2021 (rendered clips, mediapipe)")
-    ap.add_argument("--subjects", type=int, default=1, help="subjects per class for the accuracy table (default 1)")
+    ap.add_argument("--subjects", type=int, default=None,
+                    help="subjects per class (default: 10 for the occlusion table, 1 for the accuracy table)")
     a = ap.parse_args(argv)
-    if a.occlusion_only: return occlusion_table()
-    if a.accuracy_only: return accuracy_table(a.subjects)
+    if a.occlusion_only: return occlusion_table(a.subjects or 10)
+    if a.accuracy_only: return accuracy_table(a.subjects or 1)
     warnings.filterwarnings("ignore", category=UserWarning)
     print(f"{a.frames} frames per row, median of {a.repeats} runs, {os.cpu_count()} CPU cores visible "
           f"(a shared machine: rows vary by ~±15 %)\n")
@@ -179,8 +215,8 @@ def main(argv=None):
     dt = (time.perf_counter() - t0) / k
     print(f"\nanalysis after pose (clean, kinematics, events, phases, knowledge map, priors, text): "
           f"{len(tr) / dt:.0f} frames/s ({len(tr)} frames in {dt:.2f} s)\n")
-    occlusion_table()
-    accuracy_table(a.subjects)
+    occlusion_table(a.subjects or 10)
+    accuracy_table(a.subjects or 1)
 
 if __name__ == "__main__":
     main()

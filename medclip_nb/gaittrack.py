@@ -158,13 +158,13 @@ def _bouts(direction:np.ndarray, valid:np.ndarray, min_len:int) -> list:
     return [(a, b) for a, b in zip(edges[:-1], edges[1:]) if key[a] != 0 and b - a >= min_len]
 
 # %% ../nbs/01a_gaittrack.ipynb #b8d4f02d
-def _peaks(x:np.ndarray, fps:float, prominence:float, window_s:float=0.6, edge_s:float=0.15) -> np.ndarray:
-    """Peaks ≥ 0.4 s apart that rise ≥ `prominence` above the signal's minimum within `window_s` on one side and
+def _peaks(x:np.ndarray, fps:float, prominence:float, window_s:float=0.6, edge_s:float=0.15, distance_s:float=0.4) -> np.ndarray:
+    """Peaks ≥ `distance_s` apart that rise ≥ `prominence` above the signal's minimum within `window_s` on one side and
     ≥ 30 % of it on the other (a peak near the clip's edge has a short side: scipy's prominence would reject it). A peak
     (or the flat top around it) within `edge_s` of either end only needs the full rise on its inner side: the edge cuts
     off the other (a foot seen at its rearmost place in the first frames, then swinging forward)."""
     from scipy.signal import find_peaks
-    cand, _ = find_peaks(x, distance=max(1, int(0.4 * fps)))
+    cand, _ = find_peaks(x, distance=max(1, int(distance_s * fps)))
     w, e = max(2, int(window_s * fps)), max(2, int(round(edge_s * fps))); keep = []
     for p in cand:
         ql, qr = _plateau_edge(x, p, -1), _plateau_edge(x, p, +1)    # measure beyond a flat top (a foot at rest)
@@ -236,6 +236,32 @@ def _plateau_edge(x:np.ndarray, p:int, step:int, eps:float=0.02) -> int:
     while 0 <= q + step < len(x) and x[q + step] >= x[p] - eps: q += step
     return q
 
+# %% ../nbs/01a_gaittrack.ipynb #e7a10001
+_STEP_EXCURSION = 0.8    # leg lengths: a heel's travel relative to the pelvis over a normal adult stride (5th–95th percentile)
+_MIN_PROMINENCE = 0.06   # leg lengths: below this a rise is pose jitter (about 5 px on an 80-px leg), not a step
+
+def _event_thresholds(heels:Sequence[np.ndarray], prominence:float, min_reach:float) -> tuple:
+    """`(prominence, min_reach)` scaled to the walk's own step size: each heel seen travels relative to the pelvis over
+    the walk (its 5th to 95th percentile, leg lengths); their median over `_STEP_EXCURSION` (a normal adult's) scales
+    both, capped at 1, the prominence kept above `_MIN_PROMINENCE`. A shuffling (Parkinsonian) walk's short steps rise
+    less and land less far ahead of the pelvis than fixed thresholds ask; a normal or longer stride keeps them as given."""
+    ex = [np.percentile(h[np.isfinite(h)], 95) - np.percentile(h[np.isfinite(h)], 5) for h in heels if np.isfinite(h).sum() >= 5]
+    k = float(np.clip(np.median(ex) / _STEP_EXCURSION, 0.0, 1.0)) if ex else 1.0
+    return max(_MIN_PROMINENCE, prominence * k), min_reach * k
+
+# %% ../nbs/01a_gaittrack.ipynb #e7a10003
+def _step_period(x:np.ndarray, fps:float, lo_s:float=0.25, hi_s:float=1.0) -> float|None:
+    """The walk's step period (s): the first peak, between `lo_s` and `hi_s`, of the autocorrelation of the front heel's
+    curve `x` (the feet take turns in front: one period per step); None when the curve shows no rhythm there (a clip
+    shorter than two steps, standing). Steps are then searched at least 0.7 periods apart: a festinating walk's steps,
+    about 0.3 s apart, are not merged, and a normal walk's one peak per step is not split by a leg-label swap."""
+    x = np.asarray(x, float); x = x[np.isfinite(x)]; x = x - x.mean() if len(x) else x
+    n, lo = len(x), max(1, int(lo_s * fps)); hi = min(int(hi_s * fps), n // 2)
+    if hi <= lo + 1 or not np.any(x): return None
+    ac = np.array([np.dot(x[:n - k], x[k:]) / (n - k) for k in range(hi + 2)]) / (np.dot(x, x) / n)
+    peaks = [k for k in range(lo, hi + 1) if ac[k] >= ac[k - 1] and ac[k] > ac[k + 1] and ac[k] > 0.2]
+    return peaks[0] / fps if peaks else None
+
 # %% ../nbs/01a_gaittrack.ipynb #e3d39f89
 def _swing_onset(x:np.ndarray, p:int, fps:float, frac:float=0.5, search_s:float=0.2) -> float:
     """Toe off from an ankle curve (no toe point): the first moment after the trough `p` at which the ankle moves
@@ -252,9 +278,9 @@ def _swing_onset(x:np.ndarray, p:int, fps:float, frac:float=0.5, search_s:float=
     return _subframe_extremum(-x, p)
 
 # %% ../nbs/01a_gaittrack.ipynb #f998299c
-def _still_runs(kin:pd.DataFrame, fps:float, speed:float=0.2, min_s:float=0.2) -> list:
-    "Runs [a, b) of frames where both ankles rest relative to the pelvis (< `speed` leg lengths/s): standing, freezing."
-    v = np.stack([np.abs(np.gradient(kin[f"ankle_fwd_{s}"].to_numpy(float)) * fps) for s in "lr"], 1)
+def _still_runs(kin:pd.DataFrame, fps:float, speed:float=0.2, min_s:float=0.2, sides:str="lr") -> list:
+    "Runs [a, b) of frames where the ankles of `sides` (both) rest relative to the pelvis (< `speed` leg lengths/s): standing, freezing."
+    v = np.stack([np.abs(np.gradient(kin[f"ankle_fwd_{s}"].to_numpy(float)) * fps) for s in sides], 1)
     still = np.nan_to_num(v, nan=np.inf).max(1) < speed
     edges = np.flatnonzero(np.diff(np.r_[0, still.astype(int), 0]))
     return [[int(a), int(b)] for a, b in zip(edges[::2], edges[1::2]) if b - a >= max(2, min_s * fps)]
@@ -366,7 +392,8 @@ def _edge_segments(kin:pd.DataFrame, events:dict, min_move:float=0.05, sd_q:floa
 # %% ../nbs/01a_gaittrack.ipynb #0196708c
 def detect_gait_events(kin:pd.DataFrame, fps:float, prominence:float=0.15, turn_margin_s:float=0.3, min_reach:float=0.05) -> dict:
     """Heel strikes and toe offs per side, from a kinematics table: `heel_strike`/`toe_off` = frame indices (the first
-    frame at or after the event), `*_time` = fractional frames, and the walking `bouts` used."""
+    frame at or after the event), `*_time` = fractional frames, and the walking `bouts` used. `prominence` and
+    `min_reach` (leg lengths) are those of a normal stride, scaled per bout to the walk's step size (`_event_thresholds`)."""
     T = len(kin)
     has_feet = bool(kin.attrs.get("has_feet", False))
     sig = {c: kin[c].to_numpy(float) for c in ("heel_fwd_l", "heel_fwd_r", "toe_fwd_l", "toe_fwd_r")}
@@ -381,9 +408,16 @@ def detect_gait_events(kin:pd.DataFrame, fps:float, prominence:float=0.15, turn_
         tl, tr = sig["toe_fwd_l"][a:b], sig["toe_fwd_r"][a:b]
         # label-free: the front heel peaks at every heel strike, the rear toe bottoms out at every toe off
         front, rear = np.maximum(hl, hr), np.minimum(tl, tr)
-        # a step puts the landing heel ahead of the pelvis and leaves the lifting toe behind it (not so in a lunge)
-        hs_p = np.array([_plateau_edge(front, p, -1) for p in _peaks(front, fps, prominence) if front[p] >= min_reach], int)
-        to_p = np.array([_plateau_edge(-rear, p, +1) for p in _peaks(-rear, fps, prominence) if rear[p] <= -min_reach], int)
+        # thresholds scaled to this walk's step size, spacing to its step period (0.2–0.4 s; 0.4 s without a rhythm)
+        prom, reach = _event_thresholds([hl, hr], prominence, min_reach)
+        per = _step_period(front, fps)
+        gap = float(np.clip(0.7 * per, 0.2, 0.4)) if per else 0.4
+        hs_c, to_c = _peaks(front, fps, prom, distance_s=gap), _peaks(-rear, fps, prom, distance_s=gap)
+        # a step puts the landing foot (mid-foot: a shuffle lands flat) ahead of the pelvis and leaves the lifting toe
+        # behind it (not so in a lunge)
+        mid = lambda p: ((hl[p] + tl[p]) if hl[p] >= hr[p] else (hr[p] + tr[p])) / 2
+        hs_p = np.unique([_plateau_edge(front, p, -1) for p in hs_c if mid(p) >= reach]).astype(int)
+        to_p = np.unique([_plateau_edge(-rear, p, +1) for p in to_c if rear[p] <= -reach]).astype(int)
         hs_lab = ["l" if hl[p] >= hr[p] else "r" for p in hs_p]
         to_lab = ["l" if tl[p] <= tr[p] else "r" for p in to_p]
         # refine on the labelled foot's own curve: it stays the front (rear) foot around its event
@@ -406,7 +440,10 @@ def detect_gait_events(kin:pd.DataFrame, fps:float, prominence:float=0.15, turn_
 
 # %% ../nbs/01a_gaittrack.ipynb #14bf698b
 def _cycle_seconds(ev:dict, fps:float, tau=None) -> float|None:
-    """Stride duration: the median interval between events of the same kind and side when there are any; otherwise
+    """Stride duration: the mean interval between events of the same kind and side when there are any, over the intervals
+    within a factor 1.5 of their median (one stride each: a missed event's double interval and a mislabelled event's half
+    one stay out); a mean, not the median, so that a walk that quickens (festination) is measured at its rate over the
+    clip, steps per walking time, not at its latest strides' rate; otherwise
     (clips of about one stride) the stride length over the walking speed (`_stride_from_steps`); without heel strikes,
     from consecutive events of any kind, each interval divided by its nominal share of the cycle (e.g. right heel strike
     → left heel strike = 50 %), using only shares ≥ 25 % to keep the estimate stable."""
@@ -415,7 +452,9 @@ def _cycle_seconds(ev:dict, fps:float, tau=None) -> float|None:
     same = [np.diff(tau(ev[k][s])) for k in ("heel_strike", "toe_off") for s in "lr" if len(ev[k][s]) > 1]
     same = np.concatenate(same) if same else np.array([])
     same = same[(same > 0.5 * fps) & (same < 3.0 * fps)]
-    if len(same): return float(np.median(same)) / fps
+    if len(same):
+        med = np.median(same)
+        return float(same[(same >= med / 1.5) & (same <= 1.5 * med)].mean()) / fps
     if ev["steps"]: return float(ev["steps"])
     seq = sorted((t, _NOMINAL[(k[:2] if k == "toe_off" else "hs", s)]) for k in ("heel_strike", "toe_off") for s in "lr" for t in ev[k][s])
     est = []
@@ -636,13 +675,18 @@ def one_foot_events(kin:pd.DataFrame, fps:float, side:str, prominence:float=0.15
     for a, b in _bouts(kin["direction"].to_numpy(), np.isfinite(h) & np.isfinite(toe), max(5, int(0.6 * fps))):
         events["bouts"].append([int(a), int(b)])
         x, y = h[a:b], toe[a:b]
-        hs_p = [_plateau_edge(x, p, -1) for p in _peaks(x, fps, prominence) if x[p] >= min_reach]
-        to_p = [_plateau_edge(-y, p, +1) for p in _peaks(-y, fps, prominence) if y[p] <= -min_reach]
+        prom, reach = _event_thresholds([x], prominence, min_reach)     # scaled to this walk's step size
+        hs_p = sorted({_plateau_edge(x, p, -1) for p in _peaks(x, fps, prom) if (x[p] + y[p]) / 2 >= reach})   # mid-foot ahead
+        to_p = sorted({_plateau_edge(-y, p, +1) for p in _peaks(-y, fps, prom) if y[p] <= -reach})
+        # two peaks on one resting place (a freeze with the foot forward) are one landing: a foot's events ≥ 0.4 s apart
+        hs_p, to_p = ([p for i, p in enumerate(q) if i == 0 or p - q[i - 1] >= 0.4 * fps] for q in (hs_p, to_p))
         hs_t = _refine_contact(x, hs_p, fps, +1)
         to_t = _refine_contact(y, to_p, fps, -1) if has_feet else [_swing_onset(y, p, fps) for p in to_p]
         for kind, times in (("heel_strike", hs_t), ("toe_off", to_t)):
             for t in sorted(t + a for t in times if 0 <= t + a < b):
                 events[kind + "_time"][side].append(round(float(t), 3)); events[kind][side].append(int(math.ceil(t - 1e-9)))
+    # freezing: the seen foot at rest; stricter than for two feet (a slow walker's one foot pauses between stance and swing)
+    events["still"] = _still_runs(kin, fps, speed=0.1, min_s=0.3, sides=side)
     Tc = _cycle_seconds(events, fps)
     if Tc is not None:
         events["anchors"] = [[float(t), 0.0] for t in events["heel_strike_time"][side]] + \

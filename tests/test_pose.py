@@ -138,16 +138,26 @@ def _hide_far_leg(joints, feet):
     return j, f
 
 
+def _walk(label, index, frames=100, fps=25.0):
+    """`side_view_walk` with the walk's true cadence: steps per minute of walking, the generator's mean over the frames
+    not frozen (`simulate_walk`'s measure, from the same draws). A freezing episode is not walking, and a festinating
+    walk quickens within the clip, so one foot's stride intervals are not the truth."""
+    from medclip_nb.synth.gait import make_subject, simulate_walk, _clip_gait
+    joints, truth = side_view_walk(label, index=index, frames=frames, fps=fps)
+    subject = make_subject(index, label)
+    m = simulate_walk(subject, _clip_gait(subject.gait, np.random.default_rng([0, index + 1, 0, 31337])), frames, fps)
+    assert (np.flatnonzero(np.diff(m["contact"][:, 1].astype(int)) == 1) + 1).tolist() == truth["heel_strikes"]["r"]
+    return joints, truth | {"frozen": m["frozen"].astype(bool)}, m["measures"]["cadence"]
+
+
 def test_far_foot_hidden_cadence_descriptions_and_deviations():
     """Every synthetic gait class (medclip_nb.synth.gait.side_view_walk), two subjects each, far foot hidden: cadence
-    from the seen foot's strides within 5 % of the truth on >= 90 % of clips (never half of it); normal walks described
-    as within typical ranges; the hidden joints never named as the largest deviation nor given a value."""
+    from the seen foot's strides within 5 % of the truth (`_walk`) on >= 90 % of clips (never half of it); normal walks
+    described as within typical ranges; the hidden joints never named as the largest deviation nor given a value."""
     ok, rows = [], []
     for label in GAIT_CLASSES:
         for index in range(2):
-            joints, truth = side_view_walk(label, index=index, frames=100)
-            hs = truth["heel_strikes"]["r"]
-            true = 120 * 25.0 / np.median(np.diff(hs))
+            joints, truth, true = _walk(label, index)
             a = analyse_track(PoseTrack(*_hide_far_leg(joints, truth["feet"]), None, 25.0, (240, 320), "joints"))
             cad = a.params["cadence_steps_per_min"]
             ok.append(abs(cad - true) <= 0.05 * true)
@@ -161,6 +171,25 @@ def test_far_foot_hidden_cadence_descriptions_and_deviations():
                 assert set(s.flag) <= {"within", "not_seen"}, a.summary
                 assert "within typical ranges" in a.text and "Largest deviation" not in a.text, a.text
     assert np.mean(ok) >= 0.9, rows
+
+
+@pytest.mark.parametrize("hidden", [False, True])
+def test_shuffling_walks_keep_their_heel_strikes(hidden):
+    """Parkinsonian walks (mild, severe: short, festinating steps, freezing): every heel strike (>= 3 frames from the
+    clip's ends) found within 2 frames, with both feet seen and with the far foot hidden; fixed thresholds of a normal
+    stride (0.15 leg lengths of rise, the heel 0.05 ahead of the pelvis, steps 0.4 s apart) found 1 of 33 in pd_severe."""
+    missed, n = [], 0
+    for label in ("pd_mild", "pd_severe"):
+        for index in range(3):
+            joints, truth, _ = _walk(label, index)
+            j, f = _hide_far_leg(joints, truth["feet"]) if hidden else (joints, truth["feet"])
+            a = analyse_track(PoseTrack(j, f, None, 25.0, (240, 320), "joints"))
+            for s in ("r" if hidden else "lr"):
+                for t in truth["heel_strikes"][s]:
+                    if 3 <= t < 97:
+                        n += 1
+                        if not any(abs(d - t) <= 2 for d in a.events["heel_strike"][s]): missed.append((label, index, s, t))
+    assert n >= 25 and not missed, missed
 
 
 def test_forward_head_and_trunk_walk_is_flagged():
