@@ -17,7 +17,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tests"))
 from browser_fixtures import (make_fixture_bundle, serve_dashboard, launch_chromium, free_port, harmless,  # noqa: E402
-                              concurrent_first_render, summary_chart_count, first_view_profile, server_cpu_s)
+                              concurrent_first_render, summary_chart_count, first_view_profile, server_cpu_s,
+                              wire_first_views)
 
 # Timestamp every finished vega-embed call (Panel's Vega pane calls window.vegaEmbed once per draw).
 HOOK = """(() => { let ve; window.__vegaDone = [];
@@ -90,6 +91,11 @@ def sessions_table(n_pages:int, repeats:int=1, clips:int=60, base=None):
                     load, c0 = os.getloadavg()[0], server_cpu_s(url)
                     r = concurrent_first_render(browser, url, n, n_charts[v], warm=warm)
                     rows.append((f"{v}: {label}", n, r, (server_cpu_s(url) - c0) / n, load, v))
+            wire = []
+            for v, url in urls.items():      # the server's side of n collaborators on n machines (no browser here)
+                load, c0 = os.getloadavg()[0], server_cpu_s(url)
+                w = wire_first_views(url, n_pages)
+                wire.append((v, [x["ms"] for x in w], w[0]["bytes"], (server_cpu_s(url) - c0) / n_pages, load))
         browser.close()
     one = {v: statistics.median([r["ms"][0] for _, n, r, _, _, w in rows if n == 1 and w == v]) for v in urls}
     rows = rows[:len(urls)] + [x for x in rows if x[1] > 1]
@@ -106,6 +112,12 @@ def sessions_table(n_pages:int, repeats:int=1, clips:int=60, base=None):
         print(" | ".join([label, f"{med / 1000:.1f}", f"{min(r['ms']) / 1000:.1f}", f"{max(r['ms']) / 1000:.1f}",
                           f"{med / one[v]:.2f}", f"{cpu.get('renderer', 0) / n:.2f}", f"{(cpu.get('browser', 0) + cpu.get('GPU', 0)) / n:.2f}",
                           f"{server:.2f}", f"{load:.1f}", str(len(r["errors"])), str(len(r["external"]))]))
+    print(f"\n{n_pages} collaborators on {n_pages} machines, the server's side (a protocol client fetches the page, its "
+          f"scripts and stylesheets and pulls the session's document, as a browser does; no browser on these cores):")
+    for v, ms, nbytes, server, load in wire:
+        print(f"{v}: every first view sent in median {statistics.median(ms) / 1000:.1f} s, max {max(ms) / 1000:.1f} s; "
+              f"{nbytes / 2**20:.1f} MB per client; server CPU {server:.2f} s per session; load {load:.1f}; a browser then "
+              f"draws it in about {one[v] / 1000:.1f} s on its own machine (1 page alone, above)")
     print(f"\n{os.cpu_count()} CPU cores, shared by the server and all pages; load: 1-minute load average at the start "
           f"of the row; target: median <= 10 s on 2 cores")
     return 0

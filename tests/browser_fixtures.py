@@ -523,3 +523,53 @@ def make_fixture_sweep(d:os.PathLike, variants=("recipe", "no_maps"), seeds=(0, 
              "p_value": 0.5} for v in variants[1:] for k in metrics if (v, k) in means and (variants[0], k) in means]
     pd.DataFrame(comp, columns=["variant_a", "variant_b", "metric", "mean_difference", "p_value"]).to_csv(d / "comparisons.csv", index=False)
     return d
+
+
+# ---------------------------------------------------------------- 20 collaborators on 20 machines: the server's side
+def _bokeh_frames(msgtype:str, msgid:str) -> list:
+    "A client message of Bokeh's websocket protocol: header, metadata and content frames."
+    return [json.dumps({"msgid": msgid, "msgtype": msgtype}), "{}", "{}"]
+
+
+async def _first_view_over_the_wire(url:str, t0:float, static:bool) -> dict:
+    """What a browser asks of the server to show the first view, without the browser: GET the page (the server builds
+    the session), GET every script and stylesheet the page names (`static`: a first visit), open the websocket with
+    the page's token and pull the document (every model of the first view, the Vega specs with their data).
+    Returns {"ms": from `t0` to the document received, "bytes": all bytes received}."""
+    import re
+    from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+    from tornado.websocket import websocket_connect
+    http = AsyncHTTPClient(force_instance=True, max_body_size=50 * 2**20)
+    page = (await http.fetch(url + "/")).body.decode()
+    got = len(page)
+    if static:
+        for u in dict.fromkeys(re.findall(r'(?:src|href)="/?(static/[^"]+)"', page)):
+            got += len((await http.fetch(f"{url}/{u}")).body)
+    token = re.search(r'"token":\s*"([^"]+)"', page).group(1)
+    ws = await websocket_connect(HTTPRequest(url.replace("http", "ws", 1) + "/ws"), subprotocols=["bokeh", token],
+                                 max_message_size=50 * 2**20)
+    async def message():
+        header = json.loads(await ws.read_message()); meta, content = await ws.read_message(), await ws.read_message()
+        for _ in range(header.get("num_buffers", 0)): content += str(len(await ws.read_message()))
+        return header["msgtype"], len(meta) + len(content)
+    while (await message())[0] != "ACK": pass
+    for f in _bokeh_frames("PULL-DOC-REQ", "1"): await ws.write_message(f)
+    while True:
+        kind, n = await message(); got += n
+        if kind == "PULL-DOC-REPLY": break
+    ms = time.time() * 1000 - t0
+    ws.close(); http.close()
+    return {"ms": ms, "bytes": got}
+
+
+def wire_first_views(url:str, n:int=20, static:bool=True) -> list:
+    """`n` collaborators on `n` machines open the dashboard at the same moment: what the server alone takes to give each
+    its first view (page, scripts and stylesheets when `static`, the session's document), measured by a light
+    protocol client (no browser on these cores). One dict per client, see `_first_view_over_the_wire`."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+    async def all_at_once():
+        t0 = time.time() * 1000
+        return await asyncio.gather(*[_first_view_over_the_wire(url, t0, static) for _ in range(n)])
+    with ThreadPoolExecutor(1) as ex:           # a loop of its own: Playwright's sync API runs one in this thread
+        return ex.submit(lambda: asyncio.run(all_at_once())).result()
