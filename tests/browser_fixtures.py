@@ -216,13 +216,14 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_dashboard(run_dirs, port:int|None=None, extra_args=(), timeout:float=90.0, log_path=None):
-    "Run `medclip dashboard RUN_DIR... --port P --no-show` in a subprocess; yield its URL once /liveness answers."
+def serve_dashboard(run_dirs, port:int|None=None, extra_args=(), timeout:float=90.0, log_path=None, pythonpath=None):
+    """Run `medclip dashboard RUN_DIR... --port P --no-show` in a subprocess; yield its URL once /liveness answers.
+    `pythonpath`: serve the `medclip_nb` of another checkout (its root folder), e.g. to time an older version."""
     port = port or free_port()
     exe = Path(sys.executable).parent / "medclip"
     cmd = [str(exe), "dashboard", *map(str, run_dirs), "--port", str(port), "--no-show", *extra_args]
     log = open(log_path, "w") if log_path else subprocess.DEVNULL
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "BOKEH_LOG_LEVEL": "warn"}
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "BOKEH_LOG_LEVEL": "warn", **({"PYTHONPATH": str(pythonpath)} if pythonpath else {})}
     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -395,26 +396,90 @@ def offline_context(browser, external:list, errors:list, viewport=None):
     return ctx
 
 
-def concurrent_first_render(browser, url:str, n_pages:int=20, n_charts:int=1, timeout_s:float=120.0) -> dict:
-    """Open `url` in `n_pages` pages at the same moment and time each page's first render: from the moment all were
-    asked to navigate to its `n_charts`-th Vega chart drawn. Returns {"ms": [...], "errors": [...], "external": [...],
-    "alerts": [...]}: `errors` console/page errors, `external` requests that tried to leave the machine (aborted),
-    `alerts` texts of Panel's error alerts (.alert-danger) per page."""
+def browser_cpu(browser) -> dict:
+    "CPU seconds used so far by each kind of Chromium process (renderer, browser, GPU, network...), summed (CDP SystemInfo)."
+    info = browser.new_browser_cdp_session().send("SystemInfo.getProcessInfo")["processInfo"]
+    out = {}
+    for p in info: out[p["type"]] = out.get(p["type"], 0.0) + p["cpuTime"]
+    return out
+
+
+def warm_up(ctx, url:str, n_charts:int, visits:int=2):
+    """Open `url` `visits` times, one after the other, in context `ctx` (a collaborator who has opened the dashboard
+    before): its JS/CSS are then in the context's HTTP cache and, from the second visit on, in V8's code cache."""
+    for _ in range(visits):
+        pg = ctx.new_page(); pg.set_default_timeout(120_000); pg.goto(url)
+        pg.wait_for_function(f"window.__vegaDone && window.__vegaDone.length >= {n_charts}", polling=50)
+        pg.wait_for_timeout(500); pg.close()
+
+
+def concurrent_first_render(browser, url:str, n_pages:int=20, n_charts:int=1, timeout_s:float=120.0, warm:bool=False) -> dict:
+    """Open `url` in `n_pages` pages of one browser context at the same moment and time each page's first render: from
+    the moment all were asked to navigate to its `n_charts`-th Vega chart drawn. `warm`: the context has opened the
+    dashboard twice before (`warm_up`), else its caches start empty. Returns {"ms": [...], "errors": [...],
+    "external": [...], "alerts": [...], "browser_cpu": {process type: s}}: `errors` console/page errors, `external`
+    requests that tried to leave the machine (aborted), `alerts` texts of Panel's error alerts (.alert-danger) per page,
+    `browser_cpu` the CPU Chromium's processes spent from the navigation to the last page drawn."""
     external, errors = [], []
     ctx = offline_context(browser, external, errors); ctx.add_init_script(VEGA_HOOK)
+    if warm: warm_up(ctx, url, n_charts)
     pages = [ctx.new_page() for _ in range(n_pages)]
     for pg in pages: pg.set_default_timeout(timeout_s * 1000)
+    cpu0 = browser_cpu(browser)
     t0 = time.time() * 1000
     for pg in pages: pg.evaluate("(u) => { window.location.href = u; }", url)     # navigate all, wait for none
     ms, alerts = [], []
     for pg in pages:
         pg.wait_for_function(f"window.__vegaDone && window.__vegaDone.length >= {n_charts}", polling=50)
         ms.append(pg.evaluate(f"performance.timeOrigin + window.__vegaDone[{n_charts - 1}]") - t0)
+    cpu1 = browser_cpu(browser)
     for pg in pages:
         pg.wait_for_timeout(200)
         alerts += pg.locator(".alert-danger").all_inner_texts()
     ctx.close()
-    return {"ms": ms, "errors": errors, "external": external, "alerts": alerts}
+    return {"ms": ms, "errors": errors, "external": external, "alerts": alerts,
+            "browser_cpu": {k: cpu1[k] - cpu0.get(k, 0.0) for k in cpu1}}
+
+
+def server_cpu_s(url:str) -> float:
+    "CPU seconds (user + system) used so far by the `medclip dashboard` process serving `url` (found by its --port)."
+    import psutil
+    port = url.rsplit(":", 1)[1]
+    p = next(p for p in psutil.process_iter(["cmdline"])
+             if p.info["cmdline"] and "dashboard" in " ".join(p.info["cmdline"]) and port in p.info["cmdline"])
+    t = p.cpu_times(); return t.user + t.system
+
+
+JS_BOKEH_MODELS = "(() => { let n = 0; for (const d of Bokeh.documents) n += d.all_models.size; return n; })()"
+
+
+def first_view_profile(browser, url:str, n_charts:int) -> dict:
+    """What one page costs to open the first view (a fresh context, nothing cached, Chromium's own counters):
+    `bytes` and `requests` per resource type (Script, Stylesheet, Document...) as received, `js_files` the script URLs,
+    `models` the Bokeh models in the page, `script_s`/`task_s` the main thread's time in JavaScript / in all tasks
+    (CDP Performance), `renderer_cpu_s` the renderer process's CPU, `ws_bytes` the websocket messages received."""
+    ctx = browser.new_context(viewport={"width": 1400, "height": 1000}); ctx.add_init_script(VEGA_HOOK)
+    pg = ctx.new_page(); pg.set_default_timeout(120_000)
+    cdp = ctx.new_cdp_session(pg); cdp.send("Performance.enable"); cdp.send("Network.enable")
+    kinds, sizes, reqs, js, ws = {}, {}, {}, [], [0]
+    cdp.on("Network.responseReceived", lambda e: kinds.__setitem__(e["requestId"], (e["type"], e["response"]["url"])))
+    def done(e):
+        kind, u = kinds.get(e["requestId"], ("Other", ""))
+        sizes[kind] = sizes.get(kind, 0) + e["encodedDataLength"]; reqs[kind] = reqs.get(kind, 0) + 1
+        if kind == "Script": js.append(u)
+    cdp.on("Network.loadingFinished", done)
+    cdp.on("Network.webSocketFrameReceived", lambda e: ws.__setitem__(0, ws[0] + len(e["response"]["payloadData"])))
+    cpu0 = browser_cpu(browser)
+    pg.goto(url)
+    pg.wait_for_function(f"window.__vegaDone && window.__vegaDone.length >= {n_charts}", polling=50)
+    first_ms = pg.evaluate(f"window.__vegaDone[{n_charts - 1}]")
+    pg.wait_for_timeout(300)
+    m = {x["name"]: x["value"] for x in cdp.send("Performance.getMetrics")["metrics"]}
+    cpu = browser_cpu(browser).get("renderer", 0.0) - cpu0.get("renderer", 0.0)
+    out = {"first_ms": first_ms, "bytes": sizes, "requests": reqs, "js_files": js, "models": pg.evaluate(JS_BOKEH_MODELS),
+           "script_s": m.get("ScriptDuration", 0.0), "task_s": m.get("TaskDuration", 0.0), "renderer_cpu_s": cpu, "ws_bytes": ws[0]}
+    ctx.close()
+    return out
 
 
 def summary_chart_count(browser, url:str, settle_ms:int=1500) -> int:
@@ -458,3 +523,53 @@ def make_fixture_sweep(d:os.PathLike, variants=("recipe", "no_maps"), seeds=(0, 
              "p_value": 0.5} for v in variants[1:] for k in metrics if (v, k) in means and (variants[0], k) in means]
     pd.DataFrame(comp, columns=["variant_a", "variant_b", "metric", "mean_difference", "p_value"]).to_csv(d / "comparisons.csv", index=False)
     return d
+
+
+# ---------------------------------------------------------------- 20 collaborators on 20 machines: the server's side
+def _bokeh_frames(msgtype:str, msgid:str) -> list:
+    "A client message of Bokeh's websocket protocol: header, metadata and content frames."
+    return [json.dumps({"msgid": msgid, "msgtype": msgtype}), "{}", "{}"]
+
+
+async def _first_view_over_the_wire(url:str, t0:float, static:bool) -> dict:
+    """What a browser asks of the server to show the first view, without the browser: GET the page (the server builds
+    the session), GET every script and stylesheet the page names (`static`: a first visit), open the websocket with
+    the page's token and pull the document (every model of the first view, the Vega specs with their data).
+    Returns {"ms": from `t0` to the document received, "bytes": all bytes received}."""
+    import re
+    from tornado.httpclient import AsyncHTTPClient, HTTPRequest
+    from tornado.websocket import websocket_connect
+    http = AsyncHTTPClient(force_instance=True, max_body_size=50 * 2**20)
+    page = (await http.fetch(url + "/")).body.decode()
+    got = len(page)
+    if static:
+        for u in dict.fromkeys(re.findall(r'(?:src|href)="/?(static/[^"]+)"', page)):
+            got += len((await http.fetch(f"{url}/{u}")).body)
+    token = re.search(r'"token":\s*"([^"]+)"', page).group(1)
+    ws = await websocket_connect(HTTPRequest(url.replace("http", "ws", 1) + "/ws"), subprotocols=["bokeh", token],
+                                 max_message_size=50 * 2**20)
+    async def message():
+        header = json.loads(await ws.read_message()); meta, content = await ws.read_message(), await ws.read_message()
+        for _ in range(header.get("num_buffers", 0)): content += str(len(await ws.read_message()))
+        return header["msgtype"], len(meta) + len(content)
+    while (await message())[0] != "ACK": pass
+    for f in _bokeh_frames("PULL-DOC-REQ", "1"): await ws.write_message(f)
+    while True:
+        kind, n = await message(); got += n
+        if kind == "PULL-DOC-REPLY": break
+    ms = time.time() * 1000 - t0
+    ws.close(); http.close()
+    return {"ms": ms, "bytes": got}
+
+
+def wire_first_views(url:str, n:int=20, static:bool=True) -> list:
+    """`n` collaborators on `n` machines open the dashboard at the same moment: what the server alone takes to give each
+    its first view (page, scripts and stylesheets when `static`, the session's document), measured by a light
+    protocol client (no browser on these cores). One dict per client, see `_first_view_over_the_wire`."""
+    import asyncio
+    from concurrent.futures import ThreadPoolExecutor
+    async def all_at_once():
+        t0 = time.time() * 1000
+        return await asyncio.gather(*[_first_view_over_the_wire(url, t0, static) for _ in range(n)])
+    with ThreadPoolExecutor(1) as ex:           # a loop of its own: Playwright's sync API runs one in this thread
+        return ex.submit(lambda: asyncio.run(all_at_once())).result()
