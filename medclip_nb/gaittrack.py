@@ -736,6 +736,7 @@ class TrackPriors:
     scores: np.ndarray            # T×17 deviation scores
     attention: np.ndarray         # float32 T×17 in [0, 1]
     feet_seen: str                # 'lr', 'l', 'r' or '': the feet the events came from
+    phase_fraction: np.ndarray    # T: where each frame lies in the (right) gait cycle, 0–1
 
     @property
     def gait_cycle_found(self) -> bool: return len(self.events.get("anchors", [])) >= 3
@@ -753,4 +754,4 @@ def track_priors(track:PoseTrack, clean:bool=True) -> TrackPriors:
     ph = phases_from_phi(phi, phi_l)
     km = kinematic_knowledge_map(np.nan_to_num(t.joints), t.fps).astype(np.float32)
     sc = joint_deviation_scores(kin, ph, km)
-    return TrackPriors(t, vis, kin, ev, ph, km, sc, attention_prior(sc), feet)
+    return TrackPriors(t, vis, kin, ev, ph, km, sc, attention_prior(sc), feet, np.mod(phi, 1.0))

@@ -19,7 +19,7 @@ from .gait import (COCO17, RANCHO_PHASES, RANCHO_STARTS, TOE_OFF, OPP_TOE_OFF, O
 from .gaittrack import (PoseTrack, clean_track, kinematics_table, NO_GAIT, detect_gait_events, gait_phase,
                                   phases_from_phi, PHASE_NORMS, joint_deviation_scores, attention_prior, joints_by_phase,
                                   MIN_SEEN, joint_visibility, sides_seen, one_foot_events, one_foot_phase,
-                                  _cycle_seconds, _walking_time, _events_and_phases)
+                                  _cycle_seconds, _walking_time, track_priors)
 from .synth.gait import GAIT_CLASSES, make_subject, render_clip, sagittal_knee_flexion
 
 # %% auto #0
@@ -574,26 +574,22 @@ def _walking_frames(kin:pd.DataFrame, phases:np.ndarray) -> pd.DataFrame:
 
 # %% ../nbs/17_pose.ipynb #be46cccc
 def analyse_track(track:PoseTrack, clean:bool=True) -> GaitAnalysis:
-    """Clean (optionally) a `PoseTrack` and derive kinematics, events, phases, knowledge map, attention, the clinician's
-    table and text. Visibility is measured before cleaning (an interpolated gap is not a joint seen); a clip with one
-    foot seen takes its timing from that foot's own strides."""
-    vis = joint_visibility(track)
-    t = clean_track(track) if clean else track
-    kin = kinematics_table(t)
-    feet = sides_seen(vis, ["ankle", "heel", "toe"])
-    ev, phi, phi_l = _events_and_phases(kin, t.fps, feet)
-    ph = phases_from_phi(phi, phi_l)
-    params = gait_parameters(ev, _walking_frames(kin, ph), t.fps)
-    kin["gait_phase_fraction"] = np.mod(phi, 1.0)
+    """Clean (optionally) a `PoseTrack` and derive kinematics, events, phases, knowledge map, attention (`track_priors`,
+    the same steps the synthetic data's priors take), the clinician's table and text. Visibility is measured before
+    cleaning (an interpolated gap is not a joint seen); a clip with one foot seen takes its timing from that foot's own strides."""
+    p = track_priors(track, clean)
+    t, ph, kin = p.track, p.phases, p.kinematics.copy()
+    params = gait_parameters(p.events, _walking_frames(kin, ph), t.fps)
+    kin["gait_phase_fraction"] = p.phase_fraction
     kin["rancho_phase"] = ph[:, 0]; kin["stance_l"] = ph[:, 1]; kin["stance_r"] = ph[:, 2]
-    km = kinematic_knowledge_map(np.nan_to_num(t.joints), t.fps)
-    sc = joint_deviation_scores(kin, ph, km)
-    jp = joints_by_phase(sc, ph)
+    jp = joints_by_phase(p.scores, ph)
     params["notes"] = list(t.notes)
-    summary = gait_summary(params, vis, posture_angles(t, kin["direction"].to_numpy(float)), feet if len(feet) == 1 else "lr")
+    feet = p.feet_seen if len(p.feet_seen) == 1 else "lr"
+    summary = gait_summary(params, p.visibility, posture_angles(t, kin["direction"].to_numpy(float)), feet)
     seen = (np.nan_to_num(np.asarray(track.joints, float)[..., 2]) >= 0.3).mean(0) >= MIN_SEEN if len(track) else np.zeros(17, bool)
-    return GaitAnalysis(t, kin, ev, ph, params, km, sc, attention_prior(sc), jp,
-                        describe_walk(params, summary, vis, jp, seen), vis, summary)
+    return GaitAnalysis(t, kin, p.events, ph, params, p.knowledge_map, p.scores, p.attention, jp,
+                        describe_walk(params, summary, p.visibility, jp, seen), p.visibility, summary)
+
 
 # %% ../nbs/17_pose.ipynb #61a54622
 def _runs(mask:np.ndarray) -> list:
