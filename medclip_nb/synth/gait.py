@@ -836,12 +836,16 @@ def _camera_effects(img:np.ndarray, rng) -> np.ndarray:
     return np.clip(out + noise + 0.5, 0, 255).astype(np.uint8)
 
 # %% ../../nbs/04a_synth.gait.ipynb #85d75548
-def _visibility(uv, z, zbuf, motion:dict, cam:dict) -> np.ndarray:
-    "True where a joint is inside the frame and not behind a nearer body part (face points: also facing the camera)."
-    T, S = len(uv), cam["size"]
+def _in_view(uv, z, zbuf, S:int) -> np.ndarray:
+    "True where a projected point (`T×K` pixels `uv`, depth `z`) is inside the frame and not behind a nearer body part."
+    T = len(uv)
     ix, iy = np.floor(uv[..., 0]).astype(int), np.floor(uv[..., 1]).astype(int)
     inside = (ix >= 0) & (iy >= 0) & (ix < S) & (iy < S)
-    vis = inside & (z <= zbuf[np.arange(T)[:, None], iy.clip(0, S - 1), ix.clip(0, S - 1)] + 0.05)
+    return inside & (z <= zbuf[np.arange(T)[:, None], iy.clip(0, S - 1), ix.clip(0, S - 1)] + 0.05)
+
+def _visibility(uv, z, zbuf, motion:dict, cam:dict) -> np.ndarray:
+    "True where a joint is inside the frame and not behind a nearer body part (face points: also facing the camera)."
+    vis = _in_view(uv, z, zbuf, cam["size"])
     head = motion["extra"]["head"][:, None]
     vis[:, :5] &= ((motion["joints"][:, :5] - head) * (cam["pos"][:, None] - head)).sum(-1) > 0
     return vis
@@ -862,11 +866,9 @@ def _check_size(frames:int, size:int):
 # %% ../../nbs/04a_synth.gait.ipynb #5e1f0a01
 def _feet_points(motion:dict, cam:dict, zbuf:np.ndarray) -> np.ndarray:
     "Heel and toe points `T×4×3` (l_heel, l_toe, r_heel, r_toe: x_px, y_px, visibility), as a pose model with feet gives them."
-    e, S = motion["extra"], cam["size"]
+    e = motion["extra"]
     uv, z = project(np.stack([e["heel_l"], e["toe_l"], e["heel_r"], e["toe_r"]], 1), cam)
-    T = len(uv); ix, iy = np.floor(uv[..., 0]).astype(int), np.floor(uv[..., 1]).astype(int)
-    inside = (ix >= 0) & (iy >= 0) & (ix < S) & (iy < S)
-    vis = inside & (z <= zbuf[np.arange(T)[:, None], iy.clip(0, S - 1), ix.clip(0, S - 1)] + 0.05)
+    vis = _in_view(uv, z, zbuf, cam["size"])
     return np.concatenate([uv, vis[..., None]], -1).astype(np.float32)
 
 # %% ../../nbs/04a_synth.gait.ipynb #baea8ffb
