@@ -406,7 +406,7 @@ def posture_angles(track:PoseTrack, direction:np.ndarray, conf_thr:float=0.3) ->
     return pd.DataFrame({"head_neck_flex": line(ear, sh), "trunk_flex": line(sh, hip), "side": s})
 
 # %% ../nbs/17_pose.ipynb #085423b6
-_P10, _K05, _ST21 = "Perry & Burnfield 2010", "Kendall et al. 2005", "Stenum et al. 2021"
+_P10, _K05, _ST21, _P08 = "Perry & Burnfield 2010", "Kendall et al. 2005", "Stenum et al. 2021", "Patterson et al. 2008"
 TYPICAL_RANGES = {   # parameter: (typical_low, typical_high, unit, source); sources and numbers in the text above
     "cadence": (95.0, 135.0, "steps/min", _P10),
     "stride_time": (0.89, 1.26, "s", _P10),
@@ -415,9 +415,9 @@ TYPICAL_RANGES = {   # parameter: (typical_low, typical_high, unit, source); sou
     "knee_flex_rom": (50.0, 75.0, "deg", f"{_P10}; {_ST21}"),
     "hip_flex_rom": (30.0, 55.0, "deg", f"{_P10}; {_ST21}"),
     "ankle_flex_rom": (18.0, 42.0, "deg", f"{_P10}; {_ST21}"),
-    "arm_swing": (15.0, 50.0, "deg", "medclip_nb.gait.NORMS"),
-    "step_time_si": (-10.0, 10.0, "%", "medclip_nb.gait.NORMS"),
-    "stance_time_si": (-10.0, 10.0, "%", "medclip_nb.gait.NORMS"),
+    "arm_swing": (15.0, 50.0, "deg", _P10),
+    "step_time_si": (-10.0, 10.0, "%", _P08),
+    "stance_time_si": (-10.0, 10.0, "%", _P08),
     "trunk_flex": (-5.0, 10.0, "deg", _P10),
     "head_neck_flex": (-5.0, 25.0, "deg", _K05),
 }
