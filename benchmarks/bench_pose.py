@@ -54,10 +54,13 @@ def run_pose(frames, people):
 
 # Per condition, the findings a gait analyst reads from a side view as the condition's own (the table's parameter names;
 # a clip "flags its defining parameter" when any of them is flagged). Knee OA: the stiff, painful knee (reduced knee
-# flexion range or peak) and, with both feet seen, the antalgic limp (stance or step time asymmetry). Parkinson's: the
-# hypokinetic signs, reduced arm swing and a stooped (forward-flexed) trunk; the generator changes both most (arm swing
-# by up to 90 %, trunk flexion by up to 26°). Disabled (weakness, hemiparesis with or without an aid): slow cadence.
-DEFINING = {"koa": ("knee_flex_rom", "knee_flex_peak", "stance_time_si", "step_time_si"),
+# flexion range or peak) and the antalgic limp: with both feet seen, stance or step time asymmetry; with one leg seen,
+# its own stance prolonged (the generator's antalgic rule shortens the painful leg's stance and lengthens the sound
+# one's by the same share of the cycle, so a side view whose near leg is the sound one reads the limp there).
+# Parkinson's: the hypokinetic signs, reduced arm swing and a stooped (forward-flexed) trunk; the generator changes both
+# most (arm swing by up to 90 %, trunk flexion by up to 26°). Disabled (weakness, hemiparesis with or without an aid):
+# slow cadence.
+DEFINING = {"koa": ("knee_flex_rom", "knee_flex_peak", "stance_time_si", "step_time_si", "stance_pct"),
             "pd": ("arm_swing", "trunk_flex"), "disabled": ("cadence",)}
 
 def walk_with_truth(label, index, frames=100, fps=25.0, seed=0):

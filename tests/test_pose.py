@@ -233,3 +233,32 @@ def test_a_walk_without_arm_swing_is_described_as_such():
         assert s.at["arm_swing_l", "flag"] == s.at["arm_swing_r", "flag"] == "low", a.summary
         assert s.at["arm_swing_l", "side_seen"] == "left" and s.at["arm_swing_r", "side_seen"] == "right"
         assert "Reduced arm swing on both sides" in a.text, a.text
+
+
+def _bench_defining() -> dict:
+    "The per-condition defining findings of `benchmarks/bench_pose.py` (its per-class table's last columns)."
+    import importlib.util
+    from pathlib import Path
+    spec = importlib.util.spec_from_file_location("bench_pose", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_pose.py")
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    return mod.DEFINING
+
+
+@pytest.mark.parametrize("hidden", [False, True])
+def test_mild_and_severe_walks_flag_their_defining_findings(hidden):
+    """`bench_pose.py --occlusion-only` as a test (its 10 subjects per class): every mild and severe walker flags a defining
+    finding of its condition (DEFINING) with both feet seen. With the far leg hidden, so does every class whose finding
+    a side view can still read: the bilateral ones (Parkinson's arm swing and trunk, the slow cadence of the disabled
+    classes) and severe knee OA (its limp shows as the near leg's prolonged stance when the painful knee is the far one).
+    A mild knee on the hidden side is not asked for: nothing of it is in view."""
+    defining = _bench_defining()
+    classes = ["koa_severe", "pd_mild", "pd_severe", "disabled_assistive", "disabled_unassisted"] + ([] if hidden else ["koa_mild"])
+    missed = []
+    for label in classes:
+        for index in range(10):
+            joints, truth = side_view_walk(label, index=index, frames=100)
+            j, f = _hide_far_leg(joints, truth["feet"]) if hidden else (joints, truth["feet"])
+            s = analyse_track(PoseTrack(j, f, None, 25.0, (240, 320), "joints")).summary
+            mine = s[s.parameter.str.replace(r"_[lr]$", "", regex=True).isin(defining[label.split("_")[0]])]
+            if not mine.flag.isin(["low", "high"]).any(): missed.append((label, index, mine[["parameter", "value", "flag"]].to_dict("records")))
+    assert not missed, missed
