@@ -24,8 +24,8 @@ from .synth.gait import GAIT_CLASSES, make_subject, render_clip, sagittal_knee_f
 
 # %% auto #0
 __all__ = ['J', 'SKELETON', 'MP33_TO_COCO17', 'MP33_FEET', 'BODY25_TO_COCO17', 'BODY25_FEET', 'KEYPOINT_LAYOUTS',
-           'TYPICAL_RANGES', 'SUMMARY_COLUMNS', 'NORMATIVE_CYCLE', 'CYCLE_POINTS', 'VIDEO_SUFFIXES', 'to_coco17',
-           'load_openpose', 'link_tracks', 'walking_score', 'select_walker', 'iter_frames', 'video_meta',
+           'TYPICAL_RANGES', 'REFERENCES', 'SUMMARY_COLUMNS', 'NORMATIVE_CYCLE', 'CYCLE_POINTS', 'VIDEO_SUFFIXES',
+           'to_coco17', 'load_openpose', 'link_tracks', 'walking_score', 'select_walker', 'iter_frames', 'video_meta',
            'extract_mediapipe', 'gait_parameters', 'evaluate_on_truth', 'join_reentries', 'pose_from_video',
            'pose_from_openpose', 'describe_gait', 'posture_angles', 'flag_value', 'gait_summary', 'describe_walk',
            'GaitAnalysis', 'analyse_track', 'walking_bouts', 'draw_skeleton', 'write_overlay', 'write_analysis',
@@ -420,6 +420,17 @@ TYPICAL_RANGES = {   # parameter: (typical_low, typical_high, unit, source); sou
     "stance_time_si": (-10.0, 10.0, "%", _P08),
     "trunk_flex": (-5.0, 10.0, "deg", _P10),
     "head_neck_flex": (-5.0, 25.0, "deg", _K05),
+}
+REFERENCES = {   # a source as the table names it -> the full reference the gait report lists
+    _P10: "Perry J, Burnfield JM. Gait Analysis: Normal and Pathological Function. 2nd ed. Thorofare, NJ: SLACK; 2010.",
+    _K05: ("Kendall FP, McCreary EK, Provance PG, Rodgers MM, Romani WA. Muscles: Testing and Function, with Posture and "
+           "Pain. 5th ed. Baltimore: Lippincott Williams & Wilkins; 2005."),
+    _ST21: ("Stenum J, Rossi C, Roemmich RT. Two-dimensional video-based analysis of human gait using pose estimation. "
+            "PLoS Comput Biol. 2021;17(4):e1008935."),
+    _P08: ("Patterson KK, Parafianowicz I, Danells CJ, Closson V, Verrier MC, Staines WR, Black SE, McIlroy WE. Gait "
+           "asymmetry in community-ambulating stroke survivors. Arch Phys Med Rehabil. 2008;89(2):304-10."),
+    "Winter 1991": ("Winter DA. The Biomechanics and Motor Control of Human Gait: Normal, Elderly and Pathological. 2nd ed. "
+                    "Waterloo, ON: University of Waterloo Press; 1991."),
 }
 _NEEDS = {   # parameter: joints it is measured from on its side (feet only where the track has them)
     "stance_pct": ["ankle", "heel", "toe"], "knee_flex_peak": ["hip", "knee", "ankle"], "knee_flex_rom": ["hip", "knee", "ankle"],
@@ -915,8 +926,14 @@ about 4° / 6° / 7° of error at hip / knee / ankle (Stenum et al. 2021).</p>
 <p class="muted">Typical ranges from published normative data (source column); flag: low / high / within, or not_seen when
 the joints it needs were not seen with confidence; side_seen: the side(s) it was measured on.</p>
 {f'<h2>Notes</h2><ul>{notes}</ul>' if notes else ''}
+<h2>References</h2><ol class="muted">{''.join(f'<li>{html.escape(REFERENCES[n])}</li>' for n in _cited(a.summary))}</ol>
 </body></html>
 """
+
+def _cited(summary:pd.DataFrame|None) -> list:
+    "The sources a report cites, in order: the table's `source` column, then the curves' (Winter 1991, Stenum et al. 2021)."
+    names = [n for src in (summary.source if summary is not None else []) for n in str(src).split("; ")] + ["Winter 1991", _ST21]
+    return [n for n in dict.fromkeys(names) if n in REFERENCES]
 
 def write_gait_report(analysis:GaitAnalysis, path:os.PathLike, video:os.PathLike|None=None, title:str="") -> Path:
     "Write `gait_report_html` to `path` (atomically); returns the path."
