@@ -19,8 +19,8 @@ from .gait import (COCO17, RANCHO_PHASES, RANCHO_STARTS, TOE_OFF, OPP_TOE_OFF, O
 # %% auto #0
 __all__ = ['NO_GAIT', 'PHASE_NORMS', 'MIN_SEEN', 'PoseTrack', 'fix_lr_swaps', 'clean_track', 'kinematics_table',
            'detect_gait_events', 'gait_phase', 'phases_from_phi', 'joint_deviation_scores', 'attention_prior',
-           'joints_by_phase', 'joint_visibility', 'sides_seen', 'one_foot_events', 'one_foot_phase', 'TrackPriors',
-           'track_priors']
+           'joints_by_phase', 'seen_fraction', 'joint_visibility', 'sides_seen', 'one_foot_events', 'one_foot_phase',
+           'TrackPriors', 'track_priors']
 
 # %% ../nbs/01a_gaittrack.ipynb #d927d249
 @dataclass
@@ -645,16 +645,20 @@ _SEEN_JOINTS = {"ear": (3, 4), "shoulder": (5, 6), "elbow": (7, 8), "wrist": (9,
                 "knee": (13, 14), "ankle": (15, 16)}
 _SEEN_FEET = {"heel": (0, 2), "toe": (1, 3)}      # PoseTrack.feet: l_heel, l_toe, r_heel, r_toe
 
+def seen_fraction(points, conf_thr:float=0.3) -> np.ndarray:
+    "Per point of a `T×K×3` track array (joints or feet): the fraction of frames seen with confidence ≥ `conf_thr` (0 with no frames)."
+    c = np.nan_to_num(np.asarray(points, float)[..., 2])
+    return (c >= conf_thr).mean(0) if len(c) else np.zeros(c.shape[1:])
+
 def joint_visibility(track:PoseTrack, conf_thr:float=0.3) -> pd.DataFrame:
     """Per joint (rows: ear … ankle, and heel, toe when the track has feet) and side (columns `l`, `r`): the fraction
     of frames in which the pose model saw it with confidence ≥ `conf_thr`. Measure it on the track before cleaning:
     a gap filled by interpolation is not a joint seen."""
-    c = np.nan_to_num(np.asarray(track.joints, float)[..., 2])
-    frac = lambda x: float((x >= conf_thr).mean()) if len(x) else 0.0
-    rows = {n: [frac(c[:, k]) for k in ks] for n, ks in _SEEN_JOINTS.items()}
+    j = seen_fraction(track.joints, conf_thr)
+    rows = {n: [float(j[k]) for k in ks] for n, ks in _SEEN_JOINTS.items()}
     if track.feet is not None:
-        f = np.nan_to_num(np.asarray(track.feet, float)[..., 2])
-        rows |= {n: [frac(f[:, k]) for k in ks] for n, ks in _SEEN_FEET.items()}
+        f = seen_fraction(track.feet, conf_thr)
+        rows |= {n: [float(f[k]) for k in ks] for n, ks in _SEEN_FEET.items()}
     return pd.DataFrame.from_dict(rows, orient="index", columns=["l", "r"])
 
 def sides_seen(vis:pd.DataFrame, joints:Sequence[str]) -> str:

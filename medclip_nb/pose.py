@@ -18,7 +18,7 @@ from .gait import (COCO17, RANCHO_PHASES, RANCHO_STARTS, TOE_OFF, OPP_TOE_OFF, O
                              facing_direction, joint_angles, symmetry_index, kinematic_knowledge_map, wrap_degrees, joint_midpoint, window_frames)
 from .gaittrack import (PoseTrack, clean_track, kinematics_table, NO_GAIT, detect_gait_events, gait_phase,
                                   phases_from_phi, PHASE_NORMS, joint_deviation_scores, attention_prior, joints_by_phase,
-                                  MIN_SEEN, joint_visibility, sides_seen, one_foot_events, one_foot_phase,
+                                  MIN_SEEN, joint_visibility, sides_seen, seen_fraction, one_foot_events, one_foot_phase,
                                   _cycle_seconds, _walking_time, track_priors)
 from .synth.gait import GAIT_CLASSES, make_subject, render_clip, sagittal_knee_flexion
 
@@ -597,7 +597,7 @@ def analyse_track(track:PoseTrack, clean:bool=True) -> GaitAnalysis:
     params["notes"] = list(t.notes)
     feet = p.feet_seen if len(p.feet_seen) == 1 else "lr"
     summary = gait_summary(params, p.visibility, posture_angles(t, kin["direction"].to_numpy(float)), feet)
-    seen = (np.nan_to_num(np.asarray(track.joints, float)[..., 2]) >= 0.3).mean(0) >= MIN_SEEN if len(track) else np.zeros(17, bool)
+    seen = seen_fraction(track.joints) >= MIN_SEEN
     return GaitAnalysis(t, kin, p.events, ph, params, p.knowledge_map, p.scores, p.attention, jp,
                         describe_walk(params, summary, p.visibility, jp, seen), p.visibility, summary)
 

@@ -15,7 +15,7 @@ from ..core import DataError, atomic_write, write_json
 from ..video import default_cache_dir
 from ..gait import (RANCHO_PHASES, RANCHO_STARTS, TOE_OFF, SCOLIOSIS_CLASSES, COBB_EDGES, cobb_class,
                              kinematic_knowledge_map)
-from ..gaittrack import PoseTrack, track_priors
+from ..gaittrack import PoseTrack, track_priors, seen_fraction
 
 # %% auto #0
 __all__ = ['GAIT_CLASSES', 'COHORTS', 'SEVERITY_RANGES', 'PELVIC_TILT', 'HIP_MEAN', 'HIP_AMP', 'CAMERA_VIEWS', 'POSE_OBSERVATION',
@@ -1001,7 +1001,7 @@ def _pose_priors(r:dict, fps:float, rng) -> dict:
     the same analysis (`gaittrack.track_priors`); with what the observation was like (for `ground_truth.json`)."""
     track, q = observe_pose(r["joints"], r["feet"], r["body_px"], fps, r["frames"].shape[1], rng)
     tp = track_priors(track)
-    seen = (np.nan_to_num(track.joints[..., 2]) >= 0.3).mean(0)
+    seen = seen_fraction(track.joints)
     info = dict({k: round(v, 4) for k, v in q.items()}, feet_seen=tp.feet_seen, gait_cycle_found=tp.gait_cycle_found,
                 frames_with_phase=round(float((tp.phases[:, 0] >= 0).mean()), 3), joints_seen=[round(float(s), 3) for s in seen])
     return dict(attention=tp.attention, knowledge_map=tp.knowledge_map, observation=info)
