@@ -57,11 +57,13 @@ def run_pose(frames, people):
 # flexion range or peak) and the antalgic limp: with both feet seen, stance or step time asymmetry; with one leg seen,
 # its own stance prolonged (the generator's antalgic rule shortens the painful leg's stance and lengthens the sound
 # one's by the same share of the cycle, so a side view whose near leg is the sound one reads the limp there).
-# Parkinson's: the hypokinetic signs, reduced arm swing and a stooped (forward-flexed) trunk; the generator changes both
-# most (arm swing by up to 90 %, trunk flexion by up to 26°). Disabled (weakness, hemiparesis with or without an aid):
-# slow cadence.
+# Parkinson's: hypokinesia, the condition's rule in the generator: reduced excursion at hip, knee and ankle (Svehlík et
+# al. 2009, Arch Phys Med Rehabil: all three reduced in PD), reduced or asymmetric arm swing (Lewek et al. 2010: in
+# early PD the asymmetry, not the magnitude, differs from controls) and a stooped, forward-flexed trunk. Disabled
+# (weakness, hemiparesis with or without an aid): slow cadence.
 DEFINING = {"koa": ("knee_flex_rom", "knee_flex_peak", "stance_time_si", "step_time_si", "stance_pct"),
-            "pd": ("arm_swing", "trunk_flex"), "disabled": ("cadence",)}
+            "pd": ("arm_swing", "arm_swing_asym", "trunk_flex", "hip_flex_rom", "knee_flex_rom", "ankle_flex_rom"),
+            "disabled": ("cadence",)}
 
 def walk_with_truth(label, index, frames=100, fps=25.0, seed=0):
     """`side_view_walk` of clip 0 of subject `index`, with the walk's true cadence added (`truth["true_cadence"]`, steps
@@ -74,7 +76,25 @@ def walk_with_truth(label, index, frames=100, fps=25.0, seed=0):
     m = simulate_walk(subject, _clip_gait(subject.gait, np.random.default_rng([seed, int(subject.subject_id[1:]), 0, 31337])), frames, fps)
     strikes = {s: (np.flatnonzero(np.diff(m["contact"][:, k].astype(int)) == 1) + 1).tolist() for k, s in enumerate("lr")}
     assert strikes == truth["heel_strikes"], "the draws differ from side_view_walk's"
-    return joints, truth | {"frozen": m["frozen"].astype(bool), "true_cadence": m["measures"]["cadence"]}
+    return joints, truth | {"frozen": m["frozen"].astype(bool), "true_cadence": m["measures"]["cadence"], "measures": m["measures"]}
+
+def koa_truth_outside(truth:dict, sides:str="lr") -> bool:
+    """Whether the generator's exact values of knee OA's defining findings (`DEFINING["koa"]`) lie outside their typical
+    ranges, from the legs in `sides` (timing asymmetry only with both): the most any 2-D pipeline can flag against those
+    ranges. Knee range and peak from the exact sagittal knee flexion; stance from the generator's stance fractions; step
+    time from its heel-strike phase (left strikes at 0.5 − asym of the right cycle, asym = (stance_l − stance_r) / 2)."""
+    from medclip_nb.gait import symmetry_index
+    from medclip_nb.pose import TYPICAL_RANGES, flag_value
+    m, vals = truth["measures"], []
+    for s in sides:
+        k = np.asarray(truth[f"knee_flex_{s}"], float)
+        vals += [("knee_flex_rom", np.percentile(k, 98) - np.percentile(k, 2)), ("knee_flex_peak", np.percentile(k, 98)),
+                 ("stance_pct", m[f"stance_{s}"])]
+    if sides == "lr":
+        asym = (m["stance_l"] - m["stance_r"]) / 200
+        vals += [("stance_time_si", float(symmetry_index(m["stance_l"], m["stance_r"]))),
+                 ("step_time_si", float(symmetry_index(0.5 - asym, 0.5 + asym)))]
+    return any(flag_value(v, *TYPICAL_RANGES[q][:2]) in ("low", "high") for q, v in vals)
 
 def occlusion_table(subjects=10, frames=100, fps=25.0):
     """Per gait class: cadence error against the truth (`walk_with_truth`) and the share of the table's measured parameters
@@ -98,19 +118,21 @@ def occlusion_table(subjects=10, frames=100, fps=25.0):
                 base = a.summary.parameter.str.replace(r"_[lr]$", "", regex=True)
                 each = {f"f_{q}": bool(a.summary.flag[base == q].isin(["low", "high"]).any()) for q in dict.fromkeys(base)}
                 near_affected = make_subject(index, label).side > 0      # the hidden leg is the left: the right is seen
-                rows.append(dict(cls=label, hidden=hidden, err=err, within5=err <= 0.05, defining=defining, near_affected=near_affected,
+                ceiling = koa_truth_outside(truth, "r" if hidden else "lr") if label.startswith("koa") else np.nan
+                rows.append(dict(cls=label, hidden=hidden, err=err, within5=err <= 0.05, defining=defining, near_affected=near_affected, ceiling=ceiling,
                                  flagged=m.flag.isin(["low", "high"]).mean(), s=time.perf_counter() - t0, **each))
     df = pd.DataFrame(rows)
     print(f"synthetic side-view walkers, {subjects} subjects × {len(GAIT_CLASSES)} classes, {frames} frames at {fps:g} fps\n")
-    print("| class | cadence error, both feet (median %) | within 5 % | far leg hidden (median %) | within 5 % | parameters flagged, both / hidden | defining parameter flagged, both / hidden | hidden: affected side seen / hidden (clips) |")
-    print("|---|---|---|---|---|---|---|---|")
+    print("| class | cadence error, both feet (median %) | within 5 % | far leg hidden (median %) | within 5 % | parameters flagged, both / hidden | defining parameter flagged, both / hidden | hidden: affected side seen / hidden (clips) | knee OA: truth outside its range, both / hidden |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for label, g in df.groupby("cls", sort=False):
         b, h = g[~g.hidden], g[g.hidden]
         split = lambda m: f"{h[m].defining.mean():.0%} ({m.sum()})" if m.any() else "– (0)"
         print(f"| {label} | {100 * b.err.median():.1f} | {b.within5.mean():.0%} | {100 * h.err.median():.1f} | {h.within5.mean():.0%} | "
               f"{b.flagged.mean():.0%} / {h.flagged.mean():.0%} | " +
               (f"{' or '.join(DEFINING[label.split('_')[0]])}: {b.defining.mean():.0%} / {h.defining.mean():.0%} | "
-               f"{split(h.near_affected)} / {split(~h.near_affected)} |" if label != "normal" else "– | – |"))
+               f"{split(h.near_affected)} / {split(~h.near_affected)} |" if label != "normal" else "– | – |") +
+              (f" {b.ceiling.mean():.0%} / {h.ceiling.mean():.0%} |" if label.startswith("koa") else " – |"))
     print(f"\nall clips: within 5 %: both feet {df[~df.hidden].within5.mean():.0%}, far leg hidden {df[df.hidden].within5.mean():.0%} "
           f"(NaN cadence counts as a miss); analysis {df.s.median() * 1000:.0f} ms per clip (median)")
     early = [c for c in df.cls.unique() if c == "normal" or c.endswith("_early")]

@@ -26,12 +26,12 @@ from .synth.gait import GAIT_CLASSES, make_subject, render_clip, sagittal_knee_f
 __all__ = ['J', 'SKELETON', 'MP33_TO_COCO17', 'MP33_FEET', 'BODY25_TO_COCO17', 'BODY25_FEET', 'KEYPOINT_LAYOUTS',
            'TYPICAL_RANGES', 'REFERENCES', 'SUMMARY_COLUMNS', 'NORMATIVE_CYCLE', 'CYCLE_POINTS', 'VIDEO_SUFFIXES',
            'to_coco17', 'load_openpose', 'link_tracks', 'walking_score', 'select_walker', 'iter_frames', 'video_meta',
-           'extract_mediapipe', 'gait_parameters', 'evaluate_on_truth', 'join_reentries', 'pose_from_video',
-           'pose_from_openpose', 'describe_gait', 'posture_angles', 'flag_value', 'gait_summary', 'describe_walk',
-           'GaitAnalysis', 'analyse_track', 'walking_bouts', 'draw_skeleton', 'write_overlay', 'write_analysis',
-           'normative_band', 'cycle_curves', 'angle_cycle_chart', 'events_timeline_chart', 'key_frame_indices',
-           'key_frame_images', 'gait_report_html', 'write_gait_report', 'analyse_video', 'pose_main',
-           'evaluate_on_synthetic', 'summarise_synthetic', 'knee_agreement']
+           'extract_mediapipe', 'asymmetry_angle', 'gait_parameters', 'evaluate_on_truth', 'join_reentries',
+           'pose_from_video', 'pose_from_openpose', 'describe_gait', 'posture_angles', 'flag_value', 'gait_summary',
+           'describe_walk', 'GaitAnalysis', 'analyse_track', 'walking_bouts', 'draw_skeleton', 'write_overlay',
+           'write_analysis', 'normative_band', 'cycle_curves', 'angle_cycle_chart', 'events_timeline_chart',
+           'key_frame_indices', 'key_frame_images', 'gait_report_html', 'write_gait_report', 'analyse_video',
+           'pose_main', 'evaluate_on_synthetic', 'summarise_synthetic', 'knee_agreement']
 
 # %% ../nbs/17_pose.ipynb #ea090b2d
 J = {n: i for i, n in enumerate(COCO17)}
@@ -236,6 +236,15 @@ def extract_mediapipe(path:os.PathLike, max_side:int|None=640, max_people:int=1,
     return link_tracks(per_frame, "mediapipe33"), meta
 
 # %% ../nbs/17_pose.ipynb #0736c6d3
+def asymmetry_angle(l, r) -> float:
+    """Arm swing asymmetry as Lewek et al. (2010) measure it: the symmetry angle (Zifchock et al. 2008),
+    (45° − arctan(right / left)) / 90° × 100, in %: 0 when both arms swing alike, +50 when only the left swings, −50
+    when only the right does (the sign follows the Robinson index of this table: left larger positive). Unlike a ratio
+    of the two it stays bounded when one arm hardly swings; NaN when either side was not measured."""
+    l, r = float(l), float(r)
+    if not (np.isfinite(l) and np.isfinite(r)) or l < 0 or r < 0 or l + r == 0: return float("nan")
+    return float((45.0 - np.degrees(np.arctan2(r, l))) / 90.0 * 100.0)
+
 def _mean(x): return float(np.median(x)) if len(x) else float("nan")   # median: one missed or extra event must not move it
 
 # %% ../nbs/17_pose.ipynb #c7b01495
@@ -282,6 +291,7 @@ def gait_parameters(events:dict, kin:pd.DataFrame, fps:float) -> dict:
         k = q.replace("_rom", "")
         l, r = (out[f"{k}_rom_l"], out[f"{k}_rom_r"]) if "rom" in q else (out["arm_swing_l"], out["arm_swing_r"])
         out[f"{q}_si"] = float(symmetry_index(l, r))
+    out["arm_swing_asym"] = asymmetry_angle(out["arm_swing_l"], out["arm_swing_r"])
     for q in ("trunk_flex", "trunk_lateral_lean", "pelvis_tilt", "shoulder_tilt"):
         out[f"{q}_mean"] = float(np.nanmedian(kin[q])) if kin[q].notna().any() else float("nan")
     out["message"] = "" if found else NO_GAIT
@@ -406,7 +416,8 @@ def posture_angles(track:PoseTrack, direction:np.ndarray, conf_thr:float=0.3) ->
     return pd.DataFrame({"head_neck_flex": line(ear, sh), "trunk_flex": line(sh, hip), "side": s})
 
 # %% ../nbs/17_pose.ipynb #085423b6
-_P10, _K05, _ST21, _P08 = "Perry & Burnfield 2010", "Kendall et al. 2005", "Stenum et al. 2021", "Patterson et al. 2008"
+_P10, _K05, _ST21, _P08, _L10 = \
+    "Perry & Burnfield 2010", "Kendall et al. 2005", "Stenum et al. 2021", "Patterson et al. 2008", "Lewek et al. 2010"
 TYPICAL_RANGES = {   # parameter: (typical_low, typical_high, unit, source); sources and numbers in the text above
     "cadence": (95.0, 135.0, "steps/min", _P10),
     "stride_time": (0.89, 1.26, "s", _P10),
@@ -416,6 +427,7 @@ TYPICAL_RANGES = {   # parameter: (typical_low, typical_high, unit, source); sou
     "hip_flex_rom": (30.0, 55.0, "deg", f"{_P10}; {_ST21}"),
     "ankle_flex_rom": (18.0, 42.0, "deg", f"{_P10}; {_ST21}"),
     "arm_swing": (15.0, 50.0, "deg", _P10),
+    "arm_swing_asym": (-13.1, 13.1, "%", _L10),
     "step_time_si": (-10.0, 10.0, "%", _P08),
     "stance_time_si": (-10.0, 10.0, "%", _P08),
     "trunk_flex": (-5.0, 10.0, "deg", _P10),
@@ -429,6 +441,8 @@ REFERENCES = {   # a source as the table names it -> the full reference the gait
             "PLoS Comput Biol. 2021;17(4):e1008935."),
     _P08: ("Patterson KK, Parafianowicz I, Danells CJ, Closson V, Verrier MC, Staines WR, Black SE, McIlroy WE. Gait "
            "asymmetry in community-ambulating stroke survivors. Arch Phys Med Rehabil. 2008;89(2):304-10."),
+    _L10: ("Lewek MD, Poole R, Johnson J, Halawa O, Huang X. Arm swing magnitude and asymmetry during gait in the early "
+           "stages of Parkinson's disease. Gait Posture. 2010;31(2):256-60."),
     "Winter 1991": ("Winter DA. The Biomechanics and Motor Control of Human Gait: Normal, Elderly and Pathological. 2nd ed. "
                     "Waterloo, ON: University of Waterloo Press; 1991."),
 }
@@ -467,6 +481,8 @@ def gait_summary(params:dict, vis:pd.DataFrame, posture:pd.DataFrame|None=None, 
         for s in "lr": add(f"{key}_{s}", key, params.get(_PARAM_KEY[key].format(s=s)), s if s in ok else "")
     both = "lr" if timing == "lr" else ""
     for key in ("step_time_si", "stance_time_si"): add(key, key, params.get(key), both)
+    arms = "lr" if sides_seen(vis, _NEEDS["arm_swing"]) == "lr" else ""       # an asymmetry needs both arms seen
+    add("arm_swing_asym", "arm_swing_asym", params.get("arm_swing_asym"), arms)
     for key in ("trunk_flex", "head_neck_flex"):
         v = posture[key].to_numpy(float) if posture is not None else np.array([])
         v = v[np.isfinite(v)]
@@ -477,7 +493,7 @@ def gait_summary(params:dict, vis:pd.DataFrame, posture:pd.DataFrame|None=None, 
 # %% ../nbs/17_pose.ipynb #2a7d5083
 _FLAG_JOINTS = {   # parameter: the COCO-17 joints whose deviation it can explain
     "knee_flex_peak": (13, 14), "knee_flex_rom": (13, 14), "hip_flex_rom": (11, 12), "ankle_flex_rom": (15, 16),
-    "arm_swing": (5, 6, 7, 8, 9, 10), "trunk_flex": (5, 6, 11, 12), "head_neck_flex": (0, 1, 2, 3, 4)}
+    "arm_swing": (5, 6, 7, 8, 9, 10), "arm_swing_asym": (5, 6, 7, 8, 9, 10), "trunk_flex": (5, 6, 11, 12), "head_neck_flex": (0, 1, 2, 3, 4)}
 _FLAG_WORDS = {   # parameter: (when low, when high)
     "cadence": ("Slow cadence", "Fast cadence"), "stride_time": ("Short stride time", "Long stride time"),
     "stance_pct": ("Short stance", "Prolonged stance"),
@@ -486,6 +502,7 @@ _FLAG_WORDS = {   # parameter: (when low, when high)
     "hip_flex_rom": ("Reduced hip range of motion", "Increased hip range of motion"),
     "ankle_flex_rom": ("Reduced ankle range of motion", "Increased ankle range of motion"),
     "arm_swing": ("Reduced arm swing", "Increased arm swing"),
+    "arm_swing_asym": ("Asymmetric arm swing", "Asymmetric arm swing"),
     "step_time_si": ("Asymmetric step time", "Asymmetric step time"),
     "stance_time_si": ("Asymmetric stance time", "Asymmetric stance time"),
     "trunk_flex": ("Trunk leaning backward", "Forward-flexed trunk posture"),
@@ -499,6 +516,9 @@ def _flag_sentence(row, other=None) -> str:
     fmt = (lambda x: f"{x:.2f}") if row.unit == "s" else (lambda x: f"{x:.0f}")
     unit = "°" if row.unit == "deg" else f" {row.unit}" if row.unit not in ("%",) else "%"
     where = f" on the {_side_name(side)}" if side else ""
+    if key == "arm_swing_asym":
+        return (f"{words}: the {'right' if row.value > 0 else 'left'} arm swings less (asymmetry angle {abs(row.value):.0f}%; "
+                f"typical within ±{row.typical_high:g}%).")
     if key.endswith("_si"):
         return f"{words}: {'left' if row.value > 0 else 'right'} {abs(row.value):.0f}% longer (typical within ±{row.typical_high:g}%)."
     if other is not None:
