@@ -25,13 +25,13 @@ from .synth.gait import GAIT_CLASSES, make_subject, render_clip, sagittal_knee_f
 # %% auto #0
 __all__ = ['J', 'SKELETON', 'MP33_TO_COCO17', 'MP33_FEET', 'BODY25_TO_COCO17', 'BODY25_FEET', 'KEYPOINT_LAYOUTS',
            'TYPICAL_RANGES', 'REFERENCES', 'SUMMARY_COLUMNS', 'NORMATIVE_CYCLE', 'CYCLE_POINTS', 'VIDEO_SUFFIXES',
-           'to_coco17', 'load_openpose', 'link_tracks', 'walking_score', 'select_walker', 'iter_frames', 'video_meta',
-           'extract_mediapipe', 'asymmetry_angle', 'gait_parameters', 'evaluate_on_truth', 'join_reentries',
-           'pose_from_video', 'pose_from_openpose', 'describe_gait', 'posture_angles', 'flag_value', 'gait_summary',
-           'describe_walk', 'GaitAnalysis', 'analyse_track', 'walking_bouts', 'draw_skeleton', 'write_overlay',
-           'write_analysis', 'normative_band', 'cycle_curves', 'angle_cycle_chart', 'events_timeline_chart',
-           'key_frame_indices', 'key_frame_images', 'gait_report_html', 'write_gait_report', 'analyse_video',
-           'pose_main', 'evaluate_on_synthetic', 'summarise_synthetic', 'knee_agreement']
+           'to_coco17', 'load_openpose', 'PeopleTracks', 'link_tracks', 'walking_score', 'select_walker', 'iter_frames',
+           'video_meta', 'extract_mediapipe', 'asymmetry_angle', 'gait_parameters', 'evaluate_on_truth',
+           'join_reentries', 'pose_from_video', 'pose_from_openpose', 'describe_gait', 'posture_angles', 'flag_value',
+           'gait_summary', 'describe_walk', 'GaitAnalysis', 'analyse_track', 'walking_bouts', 'draw_skeleton',
+           'write_overlay', 'write_analysis', 'normative_band', 'cycle_curves', 'angle_cycle_chart',
+           'events_timeline_chart', 'key_frame_indices', 'key_frame_images', 'gait_report_html', 'write_gait_report',
+           'analyse_video', 'pose_main', 'evaluate_on_synthetic', 'summarise_synthetic', 'knee_agreement']
 
 # %% ../nbs/17_pose.ipynb #ea090b2d
 J = {n: i for i, n in enumerate(COCO17)}
@@ -95,9 +95,39 @@ def _centre_scale(p:np.ndarray, hips, conf_thr=0.3):
     pts = p[ok, :2]
     return c, max(float(np.ptp(pts[:, 1])) if len(pts) > 1 else 0.0, 1.0)
 
+# %% ../nbs/17_pose.ipynb #b7d41e09
+@dataclass
+class PeopleTracks:
+    """The people tracks of one video, each kept only where its person was detected: `frames[k]` (sorted frame indices)
+    and `points[k]` (`len(frames[k])×K×C`), over `n_frames` frames. A dense `P×T×K×C` array would grow with the number
+    of people times the video's length (a clinic recording in which a person enters and leaves a hundred times holds a
+    hundred tracks); this grows only with the detections. `tracks[k]` is track k as a dense `T×K×C` (NaN where absent)."""
+    n_frames: int
+    frames: list
+    points: list
+
+    def __len__(self): return len(self.frames)
+    @property
+    def shape(self) -> tuple: return (len(self), self.n_frames, *(self.points[0].shape[1:] if self.points else ()))
+    def __getitem__(self, k:int) -> np.ndarray:
+        out = np.full((self.n_frames, *self.points[k].shape[1:]), np.nan)
+        out[self.frames[k]] = self.points[k]
+        return out
+    def present(self, k:int) -> np.ndarray:
+        "Track k's frames as a `T` bool mask."
+        m = np.zeros(self.n_frames, bool); m[self.frames[k]] = True; return m
+
+    @classmethod
+    def from_dense(cls, tracks) -> "PeopleTracks":
+        "From a `P×T×K×C` array (NaN where absent); a `PeopleTracks` is returned as it is."
+        if isinstance(tracks, cls): return tracks
+        tracks = np.asarray(tracks, float)
+        rows = [np.flatnonzero(np.isfinite(tr[..., 0]).any(-1)) for tr in tracks]
+        return cls(tracks.shape[1], rows, [tr[r] for tr, r in zip(tracks, rows)])
+
 # %% ../nbs/17_pose.ipynb #ebddb732
-def link_tracks(frames_people:list, layout:str="body25", conf_thr:float=0.3) -> np.ndarray:
-    "Link per-frame detections (lists of `K×C` arrays) into tracks: `P×T×K×C` (NaN where a track is absent)."
+def link_tracks(frames_people:list, layout:str="body25", conf_thr:float=0.3) -> PeopleTracks:
+    "Link per-frame detections (lists of `K×C` arrays) into `PeopleTracks` (each person only where detected)."
     hips = (12, 9) if layout == "body25" else (23, 24)
     T = len(frames_people)
     tracks, last = [], []          # tracks: list of dict frame->array ; last: (t, centre, scale)
@@ -117,11 +147,8 @@ def link_tracks(frames_people:list, layout:str="body25", conf_thr:float=0.3) -> 
             if i not in used_i:
                 tracks.append({t: p}); last.append((t, c, s))
     if not tracks: raise DataError("no person detected in any frame", field="keypoints")
-    K, C = np.asarray(next(iter(tracks[0].values()))).shape
-    out = np.full((len(tracks), T, K, C), np.nan)
-    for k, tr in enumerate(tracks):
-        for t, p in tr.items(): out[k, t] = p
-    return out
+    return PeopleTracks(T, [np.array(sorted(tr), int) for tr in tracks],
+                        [np.stack([np.asarray(tr[t], float) for t in sorted(tr)]) for tr in tracks])
 
 # %% ../nbs/17_pose.ipynb #f174aaf6
 def walking_score(coco:np.ndarray, fps:float, conf_thr:float=0.3) -> float:
@@ -134,10 +161,11 @@ def walking_score(coco:np.ndarray, fps:float, conf_thr:float=0.3) -> float:
     return float(np.percentile(x, 95) - np.percentile(x, 5)) / L
 
 # %% ../nbs/17_pose.ipynb #48683dae
-def select_walker(tracks:np.ndarray, layout:str, fps:float, conf_thr:float=0.3) -> tuple:
-    "Pick the walking track from `P×T×K×C` tracks: returns (index, scores, notes)."
-    scores = [walking_score(to_coco17(tr, layout)[0], fps, conf_thr) for tr in tracks]
-    frames = [int(np.isfinite(tr[..., 0]).any(-1).sum()) for tr in tracks]
+def select_walker(tracks:PeopleTracks|np.ndarray, layout:str, fps:float, conf_thr:float=0.3) -> tuple:
+    "Pick the walking track from `PeopleTracks` (or a `P×T×K×C` array): returns (index, scores, notes)."
+    tracks = PeopleTracks.from_dense(tracks)
+    scores = [walking_score(to_coco17(p, layout)[0], fps, conf_thr) for p in tracks.points]   # on the frames it was seen
+    frames = [int(np.isfinite(p[..., 0]).any(-1).sum()) for p in tracks.points]
     k = int(np.argmax(scores))
     notes = []
     if len(tracks) > 1:
@@ -315,21 +343,24 @@ def evaluate_on_truth(joints:np.ndarray, truth:dict, fps:float, feet:np.ndarray|
     return out
 
 # %% ../nbs/17_pose.ipynb #fe583f22
-def join_reentries(tracks:np.ndarray, k:int, layout:str, conf_thr:float=0.3, overlap:int=2, size_tol:float=0.3) -> tuple:
+def join_reentries(tracks:PeopleTracks|np.ndarray, k:int, layout:str, conf_thr:float=0.3, overlap:int=2, size_tol:float=0.3) -> tuple:
     """The kept track `k` joined with the tracks of the same person leaving and re-entering the view (a long recording):
     tracks present only where the kept one is absent (≤ `overlap` shared frames) and of its size (leg length within
     ±`size_tol`), longest first; a track seen together with the kept one is someone else. Only when the kept track holds
-    under half of the frames where anyone is seen (a short clip keeps its one track). Returns (`T×K×C` track, notes)."""
-    here = np.isfinite(tracks[..., 0]).any(-1)                       # P×T: track present
-    if len(tracks) < 2 or here[k].sum() >= 0.5 * here.any(0).sum(): return tracks[k], []
+    under half of the frames where anyone is seen (a short clip keeps its one track). `tracks`: `PeopleTracks` or a
+    `P×T×K×C` array. Returns (`T×K×C` track, notes); memory: that one track, whatever the number of people."""
+    tracks = PeopleTracks.from_dense(tracks)
+    seen_by_anyone = len(np.unique(np.concatenate(tracks.frames))) if len(tracks) else 0
+    if len(tracks) < 2 or len(tracks.frames[k]) >= 0.5 * seen_by_anyone: return tracks[k], []
     def leg(i):
-        try: return leg_length(to_coco17(tracks[i], layout)[0], conf_thr)
+        try: return leg_length(to_coco17(tracks.points[i], layout)[0], conf_thr)
         except DataError: return np.nan
-    L, out, used, joined = leg(k), tracks[k].copy(), here[k].copy(), []
-    for i in sorted(set(range(len(tracks))) - {k}, key=lambda i: -here[i].sum()):
-        if (here[i] & used).sum() > overlap or not abs(leg(i) / L - 1) <= size_tol: continue
-        take = here[i] & ~used
-        out[take] = tracks[i][take]; used |= take; joined.append(i)
+    L, out, used, joined = leg(k), tracks[k], tracks.present(k), []
+    for i in sorted(set(range(len(tracks))) - {k}, key=lambda i: -len(tracks.frames[i])):
+        f = tracks.frames[i]
+        if used[f].sum() > overlap or not abs(leg(i) / L - 1) <= size_tol: continue
+        new = ~used[f]
+        out[f[new]] = tracks.points[i][new]; used[f[new]] = True; joined.append(i)
     notes = [f"joined tracks {joined} to track {k} (the same person re-entering: never in view together, same size); "
              f"{int(used.sum())} frames"] if joined else []
     return out, notes
