@@ -4,7 +4,9 @@ at native resolution and downscaled; plus the analysis after pose.
 Run: .venv/bin/python benchmarks/bench_pose.py [--frames N] [--repeats R] [--occlusion-only] [--accuracy-only]
 `--occlusion-only` prints just the table of cadence error and flagged parameters on the synthetic walkers
 (exact side-view joints, `side_view_walk`; 10 subjects per class unless `--subjects`), both feet seen vs the far leg
-hidden (confidence 0), and how often the normal and early grades flag each parameter: no mediapipe.
+hidden (confidence 0), how often each abnormal class flags a defining finding of its condition (`DEFINING`) and, for
+knee OA, how often the generator's exact values of those findings lie outside their typical ranges at all (the most
+a pipeline can flag against published ranges), and how often the normal and early grades flag each parameter: no mediapipe.
 `--accuracy-only` prints just the accuracy table against Stenum et al. 2021 (2D video pose vs motion capture,
 sagittal view, PLoS Comput Biol 17(4):e1008935): the synthetic walkers rendered as video (`render_clip`, side view:
 the far side hidden by the near side, camera noise, exposure and vignetting), blurred and H.264-compressed, through the

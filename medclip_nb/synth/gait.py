@@ -133,7 +133,9 @@ def _gait_params(rng, label:str, sev:float, side:int, device:str, cobb:float, bo
             g[f"hip_scale_{s}"] *= 1 - 0.55 * sev; g[f"knee_scale_{s}"] *= 1 - 0.4 * sev
             g[f"knee_off_{s}"] = 4 + 10 * sev; g[f"hip_off_{s}"] = 4 * sev; g[f"ankle_scale_{s}"] *= 1 - 0.7 * sev
             g[f"elbow_{s}"] += 35 * sev
-        g[f"arm_amp_{a}"] *= 1 - 0.9 * sev; g[f"arm_amp_{o}"] *= 1 - 0.55 * sev
+        # Lewek et al. 2010: early on, the arm that swings more swings as a healthy one does and the other less
+        # (asymmetry angle 13.9 ± 7.9 % against 5.1 ± 4.0 %); later both arms lose their swing, and the asymmetry shrinks
+        g[f"arm_amp_{a}"] *= np.exp(-1.7 * sev); g[f"arm_amp_{o}"] *= np.exp(-2.4 * max(0.0, sev - 0.35))
         g["stance"] += 0.06 * sev; g["trunk_flex"] += 26 * sev; g["head_flex"] += 20 * sev; g["arm_off"] += 8 * sev
         g["fest"] = 0.5 * max(0.0, sev - 0.3)     # per second: steps quicken and shorten
         g["freeze_p"] = float(np.clip(1.8 * (sev - 0.4), 0, 0.9)); g["freeze_s"] = 0.3 + 0.7 * sev
@@ -1082,7 +1084,7 @@ def _clear_outputs(out:Path, overwrite:bool):
 _RULES = {
     "normal": "normative sagittal hip/knee/ankle curves (Perry, Winter) with ±4-8 % individual scaling; stance 60-63 %; cadence 100-120 steps/min; arm swing 13-22° each way; upright trunk",
     "koa": "knee osteoarthritis, severity s: affected knee flexion ×(1-0.55 s) + 9 s° flexed, other knee ×(1-0.15 s); antalgic stance asymmetry 0.10 s (affected stance shorter); hip ROM ×(1-0.25 s); cadence -22 s; lateral trunk lean 7 s° over the affected limb while it bears weight",
-    "pd": "Parkinson's disease, severity s: hip ROM ×(1-0.55 s) (short steps), knee ×(1-0.4 s) + (4+10 s)° flexed, push-off ×(1-0.7 s) (shuffling), arm swing ×(1-0.9 s) on the more affected side and ×(1-0.55 s) on the other, elbows +35 s°, trunk +26 s° and head +20 s° flexion, stance +0.06 s; festination: cadence rises 0.5·max(0, s-0.3) per second while steps shorten; freezing with probability clip(1.8 (s-0.4), 0, 0.9) for 0.3+0.7 s seconds (phase held in double support, knees trembling at 5.5 Hz)",
+    "pd": "Parkinson's disease, severity s: hip ROM ×(1-0.55 s) (short steps), knee ×(1-0.4 s) + (4+10 s)° flexed, push-off ×(1-0.7 s) (shuffling), arm swing ×exp(-1.7 s) on the more affected side and ×exp(-2.4 max(0, s-0.35)) on the other (early: one arm swings less, the other as a healthy one's, Lewek et al. 2010), elbows +35 s°, trunk +26 s° and head +20 s° flexion, stance +0.06 s; festination: cadence rises 0.5·max(0, s-0.3) per second while steps shorten; freezing with probability clip(1.8 (s-0.4), 0, 0.9) for 0.3+0.7 s seconds (phase held in double support, knees trembling at 5.5 Hz)",
     "disabled": "hemiparetic pattern, severity s in [0.35, 1]: affected knee ×(1-0.6 s), foot drop (6+12 s)° in swing, circumduction ≥ (4+10 s)°, stance asymmetry 0.08 s, affected arm held flexed (70+25 s)° without swing, trunk leaning to the other side, cadence 68-95; disabled_assistive adds a cane in the unaffected hand moving with the affected leg (60 %) or is a generalised-weakness pattern with a rollator (40 %: hip ×0.5-0.7, knee ×0.55-0.75, trunk flexed 14-28°, stance 68-72 %, cadence 62-85)",
     "scoliosis": "normative gait of adolescent bodies with posture from the Cobb angle c: trunk lateral lean 0.2 c°, shoulder tilt 0.22 c° (convex side higher), pelvic obliquity 0.1 c°, trunk axial rotation 0.25 c°, stance asymmetry 0.0006 c, arm swing ×(1-0.004 c) on the concave side",
 }
