@@ -130,7 +130,7 @@ def test_removing_the_signal_modality_drops_the_score(gait, tmp_path):
     batch = collate([ds[i] for i in range(len(ds))])
     opt = torch.optim.Adam(net.parameters(), 3e-3)
     net.train()
-    for _ in range(60):
+    for _ in range(120):    # 60 steps left it to the modality-dropout draws: full score 0.33–0.75 over 4 of them
         loss = net.compute_losses(net(batch), batch, {"ce": 1.0})["total"]
         opt.zero_grad(); loss.backward(); opt.step()
     an = evaluate_model(net.eval(), {"test": ds}, ds.classes, "classification", tmp_path / "analysis", n_boot=20, progress=False)
