@@ -67,6 +67,11 @@ DEFINING = {"koa": ("knee_flex_rom", "knee_flex_peak", "stance_time_si", "step_t
             "pd": ("arm_swing", "arm_swing_asym", "trunk_flex", "hip_flex_rom", "knee_flex_rom", "ankle_flex_rom"),
             "disabled": ("cadence",)}
 
+def defining_flagged(summary, label:str) -> bool:
+    "Whether a clip's table (`gait_summary`) flags low or high any defining finding of class `label`'s condition, on either side."
+    base = summary.parameter.str.replace(r"_[lr]$", "", regex=True)
+    return bool(summary.flag[base.isin(DEFINING[label.split("_")[0]])].isin(["low", "high"]).any())
+
 def walk_with_truth(label, index, frames=100, fps=25.0, seed=0):
     """`side_view_walk` of clip 0 of subject `index`, with the walk's true cadence added (`truth["true_cadence"]`, steps
     per minute of walking: the generator's mean cadence over the frames not frozen, as `simulate_walk` measures it; a
@@ -115,8 +120,7 @@ def occlusion_table(subjects=10, frames=100, fps=25.0):
                 a = analyse_track(PoseTrack(j, f, None, fps, (240, 320), "joints"))
                 m = a.summary[a.summary.flag != "not_seen"]
                 err = abs(a.params["cadence_steps_per_min"] - true) / true
-                key = DEFINING.get(label.split("_")[0])
-                defining = bool(m[m.parameter.str.startswith(key)].flag.isin(["low", "high"]).any()) if key else np.nan
+                defining = defining_flagged(a.summary, label) if label.split("_")[0] in DEFINING else np.nan
                 base = a.summary.parameter.str.replace(r"_[lr]$", "", regex=True)
                 each = {f"f_{q}": bool(a.summary.flag[base == q].isin(["low", "high"]).any()) for q in dict.fromkeys(base)}
                 near_affected = make_subject(index, label).side > 0      # the hidden leg is the left: the right is seen

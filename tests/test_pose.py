@@ -251,17 +251,12 @@ def test_one_arm_held_still_is_asymmetric_arm_swing():
 
 
 def _bench():
-    "`benchmarks/bench_pose.py` as a module: its per-condition defining findings (DEFINING) and truth (`walk_with_truth`)."
+    "`benchmarks/bench_pose.py` as a module: its per-condition defining findings (`defining_flagged`) and truth (`walk_with_truth`)."
     import importlib.util
     from pathlib import Path
     spec = importlib.util.spec_from_file_location("bench_pose", Path(__file__).resolve().parents[1] / "benchmarks" / "bench_pose.py")
     mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
     return mod
-
-
-def _defining_flagged(summary, label, defining) -> bool:
-    mine = summary[summary.parameter.str.replace(r"_[lr]$", "", regex=True).isin(defining[label.split("_")[0]])]
-    return bool(mine.flag.isin(["low", "high"]).any())
 
 
 @pytest.mark.parametrize("hidden", [False, True])
@@ -272,7 +267,7 @@ def test_mild_and_severe_walks_flag_their_defining_findings(hidden):
     classes) and severe knee OA (its limp shows as the near leg's prolonged stance when the painful knee is the far one).
     Early Parkinson's (arm swing asymmetry, reduced joint excursions) on at least 80 % of its walkers either way. A mild
     knee on the hidden side is not asked for: nothing of it is in view (see the next test)."""
-    defining = _bench().DEFINING
+    defining_flagged = _bench().defining_flagged
     classes = ["koa_severe", "pd_mild", "pd_severe", "disabled_assistive", "disabled_unassisted"] + ([] if hidden else ["koa_mild"])
     missed, early = [], []
     for label in classes + ["pd_early"]:
@@ -280,7 +275,7 @@ def test_mild_and_severe_walks_flag_their_defining_findings(hidden):
             joints, truth = side_view_walk(label, index=index, frames=100)
             j, f = _hide_far_leg(joints, truth["feet"]) if hidden else (joints, truth["feet"])
             s = analyse_track(PoseTrack(j, f, None, 25.0, (240, 320), "joints")).summary
-            ok = _defining_flagged(s, label, defining)
+            ok = defining_flagged(s, label)
             if label == "pd_early": early.append(ok)
             elif not ok: missed.append((label, index, s[["parameter", "value", "flag"]].to_dict("records")))
     assert not missed, missed
@@ -301,5 +296,5 @@ def test_knee_oa_flags_follow_the_generators_truth(hidden):
             joints, truth = bench.walk_with_truth(label, index)
             j, f = _hide_far_leg(joints, truth["feet"]) if hidden else (joints, truth["feet"])
             s = analyse_track(PoseTrack(j, f, None, 25.0, (240, 320), "joints")).summary
-            agree.append(_defining_flagged(s, label, bench.DEFINING) == bench.koa_truth_outside(truth, "r" if hidden else "lr"))
+            agree.append(bench.defining_flagged(s, label) == bench.koa_truth_outside(truth, "r" if hidden else "lr"))
         assert np.mean(agree) >= 0.9, (label, agree)
